@@ -1,0 +1,94 @@
+"""Steady-epoch time: imgclf's tf.data pipeline vs the course's ImageDataGenerator pipeline.
+
+Trains the same model (``course_small`` by default, 150x150, RMSprop 1e-3, batch 20, with validation as in
+the course) for N epochs with each input pipeline, in one process, and prints per-epoch seconds, the
+steady-epoch time (mean of the epochs after the first) and their ratio.
+
+    python bench/epoch_time.py [DATA] [--epochs 3] [--model course_small]
+
+The course pipeline is ``ImageDataGenerator(rescale=1/255).flow_from_directory(..., target_size=(150, 150),
+batch_size=20, class_mode='binary')`` (Course 2 week 1 notebook), fed to a model without the rescaling layer
+so that both models do the same arithmetic. ``ImageDataGenerator`` is used here only, never in imgclf.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+from imgclf.data.folders import load_folder  # noqa: E402
+from imgclf.models import create_model  # noqa: E402
+from imgclf.pipeline.dataset import samples_dataset  # noqa: E402
+from imgclf.training.callbacks import EpochTimer, HistoryRecorder  # noqa: E402
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cats_and_dogs_filtered"
+
+
+def compiled(model_name: str, with_rescaling: bool) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = create_model(model_name, (150, 150, 3), 2, "binary")
+    if not with_rescaling:  # the generator rescales; skip the model's own uint8 input + Rescaling layer
+        inputs = keras.Input((150, 150, 3), dtype="float32")
+        x = inputs
+        for layer in model.layers[2:]:
+            x = layer(x)
+        model = keras.Model(inputs, x)
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3), loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def timed_fit(model, train, val, epochs: int) -> list[dict]:
+    recorder = HistoryRecorder()
+    model.fit(train, validation_data=val, epochs=epochs, callbacks=[EpochTimer(), recorder], verbose=0)
+    return recorder.rows
+
+
+def run_imgclf(data: Path, model_name: str, epochs: int) -> list[dict]:
+    ds = load_folder(data)
+    common = dict(target_size=(150, 150), color_mode="rgb", class_mode="binary", num_classes=2, batch_size=20)
+    train = samples_dataset(ds.train, shuffle=True, seed=0, **common)
+    val = samples_dataset(ds.validation, **common)
+    return timed_fit(compiled(model_name, True), train, val, epochs)
+
+
+def run_course(data: Path, model_name: str, epochs: int) -> list[dict]:
+    from keras.src.legacy.preprocessing.image import ImageDataGenerator
+
+    gen = ImageDataGenerator(rescale=1.0 / 255)
+    kw = dict(target_size=(150, 150), batch_size=20, class_mode="binary")
+    train = gen.flow_from_directory(str(data / "train"), **kw)
+    val = gen.flow_from_directory(str(data / "validation"), **kw)
+    return timed_fit(compiled(model_name, False), train, val, epochs)
+
+
+def steady(rows: list[dict]) -> float:
+    later = [r["seconds"] for r in rows[1:]] or [rows[0]["seconds"]]
+    return sum(later) / len(later)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--model", default="course_small")
+    args = parser.parse_args()
+    results = {}
+    for name, fn in (("imgclf tf.data", run_imgclf), ("course ImageDataGenerator", run_course)):
+        start = time.perf_counter()
+        rows = fn(args.data, args.model, args.epochs)
+        results[name] = rows
+        epochs = ", ".join(f"{r['seconds']:.1f}" for r in rows)
+        print(f"{name:28s} epochs [{epochs}] s  steady {steady(rows):.2f} s/epoch  "
+              f"val_accuracy {rows[-1].get('val_accuracy', float('nan')):.3f}  total {time.perf_counter() - start:.1f} s")
+    a, b = (steady(r) for r in results.values())
+    print(f"steady-epoch ratio imgclf / course = {a / b:.2f}  (course is {b / a:.2f}x slower)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""imgclf: turn a folder of images into a trained, inspected, deployable image classifier.
+
+Built on Keras 3 with the TensorFlow backend. The public API:
+
+- :class:`imgclf.ImageClassifier` -- a scikit-learn-style estimator (``fit``, ``predict``,
+  ``predict_proba``, ``evaluate``, ``save``, ``load``).
+- :func:`imgclf.load_folder` -- find the images and labels of a dataset folder.
+- :func:`imgclf.models.create_model` / :func:`imgclf.models.list_models` -- the model registry.
+"""
+
+import os as _os
+
+# Keras 3 picks its backend from KERAS_BACKEND; imgclf is built on TensorFlow. TensorFlow's C++
+# start-up chatter (oneDNN notices, CPU feature guard) is noise for a command-line user.
+_os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"
+
+from imgclf.errors import ImgclfError  # noqa: E402  (imports nothing heavy)
+
+_LAZY = {
+    "ImageClassifier": "imgclf.classifier",
+    "Dataset": "imgclf.data.folders",
+    "load_folder": "imgclf.data.folders",
+}
+
+
+def __getattr__(name):
+    # Lazy: importing imgclf (and so the CLI's --help) does not load TensorFlow (PEP 562).
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'imgclf' has no attribute {name!r}")
+
+
+__all__ = ["ImageClassifier", "ImgclfError", "Dataset", "load_folder", "__version__"]

@@ -1,0 +1,56 @@
+"""Small file helpers: atomic writes (temp file in the same folder + ``os.replace``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
+
+    A crash (or kill -9) part-way leaves the old file, never a half-written one.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def write_yaml(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as block-style YAML to ``path`` atomically (key order kept)."""
+    write_text(path, yaml.safe_dump(obj, sort_keys=False, default_flow_style=None))
+
+
+def read_yaml(path: str | os.PathLike):
+    """Read a YAML file with ``yaml.safe_load``."""
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def read_json(path: str | os.PathLike):
+    """Read a JSON file."""
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

@@ -1,0 +1,386 @@
+"""``ImageClassifier``: a scikit-learn-style estimator over the folder → model → predictions workflow."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import keras
+import numpy as np
+from PIL import Image
+
+import imgclf
+from imgclf import _io
+from imgclf.data.folders import (
+    Dataset,
+    Samples,
+    check_validation_split,
+    list_images,
+    load_eval_samples,
+    load_folder,
+)
+from imgclf.data.images import channels, check_color_mode, check_target_size, image_to_array
+from imgclf.errors import ImgclfError
+from imgclf.evaluation.metrics import classification_metrics
+from imgclf.models import create_model, get_model_spec
+from imgclf.pipeline.dataset import check_class_mode, image_dataset, resolve_class_mode, samples_dataset
+from imgclf.training import run as runfiles
+from imgclf.training.callbacks import EpochTimer, HistoryRecorder, RichProgress
+from imgclf.training.optimizers import check_learning_rate, check_optimizer, make_optimizer
+from imgclf.training.plots import plot_history
+
+LOSSES = {
+    "binary": "binary_crossentropy",
+    "categorical": "categorical_crossentropy",
+    "sparse": "sparse_categorical_crossentropy",
+}
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ImgclfError(f"{name} must be a positive int. Received: {value!r}")
+    return int(value)
+
+
+class ImageClassifier:
+    """Train a ConvNet on a folder of images and use it, scikit-learn style.
+
+    Every setting is an explicit keyword; ``fit`` returns ``self``; learned state ends in ``_``.
+
+    Args:
+        model: registry name (see :func:`imgclf.models.list_models`). Default ``"course_small"``.
+        target_size: ``(height, width)`` in pixels images are resized to; default the model's own
+            (150x150 for the course ConvNets, 28x28 for ``course_28``).
+        color_mode: ``"rgb"`` or ``"grayscale"``; default the model's own.
+        batch_size: images per batch. Default 20 (the course's).
+        epochs: passes over the training images. Default 15.
+        optimizer: ``"rmsprop"`` (default, the course's), ``"adam"`` or ``"sgd"``.
+        learning_rate: optimizer step size. Default 1e-3.
+        class_mode: ``"auto"`` (default: ``"binary"`` for 2 classes, else ``"categorical"``),
+            ``"binary"``, ``"categorical"`` or ``"sparse"``.
+        validation_split: fraction of a one-folder dataset held out for validation; ``None``
+            (default) means 0.2; ignored when the data has its own validation folder.
+        seed: seed for weights, split and shuffling. Default 0.
+        cache: keep decoded images in memory: ``"auto"`` (default, when they fit), ``True``, ``False``.
+
+    Attributes:
+        classes_: tuple of class names; output ``i`` of the model is ``classes_[i]``.
+        class_mode_: the resolved class mode.
+        model_: the trained ``keras.Model``; it takes uint8 ``(batch, height, width, channels)``.
+        history_: list of per-epoch dicts (``epoch``, ``loss``, ``accuracy``, ``val_loss``,
+            ``val_accuracy``, ``seconds``).
+        dataset_: the :class:`~imgclf.data.folders.Dataset` it was fitted on (not kept by ``load``).
+
+    Raises:
+        ImgclfError: at construction, for any setting out of range (the message names it).
+
+    Example:
+        >>> clf = ImageClassifier(epochs=15).fit("cats_and_dogs_filtered")  # doctest: +SKIP
+        >>> clf.predict(["my_cat.jpg"])  # doctest: +SKIP
+        array(['cats'], dtype='<U4')
+    """
+
+    def __init__(
+        self,
+        model: str = "course_small",
+        *,
+        target_size: tuple[int, int] | None = None,
+        color_mode: str | None = None,
+        batch_size: int = 20,
+        epochs: int = 15,
+        optimizer: str = "rmsprop",
+        learning_rate: float = 1e-3,
+        class_mode: str = "auto",
+        validation_split: float | None = None,
+        seed: int = 0,
+        cache: bool | str = "auto",
+    ):
+        spec = get_model_spec(model)
+        self.model = model
+        self.target_size = check_target_size(spec.default_target_size if target_size is None else target_size)
+        self.color_mode = check_color_mode(spec.default_color_mode if color_mode is None else color_mode)
+        self.batch_size = _positive_int("batch_size", batch_size)
+        self.epochs = _positive_int("epochs", epochs)
+        self.optimizer = check_optimizer(optimizer)
+        self.learning_rate = check_learning_rate(learning_rate)
+        self.class_mode = check_class_mode(class_mode)
+        self.validation_split = check_validation_split(validation_split)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ImgclfError(f"seed must be a non-negative int. Received: {seed!r}")
+        self.seed = int(seed)
+        if cache not in ("auto", True, False):
+            raise ImgclfError(f"cache must be 'auto', True or False. Received: {cache!r}")
+        self.cache = cache
+
+    # -- scikit-learn conventions -------------------------------------------------------------
+    def get_params(self) -> dict:
+        """The constructor settings, as a dict (``target_size`` as a list)."""
+        return {
+            "model": self.model,
+            "target_size": list(self.target_size),
+            "color_mode": self.color_mode,
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "optimizer": self.optimizer,
+            "learning_rate": self.learning_rate,
+            "class_mode": self.class_mode,
+            "validation_split": self.validation_split,
+            "seed": self.seed,
+            "cache": self.cache,
+        }
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"ImageClassifier({args})"
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(height, width, channels)`` the model takes."""
+        return (*self.target_size, channels(self.color_mode))
+
+    def _check_fitted(self):
+        if not hasattr(self, "model_"):
+            raise ImgclfError("this ImageClassifier is not fitted yet: call fit() or ImageClassifier.load() first.")
+
+    # -- training ---------------------------------------------------------------------------------
+    def fit(self, data: str | os.PathLike | Dataset, *, run_dir: str | os.PathLike | None = None, callbacks=(), verbose: int = 1):
+        """Train on a dataset folder.
+
+        Args:
+            data: a dataset folder (see :func:`imgclf.load_folder`) or a loaded
+                :class:`~imgclf.data.folders.Dataset`.
+            run_dir: if given, an existing empty folder to write the run into: ``config.yaml`` and
+                ``classes.json`` before training, ``history.csv`` after every epoch, then
+                ``model.keras``, ``summary.txt`` and ``plots/{accuracy,loss}.png``.
+            callbacks: extra ``keras.callbacks.Callback`` objects.
+            verbose: 1 draws a Rich progress bar per epoch on stderr; 0 is silent.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            ImgclfError: the data folder is unusable (see :func:`imgclf.load_folder`), or the
+                ``target_size`` is too small for the model.
+        """
+        dataset = data if isinstance(data, Dataset) else load_folder(data, self.validation_split, self.seed)
+        class_mode = resolve_class_mode(self.class_mode, dataset.num_classes)
+        keras.utils.set_random_seed(self.seed)
+        model = create_model(self.model, self.input_shape, dataset.num_classes, class_mode)
+        model.compile(
+            optimizer=make_optimizer(self.optimizer, self.learning_rate),
+            loss=LOSSES[class_mode],
+            metrics=["accuracy"],
+        )
+        self.classes_ = dataset.class_names
+        self.class_mode_ = class_mode
+        self.model_ = model
+        self.dataset_ = dataset
+        run = Path(run_dir) if run_dir is not None else None
+        if run is not None:
+            self._write_metadata(run)
+        common = dict(
+            target_size=self.target_size,
+            color_mode=self.color_mode,
+            class_mode=class_mode,
+            num_classes=dataset.num_classes,
+            batch_size=self.batch_size,
+            cache=self.cache,
+        )
+        train_ds = samples_dataset(dataset.train, shuffle=True, seed=self.seed, **common)
+        val_ds = samples_dataset(dataset.validation, **common) if dataset.validation is not None else None
+        recorder = HistoryRecorder(run / runfiles.HISTORY_FILE if run is not None else None)
+        cbs = [EpochTimer(), recorder, *([RichProgress()] if verbose else []), *callbacks]
+        model.fit(train_ds, validation_data=val_ds, epochs=self.epochs, callbacks=cbs, verbose=0, shuffle=False)
+        self.history_ = recorder.rows
+        if run is not None:
+            self.save(run)
+            _io.write_text(run / runfiles.SUMMARY_FILE, model_summary(model))
+            plot_history(self.history_, run / runfiles.PLOTS_DIR)
+        return self
+
+    def _config(self) -> dict:
+        config = {"imgclf_version": imgclf.__version__, **self.get_params(), "class_mode_resolved": self.class_mode_}
+        dataset = getattr(self, "dataset_", None)
+        if dataset is not None:
+            config["data"] = {
+                "path": str(Path(dataset.root).resolve()),
+                "layout": dataset.layout,
+                "validation_split_used": dataset.validation_split,
+                "train_images": len(dataset.train),
+                "validation_images": len(dataset.validation) if dataset.validation is not None else 0,
+                "train_counts": dict(zip(dataset.class_names, dataset.train.counts(dataset.num_classes))),
+            }
+        config["versions"] = {
+            "python": platform.python_version(),
+            "keras": keras.__version__,
+            "tensorflow": _tf_version(),
+            "numpy": np.__version__,
+        }
+        return config
+
+    def _write_metadata(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        _io.write_json(folder / runfiles.CLASSES_FILE, list(self.classes_))
+        _io.write_yaml(folder / runfiles.CONFIG_FILE, self._config())
+
+    # -- persistence ------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``model.keras``, ``classes.json`` and ``config.yaml`` into folder ``path``.
+
+        Each file is written atomically (temp file + rename). Returns the folder.
+        """
+        self._check_fitted()
+        folder = Path(path)
+        self._write_metadata(folder)
+        with _io.atomic_path(folder / runfiles.MODEL_FILE) as tmp:
+            self.model_.save(tmp)
+        return folder
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "ImageClassifier":
+        """Load a classifier saved by :meth:`save` or a run folder written by ``fit``.
+
+        Raises:
+            ImgclfError: ``path`` is not a run folder (see
+                :func:`imgclf.training.run.check_run_dir`) or its files are unreadable.
+        """
+        folder = runfiles.check_run_dir(path)
+        try:
+            config = _io.read_yaml(folder / runfiles.CONFIG_FILE)
+            classes = _io.read_json(folder / runfiles.CLASSES_FILE)
+            params = {k: config[k] for k in cls().get_params() if k in config}
+            params["target_size"] = tuple(params["target_size"])
+            clf = cls(**params)
+            clf.model_ = keras.saving.load_model(folder / runfiles.MODEL_FILE)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            if isinstance(exc, ImgclfError):
+                raise
+            raise ImgclfError(f"cannot load the model in {str(path)!r}: {exc}") from None
+        clf.classes_ = tuple(classes)
+        clf.class_mode_ = config.get("class_mode_resolved") or resolve_class_mode(clf.class_mode, len(classes))
+        history = folder / runfiles.HISTORY_FILE
+        if history.is_file():
+            from imgclf.training.callbacks import read_history_csv
+
+            clf.history_ = read_history_csv(history)
+        return clf
+
+    # -- inference --------------------------------------------------------------------------------
+    def _inputs(self, X) -> tuple[list[str] | None, np.ndarray | None]:
+        """Split ``X`` into image file paths or an array of preprocessed images."""
+        if isinstance(X, np.ndarray):
+            arr = X[None] if X.ndim == 3 else X
+            if arr.ndim != 4 or arr.dtype != np.uint8:
+                raise ImgclfError(
+                    f"image arrays must be uint8 of shape (batch, height, width, channels). "
+                    f"Received: {arr.dtype} {arr.shape}"
+                )
+            if arr.shape[1:] != self.input_shape:
+                arr = np.stack([image_to_array(Image.fromarray(a.squeeze(-1) if a.shape[-1] == 1 else a), self.target_size, self.color_mode) for a in arr])
+            return None, arr
+        return expand_image_paths(X), None
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities.
+
+        Args:
+            X: an image file or folder path, a list of them (folders are searched recursively),
+                or a uint8 array ``(batch, height, width, channels)`` / ``(height, width, channels)``
+                of 0-255 pixels (resized to ``target_size`` if needed).
+
+        Returns:
+            float32 array ``(n, len(classes_))``; rows sum to 1, column ``i`` is ``classes_[i]``.
+            Images are in the order of :func:`expand_image_paths`.
+
+        Raises:
+            ImgclfError: not fitted, a path does not exist, a folder holds no images, or an array
+                has the wrong dtype or rank.
+            OSError: an image file cannot be decoded.
+        """
+        self._check_fitted()
+        paths, arr = self._inputs(X)
+        if paths is not None:
+            data = image_dataset(paths, target_size=self.target_size, color_mode=self.color_mode, batch_size=self.batch_size, cache=False)
+        else:
+            data = arr
+        out = np.asarray(self.model_.predict(data, batch_size=self.batch_size, verbose=0), dtype=np.float32)
+        if self.class_mode_ == "binary":
+            out = np.concatenate([1.0 - out, out], axis=1)
+        return out
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class names, array ``(n,)`` of str; ``X`` as in :meth:`predict_proba`."""
+        proba = self.predict_proba(X)
+        return np.asarray(self.classes_)[proba.argmax(axis=1)]
+
+    def evaluate(self, data: str | os.PathLike | Samples) -> dict:
+        """Loss, accuracy, confusion matrix and per-class precision/recall/F1 on labelled images.
+
+        Args:
+            data: a folder (its test or validation split if it has split folders, else all of its
+                class folders; see :func:`imgclf.data.folders.load_eval_samples`) or
+                :class:`~imgclf.data.folders.Samples` labelled with ``classes_``.
+
+        Returns:
+            The dict of :func:`imgclf.evaluation.metrics.classification_metrics`.
+
+        Raises:
+            ImgclfError: not fitted, or the folder is unusable or has a class the model lacks.
+        """
+        self._check_fitted()
+        samples = data if isinstance(data, Samples) else load_eval_samples(data, self.classes_)
+        proba = self.predict_proba(list(samples.paths))
+        return classification_metrics(samples.labels, proba, self.classes_)
+
+
+def expand_image_paths(X) -> list[str]:
+    """Turn a path or list of paths into image files: folders are searched recursively.
+
+    Raises:
+        ImgclfError: a path does not exist, or a folder holds no image files.
+    """
+    items = [X] if isinstance(X, (str, os.PathLike)) else list(X)
+    paths: list[str] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = list_images(p)
+            if not found:
+                raise ImgclfError(f"folder {str(item)!r} holds no image files.")
+            paths.extend(found)
+        elif p.is_file():
+            paths.append(os.fspath(p))
+        else:
+            raise ImgclfError(f"image path does not exist. Received: {str(item)!r}")
+    return paths
+
+
+def model_summary(model: keras.Model) -> str:
+    """Plain-text summary of a model: one line per layer (name, type, output shape, parameters),
+    then total, trainable and non-trainable parameter counts."""
+    rows = [("Layer (type)", "Output shape", "Param #")]
+    for layer in model.layers:
+        shape = getattr(layer, "output", None)
+        shape = tuple(shape.shape) if shape is not None and hasattr(shape, "shape") else "?"
+        rows.append((f"{layer.name} ({type(layer).__name__})", str(shape), f"{layer.count_params():,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f'Model: "{model.name}"']
+    lines += [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    total = model.count_params()
+    lines += [
+        f"Total params: {total:,}",
+        f"Trainable params: {trainable:,}",
+        f"Non-trainable params: {total - trainable:,}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _tf_version() -> str:
+    import tensorflow as tf
+
+    return tf.__version__
+
+
+__all__ = ["ImageClassifier", "expand_image_paths", "model_summary"]

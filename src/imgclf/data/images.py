@@ -1,0 +1,120 @@
+"""Reading one image file into the array a model takes.
+
+:func:`load_image` is the single preprocessing function shared by training, evaluation and
+prediction (no train/serve skew): decode with Pillow, apply the EXIF orientation, convert to RGB
+or grayscale (transparency composited on white, 16-bit scaled to 8-bit), resize to
+``target_size`` with bilinear filtering. Rescaling to [0, 1] happens inside the model.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from imgclf.errors import ImgclfError
+
+COLOR_MODES = {"rgb": ("RGB", 3), "grayscale": ("L", 1)}
+# EXIF orientations 5-8 swap width and height (TIFF/EXIF 2.3 spec, tag 0x0112).
+_TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}
+_WHITE = {"RGB": (255, 255, 255), "L": 255}
+
+
+def check_target_size(target_size) -> tuple[int, int]:
+    """Validate ``target_size``: two positive ints ``(height, width)`` in pixels.
+
+    Raises:
+        ImgclfError: e.g. ``target_size must be two positive ints. Received: (0, 150)``.
+    """
+    try:
+        ok = len(target_size) == 2 and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in target_size
+        )
+    except TypeError:
+        ok = False
+    if not ok:
+        shown = tuple(target_size) if isinstance(target_size, (list, tuple)) else target_size
+        raise ImgclfError(f"target_size must be two positive ints (height, width). Received: {shown!r}")
+    return int(target_size[0]), int(target_size[1])
+
+
+def check_color_mode(color_mode: str) -> str:
+    """Validate ``color_mode``: ``"rgb"`` or ``"grayscale"``."""
+    if color_mode not in COLOR_MODES:
+        raise ImgclfError(f"color_mode must be one of {sorted(COLOR_MODES)}. Received: {color_mode!r}")
+    return color_mode
+
+
+def channels(color_mode: str) -> int:
+    """Number of channels of ``color_mode``: 3 for ``"rgb"``, 1 for ``"grayscale"``."""
+    return COLOR_MODES[check_color_mode(color_mode)][1]
+
+
+def _to_mode(im: Image.Image, mode: str) -> Image.Image:
+    """Convert a decoded Pillow image to ``"RGB"`` or ``"L"``, compositing transparency on white."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16-bit (or 32-bit) samples: scale the full range down to 8 bits instead of clipping.
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        im = Image.fromarray(np.clip(arr * (255.0 / top), 0, 255).round().astype(np.uint8), "L")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(background, rgba)
+    return im if im.mode == mode else im.convert(mode)
+
+
+def image_to_array(im: Image.Image, target_size: tuple[int, int], color_mode: str = "rgb") -> np.ndarray:
+    """Convert a Pillow image to a model input array.
+
+    Args:
+        im: any Pillow image (EXIF orientation is *not* applied here; see :func:`load_image`).
+        target_size: ``(height, width)`` in pixels.
+        color_mode: ``"rgb"`` or ``"grayscale"``.
+
+    Returns:
+        Array of shape ``(height, width, 3)`` (rgb) or ``(height, width, 1)`` (grayscale), uint8, 0-255.
+    """
+    height, width = target_size
+    mode, _ = COLOR_MODES[color_mode]
+    im = _to_mode(im, mode)
+    if im.size != (width, height):
+        im = im.resize((width, height), Image.Resampling.BILINEAR)
+    arr = np.asarray(im, dtype=np.uint8)
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def load_image(path: str | os.PathLike | bytes, target_size: tuple[int, int], color_mode: str = "rgb") -> np.ndarray:
+    """Read an image file into a model input array (the shared train/predict preprocessing).
+
+    JPEG, PNG, BMP, GIF (first frame) and WebP are read with Pillow. The EXIF orientation is applied
+    (``ImageOps.exif_transpose``); palette, RGBA/LA (composited on white), CMYK and 16-bit images are
+    converted; the image is resized to ``target_size`` with bilinear filtering (aspect ratio not kept,
+    as in Keras' ``flow_from_directory``). Large JPEGs are decoded at a reduced DCT scale
+    (``Image.draft``) no smaller than ``target_size``, which is several times faster.
+
+    Args:
+        path: image file path (``bytes`` accepted for ``tf.numpy_function``).
+        target_size: ``(height, width)`` in pixels.
+        color_mode: ``"rgb"`` or ``"grayscale"``.
+
+    Returns:
+        Array of shape ``(height, width, channels)`` uint8, 0-255.
+
+    Raises:
+        OSError: the file cannot be opened or decoded (Pillow's ``UnidentifiedImageError`` included).
+    """
+    if isinstance(path, bytes):
+        path = path.decode("utf-8")
+    height, width = target_size
+    with Image.open(path) as im:
+        if im.format == "JPEG":
+            orientation = im.getexif().get(0x0112, 1)
+            want = (height, width) if orientation in _TRANSPOSED_ORIENTATIONS else (width, height)
+            im.draft(COLOR_MODES[color_mode][0] if im.mode != "CMYK" else None, want)
+        im.load()
+        im = ImageOps.exif_transpose(im)
+        return image_to_array(im, target_size, color_mode)

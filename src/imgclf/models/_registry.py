@@ -1,0 +1,101 @@
+"""Registry plumbing: ``@register_model`` fills a table that ``create_model`` reads (as timm does)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+
+from imgclf.errors import ImgclfError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows of a model.
+
+    Attributes:
+        name: registry name (``--model``).
+        build_body: returns the hidden layers, between rescaling and the output layer.
+        description: one line for ``imgclf models``.
+        default_target_size: ``(height, width)`` in pixels the model was designed for.
+        default_color_mode: ``"rgb"`` or ``"grayscale"``.
+        min_size: smallest ``(height, width)`` whose feature maps do not vanish.
+        source: where the exact layers come from.
+    """
+
+    name: str
+    build_body: Callable[[], list]
+    description: str
+    default_target_size: tuple[int, int]
+    default_color_mode: str
+    min_size: tuple[int, int]
+    source: str
+
+
+_MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(name, *, description, default_target_size, min_size, source, default_color_mode="rgb"):
+    """Decorator registering a function that returns the hidden layers of a model."""
+
+    def wrap(fn):
+        _MODELS[name] = ModelSpec(name, fn, description, default_target_size, default_color_mode, min_size, source)
+        return fn
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    """Names of the registered models, sorted."""
+    return sorted(_MODELS)
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of ``name``.
+
+    Raises:
+        ImgclfError: unknown model name.
+    """
+    if name not in _MODELS:
+        raise ImgclfError(f"model must be one of {list_models()}. Received: {name!r}")
+    return _MODELS[name]
+
+
+def output_layer(num_classes: int, class_mode: str) -> keras.layers.Dense:
+    """The output layer: ``Dense(1, sigmoid)`` for ``binary``, ``Dense(classes, softmax)`` otherwise."""
+    if class_mode == "binary":
+        return keras.layers.Dense(1, activation="sigmoid", name="output")
+    return keras.layers.Dense(num_classes, activation="softmax", name="output")
+
+
+def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int, class_mode: str) -> keras.Model:
+    """Build a registered model.
+
+    The model takes raw pixels ``(batch, height, width, channels)`` uint8 (0-255), rescales them
+    by 1/255 with a ``Rescaling`` layer, runs the registered layers, and ends in
+    :func:`output_layer`. It outputs probabilities float32: ``(batch, 1)`` for ``binary``
+    (probability of ``class_names[1]``), ``(batch, num_classes)`` otherwise.
+
+    Args:
+        name: a name from :func:`list_models`.
+        input_shape: ``(height, width, channels)``; channels 3 (rgb) or 1 (grayscale).
+        num_classes: number of classes, at least 2.
+        class_mode: ``"binary"``, ``"categorical"`` or ``"sparse"``.
+
+    Raises:
+        ImgclfError: unknown name, or an input smaller than the model's ``min_size``.
+    """
+    spec = get_model_spec(name)
+    height, width, _ = input_shape
+    if height < spec.min_size[0] or width < spec.min_size[1]:
+        raise ImgclfError(
+            f"target_size {(height, width)} is too small for model {name!r}: "
+            f"expected at least {spec.min_size} pixels."
+        )
+    inputs = keras.Input(shape=tuple(input_shape), dtype="uint8", name="image")
+    x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    for layer in spec.build_body():
+        x = layer(x)
+    outputs = output_layer(num_classes, class_mode)(x)
+    return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,162 @@
+"""The ``tf.data`` input pipeline: decode + resize in parallel, cache, shuffle, batch, prefetch.
+
+Images are decoded by :func:`imgclf.data.images.load_image` (Pillow) inside ``tf.numpy_function``
+calls that ``tf.data`` runs in parallel; Pillow releases the GIL while it decodes and resizes.
+Decoded uint8 images are cached in memory when they fit, so files are decoded once and later
+epochs only shuffle and batch; otherwise they are streamed from disk every epoch.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+
+import numpy as np
+import tensorflow as tf
+
+from imgclf.data.folders import Samples
+from imgclf.data.images import channels, load_image
+from imgclf.errors import ImgclfError
+
+CLASS_MODES = ("binary", "categorical", "sparse")
+#: Fraction of the currently available memory the in-memory cache may take.
+CACHE_MEMORY_FRACTION = 0.5
+
+
+def check_class_mode(class_mode: str) -> str:
+    """Validate ``class_mode``: ``"auto"``, ``"binary"``, ``"categorical"`` or ``"sparse"``."""
+    if class_mode != "auto" and class_mode not in CLASS_MODES:
+        raise ImgclfError(f"class_mode must be one of {['auto', *CLASS_MODES]}. Received: {class_mode!r}")
+    return class_mode
+
+
+def resolve_class_mode(class_mode: str, num_classes: int) -> str:
+    """Pick the class mode: ``"auto"`` is ``"binary"`` for 2 classes, else ``"categorical"``.
+
+    - ``binary``: one sigmoid output, labels float32 ``(batch, 1)``, binary crossentropy;
+    - ``categorical``: softmax over classes, one-hot labels float32 ``(batch, classes)``;
+    - ``sparse``: softmax over classes, integer labels int32 ``(batch,)``.
+
+    Raises:
+        ImgclfError: unknown ``class_mode``, or ``"binary"`` with more than 2 classes.
+    """
+    if check_class_mode(class_mode) == "auto":
+        return "binary" if num_classes == 2 else "categorical"
+    if class_mode == "binary" and num_classes != 2:
+        raise ImgclfError(f"class_mode='binary' needs exactly 2 classes. Received: {num_classes} classes")
+    return class_mode
+
+
+def available_memory() -> int:
+    """Bytes of memory currently available (``/proc/meminfo`` MemAvailable, else free pages)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**31
+
+
+def cache_fits(num_images: int, target_size: tuple[int, int], color_mode: str) -> bool:
+    """True when ``num_images`` decoded uint8 images fit in :data:`CACHE_MEMORY_FRACTION` of free memory."""
+    need = num_images * target_size[0] * target_size[1] * channels(color_mode)
+    return need <= CACHE_MEMORY_FRACTION * available_memory()
+
+
+def encode_labels(labels: np.ndarray, class_mode: str, num_classes: int) -> np.ndarray:
+    """Integer labels ``(n,)`` to training targets: float32 ``(n, 1)`` (binary), one-hot float32
+    ``(n, classes)`` (categorical) or int32 ``(n,)`` (sparse)."""
+    labels = np.asarray(labels, dtype=np.int32)
+    if class_mode == "binary":
+        return labels.astype(np.float32)[:, None]
+    if class_mode == "categorical":
+        return np.eye(num_classes, dtype=np.float32)[labels]
+    return labels
+
+
+def image_dataset(
+    paths,
+    *,
+    target_size: tuple[int, int],
+    color_mode: str = "rgb",
+    labels: np.ndarray | None = None,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    seed: int = 0,
+    cache: bool | str = "auto",
+) -> tf.data.Dataset:
+    """Build a batched dataset of images (and targets) from files.
+
+    Args:
+        paths: sequence of ``n`` image file paths.
+        target_size: ``(height, width)`` in pixels.
+        color_mode: ``"rgb"`` or ``"grayscale"``.
+        labels: training targets with first dimension ``n`` (see :func:`encode_labels`), or ``None``
+            for images only.
+        batch_size: images per batch; the last batch may be smaller.
+        shuffle: reshuffle the order every epoch (seeded by ``seed``).
+        seed: shuffle seed.
+        cache: ``True`` keep decoded images in memory, ``False`` decode every epoch, ``"auto"``
+            cache when they fit (:func:`cache_fits`).
+
+    Returns:
+        ``tf.data.Dataset`` of ``images`` uint8 ``(batch, height, width, channels)`` or of
+        ``(images, targets)`` tuples.
+    """
+    paths = [os.fspath(p) for p in paths]
+    height, width = target_size
+    depth = channels(color_mode)
+    if cache == "auto":
+        cache = cache_fits(len(paths), target_size, color_mode)
+    load = partial(load_image, target_size=(height, width), color_mode=color_mode)
+
+    def decode(path):
+        image = tf.numpy_function(load, [path], tf.uint8, stateful=False)
+        image.set_shape((height, width, depth))
+        return image
+
+    items = tf.data.Dataset.from_tensor_slices(paths)
+    if labels is not None:
+        items = tf.data.Dataset.zip(items, tf.data.Dataset.from_tensor_slices(labels))
+        mapper = lambda path, target: (decode(path), target)  # noqa: E731
+    else:
+        mapper = decode
+    if shuffle and not cache:
+        items = items.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    ds = items.map(mapper, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if cache:
+        ds = ds.cache()
+        if shuffle:
+            ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def samples_dataset(
+    samples: Samples,
+    *,
+    target_size: tuple[int, int],
+    color_mode: str,
+    class_mode: str,
+    num_classes: int,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    cache: bool | str = "auto",
+) -> tf.data.Dataset:
+    """:func:`image_dataset` of labelled :class:`~imgclf.data.folders.Samples`, targets encoded for
+    ``class_mode`` (see :func:`encode_labels`)."""
+    return image_dataset(
+        samples.paths,
+        target_size=target_size,
+        color_mode=color_mode,
+        labels=encode_labels(samples.labels, class_mode, num_classes),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        cache=cache,
+    )

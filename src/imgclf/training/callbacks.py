@@ -1,0 +1,115 @@
+"""Keras callbacks imgclf trains with: epoch timing, a history file, a Rich progress bar."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import keras
+
+from imgclf._io import write_text
+
+#: Columns of ``history.csv``, in order; metrics a run lacks (no validation) are left out.
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds ``seconds`` (wall-clock seconds of the epoch, validation included) to the epoch logs."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["seconds"] = time.perf_counter() - self._start
+
+
+class HistoryRecorder(keras.callbacks.Callback):
+    """Keeps one row per finished epoch and rewrites ``history.csv`` atomically after each.
+
+    Rows are dicts with :data:`HISTORY_COLUMNS` keys; ``epoch`` counts from 1. Must run after
+    :class:`EpochTimer` in the callback list so that ``seconds`` is in the logs.
+
+    Args:
+        path: CSV file to write, or ``None`` to keep rows in memory only.
+    """
+
+    def __init__(self, path: str | Path | None = None):
+        super().__init__()
+        self.path = Path(path) if path is not None else None
+        self.rows: list[dict] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        row = {"epoch": epoch + 1}
+        row.update({k: float(logs[k]) for k in HISTORY_COLUMNS[1:] if k in logs})
+        self.rows.append(row)
+        if self.path is not None:
+            write_history_csv(self.path, self.rows)
+
+
+def write_history_csv(path: str | Path, rows: list[dict]) -> None:
+    """Write history rows (dicts keyed by :data:`HISTORY_COLUMNS`) to a CSV file atomically."""
+    present = [c for c in HISTORY_COLUMNS if any(c in r for r in rows)]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=present, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items() if k in present})
+    write_text(path, buf.getvalue())
+
+
+def read_history_csv(path: str | Path) -> list[dict]:
+    """Read ``history.csv`` back into rows (``epoch`` int, other columns float)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+
+
+class RichProgress(keras.callbacks.Callback):
+    """A Rich progress bar per epoch (steps, loss, accuracy) and one summary line when it ends.
+
+    Args:
+        console: the ``rich.console.Console`` to draw on (stderr by default).
+    """
+
+    def __init__(self, console=None):
+        super().__init__()
+        from rich.console import Console
+
+        self.console = console or Console(stderr=True)
+
+    def on_train_begin(self, logs=None):
+        self.epochs = self.params.get("epochs")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._epoch = epoch
+        self._progress = Progress(
+            TextColumn(f"Epoch {epoch + 1}/{self.epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            console=self.console,
+            transient=True,
+        )
+        self._task = self._progress.add_task("train", total=self.params.get("steps"), metrics="")
+        self._progress.start()
+
+    def on_train_batch_end(self, batch, logs=None):
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items() if k in ("loss", "accuracy"))
+        self._progress.update(self._task, completed=batch + 1, metrics=shown)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._progress.stop()
+        logs = logs or {}
+        parts = [f"{k} {logs[k]:.4f}" for k in HISTORY_COLUMNS[1:-1] if k in logs]
+        secs = f"{logs['seconds']:.1f}s" if "seconds" in logs else ""
+        self.console.print(f"Epoch {epoch + 1}/{self.epochs}  {secs}  " + "  ".join(parts), highlight=False)
+
+    def on_train_end(self, logs=None):
+        if getattr(self, "_progress", None) is not None:
+            self._progress.stop()

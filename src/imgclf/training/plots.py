@@ -1,0 +1,46 @@
+"""Training curves as in the course: training vs validation accuracy, and loss, per epoch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from imgclf._io import atomic_path  # noqa: E402
+
+
+def plot_history(rows: list[dict], out_dir: str | Path) -> list[Path]:
+    """Draw ``accuracy.png`` and ``loss.png`` (training vs validation) into ``out_dir``.
+
+    Args:
+        rows: history rows as written by :class:`~imgclf.training.callbacks.HistoryRecorder`.
+        out_dir: folder for the PNGs (created if missing).
+
+    Returns:
+        Paths of the written PNG files.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    epochs = [r["epoch"] for r in rows]
+    written = []
+    for metric, title in (("accuracy", "Training and validation accuracy"), ("loss", "Training and validation loss")):
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+        for key, label, style in ((metric, "Training", "o-"), (f"val_{metric}", "Validation", "s-")):
+            points = [(e, r[key]) for e, r in zip(epochs, rows) if key in r]
+            if points:
+                ax.plot(*zip(*points), style, label=label, markersize=3)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = out_dir / f"{metric}.png"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+        plt.close(fig)
+        written.append(path)
+    return written

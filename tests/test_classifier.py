@@ -1,0 +1,146 @@
+"""The Python API: training beats chance, run folders, save/load, predict preprocessing, evaluate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imgclf import ImageClassifier, ImgclfError
+from imgclf.data.folders import load_folder
+from imgclf.data.images import load_image
+from imgclf.pipeline.dataset import samples_dataset
+from imgclf.training.callbacks import read_history_csv
+from imgclf.training.run import check_run_dir
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """course_small trained 6 epochs at 32x32 on corner squares (top-left vs bottom-right)."""
+    from conftest import write_class_folder
+
+    root = tmp_path_factory.mktemp("trained")
+    data = write_class_folder(root / "data" / "train", {"a_tl": 40, "b_br": 40}).parent
+    write_class_folder(data / "validation", {"a_tl": 12, "b_br": 12}, start=500)
+    run = root / "run"
+    run.mkdir()
+    clf = ImageClassifier("course_small", target_size=(32, 32), epochs=6, batch_size=10, seed=1)
+    clf.fit(data, run_dir=run, verbose=0)
+    return clf, data, run
+
+
+def test_short_training_beats_chance(trained):
+    clf, _, _ = trained
+    assert clf.class_mode_ == "binary" and clf.classes_ == ("a_tl", "b_br")
+    assert [r["epoch"] for r in clf.history_] == [1, 2, 3, 4, 5, 6]
+    assert clf.history_[-1]["val_accuracy"] >= 0.85  # chance is 0.5
+    assert clf.history_[-1]["loss"] < clf.history_[0]["loss"]
+
+
+def test_run_folder_contents(trained):
+    _, _, run = trained
+    check_run_dir(run)
+    for name in ("history.csv", "summary.txt", "plots/accuracy.png", "plots/loss.png"):
+        assert (run / name).is_file(), name
+    rows = read_history_csv(run / "history.csv")
+    assert list(rows[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+    assert len(rows) == 6 and all(r["seconds"] > 0 for r in rows)
+    with Image.open(run / "plots" / "accuracy.png") as im:
+        assert im.size[0] > 300
+    summary = (run / "summary.txt").read_text()
+    assert "Total params:" in summary and "conv2d" in summary
+
+
+def test_save_load_identical_predictions(trained, tmp_path):
+    clf, data, run = trained
+    paths = sorted(str(p) for p in (data / "validation").rglob("*.png"))
+    loaded = ImageClassifier.load(run)
+    assert loaded.classes_ == clf.classes_ and loaded.target_size == (32, 32)
+    np.testing.assert_array_equal(loaded.predict_proba(paths), clf.predict_proba(paths))
+    clf.save(tmp_path / "saved")
+    again = ImageClassifier.load(tmp_path / "saved")
+    np.testing.assert_array_equal(again.predict_proba(paths), clf.predict_proba(paths))
+    assert list(again.predict(paths)) == list(clf.predict(paths))
+
+
+def test_predict_applies_training_preprocessing(trained):
+    clf, data, _ = trained
+    ds = load_folder(data)
+    # What training feeds the model ...
+    train_images = np.concatenate(
+        [
+            np.asarray(b[0])
+            for b in samples_dataset(
+                ds.validation, target_size=(32, 32), color_mode="rgb", class_mode="binary", num_classes=2, batch_size=8
+            )
+        ]
+    )
+    # ... is what prediction feeds it: the same arrays, so the same probabilities.
+    direct = np.asarray(clf.model_.predict(train_images, verbose=0))[:, 0]
+    from_paths = clf.predict_proba(list(ds.validation.paths))[:, 1]
+    np.testing.assert_allclose(from_paths, direct, rtol=1e-6, atol=1e-7)
+    # A full-size array is resized by the same function as a file.
+    full = np.asarray(Image.open(ds.validation.paths[0]).convert("RGB"))
+    np.testing.assert_allclose(clf.predict_proba(full), clf.predict_proba(ds.validation.paths[0]), atol=1e-7)
+    np.testing.assert_array_equal(train_images[0], load_image(ds.validation.paths[0], (32, 32)))
+
+
+def test_predict_proba_rows_and_folders(trained):
+    clf, data, _ = trained
+    proba = clf.predict_proba(data / "validation")  # a folder is searched recursively
+    assert proba.shape == (24, 2) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert set(clf.predict(data / "validation" / "b_br")) <= {"a_tl", "b_br"}
+
+
+def test_evaluate(trained):
+    clf, data, _ = trained
+    m = clf.evaluate(data)
+    assert m["n"] == 24 and np.sum(m["confusion_matrix"]) == 24
+    assert m["accuracy"] == pytest.approx(np.trace(m["confusion_matrix"]) / 24)
+    assert m["accuracy"] == pytest.approx(clf.history_[-1]["val_accuracy"], abs=1e-6)
+    assert m["loss"] == pytest.approx(clf.history_[-1]["val_loss"], rel=1e-3)
+    assert set(m["per_class"]) == {"a_tl", "b_br"}
+
+
+def test_multiclass_sparse_training(single_data, tmp_path):
+    clf = ImageClassifier("course_small", target_size=(24, 24), epochs=1, class_mode="sparse", batch_size=16)
+    clf.fit(single_data, verbose=0)
+    assert clf.classes_ == ("a_tl", "b_br", "c_stripes")
+    assert clf.predict_proba(single_data / "c_stripes").shape == (20, 3)
+
+
+def test_bad_arrays_and_paths(trained, tmp_path):
+    clf, _, _ = trained
+    with pytest.raises(ImgclfError, match="uint8 of shape"):
+        clf.predict_proba(np.zeros((2, 32, 32, 3), np.float32))
+    with pytest.raises(ImgclfError, match="does not exist. Received"):
+        clf.predict_proba(tmp_path / "missing.jpg")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ImgclfError, match="holds no image files"):
+        clf.predict(tmp_path / "empty")
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"target_size": (0, 150)}, r"target_size must be two positive ints \(height, width\). Received: \(0, 150\)"),
+        ({"batch_size": 0}, "batch_size must be a positive int. Received: 0"),
+        ({"epochs": -1}, "epochs must be a positive int"),
+        ({"optimizer": "adagrad"}, "optimizer must be one of"),
+        ({"learning_rate": 0}, "learning_rate must be a positive float"),
+        ({"class_mode": "int"}, "class_mode must be one of"),
+        ({"color_mode": "rgba"}, "color_mode must be one of"),
+        ({"seed": -3}, "seed must be a non-negative int"),
+    ],
+)
+def test_bad_settings(kwargs, match):
+    with pytest.raises(ImgclfError, match=match):
+        ImageClassifier(**kwargs)
+
+
+def test_not_fitted_and_not_a_run(tmp_path):
+    with pytest.raises(ImgclfError, match="not fitted"):
+        ImageClassifier().predict(tmp_path)
+    with pytest.raises(ImgclfError, match="missing model.keras"):
+        ImageClassifier.load(tmp_path)

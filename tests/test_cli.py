@@ -1,0 +1,132 @@
+"""The command line: train → predict → evaluate end to end, the demo, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from conftest import write_class_folder
+from imgclf import cli
+
+
+def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    """Run ``imgclf ARGS`` in-process through the console-script entry point."""
+    monkeypatch.setattr(sys, "argv", ["imgclf", *map(str, args)])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    captured = capsys.readouterr()
+    return info.value.code or 0, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """A run folder trained by `imgclf train` (1 epoch, 32x32)."""
+    root = tmp_path_factory.mktemp("cli")
+    data = root / "data"
+    write_class_folder(data / "train", {"cats": 12, "dogs": 12})
+    write_class_folder(data / "validation", {"cats": 4, "dogs": 4}, start=100)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(sys, "argv", ["imgclf", "train", str(data), "--target-size", "32", "32", "--epochs", "2",
+                             "--batch-size", "8", "--runs-dir", str(root / "runs"), "--name", "r1"])  # fmt: skip
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    mp.undo()
+    assert info.value.code in (0, None)
+    return data, root / "runs" / "r1"
+
+
+def test_train_writes_run_folder(cli_run):
+    _, run = cli_run
+    for name in ("model.keras", "classes.json", "config.yaml", "history.csv", "summary.txt", "plots/accuracy.png", "plots/loss.png"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "classes.json").read_text()) == ["cats", "dogs"]
+    import yaml
+
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["target_size"] == [32, 32] and config["epochs"] == 2 and config["model"] == "course_small"
+    assert config["data"]["train_images"] == 24 and config["class_mode_resolved"] == "binary"
+
+
+def test_predict_plain_and_json(cli_run, monkeypatch, capsys):
+    data, run = cli_run
+    code, out, _ = run_cli(monkeypatch, capsys, "predict", run, data / "validation" / "cats")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 4
+    path, label, prob = lines[0].split("\t")
+    assert path.endswith("100.png") and label in ("cats", "dogs") and 0.5 <= float(prob) <= 1.0
+    code, out, _ = run_cli(monkeypatch, capsys, "predict", run, data / "validation" / "dogs" / "100.png", "--json")
+    record = json.loads(out)
+    assert record["label"] in ("cats", "dogs") and set(record["probabilities"]) == {"cats", "dogs"}
+    assert record["probability"] == max(record["probabilities"].values())
+
+
+def test_evaluate_writes_metrics(cli_run, monkeypatch, capsys):
+    data, run = cli_run
+    code, out, _ = run_cli(monkeypatch, capsys, "evaluate", run, data)
+    assert code == 0 and "Confusion matrix" in out and "precision" in out
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n"] == 8 and sum(map(sum, metrics["confusion_matrix"])) == 8
+
+
+def test_demo_offline(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("IMGCLF_HOME", str(tmp_path / "home"))
+    code, out, err = run_cli(monkeypatch, capsys, "demo", "--epochs", "1", "--runs-dir", tmp_path / "runs", "--name", "d")
+    assert code == 0
+    assert "Found 1437 training images belonging to 10 classes" in err
+    run = tmp_path / "runs" / "d"
+    assert (run / "plots" / "accuracy.png").is_file() and (run / "metrics.json").is_file()
+    assert len(list((tmp_path / "home" / "datasets" / "digits").rglob("*.png"))) == 1797
+    assert json.loads((run / "metrics.json").read_text())["accuracy"] > 0.5  # 10 classes: chance is 0.1
+
+
+def _bad(tmp_path):
+    one = write_class_folder(tmp_path / "one", {"cats": 2})
+    empty = write_class_folder(tmp_path / "empty", {"cats": 2})
+    (empty / "dogs").mkdir()
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "img.png").write_bytes(b"")
+    good = write_class_folder(tmp_path / "good", {"a": 4, "b": 4})
+    return {
+        "no-subfolders": (["train", flat], "has no class subfolders"),
+        "one-class": (["train", one], "at least 2 classes"),
+        "empty-class": (["train", empty], "class folder 'dogs'"),
+        "target-size": (["train", good, "--target-size", "0", "150"], "target_size must be two positive ints (height, width). Received: (0, 150)"),
+        "missing-path": (["train", tmp_path / "nowhere"], "DATA folder does not exist. Received:"),
+        "bad-model": (["train", good, "--model", "vgg99"], "model must be one of"),
+        "predict-not-a-run": (["predict", good, good], "RUN must be an imgclf run folder"),
+        "evaluate-not-a-run": (["evaluate", tmp_path / "nowhere", good], "RUN must be an imgclf run folder"),
+    }
+
+
+BAD_CASES = ["no-subfolders", "one-class", "empty-class", "target-size", "missing-path", "bad-model",
+             "predict-not-a-run", "evaluate-not-a-run"]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_input_one_line_error(tmp_path, monkeypatch, capsys, case):
+    args, message = _bad(tmp_path)[case]
+    if args[0] == "train":
+        args = [*args, "--runs-dir", tmp_path / "runs"]
+    code, out, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2
+    assert "Traceback" not in err and "Traceback" not in out
+    text = " ".join(err.split())
+    assert text.startswith("Error: ") and message in text
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("model.keras"))
+
+
+def test_existing_run_name_refused(cli_run, monkeypatch, capsys):
+    data, run = cli_run
+    code, _, err = run_cli(monkeypatch, capsys, "train", data, "--runs-dir", run.parent, "--name", run.name, "--target-size", "32", "32")
+    assert code == 2 and "already exists" in err and "--overwrite" in err
+
+
+def test_help_lists_commands(monkeypatch, capsys):
+    code, out, _ = run_cli(monkeypatch, capsys, "--help")
+    assert code == 0
+    for command in ("train", "predict", "evaluate", "demo", "models"):
+        assert command in out

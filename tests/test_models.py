@@ -1,0 +1,50 @@
+"""The model registry: every entry builds, takes uint8, outputs the right shape; course parameter counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imgclf.errors import ImgclfError
+from imgclf.models import create_model, get_model_spec, list_models
+
+
+@pytest.mark.parametrize(
+    "name,input_shape,num_classes,class_mode,params",
+    [
+        ("course_small", (150, 150, 3), 2, "binary", 9_494_561),  # course notebook summary
+        ("chollet", (150, 150, 3), 2, "binary", 3_453_121),  # Deep Learning with Python 5.2
+        ("course_28", (28, 28, 1), 10, "categorical", 243_786),  # Fashion-MNIST ConvNet, course 1 week 3
+    ],
+)
+def test_course_parameter_counts(name, input_shape, num_classes, class_mode, params):
+    assert create_model(name, input_shape, num_classes, class_mode).count_params() == params
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registry_model(name):
+    spec = get_model_spec(name)
+    channels = 1 if spec.default_color_mode == "grayscale" else 3
+    shape = (*spec.default_target_size, channels)
+    binary = create_model(name, shape, 2, "binary")
+    multi = create_model(name, spec.min_size + (channels,), 4, "categorical")
+    assert binary.input.dtype == "uint8"
+    assert tuple(binary.output.shape) == (None, 1)
+    assert tuple(multi.output.shape) == (None, 4)
+    x = np.random.default_rng(0).integers(0, 256, (2, *spec.min_size, channels), dtype=np.uint8)
+    p = np.asarray(multi(x))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)  # softmax probabilities
+    with pytest.raises(ImgclfError, match=f"too small for model '{name}'"):
+        create_model(name, (spec.min_size[0] - 1, spec.min_size[1], channels), 2, "binary")
+
+
+def test_rescaling_inside_model():
+    m = create_model("course_small", (32, 32, 3), 2, "binary")
+    assert m.layers[1].name == "rescale"
+    white = np.full((1, 32, 32, 3), 255, np.uint8)
+    np.testing.assert_allclose(np.asarray(m.layers[1](white)), 1.0)
+
+
+def test_unknown_model():
+    with pytest.raises(ImgclfError, match=r"model must be one of \[.*'course_small'.*\]. Received: 'resnet9000'"):
+        create_model("resnet9000", (32, 32, 3), 2, "binary")
