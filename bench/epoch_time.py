@@ -39,7 +39,9 @@ def compiled(model_name: str, with_rescaling: bool) -> keras.Model:
         for layer in model.layers[2:]:
             x = layer(x)
         model = keras.Model(inputs, x)
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3), loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(learning_rate=1e-3), loss="binary_crossentropy", metrics=["accuracy"]
+    )
     return model
 
 
@@ -84,8 +86,10 @@ def main() -> None:
         rows = fn(args.data, args.model, args.epochs)
         results[name] = rows
         epochs = ", ".join(f"{r['seconds']:.1f}" for r in rows)
-        print(f"{name:28s} epochs [{epochs}] s  steady {steady(rows):.2f} s/epoch  "
-              f"val_accuracy {rows[-1].get('val_accuracy', float('nan')):.3f}  total {time.perf_counter() - start:.1f} s")
+        print(
+            f"{name:28s} epochs [{epochs}] s  steady {steady(rows):.2f} s/epoch  "
+            f"val_accuracy {rows[-1].get('val_accuracy', float('nan')):.3f}  total {time.perf_counter() - start:.1f} s"
+        )
     a, b = (steady(r) for r in results.values())
     print(f"steady-epoch ratio imgclf / course = {a / b:.2f}  (course is {b / a:.2f}x slower)")
 

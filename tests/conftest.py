@@ -18,7 +18,9 @@ CATS_AND_DOGS = SHARED / "datasets" / "cats_and_dogs_filtered"
 
 def requires_shared(path: Path):
     """Skip a test when a ../shared dataset is absent (CI has it)."""
-    return pytest.mark.skipif(not path.exists(), reason=f"shared data not found at {path} (../shared beside the checkout)")
+    return pytest.mark.skipif(
+        not path.exists(), reason=f"shared data not found at {path} (../shared beside the checkout)"
+    )
 
 
 def square_image(corner: str, size: int = 48, seed: int = 0) -> Image.Image:
@@ -36,7 +38,9 @@ def square_image(corner: str, size: int = 48, seed: int = 0) -> Image.Image:
     return Image.fromarray(arr, "RGB")
 
 
-def write_class_folder(root: Path, classes: dict[str, int], *, size: int = 48, ext: str = "png", start: int = 0) -> Path:
+def write_class_folder(
+    root: Path, classes: dict[str, int], *, size: int = 48, ext: str = "png", start: int = 0
+) -> Path:
     """Write ``root/<class>/<i>.<ext>``: class index 0 → 'tl' squares, 1 → 'br', others → stripes."""
     for k, (name, count) in enumerate(classes.items()):
         folder = root / name

@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from conftest import write_class_folder
 from imgclf import cli
+
+from conftest import write_class_folder
 
 
 def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
@@ -39,7 +40,15 @@ def cli_run(tmp_path_factory):
 
 def test_train_writes_run_folder(cli_run):
     _, run = cli_run
-    for name in ("model.keras", "classes.json", "config.yaml", "history.csv", "summary.txt", "plots/accuracy.png", "plots/loss.png"):
+    for name in (
+        "model.keras",
+        "classes.json",
+        "config.yaml",
+        "history.csv",
+        "summary.txt",
+        "plots/accuracy.png",
+        "plots/loss.png",
+    ):
         assert (run / name).is_file(), name
     assert json.loads((run / "classes.json").read_text()) == ["cats", "dogs"]
     import yaml
@@ -73,7 +82,9 @@ def test_evaluate_writes_metrics(cli_run, monkeypatch, capsys):
 
 def test_demo_offline(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("IMGCLF_HOME", str(tmp_path / "home"))
-    code, out, err = run_cli(monkeypatch, capsys, "demo", "--epochs", "1", "--runs-dir", tmp_path / "runs", "--name", "d")
+    code, out, err = run_cli(
+        monkeypatch, capsys, "demo", "--epochs", "1", "--runs-dir", tmp_path / "runs", "--name", "d"
+    )
     assert code == 0
     assert "Found 1437 training images belonging to 10 classes" in err
     run = tmp_path / "runs" / "d"
@@ -94,7 +105,10 @@ def _bad(tmp_path):
         "no-subfolders": (["train", flat], "has no class subfolders"),
         "one-class": (["train", one], "at least 2 classes"),
         "empty-class": (["train", empty], "class folder 'dogs'"),
-        "target-size": (["train", good, "--target-size", "0", "150"], "target_size must be two positive ints (height, width). Received: (0, 150)"),
+        "target-size": (
+            ["train", good, "--target-size", "0", "150"],
+            "target_size must be two positive ints (height, width). Received: (0, 150)",
+        ),
         "missing-path": (["train", tmp_path / "nowhere"], "DATA folder does not exist. Received:"),
         "bad-model": (["train", good, "--model", "vgg99"], "model must be one of"),
         "predict-not-a-run": (["predict", good, good], "RUN must be an imgclf run folder"),
@@ -121,7 +135,9 @@ def test_bad_input_one_line_error(tmp_path, monkeypatch, capsys, case):
 
 def test_existing_run_name_refused(cli_run, monkeypatch, capsys):
     data, run = cli_run
-    code, _, err = run_cli(monkeypatch, capsys, "train", data, "--runs-dir", run.parent, "--name", run.name, "--target-size", "32", "32")
+    code, _, err = run_cli(
+        monkeypatch, capsys, "train", data, "--runs-dir", run.parent, "--name", run.name, "--target-size", "32", "32"
+    )
     assert code == 2 and "already exists" in err and "--overwrite" in err
 
 

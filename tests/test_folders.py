@@ -7,9 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from conftest import write_class_folder
 from imgclf.data.folders import load_eval_samples, load_folder
 from imgclf.errors import ImgclfError
+
+from conftest import write_class_folder
 
 
 def test_split_layout_labels_and_class_order(tmp_path):
@@ -27,7 +28,9 @@ def test_split_layout_labels_and_class_order(tmp_path):
     assert ds.validation.counts(2) == [1, 2]
 
 
-@pytest.mark.parametrize("train_name,val_name", [("training", "val"), ("train", "valid"), ("train", "test"), ("Training", "Testing")])
+@pytest.mark.parametrize(
+    "train_name,val_name", [("training", "val"), ("train", "valid"), ("train", "test"), ("Training", "Testing")]
+)
 def test_split_folder_names(tmp_path, train_name, val_name):
     write_class_folder(tmp_path / train_name, {"a": 2, "b": 2})
     write_class_folder(tmp_path / val_name, {"a": 1, "b": 1})
@@ -91,7 +94,13 @@ def test_uppercase_extensions(tmp_path):
         (lambda p: write_class_folder(p, {"only": 3}), r"at least 2 classes.*'only'"),
         (lambda p: (write_class_folder(p, {"a": 3}), (p / "b").mkdir()), r"class folder 'b' .* has no images"),
         (lambda p: (p / "x.png").write_bytes(b"1"), r"has no class subfolders"),
-        (lambda p: (write_class_folder(p / "train", {"a": 2, "b": 2}), write_class_folder(p / "validation", {"a": 1, "c": 1})), r"class 'c'"),
+        (
+            lambda p: (
+                write_class_folder(p / "train", {"a": 2, "b": 2}),
+                write_class_folder(p / "validation", {"a": 1, "c": 1}),
+            ),
+            r"class 'c'",
+        ),
     ],
     ids=["one-class", "empty-class", "no-subfolders", "unknown-validation-class"],
 )

@@ -98,3 +98,19 @@ def test_target_size_message_names_value():
     with pytest.raises(ImgclfError) as info:
         check_target_size((0, 150))
     assert str(info.value).endswith("Received: (0, 150)")
+
+
+def test_interpolation_nearest_picks_pixels_bilinear_averages(tmp_path):
+    checker = (np.indices((8, 8)).sum(axis=0) % 2 * 255).astype(np.uint8)  # 1-pixel checkerboard
+    Image.fromarray(checker, "L").save(tmp_path / "c.png")
+    nearest = load_image(tmp_path / "c.png", (4, 4), "grayscale", "nearest")
+    bilinear = load_image(tmp_path / "c.png", (4, 4), "grayscale", "bilinear")
+    assert set(np.unique(nearest)) <= {0, 255}
+    assert 100 < bilinear.mean() < 155 and bilinear.std() < 40  # antialiased: close to flat grey
+
+
+def test_bad_interpolation():
+    from imgclf.data.images import check_interpolation
+
+    with pytest.raises(ImgclfError, match=r"interpolation must be one of \['nearest', 'bilinear'.*Received: 'area'"):
+        check_interpolation("area")

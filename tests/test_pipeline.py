@@ -62,7 +62,9 @@ def test_shuffle_is_seeded_and_reshuffles(split_data, cache):
     labels = np.arange(len(ds.train), dtype=np.int32)  # targets = sample index, to read the order
 
     def order(seed):
-        data = image_dataset(ds.train.paths, labels=labels, target_size=(8, 8), batch_size=48, shuffle=True, seed=seed, cache=cache)
+        data = image_dataset(
+            ds.train.paths, labels=labels, target_size=(8, 8), batch_size=48, shuffle=True, seed=seed, cache=cache
+        )
         return [np.asarray(b[1]).tolist() for _ in range(2) for b in data]
 
     first = order(seed=7)

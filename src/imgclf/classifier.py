@@ -20,7 +20,14 @@ from imgclf.data.folders import (
     load_eval_samples,
     load_folder,
 )
-from imgclf.data.images import channels, check_color_mode, check_target_size, image_to_array
+from imgclf.data.images import (
+    DEFAULT_INTERPOLATION,
+    channels,
+    check_color_mode,
+    check_interpolation,
+    check_target_size,
+    image_to_array,
+)
 from imgclf.errors import ImgclfError
 from imgclf.evaluation.metrics import classification_metrics
 from imgclf.models import create_model, get_model_spec
@@ -53,6 +60,9 @@ class ImageClassifier:
         target_size: ``(height, width)`` in pixels images are resized to; default the model's own
             (150x150 for the course ConvNets, 28x28 for ``course_28``).
         color_mode: ``"rgb"`` or ``"grayscale"``; default the model's own.
+        interpolation: resampling filter used to resize images: ``"nearest"`` (default, as Keras'
+            ``load_img`` and so the course's pipeline), ``"bilinear"`` (antialiased), ``"bicubic"``,
+            ``"lanczos"``, ``"box"``, ``"hamming"``.
         batch_size: images per batch. Default 20 (the course's).
         epochs: passes over the training images. Default 15.
         optimizer: ``"rmsprop"`` (default, the course's), ``"adam"`` or ``"sgd"``.
@@ -87,6 +97,7 @@ class ImageClassifier:
         *,
         target_size: tuple[int, int] | None = None,
         color_mode: str | None = None,
+        interpolation: str = DEFAULT_INTERPOLATION,
         batch_size: int = 20,
         epochs: int = 15,
         optimizer: str = "rmsprop",
@@ -100,6 +111,7 @@ class ImageClassifier:
         self.model = model
         self.target_size = check_target_size(spec.default_target_size if target_size is None else target_size)
         self.color_mode = check_color_mode(spec.default_color_mode if color_mode is None else color_mode)
+        self.interpolation = check_interpolation(interpolation)
         self.batch_size = _positive_int("batch_size", batch_size)
         self.epochs = _positive_int("epochs", epochs)
         self.optimizer = check_optimizer(optimizer)
@@ -120,6 +132,7 @@ class ImageClassifier:
             "model": self.model,
             "target_size": list(self.target_size),
             "color_mode": self.color_mode,
+            "interpolation": self.interpolation,
             "batch_size": self.batch_size,
             "epochs": self.epochs,
             "optimizer": self.optimizer,
@@ -144,7 +157,14 @@ class ImageClassifier:
             raise ImgclfError("this ImageClassifier is not fitted yet: call fit() or ImageClassifier.load() first.")
 
     # -- training ---------------------------------------------------------------------------------
-    def fit(self, data: str | os.PathLike | Dataset, *, run_dir: str | os.PathLike | None = None, callbacks=(), verbose: int = 1):
+    def fit(
+        self,
+        data: str | os.PathLike | Dataset,
+        *,
+        run_dir: str | os.PathLike | None = None,
+        callbacks=(),
+        verbose: int = 1,
+    ):
         """Train on a dataset folder.
 
         Args:
@@ -182,6 +202,7 @@ class ImageClassifier:
         common = dict(
             target_size=self.target_size,
             color_mode=self.color_mode,
+            interpolation=self.interpolation,
             class_mode=class_mode,
             num_classes=dataset.num_classes,
             batch_size=self.batch_size,
@@ -238,7 +259,7 @@ class ImageClassifier:
         return folder
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "ImageClassifier":
+    def load(cls, path: str | os.PathLike) -> ImageClassifier:
         """Load a classifier saved by :meth:`save` or a run folder written by ``fit``.
 
         Raises:
@@ -277,7 +298,17 @@ class ImageClassifier:
                     f"Received: {arr.dtype} {arr.shape}"
                 )
             if arr.shape[1:] != self.input_shape:
-                arr = np.stack([image_to_array(Image.fromarray(a.squeeze(-1) if a.shape[-1] == 1 else a), self.target_size, self.color_mode) for a in arr])
+                arr = np.stack(
+                    [
+                        image_to_array(
+                            Image.fromarray(a.squeeze(-1) if a.shape[-1] == 1 else a),
+                            self.target_size,
+                            self.color_mode,
+                            self.interpolation,
+                        )
+                        for a in arr
+                    ]
+                )
             return None, arr
         return expand_image_paths(X), None
 
@@ -301,7 +332,14 @@ class ImageClassifier:
         self._check_fitted()
         paths, arr = self._inputs(X)
         if paths is not None:
-            data = image_dataset(paths, target_size=self.target_size, color_mode=self.color_mode, batch_size=self.batch_size, cache=False)
+            data = image_dataset(
+                paths,
+                target_size=self.target_size,
+                color_mode=self.color_mode,
+                interpolation=self.interpolation,
+                batch_size=self.batch_size,
+                cache=False,
+            )
         else:
             data = arr
         out = np.asarray(self.model_.predict(data, batch_size=self.batch_size, verbose=0), dtype=np.float32)

@@ -11,7 +11,6 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -80,7 +79,11 @@ def _print_metrics(metrics: dict) -> None:
     per = Table(title="Per-class metrics", title_justify="left")
     for col in ("class", "precision", "recall", "f1", "support"):
         per.add_column(col, justify="left" if col == "class" else "right")
-    rows = [*metrics["per_class"].items(), ("macro avg", metrics["macro_avg"]), ("weighted avg", metrics["weighted_avg"])]
+    rows = [
+        *metrics["per_class"].items(),
+        ("macro avg", metrics["macro_avg"]),
+        ("weighted avg", metrics["weighted_avg"]),
+    ]
     for name, s in rows:
         per.add_row(name, f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}", str(s["support"]))
     out.print(per)
@@ -95,18 +98,27 @@ def _finish_run(clf, run: Path) -> None:
 
 @app.command()
 def train(
-    data: Path = typer.Argument(..., help="Dataset folder: DATA/train/<class>/ + DATA/validation/<class>/, or DATA/<class>/."),
+    data: Path = typer.Argument(
+        ..., help="Dataset folder: DATA/train/<class>/ + DATA/validation/<class>/, or DATA/<class>/."
+    ),
     model: str = typer.Option("course_small", help="Model name (see `imgclf models`)."),
-    target_size: Optional[tuple[int, int]] = typer.Option(None, help="Height and width in pixels [default: the model's, 150 150]."),
-    color_mode: Optional[str] = typer.Option(None, help="rgb or grayscale [default: the model's]."),
+    target_size: tuple[int, int] | None = typer.Option(
+        None, help="Height and width in pixels [default: the model's, 150 150]."
+    ),
+    color_mode: str | None = typer.Option(None, help="rgb or grayscale [default: the model's]."),
+    interpolation: str = typer.Option(
+        "nearest", help="Resize filter: nearest (Keras load_img's), bilinear, bicubic, lanczos, box, hamming."
+    ),
     batch_size: int = typer.Option(20, help="Images per batch."),
     epochs: int = typer.Option(15, help="Passes over the training images."),
     optimizer: str = typer.Option("rmsprop", help="rmsprop, adam or sgd."),
     learning_rate: float = typer.Option(1e-3, help="Optimizer learning rate."),
     class_mode: str = typer.Option("auto", help="auto, binary, categorical or sparse."),
-    validation_split: Optional[float] = typer.Option(None, help="Fraction held out when DATA has no validation folder [default: 0.2]."),
+    validation_split: float | None = typer.Option(
+        None, help="Fraction held out when DATA has no validation folder [default: 0.2]."
+    ),
     seed: int = typer.Option(0, help="Seed for weights, split and shuffling."),
-    name: Optional[str] = typer.Option(None, help="Run name [default: <model>-<date>-<time>]."),
+    name: str | None = typer.Option(None, help="Run name [default: <model>-<date>-<time>]."),
     runs_dir: Path = typer.Option(Path("runs"), help="Folder that holds run folders."),
     overwrite: bool = typer.Option(False, help="Replace an existing run folder of the same name."),
 ):
@@ -116,9 +128,18 @@ def train(
 
     size = tuple(target_size) if target_size and None not in target_size else None
     clf = imgclf.ImageClassifier(
-        model, target_size=size, color_mode=color_mode, batch_size=batch_size, epochs=epochs, optimizer=optimizer,
-        learning_rate=learning_rate, class_mode=class_mode, validation_split=validation_split, seed=seed,
-    )  # fmt: skip
+        model,
+        target_size=size,
+        color_mode=color_mode,
+        interpolation=interpolation,
+        batch_size=batch_size,
+        epochs=epochs,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        class_mode=class_mode,
+        validation_split=validation_split,
+        seed=seed,
+    )
     dataset = imgclf.load_folder(data, clf.validation_split, clf.seed)
     _describe_data(dataset)
     run = new_run_dir(runs_dir, name, overwrite, prefix=model)
@@ -143,7 +164,16 @@ def predict(
         i = int(p.argmax())
         if as_json:
             probs = {c: round(float(v), 6) for c, v in zip(clf.classes_, p)}
-            print(json.dumps({"path": path, "label": clf.classes_[i], "probability": round(float(p[i]), 6), "probabilities": probs}))
+            print(
+                json.dumps(
+                    {
+                        "path": path,
+                        "label": clf.classes_[i],
+                        "probability": round(float(p[i]), 6),
+                        "probabilities": probs,
+                    }
+                )
+            )
         else:
             print(f"{path}\t{clf.classes_[i]}\t{p[i]:.4f}")
 
@@ -173,7 +203,7 @@ def evaluate(
 @app.command()
 def demo(
     epochs: int = typer.Option(10, help="Passes over the training images."),
-    name: Optional[str] = typer.Option(None, help="Run name [default: demo-<date>-<time>]."),
+    name: str | None = typer.Option(None, help="Run name [default: demo-<date>-<time>]."),
     runs_dir: Path = typer.Option(Path("runs"), help="Folder that holds run folders."),
 ):
     """Train on the built-in handwritten digits (offline), then evaluate: a complete run folder in under a minute."""
@@ -184,7 +214,9 @@ def demo(
 
     root = write_digits()
     err.print(f"Digits dataset (scikit-learn, 8x8 PNGs): {root}")
-    clf = imgclf.ImageClassifier("course_28", target_size=(28, 28), color_mode="grayscale", batch_size=32, epochs=epochs, validation_split=0.2)
+    clf = imgclf.ImageClassifier(
+        "course_28", target_size=(28, 28), color_mode="grayscale", batch_size=32, epochs=epochs, validation_split=0.2
+    )
     dataset = imgclf.load_folder(root, clf.validation_split, clf.seed)
     _describe_data(dataset)
     run = new_run_dir(runs_dir, name, prefix="demo")

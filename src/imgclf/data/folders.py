@@ -103,9 +103,7 @@ def list_images(folder: str | os.PathLike) -> list[str]:
     found = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(
-            os.path.join(dirpath, f) for f in sorted(filenames) if not f.startswith(".") and is_image_file(f)
-        )
+        found.extend(os.path.join(dirpath, f) for f in sorted(filenames) if not f.startswith(".") and is_image_file(f))
     return found
 
 
@@ -164,8 +162,10 @@ def check_validation_split(validation_split: float | None) -> float | None:
     """
     if validation_split is None:
         return None
-    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) or not (
-        0.0 <= float(validation_split) < 1.0
+    if (
+        isinstance(validation_split, bool)
+        or not isinstance(validation_split, (int, float))
+        or not (0.0 <= float(validation_split) < 1.0)
     ):
         raise ImgclfError(f"validation_split must be a float in [0, 1). Received: {validation_split!r}")
     return float(validation_split)

@@ -18,7 +18,18 @@ from imgclf.errors import ImgclfError
 COLOR_MODES = {"rgb": ("RGB", 3), "grayscale": ("L", 1)}
 # EXIF orientations 5-8 swap width and height (TIFF/EXIF 2.3 spec, tag 0x0112).
 _TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}
-_WHITE = {"RGB": (255, 255, 255), "L": 255}
+#: The default filter: Keras ``load_img`` / ``flow_from_directory``'s, so results match the course's
+#: pipeline (measured on cats_and_dogs_filtered: see bench/README.md).
+DEFAULT_INTERPOLATION = "nearest"
+#: Resampling filters by their Keras ``load_img`` / Pillow names.
+INTERPOLATIONS = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+}
 
 
 def check_target_size(target_size) -> tuple[int, int]:
@@ -46,6 +57,13 @@ def check_color_mode(color_mode: str) -> str:
     return color_mode
 
 
+def check_interpolation(interpolation: str) -> str:
+    """Validate ``interpolation``: one of :data:`INTERPOLATIONS`."""
+    if interpolation not in INTERPOLATIONS:
+        raise ImgclfError(f"interpolation must be one of {list(INTERPOLATIONS)}. Received: {interpolation!r}")
+    return interpolation
+
+
 def channels(color_mode: str) -> int:
     """Number of channels of ``color_mode``: 3 for ``"rgb"``, 1 for ``"grayscale"``."""
     return COLOR_MODES[check_color_mode(color_mode)][1]
@@ -67,13 +85,18 @@ def _to_mode(im: Image.Image, mode: str) -> Image.Image:
     return im if im.mode == mode else im.convert(mode)
 
 
-def image_to_array(im: Image.Image, target_size: tuple[int, int], color_mode: str = "rgb") -> np.ndarray:
+def image_to_array(
+    im: Image.Image, target_size: tuple[int, int], color_mode: str = "rgb", interpolation: str = DEFAULT_INTERPOLATION
+) -> np.ndarray:
     """Convert a Pillow image to a model input array.
 
     Args:
         im: any Pillow image (EXIF orientation is *not* applied here; see :func:`load_image`).
         target_size: ``(height, width)`` in pixels.
         color_mode: ``"rgb"`` or ``"grayscale"``.
+        interpolation: resampling filter, a name from :data:`INTERPOLATIONS`; default ``"nearest"``
+            (:data:`DEFAULT_INTERPOLATION`). Pillow widens the other filters when shrinking, so
+            ``"bilinear"`` is antialiased.
 
     Returns:
         Array of shape ``(height, width, 3)`` (rgb) or ``(height, width, 1)`` (grayscale), uint8, 0-255.
@@ -82,24 +105,31 @@ def image_to_array(im: Image.Image, target_size: tuple[int, int], color_mode: st
     mode, _ = COLOR_MODES[color_mode]
     im = _to_mode(im, mode)
     if im.size != (width, height):
-        im = im.resize((width, height), Image.Resampling.BILINEAR)
+        im = im.resize((width, height), INTERPOLATIONS[interpolation])
     arr = np.asarray(im, dtype=np.uint8)
     return arr[..., None] if arr.ndim == 2 else arr
 
 
-def load_image(path: str | os.PathLike | bytes, target_size: tuple[int, int], color_mode: str = "rgb") -> np.ndarray:
+def load_image(
+    path: str | os.PathLike | bytes,
+    target_size: tuple[int, int],
+    color_mode: str = "rgb",
+    interpolation: str = DEFAULT_INTERPOLATION,
+) -> np.ndarray:
     """Read an image file into a model input array (the shared train/predict preprocessing).
 
     JPEG, PNG, BMP, GIF (first frame) and WebP are read with Pillow. The EXIF orientation is applied
     (``ImageOps.exif_transpose``); palette, RGBA/LA (composited on white), CMYK and 16-bit images are
-    converted; the image is resized to ``target_size`` with bilinear filtering (aspect ratio not kept,
+    converted; the image is resized to ``target_size`` with ``interpolation`` (aspect ratio not kept,
     as in Keras' ``flow_from_directory``). Large JPEGs are decoded at a reduced DCT scale
-    (``Image.draft``) no smaller than ``target_size``, which is several times faster.
+    (``Image.draft``) no smaller than ``target_size``, which is several times faster; not with
+    ``"nearest"``, which picks source pixels exactly as Keras' ``load_img`` does.
 
     Args:
         path: image file path (``bytes`` accepted for ``tf.numpy_function``).
         target_size: ``(height, width)`` in pixels.
         color_mode: ``"rgb"`` or ``"grayscale"``.
+        interpolation: resampling filter name (see :func:`image_to_array`).
 
     Returns:
         Array of shape ``(height, width, channels)`` uint8, 0-255.
@@ -111,10 +141,10 @@ def load_image(path: str | os.PathLike | bytes, target_size: tuple[int, int], co
         path = path.decode("utf-8")
     height, width = target_size
     with Image.open(path) as im:
-        if im.format == "JPEG":
+        if im.format == "JPEG" and interpolation != "nearest":
             orientation = im.getexif().get(0x0112, 1)
             want = (height, width) if orientation in _TRANSPOSED_ORIENTATIONS else (width, height)
             im.draft(COLOR_MODES[color_mode][0] if im.mode != "CMYK" else None, want)
         im.load()
         im = ImageOps.exif_transpose(im)
-        return image_to_array(im, target_size, color_mode)
+        return image_to_array(im, target_size, color_mode, interpolation)

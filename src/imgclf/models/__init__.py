@@ -4,7 +4,7 @@
 one as a Keras model that takes raw uint8 pixels and rescales them itself.
 """
 
-from imgclf.models._registry import ModelSpec, create_model, get_model_spec, list_models, register_model
 from imgclf.models import convnets as _convnets  # noqa: F401  (fills the registry)
+from imgclf.models._registry import ModelSpec, create_model, get_model_spec, list_models, register_model
 
 __all__ = ["ModelSpec", "create_model", "get_model_spec", "list_models", "register_model"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import keras
 
@@ -90,8 +90,7 @@ def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int,
     height, width, _ = input_shape
     if height < spec.min_size[0] or width < spec.min_size[1]:
         raise ImgclfError(
-            f"target_size {(height, width)} is too small for model {name!r}: "
-            f"expected at least {spec.min_size} pixels."
+            f"target_size {(height, width)} is too small for model {name!r}: expected at least {spec.min_size} pixels."
         )
     inputs = keras.Input(shape=tuple(input_shape), dtype="uint8", name="image")
     x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)

@@ -36,7 +36,12 @@ def course_small():
     source="F. Chollet, Deep Learning with Python (2017), 5.2; course week 2 (augmentation)",
 )
 def chollet():
-    return [*_conv_stack((32, 64, 128, 128)), layers.Flatten(), layers.Dropout(0.5), layers.Dense(512, activation="relu")]
+    return [
+        *_conv_stack((32, 64, 128, 128)),
+        layers.Flatten(),
+        layers.Dropout(0.5),
+        layers.Dense(512, activation="relu"),
+    ]
 
 
 @register_model(

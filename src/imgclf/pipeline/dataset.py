@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from imgclf.data.folders import Samples
-from imgclf.data.images import channels, load_image
+from imgclf.data.images import DEFAULT_INTERPOLATION, channels, load_image
 from imgclf.errors import ImgclfError
 
 CLASS_MODES = ("binary", "categorical", "sparse")
@@ -84,6 +84,7 @@ def image_dataset(
     *,
     target_size: tuple[int, int],
     color_mode: str = "rgb",
+    interpolation: str = DEFAULT_INTERPOLATION,
     labels: np.ndarray | None = None,
     batch_size: int = 32,
     shuffle: bool = False,
@@ -96,6 +97,7 @@ def image_dataset(
         paths: sequence of ``n`` image file paths.
         target_size: ``(height, width)`` in pixels.
         color_mode: ``"rgb"`` or ``"grayscale"``.
+        interpolation: resampling filter name (see :func:`imgclf.data.images.image_to_array`).
         labels: training targets with first dimension ``n`` (see :func:`encode_labels`), or ``None``
             for images only.
         batch_size: images per batch; the last batch may be smaller.
@@ -113,7 +115,7 @@ def image_dataset(
     depth = channels(color_mode)
     if cache == "auto":
         cache = cache_fits(len(paths), target_size, color_mode)
-    load = partial(load_image, target_size=(height, width), color_mode=color_mode)
+    load = partial(load_image, target_size=(height, width), color_mode=color_mode, interpolation=interpolation)
 
     def decode(path):
         image = tf.numpy_function(load, [path], tf.uint8, stateful=False)
@@ -144,6 +146,7 @@ def samples_dataset(
     class_mode: str,
     num_classes: int,
     batch_size: int,
+    interpolation: str = DEFAULT_INTERPOLATION,
     shuffle: bool = False,
     seed: int = 0,
     cache: bool | str = "auto",
@@ -154,6 +157,7 @@ def samples_dataset(
         samples.paths,
         target_size=target_size,
         color_mode=color_mode,
+        interpolation=interpolation,
         labels=encode_labels(samples.labels, class_mode, num_classes),
         batch_size=batch_size,
         shuffle=shuffle,

@@ -20,8 +20,10 @@ def check_optimizer(name: str) -> str:
 
 def check_learning_rate(learning_rate) -> float:
     """Validate a learning rate: a positive, finite float."""
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not (
-        0 < learning_rate < float("inf")
+    if (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, (int, float))
+        or not (0 < learning_rate < float("inf"))
     ):
         raise ImgclfError(f"learning_rate must be a positive float. Received: {learning_rate!r}")
     return float(learning_rate)

@@ -24,7 +24,9 @@ PLOTS_DIR = "plots"
 REQUIRED_FILES = (MODEL_FILE, CLASSES_FILE, CONFIG_FILE)
 
 
-def new_run_dir(runs_dir: str | Path = "runs", name: str | None = None, overwrite: bool = False, prefix: str = "run") -> Path:
+def new_run_dir(
+    runs_dir: str | Path = "runs", name: str | None = None, overwrite: bool = False, prefix: str = "run"
+) -> Path:
     """Create and return ``runs_dir/name`` (default name ``<prefix>-YYYYmmdd-HHMMSS``).
 
     Raises:
@@ -57,7 +59,9 @@ def check_run_dir(path: str | Path) -> Path:
     """
     run = Path(path).expanduser()
     if not run.is_dir():
-        raise ImgclfError(f"RUN must be an imgclf run folder (e.g. runs/<name>). Received: {str(path)!r} (not a folder)")
+        raise ImgclfError(
+            f"RUN must be an imgclf run folder (e.g. runs/<name>). Received: {str(path)!r} (not a folder)"
+        )
     missing = [f for f in REQUIRED_FILES if not (run / f).is_file()]
     if missing:
         raise ImgclfError(
