@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -47,6 +50,10 @@ def test_run_folder_contents(trained):
     assert len(rows) == 6 and all(r["seconds"] > 0 for r in rows)
     with Image.open(run / "plots" / "accuracy.png") as im:
         assert im.size[0] > 300
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("model.keras", "history.csv", "config.yaml"):  # atomic writes keep the usual permissions
+        assert stat.S_IMODE((run / name).stat().st_mode) == 0o666 & ~umask, name
     summary = (run / "summary.txt").read_text()
     assert "Total params:" in summary and "conv2d" in summary
 

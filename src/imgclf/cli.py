@@ -69,14 +69,15 @@ def _describe_data(dataset) -> None:
 def _print_metrics(metrics: dict) -> None:
     names = metrics["class_names"]
     out.print(f"images {metrics['n']}  loss {metrics['loss']:.4f}  accuracy {metrics['accuracy']:.4f}")
-    cm = Table(title="Confusion matrix (rows: true, columns: predicted)", title_justify="left")
+    out.print("Confusion matrix (rows: true class, columns: predicted class)")
+    cm = Table()
     cm.add_column("")
     for name in names:
         cm.add_column(name, justify="right")
     for name, row in zip(names, metrics["confusion_matrix"]):
         cm.add_row(name, *map(str, row))
     out.print(cm)
-    per = Table(title="Per-class metrics", title_justify="left")
+    per = Table()
     for col in ("class", "precision", "recall", "f1", "support"):
         per.add_column(col, justify="left" if col == "class" else "right")
     rows = [
