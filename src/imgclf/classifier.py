@@ -31,6 +31,7 @@ from imgclf.data.images import (
 from imgclf.errors import ImgclfError
 from imgclf.evaluation.metrics import classification_metrics
 from imgclf.models import create_model, get_model_spec
+from imgclf.pipeline.augment import Augmentation, make_augmentation
 from imgclf.pipeline.dataset import check_class_mode, image_dataset, resolve_class_mode, samples_dataset
 from imgclf.training import run as runfiles
 from imgclf.training.callbacks import EpochTimer, HistoryRecorder, RichProgress
@@ -73,6 +74,10 @@ class ImageClassifier:
             (default) means 0.2; ignored when the data has its own validation folder.
         seed: seed for weights, split and shuffling. Default 0.
         cache: keep decoded images in memory: ``"auto"`` (default, when they fit), ``True``, ``False``.
+        augment: random augmentation of training images only: ``None`` / ``"none"`` (default),
+            ``"course"`` (the course's ``ImageDataGenerator`` settings), a dict of
+            :class:`~imgclf.pipeline.augment.Augmentation` settings (``rotation_range``, ...), or an
+            ``Augmentation``. Validation, evaluation and prediction images are never augmented.
 
     Attributes:
         classes_: tuple of class names; output ``i`` of the model is ``classes_[i]``.
@@ -106,6 +111,7 @@ class ImageClassifier:
         validation_split: float | None = None,
         seed: int = 0,
         cache: bool | str = "auto",
+        augment: str | dict | Augmentation | None = None,
     ):
         spec = get_model_spec(model)
         self.model = model
@@ -124,6 +130,7 @@ class ImageClassifier:
         if cache not in ("auto", True, False):
             raise ImgclfError(f"cache must be 'auto', True or False. Received: {cache!r}")
         self.cache = cache
+        self.augment = make_augmentation(augment)
 
     # -- scikit-learn conventions -------------------------------------------------------------
     def get_params(self) -> dict:
@@ -141,6 +148,7 @@ class ImageClassifier:
             "validation_split": self.validation_split,
             "seed": self.seed,
             "cache": self.cache,
+            "augment": self.augment.to_dict(),
         }
 
     def __repr__(self) -> str:
@@ -199,17 +207,7 @@ class ImageClassifier:
         run = Path(run_dir) if run_dir is not None else None
         if run is not None:
             self._write_metadata(run)
-        common = dict(
-            target_size=self.target_size,
-            color_mode=self.color_mode,
-            interpolation=self.interpolation,
-            class_mode=class_mode,
-            num_classes=dataset.num_classes,
-            batch_size=self.batch_size,
-            cache=self.cache,
-        )
-        train_ds = samples_dataset(dataset.train, shuffle=True, seed=self.seed, **common)
-        val_ds = samples_dataset(dataset.validation, **common) if dataset.validation is not None else None
+        train_ds, val_ds = self.training_datasets(dataset)
         recorder = HistoryRecorder(run / runfiles.HISTORY_FILE if run is not None else None)
         cbs = [EpochTimer(), recorder, *([RichProgress()] if verbose else []), *callbacks]
         model.fit(train_ds, validation_data=val_ds, epochs=self.epochs, callbacks=cbs, verbose=0, shuffle=False)
@@ -219,6 +217,29 @@ class ImageClassifier:
             _io.write_text(run / runfiles.SUMMARY_FILE, model_summary(model))
             plot_history(self.history_, run / runfiles.PLOTS_DIR)
         return self
+
+    def training_datasets(self, dataset: Dataset):
+        """The ``tf.data`` datasets ``fit`` trains and validates on.
+
+        Training batches are shuffled and augmented (``augment``); validation batches are neither.
+
+        Returns:
+            ``(train, validation)``: datasets of ``(images, targets)``, images uint8
+            ``(batch, height, width, channels)``; ``validation`` is ``None`` without validation data.
+        """
+        class_mode = resolve_class_mode(self.class_mode, dataset.num_classes)
+        common = dict(
+            target_size=self.target_size,
+            color_mode=self.color_mode,
+            interpolation=self.interpolation,
+            class_mode=class_mode,
+            num_classes=dataset.num_classes,
+            batch_size=self.batch_size,
+            cache=self.cache,
+        )
+        train = samples_dataset(dataset.train, shuffle=True, seed=self.seed, augment=self.augment, **common)
+        validation = samples_dataset(dataset.validation, **common) if dataset.validation is not None else None
+        return train, validation
 
     def _config(self) -> dict:
         config = {"imgclf_version": imgclf.__version__, **self.get_params(), "class_mode_resolved": self.class_mode_}

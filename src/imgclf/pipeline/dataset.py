@@ -17,8 +17,10 @@ import tensorflow as tf
 from imgclf.data.folders import Samples
 from imgclf.data.images import DEFAULT_INTERPOLATION, channels, load_image
 from imgclf.errors import ImgclfError
+from imgclf.pipeline.augment import Augmentation, augment_batch
 
 CLASS_MODES = ("binary", "categorical", "sparse")
+_PARALLEL = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 #: Fraction of the currently available memory the in-memory cache may take.
 CACHE_MEMORY_FRACTION = 0.5
 
@@ -90,6 +92,7 @@ def image_dataset(
     shuffle: bool = False,
     seed: int = 0,
     cache: bool | str = "auto",
+    augment: Augmentation | None = None,
 ) -> tf.data.Dataset:
     """Build a batched dataset of images (and targets) from files.
 
@@ -105,6 +108,8 @@ def image_dataset(
         seed: shuffle seed.
         cache: ``True`` keep decoded images in memory, ``False`` decode every epoch, ``"auto"``
             cache when they fit (:func:`cache_fits`).
+        augment: random augmentation applied to each batch after the cache (training data only);
+            seeded by ``seed``, different every epoch. ``None`` or an identity leaves images as decoded.
 
     Returns:
         ``tf.data.Dataset`` of ``images`` uint8 ``(batch, height, width, channels)`` or of
@@ -130,12 +135,22 @@ def image_dataset(
         mapper = decode
     if shuffle and not cache:
         items = items.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    ds = items.map(mapper, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = items.map(mapper, **_PARALLEL)
     if cache:
         ds = ds.cache()
         if shuffle:
             ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if augment is not None and not augment.is_identity:
+        # One stateless seed pair per batch from a seeded stream that changes every epoch: the same
+        # seed gives the same augmented stream whatever the parallelism.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds)
+        if labels is not None:
+            ds = ds.map(lambda batch, s: (augment_batch(batch[0], augment, s), batch[1]), **_PARALLEL)
+        else:
+            ds = ds.map(lambda images, s: augment_batch(images, augment, s), **_PARALLEL)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def samples_dataset(
@@ -150,6 +165,7 @@ def samples_dataset(
     shuffle: bool = False,
     seed: int = 0,
     cache: bool | str = "auto",
+    augment: Augmentation | None = None,
 ) -> tf.data.Dataset:
     """:func:`image_dataset` of labelled :class:`~imgclf.data.folders.Samples`, targets encoded for
     ``class_mode`` (see :func:`encode_labels`)."""
@@ -163,4 +179,5 @@ def samples_dataset(
         shuffle=shuffle,
         seed=seed,
         cache=cache,
+        augment=augment,
     )

@@ -1,0 +1,97 @@
+"""What every command shares: the Typer app, the two consoles, lazy library import, printing helpers."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+app = typer.Typer(
+    name="imgclf",
+    help="Turn a folder of images into a trained, inspected, deployable image classifier.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+#: Results (tables, predictions) go to stdout; progress and notes to stderr.
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+@contextmanager
+def _quiet_stderr():
+    """Hide TensorFlow's C++ start-up notices (printed straight to fd 2 while it loads);
+    replay them if the import fails."""
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def load_api():
+    """Import the library (and TensorFlow) lazily, so ``--help`` is instant."""
+    with _quiet_stderr():
+        import tensorflow  # noqa: F401
+
+        import imgclf
+    return imgclf
+
+
+def describe_data(dataset) -> None:
+    """Say what was found, as the course's ``flow_from_directory`` does."""
+    names = escape(", ".join(dataset.class_names))
+    err.print(f"Found {len(dataset.train)} training images belonging to {dataset.num_classes} classes: {names}")
+    if dataset.validation is not None:
+        how = "held out" if dataset.layout == "single" else "from the validation folder"
+        err.print(f"Found {len(dataset.validation)} validation images ({how})")
+    else:
+        err.print("No validation images: training without validation")
+
+
+def print_metrics(metrics: dict) -> None:
+    """Loss, accuracy, confusion matrix and per-class table on stdout."""
+    names = metrics["class_names"]
+    out.print(f"images {metrics['n']}  loss {metrics['loss']:.4f}  accuracy {metrics['accuracy']:.4f}")
+    out.print("Confusion matrix (rows: true class, columns: predicted class)")
+    cm = Table()
+    cm.add_column("")
+    for name in names:
+        cm.add_column(escape(name), justify="right")
+    for name, row in zip(names, metrics["confusion_matrix"]):
+        cm.add_row(escape(name), *map(str, row))
+    out.print(cm)
+    per = Table()
+    for col in ("class", "precision", "recall", "f1", "support"):
+        per.add_column(col, justify="left" if col == "class" else "right")
+    rows = [
+        *metrics["per_class"].items(),
+        ("macro avg", metrics["macro_avg"]),
+        ("weighted avg", metrics["weighted_avg"]),
+    ]
+    for name, s in rows:
+        per.add_row(escape(name), f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}", str(s["support"]))
+    out.print(per)
+
+
+def finish_run(clf, run: Path) -> None:
+    """Closing lines of a training run."""
+    last = clf.history_[-1] if clf.history_ else {}
+    shown = "  ".join(f"{k} {last[k]:.4f}" for k in ("accuracy", "val_accuracy") if k in last)
+    err.print(f"Run saved to [bold]{escape(str(run))}[/bold]  {shown}")
+    err.print("  model.keras, classes.json, config.yaml, history.csv, summary.txt, plots/accuracy.png, plots/loss.png")

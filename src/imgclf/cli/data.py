@@ -1,0 +1,84 @@
+"""Commands about data and models: ``preview`` and ``models``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from imgclf.cli._common import app, err, load_api, out
+from imgclf.cli.train import (
+    Augment,
+    Brightness,
+    ChannelShift,
+    Cval,
+    FillMode,
+    HeightShift,
+    HFlip,
+    Rotation,
+    Shear,
+    VFlip,
+    WidthShift,
+    Zoom,
+    augmentation_from_options,
+)
+
+
+@app.command()
+def preview(
+    data: Annotated[Path, typer.Argument(help="Dataset folder (as for `imgclf train`).")],
+    image: Annotated[Path | None, typer.Option(help="Image to augment (default: the first training image).")] = None,
+    out_path: Annotated[Path, typer.Option("--out", help="PNG of the augmented copies; the batch goes to <stem>-batch.png.")] = Path("preview.png"),
+    count: Annotated[int, typer.Option(help="Number of augmented copies and batch size.")] = 16,
+    target_size: Annotated[tuple[int, int], typer.Option(help="Height and width in pixels.")] = (150, 150),
+    seed: Annotated[int, typer.Option(help="Seed of the random augmentations and shuffling.")] = 0,
+    augment: Augment = "course",
+    rotation_range: Rotation = None,
+    width_shift_range: WidthShift = None,
+    height_shift_range: HeightShift = None,
+    shear_range: Shear = None,
+    zoom_range: Zoom = None,
+    horizontal_flip: HFlip = None,
+    vertical_flip: VFlip = None,
+    fill_mode: FillMode = None,
+    cval: Cval = None,
+    brightness_range: Brightness = None,
+    channel_shift_range: ChannelShift = None,
+):  # fmt: skip
+    """Draw one image under random augmentations, and a training batch with its labels."""
+    imgclf = load_api()
+    from imgclf.data.images import check_target_size
+    from imgclf.pipeline.preview import augmented_copies, save_grid, training_batch
+
+    aug = augmentation_from_options(
+        augment,
+        rotation_range=rotation_range, width_shift_range=width_shift_range, height_shift_range=height_shift_range,
+        shear_range=shear_range, zoom_range=zoom_range, horizontal_flip=horizontal_flip, vertical_flip=vertical_flip,
+        fill_mode=fill_mode, cval=cval, brightness_range=brightness_range, channel_shift_range=channel_shift_range,
+    )  # fmt: skip
+    size = check_target_size(target_size)
+    dataset = imgclf.load_folder(data, validation_split=0, seed=seed)
+    source = image if image is not None else dataset.train.paths[0]
+    copies = augmented_copies(source, aug, count=count, target_size=size, seed=seed)
+    save_grid(copies, out_path, title=f"{Path(source).name}: {count} random augmentations")
+    images, labels = training_batch(dataset.train, aug, count=count, target_size=size, seed=seed)
+    batch_path = out_path.with_name(f"{out_path.stem}-batch{out_path.suffix or '.png'}")
+    save_grid(images, batch_path, titles=[dataset.class_names[i] for i in labels], title="A training batch")
+    err.print(f"Augmentation: {aug.changes() or 'none'}")
+    out.print(f"{out_path}\n{batch_path}")
+
+
+@app.command()
+def models():
+    """List the registered models."""
+    load_api()
+    from imgclf.models import get_model_spec, list_models
+
+    table = Table("name", "input", "description")
+    for name in list_models():
+        spec = get_model_spec(name)
+        h, w = spec.default_target_size
+        table.add_row(name, f"{h}x{w} {spec.default_color_mode}", spec.description)
+    out.print(table)

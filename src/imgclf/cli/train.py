@@ -1,0 +1,144 @@
+"""Commands that train: ``train`` and ``demo``; the augmentation options ``preview`` shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from imgclf.cli._common import app, describe_data, err, finish_run, load_api, print_metrics
+
+_AUG = "Augmentation (training images only; ImageDataGenerator's names and units)"
+
+
+def parse_range(text: str | None):
+    """``"0.2"`` → 0.2; ``"0.8,1.2"`` → [0.8, 1.2]; ``None`` stays ``None``."""
+    if text is None:
+        return None
+    from imgclf.errors import ImgclfError
+
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ImgclfError(f"expected a number or LOW,HIGH. Received: {text!r}") from None
+    if len(values) > 2:
+        raise ImgclfError(f"expected a number or LOW,HIGH. Received: {text!r}")
+    return values[0] if len(values) == 1 else values
+
+
+Augment = Annotated[str | None, typer.Option(help="Preset: course or none.", rich_help_panel=_AUG)]
+Rotation = Annotated[float | None, typer.Option(help="Degrees, random in [-r, r].", rich_help_panel=_AUG)]
+WidthShift = Annotated[float | None, typer.Option(help="Fraction of width (pixels if >= 1).", rich_help_panel=_AUG)]
+HeightShift = Annotated[float | None, typer.Option(help="Fraction of height (pixels if >= 1).", rich_help_panel=_AUG)]
+Shear = Annotated[float | None, typer.Option(help="Shear angle in degrees.", rich_help_panel=_AUG)]
+Zoom = Annotated[str | None, typer.Option(help="Z (means 1-Z,1+Z) or LOW,HIGH.", rich_help_panel=_AUG)]
+HFlip = Annotated[bool | None, typer.Option(help="Random left-right mirror.", rich_help_panel=_AUG)]
+VFlip = Annotated[bool | None, typer.Option(help="Random top-bottom mirror.", rich_help_panel=_AUG)]
+FillMode = Annotated[str | None, typer.Option(help="nearest, reflect, wrap or constant.", rich_help_panel=_AUG)]
+Cval = Annotated[float | None, typer.Option(help="Fill value for fill-mode constant.", rich_help_panel=_AUG)]
+Brightness = Annotated[str | None, typer.Option(help="LOW,HIGH brightness factor.", rich_help_panel=_AUG)]
+ChannelShift = Annotated[float | None, typer.Option(help="Add [-r, r] (0-255 scale).", rich_help_panel=_AUG)]
+
+
+def augmentation_from_options(base, **flags):
+    """An ``Augmentation`` from a preset/config value plus the CLI flags that were given."""
+    from imgclf.pipeline.augment import make_augmentation
+
+    flags["zoom_range"] = parse_range(flags.get("zoom_range"))
+    flags["brightness_range"] = parse_range(flags.get("brightness_range"))
+    return make_augmentation(base, **flags)
+
+
+@app.command()
+def train(
+    data: Annotated[Path | None, typer.Argument(help="DATA/train/<class>/ + DATA/validation/<class>/, or DATA/<class>/ (default: the config's data)")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML file of settings (a run's config.yaml works); flags override it.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name (`imgclf models`) (default: course_small).")] = None,
+    target_size: Annotated[tuple[int, int] | None, typer.Option(help="Height and width in pixels (default: the model's, 150 150).")] = None,
+    color_mode: Annotated[str | None, typer.Option(help="rgb or grayscale (default: the model's).")] = None,
+    interpolation: Annotated[str | None, typer.Option(help="Resize filter: nearest, bilinear, bicubic, lanczos, box, hamming (default: nearest).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Images per batch (default: 20).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Passes over the training images (default: 15).")] = None,
+    optimizer: Annotated[str | None, typer.Option(help="rmsprop, adam or sgd (default: rmsprop).")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Optimizer learning rate (default: 1e-3).")] = None,
+    class_mode: Annotated[str | None, typer.Option(help="auto, binary, categorical or sparse (default: auto).")] = None,
+    validation_split: Annotated[float | None, typer.Option(help="Fraction held out when DATA has no validation folder (default: 0.2).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for weights, split, shuffling and augmentation (default: 0).")] = None,
+    augment: Augment = None,
+    rotation_range: Rotation = None,
+    width_shift_range: WidthShift = None,
+    height_shift_range: HeightShift = None,
+    shear_range: Shear = None,
+    zoom_range: Zoom = None,
+    horizontal_flip: HFlip = None,
+    vertical_flip: VFlip = None,
+    fill_mode: FillMode = None,
+    cval: Cval = None,
+    brightness_range: Brightness = None,
+    channel_shift_range: ChannelShift = None,
+    name: Annotated[str | None, typer.Option(help="Run name (default: <model>-<date>-<time>).")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder of the same name.")] = False,
+):  # fmt: skip
+    """Train a model on a folder of images and write runs/<name>/."""
+    imgclf = load_api()
+    from imgclf.errors import ImgclfError
+    from imgclf.training.run import new_run_dir, read_train_config
+
+    allowed = list(imgclf.ImageClassifier().get_params())
+    settings, config_data = read_train_config(config, allowed) if config is not None else ({}, None)
+    given = dict(
+        model=model, target_size=target_size, color_mode=color_mode, interpolation=interpolation,
+        batch_size=batch_size, epochs=epochs, optimizer=optimizer, learning_rate=learning_rate,
+        class_mode=class_mode, validation_split=validation_split, seed=seed,
+    )  # fmt: skip
+    settings.update({k: v for k, v in given.items() if v is not None})
+    if settings.get("target_size") is not None:
+        settings["target_size"] = tuple(settings["target_size"])
+    settings["augment"] = augmentation_from_options(
+        augment if augment is not None else settings.get("augment"),
+        rotation_range=rotation_range, width_shift_range=width_shift_range, height_shift_range=height_shift_range,
+        shear_range=shear_range, zoom_range=zoom_range, horizontal_flip=horizontal_flip, vertical_flip=vertical_flip,
+        fill_mode=fill_mode, cval=cval, brightness_range=brightness_range, channel_shift_range=channel_shift_range,
+    )  # fmt: skip
+    data = data if data is not None else config_data
+    if data is None:
+        raise ImgclfError("DATA is missing: give a dataset folder, or a --config that names one (data: PATH).")
+    clf = imgclf.ImageClassifier(**settings)
+    dataset = imgclf.load_folder(data, clf.validation_split, clf.seed)
+    describe_data(dataset)
+    if not clf.augment.is_identity:
+        shown = ", ".join(f"{k}={v}" for k, v in clf.augment.changes().items())
+        err.print(f"Augmenting training images: {shown}")
+    run = new_run_dir(runs_dir, name, overwrite, prefix=clf.model)
+    clf.fit(dataset, run_dir=run)
+    finish_run(clf, run)
+
+
+@app.command()
+def demo(
+    epochs: Annotated[int, typer.Option(help="Passes over the training images.")] = 10,
+    name: Annotated[str | None, typer.Option(help="Run name (default: demo-<date>-<time>).")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
+):
+    """Train on the built-in handwritten digits (offline), then evaluate: a complete run folder in under a minute."""
+    imgclf = load_api()
+    from imgclf._io import write_json
+    from imgclf.data.demo import write_digits
+    from imgclf.training.run import METRICS_FILE, new_run_dir
+
+    root = write_digits()
+    err.print(f"Digits dataset (scikit-learn, 8x8 PNGs): {root}")
+    clf = imgclf.ImageClassifier(
+        "course_28", target_size=(28, 28), color_mode="grayscale", batch_size=32, epochs=epochs, validation_split=0.2
+    )
+    dataset = imgclf.load_folder(root, clf.validation_split, clf.seed)
+    describe_data(dataset)
+    run = new_run_dir(runs_dir, name, prefix="demo")
+    clf.fit(dataset, run_dir=run)
+    metrics = clf.evaluate(dataset.validation)
+    metrics["data"] = f"{root} (validation split)"
+    write_json(run / METRICS_FILE, metrics)
+    print_metrics(metrics)
+    finish_run(clf, run)
