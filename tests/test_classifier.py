@@ -55,7 +55,7 @@ def test_run_folder_contents(trained):
     for name in ("model.keras", "history.csv", "config.yaml"):  # atomic writes keep the usual permissions
         assert stat.S_IMODE((run / name).stat().st_mode) == 0o666 & ~umask, name
     summary = (run / "summary.txt").read_text()
-    assert "Total params:" in summary and "conv2d" in summary
+    assert "Total params:" in summary and "conv_1 (Conv2D)" in summary
 
 
 def test_save_load_identical_predictions(trained, tmp_path):
@@ -151,3 +151,13 @@ def test_not_fitted_and_not_a_run(tmp_path):
         ImageClassifier().predict(tmp_path)
     with pytest.raises(ImgclfError, match="missing model.keras"):
         ImageClassifier.load(tmp_path)
+
+
+def test_mixed_precision_run_saves_and_loads(split_data, tmp_path):
+    clf = ImageClassifier("course_small", target_size=(24, 24), epochs=1, batch_size=8, precision="mixed_bfloat16")
+    clf.fit(split_data, run_dir=tmp_path / "run", verbose=0)
+    loaded = ImageClassifier.load(tmp_path / "run")
+    assert loaded.precision == "mixed_bfloat16"
+    assert loaded.model_.get_layer("dense").compute_dtype == "bfloat16"
+    paths = load_folder(split_data).validation.paths
+    np.testing.assert_array_equal(loaded.predict_proba(paths), clf.predict_proba(paths))

@@ -48,3 +48,25 @@ def test_rescaling_inside_model():
 def test_unknown_model():
     with pytest.raises(ImgclfError, match=r"model must be one of \[.*'course_small'.*\]. Received: 'resnet9000'"):
         create_model("resnet9000", (32, 32, 3), 2, "binary")
+
+
+def test_mixed_bfloat16_precision():
+    import keras
+
+    m = create_model("course_small", (32, 32, 3), 3, "categorical", precision="mixed_bfloat16")
+    assert m.get_layer("conv_1").dtype_policy.name == "mixed_bfloat16"
+    assert m.get_layer("conv_1").compute_dtype == "bfloat16" and m.get_layer("conv_1").variable_dtype == "float32"
+    assert m.get_layer("output").compute_dtype == "float32"  # probabilities and loss stay float32
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is left as it was
+    p = np.asarray(m(np.zeros((2, 32, 32, 3), np.uint8)))
+    assert p.dtype == np.float32
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_precision_names():
+    from imgclf.models import resolve_precision
+
+    assert resolve_precision("float32") == "float32"
+    assert resolve_precision("auto") in ("float32", "mixed_bfloat16")
+    with pytest.raises(ImgclfError, match=r"precision must be one of \['float32', 'mixed_bfloat16', 'auto'\]"):
+        resolve_precision("float16")

@@ -30,7 +30,7 @@ from imgclf.data.images import (
 )
 from imgclf.errors import ImgclfError
 from imgclf.evaluation.metrics import classification_metrics
-from imgclf.models import create_model, get_model_spec
+from imgclf.models import create_model, get_model_spec, resolve_precision
 from imgclf.pipeline.augment import Augmentation, make_augmentation
 from imgclf.pipeline.dataset import check_class_mode, image_dataset, resolve_class_mode, samples_dataset
 from imgclf.training import run as runfiles
@@ -78,6 +78,9 @@ class ImageClassifier:
             ``"course"`` (the course's ``ImageDataGenerator`` settings), a dict of
             :class:`~imgclf.pipeline.augment.Augmentation` settings (``rotation_range``, ...), or an
             ``Augmentation``. Validation, evaluation and prediction images are never augmented.
+        precision: ``"float32"`` (default), ``"mixed_bfloat16"`` (compute in bfloat16 with float32
+            weights: about 1.7x faster training where the CPU has AMX/AVX512-BF16, slower where it
+            has not) or ``"auto"`` (``mixed_bfloat16`` only where the CPU computes bfloat16 natively).
 
     Attributes:
         classes_: tuple of class names; output ``i`` of the model is ``classes_[i]``.
@@ -112,6 +115,7 @@ class ImageClassifier:
         seed: int = 0,
         cache: bool | str = "auto",
         augment: str | dict | Augmentation | None = None,
+        precision: str = "float32",
     ):
         spec = get_model_spec(model)
         self.model = model
@@ -131,6 +135,8 @@ class ImageClassifier:
             raise ImgclfError(f"cache must be 'auto', True or False. Received: {cache!r}")
         self.cache = cache
         self.augment = make_augmentation(augment)
+        resolve_precision(precision)  # validates the name
+        self.precision = precision
 
     # -- scikit-learn conventions -------------------------------------------------------------
     def get_params(self) -> dict:
@@ -149,6 +155,7 @@ class ImageClassifier:
             "seed": self.seed,
             "cache": self.cache,
             "augment": self.augment.to_dict(),
+            "precision": self.precision,
         }
 
     def __repr__(self) -> str:
@@ -194,7 +201,7 @@ class ImageClassifier:
         dataset = data if isinstance(data, Dataset) else load_folder(data, self.validation_split, self.seed)
         class_mode = resolve_class_mode(self.class_mode, dataset.num_classes)
         keras.utils.set_random_seed(self.seed)
-        model = create_model(self.model, self.input_shape, dataset.num_classes, class_mode)
+        model = create_model(self.model, self.input_shape, dataset.num_classes, class_mode, self.precision)
         model.compile(
             optimizer=make_optimizer(self.optimizer, self.learning_rate),
             loss=LOSSES[class_mode],
@@ -242,7 +249,12 @@ class ImageClassifier:
         return train, validation
 
     def _config(self) -> dict:
-        config = {"imgclf_version": imgclf.__version__, **self.get_params(), "class_mode_resolved": self.class_mode_}
+        config = {
+            "imgclf_version": imgclf.__version__,
+            **self.get_params(),
+            "class_mode_resolved": self.class_mode_,
+            "precision_resolved": resolve_precision(self.precision),
+        }
         dataset = getattr(self, "dataset_", None)
         if dataset is not None:
             config["data"] = {

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from imgclf.cli._common import app, err, load_api, out
 from imgclf.cli.train import (
+    AUG_FLAGS,
     Augment,
     Brightness,
     ChannelShift,
@@ -52,12 +53,8 @@ def preview(
     from imgclf.data.images import check_target_size
     from imgclf.pipeline.preview import augmented_copies, save_grid, training_batch
 
-    aug = augmentation_from_options(
-        augment,
-        rotation_range=rotation_range, width_shift_range=width_shift_range, height_shift_range=height_shift_range,
-        shear_range=shear_range, zoom_range=zoom_range, horizontal_flip=horizontal_flip, vertical_flip=vertical_flip,
-        fill_mode=fill_mode, cval=cval, brightness_range=brightness_range, channel_shift_range=channel_shift_range,
-    )  # fmt: skip
+    flags = locals()
+    aug = augmentation_from_options(augment, **{k: flags[k] for k in AUG_FLAGS})
     size = check_target_size(target_size)
     dataset = imgclf.load_folder(data, validation_split=0, seed=seed)
     source = image if image is not None else dataset.train.paths[0]

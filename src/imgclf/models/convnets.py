@@ -11,9 +11,13 @@ from imgclf.models._registry import register_model
 
 
 def _conv_stack(filters):
+    """3x3 ReLU convolutions, each followed by a 2x2 max-pool; named conv_1, pool_1, conv_2, ..."""
     out = []
-    for f in filters:
-        out += [layers.Conv2D(f, (3, 3), activation="relu"), layers.MaxPooling2D(2, 2)]
+    for i, f in enumerate(filters, start=1):
+        out += [
+            layers.Conv2D(f, (3, 3), activation="relu", name=f"conv_{i}"),
+            layers.MaxPooling2D(2, 2, name=f"pool_{i}"),
+        ]
     return out
 
 
@@ -25,7 +29,11 @@ def _conv_stack(filters):
     source="Convolutional Neural Networks in TensorFlow, week 1 (cats vs dogs, Course 2 Part 2 Lesson 2)",
 )
 def course_small():
-    return [*_conv_stack((16, 32, 64)), layers.Flatten(), layers.Dense(512, activation="relu")]
+    return [
+        *_conv_stack((16, 32, 64)),
+        layers.Flatten(name="flatten"),
+        layers.Dense(512, activation="relu", name="dense"),
+    ]
 
 
 @register_model(
@@ -53,11 +61,4 @@ def chollet():
     source="Course 1 week 3 (Fashion-MNIST) and Course 2 week 4 (sign language MNIST)",
 )
 def course_28():
-    return [
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.MaxPooling2D(2, 2),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.MaxPooling2D(2, 2),
-        layers.Flatten(),
-        layers.Dense(128, activation="relu"),
-    ]
+    return [*_conv_stack((64, 64)), layers.Flatten(name="flatten"), layers.Dense(128, activation="relu", name="dense")]

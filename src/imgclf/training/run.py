@@ -72,7 +72,7 @@ def check_run_dir(path: str | Path) -> Path:
 
 
 #: Keys of a run's ``config.yaml`` that describe the run rather than set it up.
-RUN_RECORD_KEYS = ("imgclf_version", "class_mode_resolved", "data", "versions")
+RUN_RECORD_KEYS = ("imgclf_version", "class_mode_resolved", "precision_resolved", "data", "versions")
 
 
 def read_train_config(path: str | Path, allowed: list[str] | tuple[str, ...]) -> tuple[dict, str | None]:
