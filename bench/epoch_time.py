@@ -2,7 +2,7 @@
 
 Trains the same model (``course_small`` by default, 150x150, RMSprop 1e-3, batch 20, with validation as in
 the course) for N epochs with each input pipeline, in one process, and prints per-epoch seconds, the
-steady-epoch time (mean of the epochs after the first) and their ratio.
+steady-epoch time (median of the epochs after the first) and their ratio.
 
     python bench/epoch_time.py [DATA] [--epochs 3] [--model course_small] [--augment course]
 
@@ -33,9 +33,9 @@ from imgclf.training.callbacks import EpochTimer, HistoryRecorder  # noqa: E402
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cats_and_dogs_filtered"
 
 
-def compiled(model_name: str, with_rescaling: bool) -> keras.Model:
+def compiled(model_name: str, with_rescaling: bool, precision: str = "float32") -> keras.Model:
     keras.utils.set_random_seed(0)
-    model = create_model(model_name, (150, 150, 3), 2, "binary")
+    model = create_model(model_name, (150, 150, 3), 2, "binary", precision)
     if not with_rescaling:  # the generator rescales; skip the model's own uint8 input + Rescaling layer
         inputs = keras.Input((150, 150, 3), dtype="float32")
         x = inputs
@@ -54,15 +54,15 @@ def timed_fit(model, train, val, epochs: int) -> list[dict]:
     return recorder.rows
 
 
-def run_imgclf(data: Path, model_name: str, epochs: int, augment: str) -> list[dict]:
+def run_imgclf(data: Path, model_name: str, epochs: int, augment: str, precision: str) -> list[dict]:
     ds = load_folder(data)
     common = dict(target_size=(150, 150), color_mode="rgb", class_mode="binary", num_classes=2, batch_size=20)
     train = samples_dataset(ds.train, shuffle=True, seed=0, augment=make_augmentation(augment), **common)
     val = samples_dataset(ds.validation, **common)
-    return timed_fit(compiled(model_name, True), train, val, epochs)
+    return timed_fit(compiled(model_name, True, precision), train, val, epochs)
 
 
-def run_course(data: Path, model_name: str, epochs: int, augment: str) -> list[dict]:
+def run_course(data: Path, model_name: str, epochs: int, augment: str, precision: str) -> list[dict]:
     from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
     kw = dict(target_size=(150, 150), batch_size=20, class_mode="binary")
@@ -72,8 +72,10 @@ def run_course(data: Path, model_name: str, epochs: int, augment: str) -> list[d
 
 
 def steady(rows: list[dict]) -> float:
-    later = [r["seconds"] for r in rows[1:]] or [rows[0]["seconds"]]
-    return sum(later) / len(later)
+    """Median seconds of the epochs after the first (the first also decodes/caches and traces)."""
+    later = sorted(r["seconds"] for r in rows[1:]) or [rows[0]["seconds"]]
+    mid = len(later) // 2
+    return later[mid] if len(later) % 2 else (later[mid - 1] + later[mid]) / 2
 
 
 def main() -> None:
@@ -82,11 +84,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--model", default="course_small")
     parser.add_argument("--augment", default="none", choices=sorted(PRESETS))
+    parser.add_argument("--precision", default="float32", help="imgclf side only: float32 or mixed_bfloat16")
     args = parser.parse_args()
     results = {}
     for name, fn in (("imgclf tf.data", run_imgclf), ("course ImageDataGenerator", run_course)):
         start = time.perf_counter()
-        rows = fn(args.data, args.model, args.epochs, args.augment)
+        rows = fn(args.data, args.model, args.epochs, args.augment, args.precision)
         results[name] = rows
         epochs = ", ".join(f"{r['seconds']:.1f}" for r in rows)
         print(
@@ -94,7 +97,10 @@ def main() -> None:
             f"val_accuracy {rows[-1].get('val_accuracy', float('nan')):.3f}  total {time.perf_counter() - start:.1f} s"
         )
     a, b = (steady(r) for r in results.values())
-    print(f"augment={args.augment}: steady-epoch ratio imgclf / course = {a / b:.2f}  (course is {b / a:.2f}x slower)")
+    print(
+        f"augment={args.augment} precision={args.precision}: "
+        f"steady-epoch ratio imgclf / course = {a / b:.2f}  (course is {b / a:.2f}x slower)"
+    )
 
 
 if __name__ == "__main__":
