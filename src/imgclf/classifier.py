@@ -27,9 +27,9 @@ from imgclf.data.images import (
     check_interpolation,
     check_target_size,
     image_to_array,
+    load_image,
 )
 from imgclf.errors import ImgclfError
-from imgclf.evaluation.metrics import classification_metrics
 from imgclf.models import create_model, get_model_spec, resolve_precision
 from imgclf.pipeline.augment import Augmentation, make_augmentation
 from imgclf.pipeline.dataset import check_class_mode, image_dataset, resolve_class_mode, samples_dataset
@@ -345,27 +345,53 @@ class ImageClassifier:
             return None, arr
         return expand_image_paths(X), None
 
-    def predict_proba(self, X) -> np.ndarray:
+    def load_images(self, paths, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """Read image files exactly as training does (:func:`imgclf.data.images.load_image`).
+
+        Returns:
+            uint8 ``(n, height, width, channels)`` at ``target_size``.
+        """
+        return np.stack(
+            [
+                load_image(p, self.target_size, self.color_mode, self.interpolation, crop)
+                for p in expand_image_paths(paths)
+            ]
+        )
+
+    def predict_proba(self, X, *, crop: tuple[int, int, int, int] | None = None, tta: bool = False) -> np.ndarray:
         """Class probabilities.
 
         Args:
             X: an image file or folder path, a list of them (folders are searched recursively),
                 or a uint8 array ``(batch, height, width, channels)`` / ``(height, width, channels)``
                 of 0-255 pixels (resized to ``target_size`` if needed).
+            crop: box ``(x, y, w, h)`` in pixels cut out of every image file before resizing.
+            tta: test-time augmentation: average the predictions of 8 flipped and cropped views of
+                each image file (:func:`imgclf.pipeline.tta.tta_views`).
 
         Returns:
             float32 array ``(n, len(classes_))``; rows sum to 1, column ``i`` is ``classes_[i]``.
             Images are in the order of :func:`expand_image_paths`.
 
         Raises:
-            ImgclfError: not fitted, a path does not exist, a folder holds no images, or an array
-                has the wrong dtype or rank.
+            ImgclfError: not fitted, a path does not exist, a folder holds no images, an array has
+                the wrong dtype or rank, ``crop``/``tta`` given with arrays, or a crop box outside an image.
             OSError: an image file cannot be decoded.
         """
         self._check_fitted()
         paths, arr = self._inputs(X)
-        if paths is not None:
-            data = image_dataset(
+        if paths is None and (crop is not None or tta):
+            raise ImgclfError("crop and tta apply to image files, not to arrays: crop or flip the array yourself.")
+        if tta:
+            from imgclf.pipeline.tta import tta_views
+
+            views = [tta_views(p, self.target_size, self.color_mode, self.interpolation, crop) for p in paths]
+            out = self._probabilities(np.concatenate(views))
+            return out.reshape(len(paths), -1, out.shape[-1]).mean(axis=1)
+        if crop is not None:
+            arr = self.load_images(paths, crop)
+        if arr is None:
+            arr = image_dataset(
                 paths,
                 target_size=self.target_size,
                 color_mode=self.color_mode,
@@ -373,16 +399,17 @@ class ImageClassifier:
                 batch_size=self.batch_size,
                 cache=False,
             )
-        else:
-            data = arr
+        return self._probabilities(arr)
+
+    def _probabilities(self, data) -> np.ndarray:
         out = np.asarray(self.model_.predict(data, batch_size=self.batch_size, verbose=0), dtype=np.float32)
         if self.class_mode_ == "binary":
             out = np.concatenate([1.0 - out, out], axis=1)
         return out
 
-    def predict(self, X) -> np.ndarray:
-        """Predicted class names, array ``(n,)`` of str; ``X`` as in :meth:`predict_proba`."""
-        proba = self.predict_proba(X)
+    def predict(self, X, *, crop: tuple[int, int, int, int] | None = None, tta: bool = False) -> np.ndarray:
+        """Predicted class names, array ``(n,)`` of str; arguments as in :meth:`predict_proba`."""
+        proba = self.predict_proba(X, crop=crop, tta=tta)
         return np.asarray(self.classes_)[proba.argmax(axis=1)]
 
     def evaluate(self, data: str | os.PathLike | Samples) -> dict:
@@ -400,9 +427,10 @@ class ImageClassifier:
             ImgclfError: not fitted, or the folder is unusable or has a class the model lacks.
         """
         self._check_fitted()
+        from imgclf.evaluation.interpretation import Interpretation
+
         samples = data if isinstance(data, Samples) else load_eval_samples(data, self.classes_)
-        proba = self.predict_proba(list(samples.paths))
-        return classification_metrics(samples.labels, proba, self.classes_)
+        return Interpretation.from_classifier(self, samples).metrics
 
 
 def expand_image_paths(X) -> list[str]:

@@ -1,6 +1,6 @@
 """The ``imgclf`` command line: a thin Typer + Rich skin over the Python API.
 
-Each command lives in a small module (``train``, ``use``, ``data``) and only calls public functions.
+Each command lives in a small module (``train``, ``use``, ``data``, ``inspect``) and only calls public functions.
 Bad input ends in one line ``Error: ...`` on stderr and exit code 2, never a traceback.
 """
 
@@ -10,7 +10,7 @@ import sys
 
 from rich.markup import escape
 
-from imgclf.cli import data, train, use  # noqa: F401  (register the commands)
+from imgclf.cli import data, inspect, train, use  # noqa: F401  (register the commands)
 from imgclf.cli._common import app, err
 
 

@@ -90,8 +90,16 @@ def print_metrics(metrics: dict) -> None:
 
 
 def finish_run(clf, run: Path) -> None:
-    """Closing lines of a training run."""
+    """Closing lines of a training run: the diagnosis, then the report (evaluation on validation images)."""
+    from imgclf.report import diagnose
+    from imgclf.report.html import write_report
+
+    diagnosis = diagnose(clf.history_)
+    err.print(f"[bold]Diagnosis:[/bold] {escape(diagnosis.message)}")
+    for remedy in diagnosis.remedies[:3]:
+        err.print(f"  - {escape(remedy)}")
+    report = write_report(run)
     last = clf.history_[-1] if clf.history_ else {}
     shown = "  ".join(f"{k} {last[k]:.4f}" for k in ("accuracy", "val_accuracy") if k in last)
     err.print(f"Run saved to [bold]{escape(str(run))}[/bold]  {shown}")
-    err.print("  model.keras, classes.json, config.yaml, history.csv, summary.txt, plots/accuracy.png, plots/loss.png")
+    err.print(f"  report: {escape(str(report))}")

@@ -15,14 +15,23 @@ def predict(
     run: Path = typer.Argument(..., help="Run folder written by `imgclf train`."),
     images: list[Path] = typer.Argument(..., help="Image files or folders (searched recursively)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per line."),
+    crop: str | None = typer.Option(None, help="x,y,w,h: cut this box (pixels) out of every image first."),
+    tta: bool = typer.Option(False, help="Test-time augmentation: average 8 flipped and cropped views."),
 ):
     """Predict the class of new images: path, label, probability per line."""
     imgclf = load_api()
     from imgclf.classifier import expand_image_paths
+    from imgclf.errors import ImgclfError
 
+    box = None
+    if crop is not None:
+        try:
+            box = tuple(int(v) for v in crop.split(","))
+        except ValueError:
+            raise ImgclfError(f"crop must be x,y,w,h in pixels. Received: {crop!r}") from None
     clf = imgclf.ImageClassifier.load(run)
     paths = expand_image_paths(images)
-    proba = clf.predict_proba(paths)
+    proba = clf.predict_proba(paths, crop=box, tta=tta)
     for path, p in zip(paths, proba):
         i = int(p.argmax())
         if as_json:
@@ -39,17 +48,20 @@ def evaluate(
     data: Path = typer.Argument(..., help="Labelled images: its test/ or validation/ split, or DATA/<class>/."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ):
-    """Evaluate a trained model: loss, accuracy, confusion matrix, per-class metrics; writes metrics.json."""
+    """Evaluate a trained model: metrics, confusion matrix, ROC/PR, worst mistakes with Grad-CAM (into RUN)."""
     imgclf = load_api()
     from imgclf._io import write_json
+    from imgclf.data.folders import load_eval_samples
+    from imgclf.evaluation.interpretation import write_evaluation
     from imgclf.training.run import METRICS_FILE
 
     clf = imgclf.ImageClassifier.load(run)
-    metrics = clf.evaluate(data)
+    metrics = write_evaluation(clf, load_eval_samples(data, clf.classes_), run)
     metrics["data"] = str(Path(data).resolve())
     write_json(Path(run) / METRICS_FILE, metrics)
     if as_json:
         print(json.dumps(metrics, indent=2))
     else:
         print_metrics(metrics)
-        err.print(f"Metrics written to {Path(run) / METRICS_FILE}")
+        files = ", ".join(metrics["files"])
+        err.print(f"Written to {run}: {METRICS_FILE}, {files}")

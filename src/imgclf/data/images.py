@@ -110,41 +110,83 @@ def image_to_array(
     return arr[..., None] if arr.ndim == 2 else arr
 
 
-def load_image(
-    path: str | os.PathLike | bytes,
-    target_size: tuple[int, int],
-    color_mode: str = "rgb",
-    interpolation: str = DEFAULT_INTERPOLATION,
-) -> np.ndarray:
-    """Read an image file into a model input array (the shared train/predict preprocessing).
-
-    JPEG, PNG, BMP, GIF (first frame) and WebP are read with Pillow. The EXIF orientation is applied
-    (``ImageOps.exif_transpose``); palette, RGBA/LA (composited on white), CMYK and 16-bit images are
-    converted; the image is resized to ``target_size`` with ``interpolation`` (aspect ratio not kept,
-    as in Keras' ``flow_from_directory``). Large JPEGs are decoded at a reduced DCT scale
-    (``Image.draft``) no smaller than ``target_size``, which is several times faster; not with
-    ``"nearest"``, which picks source pixels exactly as Keras' ``load_img`` does.
+def open_image(path: str | os.PathLike | bytes, color_mode: str = "rgb", draft_size: tuple[int, int] | None = None):
+    """Decode an image file with Pillow, EXIF orientation applied (``ImageOps.exif_transpose``).
 
     Args:
         path: image file path (``bytes`` accepted for ``tf.numpy_function``).
-        target_size: ``(height, width)`` in pixels.
-        color_mode: ``"rgb"`` or ``"grayscale"``.
-        interpolation: resampling filter name (see :func:`image_to_array`).
+        color_mode: ``"rgb"`` or ``"grayscale"``; a hint for JPEG decoding only.
+        draft_size: ``(width, height)`` in pixels the image will be shrunk to; JPEGs are then decoded at
+            a reduced DCT scale no smaller than this (``Image.draft``), several times faster.
 
     Returns:
-        Array of shape ``(height, width, channels)`` uint8, 0-255.
+        A loaded ``PIL.Image.Image`` in its own mode (convert with :func:`image_to_array`).
 
     Raises:
         OSError: the file cannot be opened or decoded (Pillow's ``UnidentifiedImageError`` included).
     """
     if isinstance(path, bytes):
         path = path.decode("utf-8")
-    height, width = target_size
     with Image.open(path) as im:
-        if im.format == "JPEG" and interpolation != "nearest":
+        if draft_size is not None and im.format == "JPEG":
             orientation = im.getexif().get(0x0112, 1)
-            want = (height, width) if orientation in _TRANSPOSED_ORIENTATIONS else (width, height)
+            want = draft_size[::-1] if orientation in _TRANSPOSED_ORIENTATIONS else draft_size
             im.draft(COLOR_MODES[color_mode][0] if im.mode != "CMYK" else None, want)
         im.load()
-        im = ImageOps.exif_transpose(im)
-        return image_to_array(im, target_size, color_mode, interpolation)
+        return ImageOps.exif_transpose(im)
+
+
+def check_crop(crop, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Validate a crop box ``(x, y, w, h)`` in pixels against an image ``size`` ``(width, height)``.
+
+    Raises:
+        ImgclfError: not four ints, empty, or reaching outside the image.
+    """
+    try:
+        x, y, w, h = (int(v) for v in crop)
+        ok = len(crop) == 4 and w > 0 and h > 0 and x >= 0 and y >= 0 and x + w <= size[0] and y + h <= size[1]
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ImgclfError(
+            f"crop must be x,y,w,h in pixels inside the {size[0]}x{size[1]} image. Received: {tuple(crop)!r}"
+        )
+    return x, y, w, h
+
+
+def load_image(
+    path: str | os.PathLike | bytes,
+    target_size: tuple[int, int],
+    color_mode: str = "rgb",
+    interpolation: str = DEFAULT_INTERPOLATION,
+    crop: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
+    """Read an image file into a model input array (the shared train/predict preprocessing).
+
+    JPEG, PNG, BMP, GIF (first frame) and WebP are read with Pillow (:func:`open_image`). The EXIF
+    orientation is applied; palette, RGBA/LA (composited on white), CMYK and 16-bit images are
+    converted; the image is resized to ``target_size`` with ``interpolation`` (aspect ratio not kept,
+    as in Keras' ``flow_from_directory``). Large JPEGs are decoded at a reduced DCT scale
+    (``Image.draft``) no smaller than ``target_size``, which is several times faster; not with
+    ``"nearest"``, which picks source pixels exactly as Keras' ``load_img`` does, nor with a crop.
+
+    Args:
+        path: image file path (``bytes`` accepted for ``tf.numpy_function``).
+        target_size: ``(height, width)`` in pixels.
+        color_mode: ``"rgb"`` or ``"grayscale"``.
+        interpolation: resampling filter name (see :func:`image_to_array`).
+        crop: optional box ``(x, y, w, h)`` in pixels of the upright image, cut out before resizing.
+
+    Returns:
+        Array of shape ``(height, width, channels)`` uint8, 0-255.
+
+    Raises:
+        OSError: the file cannot be opened or decoded (Pillow's ``UnidentifiedImageError`` included).
+        ImgclfError: the crop box is not inside the image.
+    """
+    fast = interpolation != "nearest" and crop is None
+    im = open_image(path, color_mode, (target_size[1], target_size[0]) if fast else None)
+    if crop is not None:
+        x, y, w, h = check_crop(crop, im.size)
+        im = im.crop((x, y, x + w, y + h))
+    return image_to_array(im, target_size, color_mode, interpolation)

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from imgclf._io import atomic_path  # noqa: E402
+from imgclf.plotting import plt, save_figure
 
 
 def plot_history(rows: list[dict], out_dir: str | Path) -> list[Path]:
@@ -38,9 +33,5 @@ def plot_history(rows: list[dict], out_dir: str | Path) -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        path = out_dir / f"{metric}.png"
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, out_dir / f"{metric}.png"))
     return written

@@ -1,0 +1,150 @@
+"""Interpretation of a trained classifier on labelled images: metrics, pictures and the worst mistakes.
+
+Modelled on fastai's ``ClassificationInterpretation`` (confusion matrix, ``most_confused``,
+``plot_top_losses``); the metrics and curves come from scikit-learn.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from imgclf._io import write_json, write_text
+from imgclf.data.folders import Samples
+from imgclf.evaluation.metrics import classification_metrics, sample_losses, top_losses
+from imgclf.plotting import heatmap_overlay, plt, save_figure, save_grid
+
+#: Sub-folder of a run that ``evaluate`` writes its pictures into.
+EVALUATION_DIR = "evaluation"
+
+
+@dataclass
+class Interpretation:
+    """Predictions of a classifier on labelled images, and what can be said of them.
+
+    Attributes:
+        class_names: label names in output order.
+        paths: the ``n`` image files.
+        labels: true class indices, int ``(n,)``.
+        proba: predicted probabilities, float32 ``(n, classes)``.
+    """
+
+    class_names: tuple[str, ...]
+    paths: tuple[str, ...]
+    labels: np.ndarray
+    proba: np.ndarray
+
+    @classmethod
+    def from_classifier(cls, clf, samples: Samples) -> Interpretation:
+        """Predict ``samples`` with a fitted :class:`~imgclf.ImageClassifier` (one pass)."""
+        proba = clf.predict_proba(list(samples.paths))
+        return cls(tuple(clf.classes_), tuple(samples.paths), np.asarray(samples.labels), proba)
+
+    @property
+    def metrics(self) -> dict:
+        """See :func:`imgclf.evaluation.metrics.classification_metrics`."""
+        if not hasattr(self, "_metrics"):
+            self._metrics = classification_metrics(self.labels, self.proba, self.class_names)
+        return self._metrics
+
+    def top_losses(self, count: int = 16) -> list[dict]:
+        """The worst mistakes, highest loss first: ``path``, ``true``, ``predicted``, ``probability``
+        (of the predicted class), ``true_probability`` and ``loss``."""
+        losses = sample_losses(self.labels, self.proba)
+        rows = []
+        for i in top_losses(self.labels, self.proba, count):
+            pred = int(self.proba[i].argmax())
+            rows.append(
+                {
+                    "path": self.paths[i],
+                    "true": self.class_names[self.labels[i]],
+                    "predicted": self.class_names[pred],
+                    "probability": float(self.proba[i, pred]),
+                    "true_probability": float(self.proba[i, self.labels[i]]),
+                    "loss": float(losses[i]),
+                }
+            )
+        return rows
+
+    def plot_confusion_matrix(self, path: str | os.PathLike) -> Path:
+        """Confusion matrix picture (scikit-learn's ``ConfusionMatrixDisplay``)."""
+        from sklearn.metrics import ConfusionMatrixDisplay
+
+        k = len(self.class_names)
+        fig, ax = plt.subplots(figsize=(max(4, 0.6 * k + 3), max(3.5, 0.6 * k + 2.5)))
+        ConfusionMatrixDisplay(np.asarray(self.metrics["confusion_matrix"]), display_labels=self.class_names).plot(
+            ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45 if k > 4 else "horizontal"
+        )
+        ax.set_title(f"Confusion matrix (accuracy {self.metrics['accuracy']:.3f})")
+        fig.tight_layout()
+        return save_figure(fig, path)
+
+    def plot_roc_pr(self, path: str | os.PathLike) -> Path | None:
+        """ROC and precision-recall curves for two classes (positive = ``class_names[1]``); else ``None``."""
+        from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay
+
+        if len(self.class_names) != 2 or len(np.unique(self.labels)) < 2:
+            return None
+        score = self.proba[:, 1]
+        fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
+        RocCurveDisplay.from_predictions(self.labels, score, ax=a, name=self.class_names[1])
+        PrecisionRecallDisplay.from_predictions(self.labels, score, ax=b, name=self.class_names[1])
+        a.set_title("ROC curve")
+        b.set_title(f"Precision-recall (threshold {self.metrics['binary']['threshold']})")
+        fig.tight_layout()
+        return save_figure(fig, path)
+
+    def plot_top_losses(self, path: str | os.PathLike, images: np.ndarray, rows: list[dict]) -> Path:
+        """Gallery of the worst mistakes; ``images`` uint8 ``(k, h, w, c)`` in the order of ``rows``."""
+        titles = [f"{r['true']} → {r['predicted']}\np={r['probability']:.2f} loss={r['loss']:.2f}" for r in rows]
+        return save_grid(images, path, titles=titles, cols=min(4, max(1, len(rows))), title="Worst mistakes")
+
+    def confusion_text(self) -> str:
+        """The confusion matrix as a plain-text table (rows true, columns predicted)."""
+        names = self.class_names
+        cm = self.metrics["confusion_matrix"]
+        width = max(6, *(len(n) for n in names))
+        lines = ["true \\ predicted".ljust(width + 2) + " ".join(n.rjust(width) for n in names)]
+        lines += [n.ljust(width + 2) + " ".join(str(v).rjust(width) for v in row) for n, row in zip(names, cm)]
+        return "\n".join(lines) + "\n"
+
+
+def write_evaluation(clf, samples: Samples, run_dir: str | os.PathLike, count: int = 16, explain: bool = True) -> dict:
+    """Evaluate ``clf`` on ``samples`` and write everything into ``run_dir``.
+
+    Writes ``metrics.json`` (metrics + ``mistakes``), and in ``evaluation/``: ``confusion_matrix.png``,
+    ``confusion_matrix.txt``, ``roc_pr.png`` (two classes), ``mistakes.png`` and, with ``explain``,
+    ``mistakes_gradcam.png`` (the same images with Grad-CAM heat-maps of the predicted class).
+
+    Returns:
+        The metrics dict, with ``mistakes`` (see :meth:`Interpretation.top_losses`) and ``files``.
+    """
+    from imgclf.training.run import METRICS_FILE
+
+    run_dir = Path(run_dir)
+    out = run_dir / EVALUATION_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    interp = Interpretation.from_classifier(clf, samples)
+    metrics = dict(interp.metrics)
+    rows = interp.top_losses(count)
+    metrics["mistakes"] = rows
+    files = [interp.plot_confusion_matrix(out / "confusion_matrix.png")]
+    write_text(out / "confusion_matrix.txt", interp.confusion_text())
+    files.append(out / "confusion_matrix.txt")
+    roc = interp.plot_roc_pr(out / "roc_pr.png")
+    files += [roc] if roc else []
+    if rows:
+        images = clf.load_images([r["path"] for r in rows])
+        files.append(interp.plot_top_losses(out / "mistakes.png", images, rows))
+        if explain:
+            from imgclf.explain import gradcam
+
+            maps, _ = gradcam(clf.model_, images)
+            overlays = np.stack([heatmap_overlay(img, m) for img, m in zip(images, maps)])
+            files.append(interp.plot_top_losses(out / "mistakes_gradcam.png", overlays, rows))
+    metrics["files"] = [str(f.relative_to(run_dir)) for f in files]
+    write_json(run_dir / METRICS_FILE, metrics)
+    return metrics

@@ -1,0 +1,118 @@
+"""The one-file HTML report of a run (Jinja2 template, matplotlib pictures embedded as data URIs)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from importlib import resources
+from pathlib import Path
+
+from imgclf import _io
+from imgclf.training import run as runfiles
+
+REPORT_FILE = "report.html"
+FEATURE_MAPS_DIR = "feature_maps"
+
+
+def data_uri(path: str | os.PathLike) -> str:
+    """A PNG file as a ``data:image/png;base64,...`` URI, so the report needs no other file."""
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def class_balance(counts: dict[str, int]) -> str:
+    """One sentence on class balance: the ratio of the largest to the smallest class."""
+    if not counts:
+        return ""
+    big, small = max(counts.values()), min(counts.values())
+    ratio = big / max(small, 1)
+    if ratio <= 1.5:
+        return f"Classes are balanced (largest / smallest = {ratio:.2f})."
+    return (
+        f"Classes are imbalanced: the largest has {ratio:.1f}x the images of the smallest; accuracy flatters "
+        "the model, so read the per-class recall."
+    )
+
+
+def _eval_samples(clf, config: dict, data):
+    from imgclf.data.folders import load_eval_samples, load_folder
+
+    if data is not None:
+        return load_eval_samples(data, clf.classes_), str(Path(data).resolve())
+    recorded = (config.get("data") or {}).get("path")
+    if not recorded or not Path(recorded).is_dir():
+        return None, None
+    dataset = load_folder(recorded, config.get("validation_split"), config.get("seed", 0))
+    return dataset.validation, f"{recorded} (validation)"
+
+
+def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = None, image=None) -> Path:
+    """Write ``report.html`` into a run folder and return its path.
+
+    Evaluates the model first when ``data`` is given or no evaluation exists yet (on the run's own
+    validation images, found through ``config.yaml``), writing ``metrics.json`` and ``evaluation/``
+    pictures (with Grad-CAMs of the worst mistakes); renders feature maps of ``image`` (default the first
+    evaluation image) into ``feature_maps/``. Every picture is embedded: the HTML references no file.
+
+    Raises:
+        ImgclfError: ``run_dir`` is not a run folder, or ``data`` is unusable.
+    """
+    import jinja2
+
+    from imgclf.classifier import ImageClassifier
+    from imgclf.evaluation.interpretation import EVALUATION_DIR, write_evaluation
+    from imgclf.explain.feature_maps import write_feature_maps
+    from imgclf.report.diagnosis import diagnose
+
+    run = runfiles.check_run_dir(run_dir)
+    clf = ImageClassifier.load(run)
+    config = _io.read_yaml(run / runfiles.CONFIG_FILE)
+    metrics_path = run / runfiles.METRICS_FILE
+    metrics = _io.read_json(metrics_path) if metrics_path.is_file() else None
+    samples = None
+    if data is not None or metrics is None or "files" not in metrics:
+        samples, described = _eval_samples(clf, config, data)
+        if samples is not None and len(samples):
+            metrics = write_evaluation(clf, samples, run)
+            metrics["data"] = described
+            _io.write_json(metrics_path, metrics)
+    if image is None:
+        paths = samples.paths if samples is not None else [m["path"] for m in (metrics or {}).get("mistakes", [])]
+        image = paths[0] if len(paths) else None
+    feature_pngs = []
+    if image is not None and Path(image).is_file():
+        feature_pngs = write_feature_maps(clf.model_, clf.load_images([image])[0], run / FEATURE_MAPS_DIR)
+
+    history = getattr(clf, "history_", None)
+    evaluation = run / EVALUATION_DIR
+    context = {
+        "name": run.resolve().name,
+        "written": time.strftime("%Y-%m-%d %H:%M"),
+        "config": config,
+        "classes": clf.classes_,
+        "data": config.get("data"),
+        "health": class_balance((config.get("data") or {}).get("train_counts") or {}),
+        "curves": [data_uri(p) for p in sorted((run / runfiles.PLOTS_DIR).glob("*.png"))],
+        "diagnosis": diagnose(history).to_dict() if history else None,
+        "metrics": metrics,
+        "evaluation_images": [
+            data_uri(evaluation / f) for f in ("confusion_matrix.png", "roc_pr.png") if (evaluation / f).is_file()
+        ],
+        "mistakes_images": [
+            data_uri(evaluation / f) for f in ("mistakes.png", "mistakes_gradcam.png") if (evaluation / f).is_file()
+        ],
+        "feature_maps": [data_uri(p) for p in feature_pngs if p.name in ("overview.png", "filters.png")],
+        "feature_image": Path(image).name if image is not None else None,
+        "augmentation": clf.augment.changes(),
+        "config_yaml": (run / runfiles.CONFIG_FILE).read_text(encoding="utf-8"),
+        "summary": (run / runfiles.SUMMARY_FILE).read_text(encoding="utf-8")
+        if (run / runfiles.SUMMARY_FILE).is_file()
+        else "",
+    }
+    template_text = resources.files("imgclf.report").joinpath("templates/report.html.j2").read_text(encoding="utf-8")
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined)
+    env.filters["basename"] = lambda p: os.path.basename(str(p))
+    html = env.from_string(template_text).render(**context)
+    out = run / REPORT_FILE
+    _io.write_text(out, html)
+    return out
