@@ -15,8 +15,9 @@ LOSS_RISE = 0.10
 ACCURACY_GAP = 0.10
 #: Final training accuracy below this is under-fitting (with validation no better).
 UNDERFIT_ACCURACY = 0.70
-#: Mean absolute epoch-to-epoch change of validation accuracy above this is unstable.
-UNSTABLE_JUMP = 0.08
+#: Mean zig-zag of validation accuracy (distance of each epoch from the mean of its neighbours) above
+#: this is unstable; a steady rise or fall has none.
+UNSTABLE_JUMP = 0.05
 
 REMEDIES = {
     "overfitting": [
@@ -93,8 +94,9 @@ def diagnose(history: list[dict]) -> Diagnosis:
     gap = train_acc - val_acc
     rising = val_loss[-1] > val_loss[best_i] * (1 + LOSS_RISE) and best_i < len(history) - 1
     train_improving = history[-1]["loss"] < history[best_i]["loss"]
-    jumps = [abs(a["val_accuracy"] - b["val_accuracy"]) for a, b in zip(history, history[1:])]
-    jumpy = bool(jumps) and sum(jumps) / len(jumps) > UNSTABLE_JUMP
+    va = [r.get("val_accuracy", 0.0) for r in history]
+    jumps = [abs(va[i] - (va[i - 1] + va[i + 1]) / 2) for i in range(1, len(va) - 1)]
+    jumpy = len(jumps) >= 2 and sum(jumps) / len(jumps) > UNSTABLE_JUMP
 
     def d(verdict, message, **kw):
         return Diagnosis(verdict, message, best_epoch=best_epoch, remedies=REMEDIES[verdict], **kw)
@@ -116,7 +118,7 @@ def diagnose(history: list[dict]) -> Diagnosis:
     if jumpy:
         return d(
             "unstable",
-            f"Unstable: validation accuracy jumps by {sum(jumps) / len(jumps):.3f} on average from one "
+            f"Unstable: validation accuracy zig-zags by {sum(jumps) / len(jumps):.3f} on average from one "
             "epoch to the next.",
         )
     if best_i >= len(history) - 2 and len(history) >= 2 and val_loss[-1] < val_loss[0]:
