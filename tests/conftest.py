@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +71,28 @@ def split_data(tmp_path) -> Path:
 def single_data(tmp_path) -> Path:
     """DATA/{a_tl,b_br,c_stripes}/ with 20 PNGs each (one folder, no split)."""
     return write_class_folder(tmp_path / "single", {"a_tl": 20, "b_br": 20, "c_stripes": 20})
+
+
+def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    """Run ``imgclf ARGS`` in-process through the console-script entry point: (exit code, stdout, stderr)."""
+    from imgclf import cli
+
+    monkeypatch.setattr(sys, "argv", ["imgclf", *map(str, args)])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    captured = capsys.readouterr()
+    return info.value.code or 0, captured.out, captured.err
+
+
+def cli_train(*args) -> None:
+    """``imgclf train ARGS`` for module-scoped fixtures (no monkeypatch/capsys there); asserts success."""
+    from imgclf import cli
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(sys, "argv", ["imgclf", "train", *map(str, args)])
+    try:
+        with pytest.raises(SystemExit) as info:
+            cli.main()
+    finally:
+        mp.undo()
+    assert (info.value.code or 0) == 0

@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
-from imgclf import cli
-
-from conftest import write_class_folder
-
-
-def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """Run ``imgclf ARGS`` in-process through the console-script entry point."""
-    monkeypatch.setattr(sys, "argv", ["imgclf", *map(str, args)])
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-    captured = capsys.readouterr()
-    return info.value.code or 0, captured.out, captured.err
+from conftest import cli_train, run_cli, write_class_folder
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +16,9 @@ def cli_run(tmp_path_factory):
     data = root / "data"
     write_class_folder(data / "train", {"cats": 12, "dogs": 12})
     write_class_folder(data / "validation", {"cats": 4, "dogs": 4}, start=100)
-    mp = pytest.MonkeyPatch()
-    mp.setattr(sys, "argv", ["imgclf", "train", str(data), "--target-size", "32", "32", "--epochs", "2",
-                             "--batch-size", "8", "--runs-dir", str(root / "runs"), "--name", "r1"])  # fmt: skip
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-    mp.undo()
-    assert info.value.code in (0, None)
+    cli_train(
+        data, "--target-size", 32, 32, "--epochs", 2, "--batch-size", 8, "--runs-dir", root / "runs", "--name", "r1"
+    )
     return data, root / "runs" / "r1"
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import yaml
 from PIL import Image
-from test_cli import run_cli
+
+from conftest import run_cli
 
 
 def test_train_with_preset_and_flag_records_augmentation(split_data, tmp_path, monkeypatch, capsys):

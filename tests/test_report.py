@@ -5,25 +5,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from conftest import write_class_folder
-from imgclf import cli
+from conftest import cli_train, run_cli, write_class_folder
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["imgclf", *map(str, args)])
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-    captured = capsys.readouterr()
-    return info.value.code or 0, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +23,8 @@ def trained_run(tmp_path_factory):
     data = root / "data"
     write_class_folder(data / "train", {"a_tl": 20, "b_br": 20})
     write_class_folder(data / "validation", {"a_tl": 6, "b_br": 6}, start=100)
-    mp = pytest.MonkeyPatch()
-    mp.setattr(sys, "argv", ["imgclf", "train", str(data), "--target-size", "40", "40", "--epochs", "3",
-                             "--batch-size", "8", "--augment", "course", "--runs-dir", str(root), "--name", "r"])  # fmt: skip
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-    mp.undo()
-    assert (info.value.code or 0) == 0
+    cli_train(data, "--target-size", 40, 40, "--epochs", 3, "--batch-size", 8, "--augment", "course",
+              "--runs-dir", root, "--name", "r")  # fmt: skip
     return data, root / "r"
 
 

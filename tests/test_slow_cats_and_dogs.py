@@ -6,23 +6,18 @@ About 3 minutes on 2 cores. The course reports ~0.72-0.75 validation accuracy fo
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
-from imgclf import cli
-
-from conftest import CATS_AND_DOGS, requires_shared
+from conftest import CATS_AND_DOGS, requires_shared, run_cli
 
 pytestmark = [pytest.mark.slow, requires_shared(CATS_AND_DOGS)]
 
 
-def _cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["imgclf", *map(str, args)])
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-    assert (info.value.code or 0) == 0
-    return capsys.readouterr().out
+def _cli(monkeypatch, capsys, *args) -> str:
+    code, out, _ = run_cli(monkeypatch, capsys, *args)
+    assert code == 0
+    return out
 
 
 def test_course_small_cats_vs_dogs_15_epochs(tmp_path, monkeypatch, capsys):
