@@ -9,7 +9,7 @@ from PIL import Image
 from imgclf import ImageClassifier, ImgclfError
 from imgclf.data.images import load_image
 from imgclf.explain import feature_maps, filter_tiles, find_last_conv_layer, gradcam
-from imgclf.explain.feature_maps import channel_tiles, write_feature_maps
+from imgclf.explain.feature_maps import channel_tiles, wrap_tiles, write_feature_maps
 from imgclf.pipeline.tta import NUM_VIEWS, tta_views
 
 SIZE = 64
@@ -127,3 +127,11 @@ def test_write_evaluation_gallery_of_mistakes(square_model, tmp_path):
     assert metrics["accuracy"] <= 0.1
     for name in ("mistakes.png", "mistakes_gradcam.png", "confusion_matrix.png", "roc_pr.png"):
         assert (tmp_path / "evaluation" / name).is_file(), name
+
+
+def test_wrap_tiles_folds_rows_in_order():
+    grid = np.repeat(np.arange(20, dtype=np.uint8), 3)[None].repeat(2, axis=0)  # 20 tiles 2x3, tile i == i
+    wrapped = wrap_tiles(grid, 3, per_row=8)
+    assert wrapped.shape == (3 * 2, 8 * 3)
+    assert wrapped[0, 0] == 0 and wrapped[2, 0] == 8 and wrapped[4, 3 * 3] == 19  # row-major order
+    assert wrapped[4, 4 * 3] == 255  # blank padding after the last tile

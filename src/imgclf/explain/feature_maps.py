@@ -29,6 +29,16 @@ def channel_tiles(activation: np.ndarray) -> np.ndarray:
     return tiles.transpose(0, 2, 1).reshape(h, n * w)
 
 
+def wrap_tiles(grid: np.ndarray, tile_width: int, per_row: int = 16) -> np.ndarray:
+    """Fold a one-row display grid ``(h, w * n)`` into rows of ``per_row`` tiles (blank-padded), for viewing."""
+    h, total = grid.shape
+    n = total // tile_width
+    rows = -(-n // per_row)
+    padded = np.full((h, rows * per_row * tile_width), 255, np.uint8)
+    padded[:, :total] = grid
+    return padded.reshape(h, rows, per_row * tile_width).transpose(1, 0, 2).reshape(rows * h, per_row * tile_width)
+
+
 def feature_maps(model: keras.Model, image: np.ndarray) -> dict[str, np.ndarray]:
     """Display grids of every convolution and pooling layer for one image.
 
@@ -96,9 +106,13 @@ def write_feature_maps(model: keras.Model, image: np.ndarray, out_dir, min_tile:
         big.save(path)
         written.append(path)
     if grids:
-        fig, axes = plt.subplots(len(grids), 1, figsize=(14, 1.1 * len(grids) + 0.5), squeeze=False)
-        for ax, (name, grid) in zip(axes[:, 0], grids.items()):
-            ax.imshow(grid, aspect="auto", cmap="viridis")
+        wrapped = {name: wrap_tiles(g, model.get_layer(name).output.shape[2]) for name, g in grids.items()}
+        heights = [g.shape[0] / g.shape[1] * 14 for g in wrapped.values()]
+        fig, axes = plt.subplots(
+            len(grids), 1, figsize=(14, sum(heights) + 0.4 * len(grids)), squeeze=False, height_ratios=heights
+        )
+        for ax, (name, grid) in zip(axes[:, 0], wrapped.items()):
+            ax.imshow(grid, cmap="viridis")
             ax.set_title(f"{name}: {model.get_layer(name).output.shape[-1]} channels", fontsize=9)
             ax.axis("off")
         fig.tight_layout()
