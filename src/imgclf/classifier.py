@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import warnings
 from pathlib import Path
 
 import keras
@@ -33,8 +34,9 @@ from imgclf.errors import ImgclfError
 from imgclf.models import create_model, get_model_spec, resolve_precision
 from imgclf.pipeline.augment import Augmentation, make_augmentation
 from imgclf.pipeline.dataset import check_class_mode, image_dataset, resolve_class_mode, samples_dataset
+from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.training import run as runfiles
-from imgclf.training.callbacks import EpochTimer, HistoryRecorder, RichProgress
+from imgclf.training.callbacks import EpochTimer, HistoryRecorder, RichProgress, SkippedFilesReporter
 from imgclf.training.optimizers import check_learning_rate, check_optimizer, make_optimizer
 from imgclf.training.plots import plot_history
 
@@ -214,10 +216,18 @@ class ImageClassifier:
         run = Path(run_dir) if run_dir is not None else None
         if run is not None:
             self._write_metadata(run)
-        train_ds, val_ds = self.training_datasets(dataset)
+        self.skipped_ = SkippedFiles()
+        train_ds, val_ds = self.training_datasets(dataset, self.skipped_)
         recorder = HistoryRecorder(run / runfiles.HISTORY_FILE if run is not None else None)
-        cbs = [EpochTimer(), recorder, *([RichProgress()] if verbose else []), *callbacks]
-        model.fit(train_ds, validation_data=val_ds, epochs=self.epochs, callbacks=cbs, verbose=0, shuffle=False)
+        reporter = SkippedFilesReporter(
+            self.skipped_, run / runfiles.SKIPPED_FILE if run is not None else None, verbose
+        )
+        cbs = [EpochTimer(), recorder, reporter, *([RichProgress()] if verbose else []), *callbacks]
+        with warnings.catch_warnings():
+            # Unreadable files are filtered out inside the pipeline, so the first epoch's length is only
+            # known at its end; Keras warns that the data "ran out", which here is expected.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            model.fit(train_ds, validation_data=val_ds, epochs=self.epochs, callbacks=cbs, verbose=0, shuffle=False)
         self.history_ = recorder.rows
         if run is not None:
             self.save(run)
@@ -225,10 +235,11 @@ class ImageClassifier:
             plot_history(self.history_, run / runfiles.PLOTS_DIR)
         return self
 
-    def training_datasets(self, dataset: Dataset):
+    def training_datasets(self, dataset: Dataset, skipped: SkippedFiles | None = None):
         """The ``tf.data`` datasets ``fit`` trains and validates on.
 
         Training batches are shuffled and augmented (``augment``); validation batches are neither.
+        Files that cannot be decoded are left out and recorded in ``skipped``.
 
         Returns:
             ``(train, validation)``: datasets of ``(images, targets)``, images uint8
@@ -243,6 +254,7 @@ class ImageClassifier:
             num_classes=dataset.num_classes,
             batch_size=self.batch_size,
             cache=self.cache,
+            skipped=skipped,
         )
         train = samples_dataset(dataset.train, shuffle=True, seed=self.seed, augment=self.augment, **common)
         validation = samples_dataset(dataset.validation, **common) if dataset.validation is not None else None
@@ -350,13 +362,12 @@ class ImageClassifier:
 
         Returns:
             uint8 ``(n, height, width, channels)`` at ``target_size``.
+
+        Raises:
+            OSError: a file cannot be decoded.
         """
-        return np.stack(
-            [
-                load_image(p, self.target_size, self.color_mode, self.interpolation, crop)
-                for p in expand_image_paths(paths)
-            ]
-        )
+        size, mode, interpolation = self.target_size, self.color_mode, self.interpolation
+        return np.stack([load_image(p, size, mode, interpolation, crop) for p in expand_image_paths(paths)])
 
     def predict_proba(self, X, *, crop: tuple[int, int, int, int] | None = None, tta: bool = False) -> np.ndarray:
         """Class probabilities.
@@ -371,35 +382,55 @@ class ImageClassifier:
 
         Returns:
             float32 array ``(n, len(classes_))``; rows sum to 1, column ``i`` is ``classes_[i]``.
-            Images are in the order of :func:`expand_image_paths`.
+            Images are in the order of :func:`expand_image_paths`. A file that cannot be decoded gets
+            a row of NaN and is listed, with the reason, in ``skipped_`` (never an exception).
 
         Raises:
             ImgclfError: not fitted, a path does not exist, a folder holds no images, an array has
                 the wrong dtype or rank, ``crop``/``tta`` given with arrays, or a crop box outside an image.
-            OSError: an image file cannot be decoded.
         """
         self._check_fitted()
         paths, arr = self._inputs(X)
-        if paths is None and (crop is not None or tta):
-            raise ImgclfError("crop and tta apply to image files, not to arrays: crop or flip the array yourself.")
-        if tta:
-            from imgclf.pipeline.tta import tta_views
+        self.skipped_ = SkippedFiles()
+        if paths is None:
+            if crop is not None or tta:
+                raise ImgclfError("crop and tta apply to image files, not to arrays: crop or flip the array yourself.")
+            return self._probabilities(arr)
+        if tta or crop is not None:
+            from imgclf.pipeline.tta import NUM_VIEWS, tta_views
 
-            views = [tta_views(p, self.target_size, self.color_mode, self.interpolation, crop) for p in paths]
-            out = self._probabilities(np.concatenate(views))
-            return out.reshape(len(paths), -1, out.shape[-1]).mean(axis=1)
-        if crop is not None:
-            arr = self.load_images(paths, crop)
-        if arr is None:
-            arr = image_dataset(
+            read = (
+                (lambda p: tta_views(p, self.target_size, self.color_mode, self.interpolation, crop))
+                if tta
+                else (lambda p: self.load_images([p], crop))
+            )
+            views = NUM_VIEWS if tta else 1
+            blank = np.zeros((views, *self.input_shape), np.uint8)
+            stacks = []
+            for p in paths:
+                try:
+                    stacks.append(read(p))
+                except ImgclfError:
+                    raise
+                except Exception as exc:  # noqa: BLE001  (a bad file never stops prediction)
+                    self.skipped_.add(p, exc)
+                    stacks.append(blank)
+            out = self._probabilities(np.concatenate(stacks))
+            out = out.reshape(len(paths), views, out.shape[-1]).mean(axis=1)
+        else:
+            data = image_dataset(
                 paths,
                 target_size=self.target_size,
                 color_mode=self.color_mode,
                 interpolation=self.interpolation,
                 batch_size=self.batch_size,
                 cache=False,
+                skipped=self.skipped_,
             )
-        return self._probabilities(arr)
+            out = self._probabilities(data)
+        bad = [i for i, p in enumerate(paths) if p in self.skipped_]
+        out[bad] = np.nan
+        return out
 
     def _probabilities(self, data) -> np.ndarray:
         out = np.asarray(self.model_.predict(data, batch_size=self.batch_size, verbose=0), dtype=np.float32)
@@ -408,9 +439,12 @@ class ImageClassifier:
         return out
 
     def predict(self, X, *, crop: tuple[int, int, int, int] | None = None, tta: bool = False) -> np.ndarray:
-        """Predicted class names, array ``(n,)`` of str; arguments as in :meth:`predict_proba`."""
+        """Predicted class names, array ``(n,)`` of str (``""`` for a file that cannot be decoded, listed in
+        ``skipped_``); arguments as in :meth:`predict_proba`."""
         proba = self.predict_proba(X, crop=crop, tta=tta)
-        return np.asarray(self.classes_)[proba.argmax(axis=1)]
+        labels = np.asarray(self.classes_, dtype=object)[np.nan_to_num(proba, nan=-1).argmax(axis=1)]
+        labels[np.isnan(proba).any(axis=1)] = ""  # unreadable file: see skipped_
+        return labels.astype(str)
 
     def evaluate(self, data: str | os.PathLike | Samples) -> dict:
         """Loss, accuracy, confusion matrix and per-class precision/recall/F1 on labelled images.

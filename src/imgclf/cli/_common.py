@@ -68,6 +68,8 @@ def print_metrics(metrics: dict) -> None:
     """Loss, accuracy, confusion matrix and per-class table on stdout."""
     names = metrics["class_names"]
     out.print(f"images {metrics['n']}  loss {metrics['loss']:.4f}  accuracy {metrics['accuracy']:.4f}")
+    for bad in metrics.get("skipped", []):
+        err.print(f"[yellow]skipped[/yellow] {escape(bad['path'])}: {escape(bad['reason'])}")
     out.print("Confusion matrix (rows: true class, columns: predicted class)")
     cm = Table()
     cm.add_column("")

@@ -32,7 +32,14 @@ def predict(
     clf = imgclf.ImageClassifier.load(run)
     paths = expand_image_paths(images)
     proba = clf.predict_proba(paths, crop=box, tta=tta)
+    reasons = dict(clf.skipped_.items())
     for path, p in zip(paths, proba):
+        if path in reasons:  # unreadable: say why, keep going
+            if as_json:
+                print(json.dumps({"path": path, "label": None, "error": reasons[path]}))
+            else:
+                print(f"{path}\t-\tunreadable: {reasons[path]}")
+            continue
         i = int(p.argmax())
         if as_json:
             probs = {c: round(float(v), 6) for c, v in zip(clf.classes_, p)}
@@ -40,6 +47,8 @@ def predict(
             print(json.dumps({**record, "probabilities": probs}))
         else:
             print(f"{path}\t{clf.classes_[i]}\t{p[i]:.4f}")
+    if reasons:
+        err.print(f"Skipped {len(reasons)} unreadable file(s).")
 
 
 @app.command()

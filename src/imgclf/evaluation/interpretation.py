@@ -36,18 +36,26 @@ class Interpretation:
     paths: tuple[str, ...]
     labels: np.ndarray
     proba: np.ndarray
+    skipped: tuple[dict, ...] = ()
 
     @classmethod
     def from_classifier(cls, clf, samples: Samples) -> Interpretation:
-        """Predict ``samples`` with a fitted :class:`~imgclf.ImageClassifier` (one pass)."""
+        """Predict ``samples`` with a fitted :class:`~imgclf.ImageClassifier` (one pass).
+
+        Files that cannot be decoded are left out and listed in ``skipped`` (``path``, ``reason``).
+        """
         proba = clf.predict_proba(list(samples.paths))
-        return cls(tuple(clf.classes_), tuple(samples.paths), np.asarray(samples.labels), proba)
+        ok = ~np.isnan(proba).any(axis=1)
+        paths = tuple(p for p, keep in zip(samples.paths, ok) if keep)
+        skipped = tuple(clf.skipped_.to_list())
+        return cls(tuple(clf.classes_), paths, np.asarray(samples.labels)[ok], proba[ok], skipped)
 
     @property
     def metrics(self) -> dict:
-        """See :func:`imgclf.evaluation.metrics.classification_metrics`."""
+        """See :func:`imgclf.evaluation.metrics.classification_metrics`; plus ``skipped`` files."""
         if not hasattr(self, "_metrics"):
             self._metrics = classification_metrics(self.labels, self.proba, self.class_names)
+            self._metrics["skipped"] = list(self.skipped)
         return self._metrics
 
     def top_losses(self, count: int = 16) -> list[dict]:

@@ -18,6 +18,7 @@ from imgclf.data.folders import Samples
 from imgclf.data.images import DEFAULT_INTERPOLATION, channels, load_image
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.augment import Augmentation, augment_batch
+from imgclf.pipeline.skipped import SkippedFiles
 
 CLASS_MODES = ("binary", "categorical", "sparse")
 _PARALLEL = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -93,8 +94,13 @@ def image_dataset(
     seed: int = 0,
     cache: bool | str = "auto",
     augment: Augmentation | None = None,
+    skipped: SkippedFiles | None = None,
 ) -> tf.data.Dataset:
     """Build a batched dataset of images (and targets) from files.
+
+    A file that cannot be decoded never stops the pipeline: it is recorded in ``skipped`` with the
+    reason and left out of labelled datasets; in an unlabelled (prediction) dataset it stays in place
+    as a black image, so outputs keep the order of ``paths`` (callers blank those rows out).
 
     Args:
         paths: sequence of ``n`` image file paths.
@@ -110,6 +116,7 @@ def image_dataset(
             cache when they fit (:func:`cache_fits`).
         augment: random augmentation applied to each batch after the cache (training data only);
             seeded by ``seed``, different every epoch. ``None`` or an identity leaves images as decoded.
+        skipped: where unreadable files are recorded (a fresh record is used if ``None``).
 
     Returns:
         ``tf.data.Dataset`` of ``images`` uint8 ``(batch, height, width, channels)`` or of
@@ -121,21 +128,32 @@ def image_dataset(
     if cache == "auto":
         cache = cache_fits(len(paths), target_size, color_mode)
     load = partial(load_image, target_size=(height, width), color_mode=color_mode, interpolation=interpolation)
+    skipped = skipped if skipped is not None else SkippedFiles()
+    blank = np.zeros((height, width, depth), np.uint8)
+
+    def safe_load(path: bytes):
+        try:
+            return load(path), True
+        except Exception as exc:  # noqa: BLE001  (any decoder failure: OSError, SyntaxError, bombs...)
+            skipped.add(path.decode("utf-8"), exc)
+            return blank, False
 
     def decode(path):
-        image = tf.numpy_function(load, [path], tf.uint8, stateful=False)
+        image, ok = tf.numpy_function(safe_load, [path], (tf.uint8, tf.bool), stateful=True)
         image.set_shape((height, width, depth))
-        return image
+        ok.set_shape(())
+        return image, ok
 
     items = tf.data.Dataset.from_tensor_slices(paths)
     if labels is not None:
         items = tf.data.Dataset.zip(items, tf.data.Dataset.from_tensor_slices(labels))
-        mapper = lambda path, target: (decode(path), target)  # noqa: E731
-    else:
-        mapper = decode
     if shuffle and not cache:
         items = items.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    ds = items.map(mapper, **_PARALLEL)
+    if labels is not None:
+        ds = items.map(lambda path, target: (*decode(path), target), **_PARALLEL)
+        ds = ds.filter(lambda image, ok, target: ok).map(lambda image, ok, target: (image, target))
+    else:
+        ds = items.map(lambda path: decode(path)[0], **_PARALLEL)
     if cache:
         ds = ds.cache()
         if shuffle:
@@ -166,6 +184,7 @@ def samples_dataset(
     seed: int = 0,
     cache: bool | str = "auto",
     augment: Augmentation | None = None,
+    skipped: SkippedFiles | None = None,
 ) -> tf.data.Dataset:
     """:func:`image_dataset` of labelled :class:`~imgclf.data.folders.Samples`, targets encoded for
     ``class_mode`` (see :func:`encode_labels`)."""
@@ -180,4 +199,5 @@ def samples_dataset(
         seed=seed,
         cache=cache,
         augment=augment,
+        skipped=skipped,
     )

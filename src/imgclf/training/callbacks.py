@@ -9,7 +9,7 @@ from pathlib import Path
 
 import keras
 
-from imgclf._io import write_text
+from imgclf._io import write_json, write_text
 
 #: Columns of ``history.csv``, in order; metrics a run lacks (no validation) are left out.
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
@@ -113,3 +113,34 @@ class RichProgress(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if getattr(self, "_progress", None) is not None:
             self._progress.stop()
+
+
+class SkippedFilesReporter(keras.callbacks.Callback):
+    """Says once, at the end of the epoch that met them, which files could not be read and why,
+    and keeps ``skipped.json`` in the run folder up to date.
+
+    Args:
+        skipped: the :class:`~imgclf.pipeline.skipped.SkippedFiles` the pipeline records into.
+        path: ``skipped.json`` to write, or ``None``.
+        verbose: print on stderr (Rich) when true.
+    """
+
+    def __init__(self, skipped, path: str | Path | None = None, verbose: bool = True):
+        super().__init__()
+        self.skipped, self.path, self.verbose, self._told = skipped, Path(path) if path else None, verbose, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        items = self.skipped.items()
+        if len(items) == self._told:
+            return
+        if self.verbose:
+            from rich.console import Console
+            from rich.markup import escape
+
+            console = Console(stderr=True, highlight=False)
+            console.print(f"[yellow]Skipped {len(items) - self._told} unreadable file(s):[/yellow]")
+            for path, reason in items[self._told :]:
+                console.print(f"  {escape(path)}: {escape(reason)}")
+        self._told = len(items)
+        if self.path is not None:
+            write_json(self.path, self.skipped.to_list())

@@ -19,6 +19,7 @@ CONFIG_FILE = "config.yaml"
 HISTORY_FILE = "history.csv"
 SUMMARY_FILE = "summary.txt"
 METRICS_FILE = "metrics.json"
+SKIPPED_FILE = "skipped.json"
 PLOTS_DIR = "plots"
 #: Files whose presence makes a folder a saved model.
 REQUIRED_FILES = (MODEL_FILE, CLASSES_FILE, CONFIG_FILE)
