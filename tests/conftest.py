@@ -15,6 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CATS_AND_DOGS = SHARED / "datasets" / "cats_and_dogs_filtered"
+PET_IMAGES = SHARED / "datasets" / "pet-images-condensed"
+HAPPY_OR_SAD = SHARED / "datasets" / "happy-or-sad"
 
 
 def requires_shared(path: Path):

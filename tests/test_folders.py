@@ -10,7 +10,7 @@ import pytest
 from imgclf.data.folders import load_eval_samples, load_folder
 from imgclf.errors import ImgclfError
 
-from conftest import write_class_folder
+from conftest import PET_IMAGES, requires_shared, write_class_folder
 
 
 def test_split_layout_labels_and_class_order(tmp_path):
@@ -148,3 +148,41 @@ def test_eval_samples_use_model_class_order(tmp_path):
     assert s.counts(3) == [2, 1, 0]
     with pytest.raises(ImgclfError, match="class 'a'"):
         load_eval_samples(tmp_path, ("b", "c"))
+
+
+def test_kaggle_flat_layout(tmp_path):
+    from PIL import Image
+
+    for name in ("cat.0.jpg", "cat.1.jpg", "cat.12.jpg", "dog.3.jpg", "dog.44.jpg", "dog.5.jpg"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    ds = load_folder(tmp_path, validation_split=0)
+    assert ds.class_names == ("cat", "dog") and ds.train.counts(2) == [3, 3]
+    assert os.path.basename(ds.train.paths[ds.train.labels.tolist().index(1)]).startswith("dog.")
+
+
+def test_flat_layout_custom_pattern_and_bad_names(tmp_path):
+    from PIL import Image
+
+    for name in ("img_001_happy.png", "img_002_sad.png", "img_003_happy.png", "img_004_sad.png"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    ds = load_folder(tmp_path, validation_split=0, label_pattern=r"_(happy|sad)\.png$")
+    assert ds.class_names == ("happy", "sad")
+    with pytest.raises(
+        ImgclfError, match=r"has no class subfolders, and file name 'img_001_happy.png' has no label matching"
+    ):
+        load_folder(tmp_path)
+    with pytest.raises(ImgclfError, match="label_pattern is not a valid regular expression"):
+        load_folder(tmp_path, label_pattern="(")
+
+
+def test_wrapper_folder_is_stepped_into(tmp_path):
+    write_class_folder(tmp_path / "PetImages", {"Cat": 3, "Dog": 3})
+    ds = load_folder(tmp_path, validation_split=0)
+    assert ds.class_names == ("Cat", "Dog") and ds.root.name == "PetImages"
+
+
+@requires_shared(PET_IMAGES)
+def test_shared_petimages_layout():
+    ds = load_folder(PET_IMAGES, validation_split=0.25, seed=1)
+    assert ds.class_names == ("Cat", "Dog")
+    assert len(ds.train) + len(ds.validation) == 40 and ds.validation.counts(2) == [5, 5]

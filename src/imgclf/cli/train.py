@@ -85,6 +85,7 @@ def train(
     cval: Cval = None,
     brightness_range: Brightness = None,
     channel_shift_range: ChannelShift = None,
+    label_pattern: Annotated[str | None, typer.Option(help="Regex reading labels from flat file names like cat.123.jpg (group 'label' or the first group).")] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default: <model>-<date>-<time>).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder of the same name.")] = False,
@@ -111,7 +112,9 @@ def train(
     if data is None:
         raise ImgclfError("DATA is missing: give a dataset folder, or a --config that names one (data: PATH).")
     clf = imgclf.ImageClassifier(**settings)
-    dataset = imgclf.load_folder(data, clf.validation_split, clf.seed)
+    from imgclf.data.folders import DEFAULT_LABEL_PATTERN
+
+    dataset = imgclf.load_folder(data, clf.validation_split, clf.seed, label_pattern or DEFAULT_LABEL_PATTERN)
     describe_data(dataset)
     if not clf.augment.is_identity:
         shown = ", ".join(f"{k}={v}" for k, v in clf.augment.changes().items())

@@ -14,6 +14,7 @@ folders (``.quarantine``, ``.DS_Store``) are skipped.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,9 @@ TRAIN_NAMES = ("train", "training")
 VALIDATION_NAMES = ("validation", "val", "valid", "test", "testing")
 #: Folder names preferred by :func:`load_eval_samples` (a test set beats a validation set).
 EVAL_NAMES = ("test", "testing", "validation", "val", "valid")
+#: How a label is read from a file name in a flat folder (Kaggle's ``cat.123.jpg``, ``dog_7.png``,
+#: ``golden-retriever-12.jpg``): everything before a separator and the trailing number.
+DEFAULT_LABEL_PATTERN = r"^(?P<label>.+?)[._-]\d+\.[^.]+$"
 #: Validation fraction used for the single layout when none is given.
 DEFAULT_VALIDATION_SPLIT = 0.2
 
@@ -107,24 +111,55 @@ def list_images(folder: str | os.PathLike) -> list[str]:
     return found
 
 
-def scan_classes(folder: str | os.PathLike) -> dict[str, list[str]]:
-    """Map each class subfolder of ``folder`` to its image files.
+def _flat_classes(folder: Path, label_pattern: str) -> dict[str, list[str]]:
+    """Group a flat folder's images by the label in their names (Kaggle's ``cat.123.jpg`` layout)."""
+    files = sorted(str(p) for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and is_image_file(p))
+    if not files:
+        return {}
+    try:
+        regex = re.compile(label_pattern)
+    except re.error as exc:
+        raise ImgclfError(
+            f"label_pattern is not a valid regular expression ({exc}). Received: {label_pattern!r}"
+        ) from None
+    classes: dict[str, list[str]] = {}
+    for path in files:
+        match = regex.search(os.path.basename(path))
+        label = match and (match.groupdict().get("label") or (match.group(1) if regex.groups else None))
+        if not label:
+            raise ImgclfError(
+                f"{str(folder)!r} has no class subfolders, and file name {os.path.basename(path)!r} has no label "
+                f"matching label_pattern {label_pattern!r}: expected DATA/<class>/<image> or images named like "
+                f"cat.123.jpg."
+            )
+        classes.setdefault(label, []).append(path)
+    return dict(sorted(classes.items()))
+
+
+def scan_classes(folder: str | os.PathLike, label_pattern: str = DEFAULT_LABEL_PATTERN) -> dict[str, list[str]]:
+    """Map each class of ``folder`` to its image files.
 
     Args:
-        folder: a folder laid out as ``folder/<class>/<image>``.
+        folder: a folder laid out as ``folder/<class>/<image>``, or a flat folder of images whose
+            names carry the label (``cat.123.jpg``; see ``label_pattern``).
+        label_pattern: regular expression reading the label from a flat folder's file names: its
+            ``label`` group, or else its first group. Default :data:`DEFAULT_LABEL_PATTERN`.
 
     Returns:
         ``{class_name: [paths]}`` in sorted class order.
 
     Raises:
-        ImgclfError: when ``folder`` has no class subfolders, or a class folder holds no images.
+        ImgclfError: when ``folder`` has neither class subfolders nor labelled image names, a class
+            folder holds no images, or a flat file name does not match ``label_pattern``.
     """
     folder = _check_dir(folder)
     classes = {d.name: list_images(d) for d in _subdirs(folder)}
     if not classes:
+        classes = _flat_classes(folder, label_pattern)
+    if not classes:
         raise ImgclfError(
-            f"{str(folder)!r} has no class subfolders: expected DATA/<class>/<image> "
-            f"or DATA/train/<class>/<image> + DATA/validation/<class>/<image>."
+            f"{str(folder)!r} has no class subfolders: expected DATA/<class>/<image>, "
+            f"DATA/train/<class>/<image> + DATA/validation/<class>/<image>, or images named <class>.<n>.jpg."
         )
     empty = [name for name, paths in classes.items() if not paths]
     if empty:
@@ -203,15 +238,34 @@ def stratified_split(samples: Samples, validation_split: float, seed: int) -> tu
     )
 
 
-def load_folder(path: str | os.PathLike, validation_split: float | None = None, seed: int = 0) -> Dataset:
+def _unwrap(root: Path) -> Path:
+    """Step into a lone wrapper folder, as archives make: ``pet-images/PetImages/{Cat,Dog}``."""
+    while True:
+        subdirs = _subdirs(root)
+        if len(subdirs) != 1 or any(p.is_file() and is_image_file(p) for p in root.iterdir()):
+            return root
+        inner = subdirs[0]
+        if inner.name.lower() in TRAIN_NAMES + VALIDATION_NAMES or not _subdirs(inner):
+            return root  # a lone split or class folder: not a wrapper
+        root = inner
+
+
+def load_folder(
+    path: str | os.PathLike,
+    validation_split: float | None = None,
+    seed: int = 0,
+    label_pattern: str = DEFAULT_LABEL_PATTERN,
+) -> Dataset:
     """Find the images and labels of a dataset folder.
 
     Args:
-        path: ``DATA`` with ``train/`` + ``validation/`` class folders, or ``DATA/<class>/...``.
-        validation_split: fraction of a single-layout folder held out for validation; ``None``
-            means 0.2 for the single layout. ``0`` trains without validation. Ignored when the
-            folder has its own validation split, unless it only has ``train/``.
+        path: ``DATA`` with ``train/`` + ``validation/`` class folders, ``DATA/<class>/...``, or a flat
+            folder of images named ``<class>.<n>.jpg`` (Kaggle). A lone wrapper folder, as unpacked
+            archives have (``PetImages/{Cat,Dog}`` inside ``DATA``), is stepped into.
+        validation_split: fraction held out for validation when the data has no validation folder;
+            ``None`` means 0.2; ``0`` trains without validation.
         seed: seed of the stratified split.
+        label_pattern: how labels are read from flat file names (see :func:`scan_classes`).
 
     Returns:
         A :class:`Dataset`. Class names come from the training folders, sorted.
@@ -221,11 +275,11 @@ def load_folder(path: str | os.PathLike, validation_split: float | None = None, 
             a class folder is empty; there are fewer than two classes; the validation folder has
             a class the training folder lacks; or ``validation_split`` is not in ``[0, 1)``.
     """
-    root = _check_dir(path)
+    root = _unwrap(_check_dir(path))
     validation_split = check_validation_split(validation_split)
     train_dir = _find_named(root, TRAIN_NAMES)
     layout = "split" if train_dir is not None else "single"
-    classes = scan_classes(train_dir or root)
+    classes = scan_classes(train_dir or root, label_pattern)
     class_names = tuple(classes)
     if len(class_names) < 2:
         raise ImgclfError(
@@ -237,7 +291,7 @@ def load_folder(path: str | os.PathLike, validation_split: float | None = None, 
     val_dir = _find_named(root, VALIDATION_NAMES) if train_dir is not None else None
     used_split = None
     if val_dir is not None:
-        validation = _samples(scan_classes(val_dir), class_names, val_dir)
+        validation = _samples(scan_classes(val_dir, label_pattern), class_names, val_dir)
     else:
         used_split = DEFAULT_VALIDATION_SPLIT if validation_split is None else validation_split
         if used_split > 0:
