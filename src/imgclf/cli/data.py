@@ -79,3 +79,26 @@ def models():
         h, w = spec.default_target_size
         table.add_row(name, f"{h}x{w} {spec.default_color_mode}", spec.description)
     out.print(table)
+
+
+@app.command()
+def split(
+    source: Annotated[Path, typer.Argument(help="Folder of class folders (SOURCE/<class>/<image>).")],
+    dest: Annotated[Path, typer.Argument(help="New or empty folder for DEST/train/<class> + DEST/validation/<class>.")],
+    ratio: Annotated[float, typer.Option(help="Share of each class's images for training.")] = 0.9,
+    seed: Annotated[int, typer.Option(help="Seed of the stratified split.")] = 42,
+    mode: Annotated[str, typer.Option(help="copy, link (hard links) or symlink.")] = "copy",
+):  # fmt: skip
+    """Split a folder into train/ and validation/, stratified and seeded, skipping unreadable files."""
+    from rich.markup import escape
+
+    from imgclf.data.split import split_folder
+
+    summary = split_folder(source, dest, ratio, seed, mode)
+    for bad in summary["skipped"]:
+        err.print(f"[yellow]skipped[/yellow] {escape(bad['path'])}: {escape(bad['reason'])}")
+    table = Table("class", "train", "validation")
+    for name in summary["train"]:
+        table.add_row(escape(name), str(summary["train"][name]), str(summary["validation"][name]))
+    out.print(table)
+    err.print(f"Split into {dest} ({mode}); {len(summary['skipped'])} unreadable file(s) skipped.")

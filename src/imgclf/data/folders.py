@@ -82,7 +82,12 @@ class Dataset:
         return len(self.class_names)
 
 
-def _check_dir(path: str | os.PathLike, what: str = "DATA") -> Path:
+def check_dir(path: str | os.PathLike, what: str = "DATA") -> Path:
+    """``path`` as a :class:`~pathlib.Path` if it is a readable folder.
+
+    Raises:
+        ImgclfError: it does not exist, is a file, or cannot be read; the message calls it ``what``.
+    """
     root = Path(path).expanduser()
     if not root.exists():
         raise ImgclfError(f"{what} folder does not exist. Received: {str(path)!r}")
@@ -152,7 +157,7 @@ def scan_classes(folder: str | os.PathLike, label_pattern: str = DEFAULT_LABEL_P
         ImgclfError: when ``folder`` has neither class subfolders nor labelled image names, a class
             folder holds no images, or a flat file name does not match ``label_pattern``.
     """
-    folder = _check_dir(folder)
+    folder = check_dir(folder)
     classes = {d.name: list_images(d) for d in _subdirs(folder)}
     if not classes:
         classes = _flat_classes(folder, label_pattern)
@@ -238,7 +243,7 @@ def stratified_split(samples: Samples, validation_split: float, seed: int) -> tu
     )
 
 
-def _unwrap(root: Path) -> Path:
+def unwrap_folder(root: Path) -> Path:
     """Step into a lone wrapper folder, as archives make: ``pet-images/PetImages/{Cat,Dog}``."""
     while True:
         subdirs = _subdirs(root)
@@ -275,7 +280,7 @@ def load_folder(
             a class folder is empty; there are fewer than two classes; the validation folder has
             a class the training folder lacks; or ``validation_split`` is not in ``[0, 1)``.
     """
-    root = _unwrap(_check_dir(path))
+    root = unwrap_folder(check_dir(path))
     validation_split = check_validation_split(validation_split)
     train_dir = _find_named(root, TRAIN_NAMES)
     layout = "split" if train_dir is not None else "single"
@@ -309,7 +314,7 @@ def load_eval_samples(path: str | os.PathLike, class_names: tuple[str, ...] | li
         ImgclfError: the folder is unusable (see :func:`scan_classes`) or has a class the model
             does not know.
     """
-    root = _check_dir(path)
+    root = check_dir(path)
     split_dir = _find_named(root, EVAL_NAMES)
     if split_dir is None and _find_named(root, TRAIN_NAMES) is not None:
         raise ImgclfError(f"{str(root)!r} has a train/ folder but no validation/ or test/ folder to evaluate on.")

@@ -1,0 +1,96 @@
+"""``imgclf split``: the course's ``split_data`` helper done right.
+
+Stratified and seeded (scikit-learn's ``train_test_split``), it skips zero-length and undecodable files and
+says which, never overwrites, and copies (or links) into ``DEST/train/<class>`` + ``DEST/validation/<class>``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from imgclf.data.folders import DEFAULT_LABEL_PATTERN, Samples, check_dir, scan_classes, stratified_split, unwrap_folder
+from imgclf.errors import ImgclfError
+
+MODES = ("copy", "link", "symlink")
+
+
+def unreadable_reason(path: str | os.PathLike) -> str | None:
+    """Why an image file cannot be used, or ``None`` when Pillow decodes it fully.
+
+    Zero-length files, non-images and truncated or corrupt images are caught (a full decode, not
+    only the header).
+    """
+    from PIL import Image
+
+    try:
+        if os.path.getsize(path) == 0:
+            return "zero-length file"
+        with Image.open(path) as im:
+            im.load()
+    except Exception as exc:  # noqa: BLE001  (any decoder failure)
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def split_folder(
+    source: str | os.PathLike,
+    dest: str | os.PathLike,
+    ratio: float = 0.9,
+    seed: int = 42,
+    mode: str = "copy",
+    label_pattern: str = DEFAULT_LABEL_PATTERN,
+    workers: int | None = None,
+) -> dict:
+    """Split a folder of class folders into ``dest/train/<class>`` and ``dest/validation/<class>``.
+
+    Args:
+        source: ``SOURCE/<class>/<image>`` (or a flat folder of ``<class>.<n>.jpg``, or a wrapper).
+        dest: an empty or missing folder.
+        ratio: fraction of each class's usable images that go to ``train``, in (0, 1).
+        seed: seed of the stratified split; the same seed gives the same split.
+        mode: ``copy`` (default), ``link`` (hard links) or ``symlink``.
+        label_pattern: labels of a flat source (see :func:`imgclf.data.folders.scan_classes`).
+        workers: decoding threads (default: one per CPU).
+
+    Returns:
+        ``{"train": {class: n}, "validation": {class: n}, "skipped": [{"path", "reason"}]}``.
+
+    Raises:
+        ImgclfError: bad ``ratio`` or ``mode``, ``dest`` not empty, or an unusable ``source``.
+    """
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
+        raise ImgclfError(f"ratio must be a float in (0, 1): the share of images for training. Received: {ratio!r}")
+    if mode not in MODES:
+        raise ImgclfError(f"mode must be one of {list(MODES)}. Received: {mode!r}")
+    dest = Path(dest)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise ImgclfError(f"DEST must be an empty or new folder; refusing to overwrite. Received: {str(dest)!r}")
+    classes = scan_classes(unwrap_folder(check_dir(source, "SOURCE")), label_pattern)
+    names = tuple(classes)
+    all_paths = [p for paths in classes.values() for p in paths]
+    with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
+        reasons = list(pool.map(unreadable_reason, all_paths))
+    skipped = [{"path": p, "reason": r} for p, r in zip(all_paths, reasons) if r]
+    bad = {s["path"] for s in skipped}
+    labels = [i for i, paths in enumerate(classes.values()) for p in paths if p not in bad]
+    good = Samples(tuple(p for p in all_paths if p not in bad), np.asarray(labels, np.int32))
+    train, validation = stratified_split(good, 1.0 - ratio, seed)
+    place = {"copy": shutil.copy2, "link": os.link, "symlink": lambda a, b: os.symlink(os.path.abspath(a), b)}[mode]
+    summary = {"skipped": skipped}
+    for split, samples in (("train", train), ("validation", validation)):
+        counts = dict.fromkeys(names, 0)
+        for path, label in zip(samples.paths, samples.labels):
+            target = dest / split / names[label] / os.path.basename(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                place(path, target)
+            except OSError as exc:
+                raise ImgclfError(f"cannot {mode} {path!r} to {str(target)!r}: {exc.strerror}; try --copy.") from None
+            counts[names[label]] += 1
+        summary[split] = counts
+    return summary
