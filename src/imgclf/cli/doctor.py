@@ -1,0 +1,68 @@
+"""``imgclf doctor``: check, report, quarantine and restore."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from imgclf.cli._common import app, err, out
+
+
+@app.command()
+def doctor(
+    data: Annotated[Path, typer.Argument(help="Dataset folder (as for `imgclf train`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+    fix: Annotated[bool, typer.Option(help="Move unusable files into DATA/.quarantine/ (with a manifest).")] = False,
+    restore: Annotated[bool, typer.Option(help="Move quarantined files back.")] = False,
+    quick: Annotated[bool, typer.Option(help="Read headers only (no full decode, no perceptual hashes).")] = False,
+):  # fmt: skip
+    """Check every file: unreadable, non-images, odd modes, EXIF, tiny/huge, duplicates and train/validation leakage."""
+    from imgclf.data import doctor as doc
+
+    if restore:
+        restored = doc.restore(data)
+        for rel in restored:
+            err.print(f"restored {escape(rel)}")
+        out.print(f"{len(restored)} file(s) restored.")
+        return
+    with Progress(TextColumn("Checking"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err,
+                  transient=True) as bar:  # fmt: skip
+        task = bar.add_task("check", total=None)
+        report = doc.diagnose_folder(data, full=not quick, progress=lambda i, n: bar.update(task, completed=i, total=n))
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_report(report)
+    if fix and report["unusable"]:
+        moved = doc.quarantine(data, report["unusable"], report)
+        err.print(f"Moved {len(moved)} unusable file(s) to {Path(data) / doc.QUARANTINE_DIR} (see manifest.json).")
+
+
+def _print_report(report: dict) -> None:
+    from imgclf.data.doctor import PROBLEMS
+
+    files = report["files"]
+    out.print(f"{len(files)} files in {report['root']}: {report['files_per_second']:.0f} files/s")
+    counts = Table("split", "class", "usable images", "share")
+    for split, classes in report["counts"].items():
+        total = sum(classes.values())
+        for name, n in classes.items():
+            counts.add_row(split, escape(name), str(n), f"{100 * n / total:.1f} %")
+    out.print(counts)
+    if not report["problems"]:
+        out.print("No problems found.")
+        return
+    table = Table("problem", "files", "unusable", "what it means", "examples")
+    for code, paths in report["problems"].items():
+        unusable, meaning = PROBLEMS[code]
+        examples = ", ".join(escape(p) for p in paths[:3]) + (" …" if len(paths) > 3 else "")
+        table.add_row(code, str(len(paths)), "yes" if unusable else "", meaning, examples)
+    out.print(table)
+    if report["unusable"]:
+        out.print(f"{len(report['unusable'])} unusable file(s): training skips them; `--fix` quarantines them.")

@@ -1,0 +1,327 @@
+"""``imgclf doctor``: check every file of a dataset, report what is wrong, quarantine what is unusable.
+
+Each file is sniffed by content (Pillow), not by extension, and fully decoded (JPEGs at a reduced DCT
+scale, which still reads every byte, so truncation is caught). Exact duplicates are found by SHA-256 of the
+bytes, near duplicates by perceptual hash (``imagehash.phash``, Hamming distance <= :data:`NEAR_DISTANCE`),
+and leakage is the same or nearly the same image in training and in validation/test.
+
+``--fix`` moves unusable files into ``DATA/.quarantine/`` (relative paths kept) and records each move in
+``DATA/.quarantine/manifest.json``; ``--restore`` moves them back. Nothing is ever deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+import warnings
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from imgclf._io import read_json, write_json
+from imgclf.data.folders import EVAL_NAMES, TRAIN_NAMES, VALIDATION_NAMES, check_dir
+from imgclf.errors import ImgclfError
+
+QUARANTINE_DIR = ".quarantine"
+MANIFEST = "manifest.json"
+#: Formats imgclf reads (Pillow format names).
+SUPPORTED_FORMATS = {"JPEG", "PNG", "BMP", "GIF", "WEBP", "MPO"}
+#: Sides below this many pixels are reported as tiny.
+TINY = 32
+#: Perceptual-hash Hamming distance at or below which two images are near duplicates (of 64 bits).
+NEAR_DISTANCE = 4
+
+#: Every problem doctor names: code → (unusable?, explanation).
+PROBLEMS = {
+    "zero_length": (True, "empty file (0 bytes)"),
+    "not_image": (True, "not an image (content is not a format Pillow knows, e.g. HTML saved as .jpg)"),
+    "corrupt": (True, "fails to decode (corrupt or truncated)"),
+    "unsupported_format": (True, "an image, but in a format imgclf does not read"),
+    "oversized": (True, "beyond Pillow's decompression-bomb limit"),
+    "extension_mismatch": (False, "content format differs from the file extension"),
+    "multi_frame": (False, "animated or multi-frame: only the first frame is used"),
+    "cmyk": (False, "CMYK colour: converted to RGB"),
+    "transparency": (False, "has transparency: composited on white"),
+    "palette": (False, "palette image: converted"),
+    "16bit": (False, "16-bit samples: scaled to 8 bits"),
+    "grayscale": (False, "grayscale image in an RGB dataset: replicated to 3 channels"),
+    "exif_rotated": (False, "EXIF orientation: rotated upright when read"),
+    "tiny": (False, f"smaller than {TINY} px on a side"),
+    "duplicate": (False, "exact copy of another file in the same split"),
+    "near_duplicate": (False, "nearly the same picture as another file in the same split"),
+    "label_conflict": (False, "the same picture appears under two classes"),
+    "leak": (False, "the same or nearly the same picture is in training and in validation/test"),
+}
+_EXTENSIONS = {
+    "JPEG": {".jpg", ".jpeg", ".jpe", ".jfif"},
+    "PNG": {".png"},
+    "BMP": {".bmp"},
+    "GIF": {".gif"},
+    "WEBP": {".webp"},
+    "MPO": {".jpg", ".jpeg", ".mpo"},
+}
+
+
+@dataclass
+class FileCheck:
+    """What doctor found about one file.
+
+    Attributes:
+        path: the file, relative to the dataset root (POSIX separators).
+        split: ``train``, ``validation``, ``test`` or ``""`` (single layout).
+        label: the class folder name.
+        bytes: file size in bytes.
+        format, mode: Pillow's format and mode (``""`` when not an image).
+        width, height: size in pixels (0 when unknown).
+        problems: problem codes (see :data:`PROBLEMS`).
+        detail: error message of a failed decode.
+        sha256: content hash; phash: perceptual hash as hex (``""`` when not decodable).
+    """
+
+    path: str
+    split: str
+    label: str
+    bytes: int = 0
+    format: str = ""
+    mode: str = ""
+    width: int = 0
+    height: int = 0
+    problems: list[str] = field(default_factory=list)
+    detail: str = ""
+    sha256: str = ""
+    phash: str = ""
+
+    @property
+    def unusable(self) -> bool:
+        return any(PROBLEMS[p][0] for p in self.problems)
+
+
+#: Leading bytes of the formats imgclf reads (their specifications' signatures).
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+
+
+def _looks_like_image(data: bytes) -> bool:
+    return data.startswith(_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
+def _files(root: Path) -> list[tuple[str, str, Path]]:
+    """``(split, label, path)`` of every non-hidden file below class folders, whatever its extension."""
+    split_dirs = {d.name.lower(): d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")}
+    named = [n for n in (*TRAIN_NAMES, *VALIDATION_NAMES) if n in split_dirs]
+    tops = [(split_dirs[n].name, split_dirs[n]) for n in named] if named else [("", root)]
+    found = []
+    for split, top in tops:
+        for class_dir in sorted(d for d in top.iterdir() if d.is_dir() and not d.name.startswith(".")):
+            for dirpath, dirnames, filenames in os.walk(class_dir):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                found += [
+                    (split, class_dir.name, Path(dirpath) / f) for f in sorted(filenames) if not f.startswith(".")
+                ]
+    return found
+
+
+def check_file(path: Path, root: Path, split: str, label: str, full: bool = True) -> FileCheck:
+    """Check one file: sniff its format, decode it (fully unless ``full`` is false), hash it."""
+    import imagehash
+
+    rel = path.relative_to(root).as_posix()
+    fc = FileCheck(rel, split, label, bytes=path.stat().st_size)
+    if fc.bytes == 0:
+        fc.problems.append("zero_length")
+        return fc
+    data = path.read_bytes()
+    fc.sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                fc.format, fc.mode, (fc.width, fc.height) = im.format or "", im.mode, im.size
+                frames = getattr(im, "n_frames", 1)
+                exif = im.getexif().get(0x0112, 1) if hasattr(im, "getexif") else 1
+                transparency = "transparency" in im.info
+                if full:
+                    if im.format == "JPEG":
+                        im.draft("RGB" if im.mode != "CMYK" else None, (64, 64))
+                    im.load()
+                    fc.phash = str(imagehash.phash(im.convert("L")))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        fc.problems.append("oversized")
+        fc.detail = str(exc)
+        return fc
+    except Image.UnidentifiedImageError as exc:
+        # An image signature that Pillow cannot parse is a damaged image; anything else is not an image.
+        fc.problems.append("corrupt" if _looks_like_image(data) else "not_image")
+        fc.detail = f"{type(exc).__name__}: {exc}"
+        return fc
+    except Exception as exc:  # noqa: BLE001  (truncated, corrupt: any decoder error)
+        fc.problems.append("corrupt")
+        fc.detail = f"{type(exc).__name__}: {exc}"
+        return fc
+    if fc.format not in SUPPORTED_FORMATS:
+        fc.problems.append("unsupported_format")
+    elif path.suffix.lower() not in _EXTENSIONS.get(fc.format, set()):
+        fc.problems.append("extension_mismatch")
+    if frames > 1 and fc.format != "MPO":
+        fc.problems.append("multi_frame")
+    if fc.mode == "CMYK":
+        fc.problems.append("cmyk")
+    if fc.mode in ("RGBA", "LA", "PA") or transparency:
+        fc.problems.append("transparency")
+    if fc.mode == "P":
+        fc.problems.append("palette")
+    if fc.mode.startswith("I;16") or fc.mode == "I":
+        fc.problems.append("16bit")
+    if exif in (2, 3, 4, 5, 6, 7, 8):
+        fc.problems.append("exif_rotated")
+    if min(fc.width, fc.height) < TINY:
+        fc.problems.append("tiny")
+    return fc
+
+
+def _cross_checks(checks: list[FileCheck]) -> None:
+    """Duplicates, near duplicates, label conflicts and leakage, added to the files' problems."""
+    is_eval = {s: s.lower() in EVAL_NAMES for s in {c.split for c in checks}}
+    by_hash = defaultdict(list)
+    for c in checks:
+        if c.sha256 and not c.unusable:
+            by_hash[c.sha256].append(c)
+    hashed = [(c, c.phash) for c in checks if c.phash and not c.unusable]
+
+    def flag(c: FileCheck, code: str):
+        if code not in c.problems:
+            c.problems.append(code)
+
+    for group in by_hash.values():
+        for c in group[1:]:
+            same_split = [o for o in group if o is not c and o.split == c.split]
+            if same_split:
+                flag(c, "duplicate")
+        if len({c.label for c in group}) > 1:
+            for c in group:
+                flag(c, "label_conflict")
+        if len({is_eval[c.split] for c in group}) > 1:
+            for c in group:
+                flag(c, "leak")
+    # Near duplicates: pairwise Hamming distance of the 64-bit perceptual hashes, in blocks (NumPy popcount).
+    if len(hashed) > 1:
+        codes = np.array([int(c.phash, 16) for c, _ in hashed], dtype=np.uint64)
+        items = [c for c, _ in hashed]
+        for start in range(0, len(codes), 256):
+            block = np.bitwise_count(codes[start : start + 256, None] ^ codes[None, :])
+            for i, j in zip(*np.nonzero(block <= NEAR_DISTANCE)):
+                a, b = items[start + i], items[j]
+                if start + i >= j or a.sha256 == b.sha256:
+                    continue
+                if is_eval[a.split] != is_eval[b.split]:
+                    flag(a, "leak")
+                    flag(b, "leak")
+                elif a.split == b.split:
+                    flag(b, "near_duplicate")
+
+
+def diagnose_folder(data: str | os.PathLike, full: bool = True, workers: int | None = None, progress=None) -> dict:
+    """Check every file of a dataset folder.
+
+    Args:
+        data: ``DATA/<class>/...`` or ``DATA/{train,validation,test}/<class>/...``.
+        full: decode every image fully (default) rather than only reading headers.
+        workers: checking threads (default one per CPU).
+        progress: optional callable ``(done, total)`` called as files finish.
+
+    Returns:
+        ``{"root", "files": [FileCheck as dict], "counts": {split: {class: usable}}, "problems":
+        {code: [paths]}, "unusable": [paths], "seconds", "files_per_second"}``.
+
+    Raises:
+        ImgclfError: ``data`` is not a readable folder.
+    """
+    root = check_dir(data)
+    files = _files(root)
+    start = time.perf_counter()
+    checks: list[FileCheck] = []
+    with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
+        futures = [pool.submit(check_file, path, root, split, label, full) for split, label, path in files]
+        for i, fut in enumerate(futures, start=1):
+            checks.append(fut.result())
+            if progress is not None:
+                progress(i, len(futures))
+    _cross_checks(checks)
+    rgb_set = Counter(c.mode for c in checks if c.mode).most_common(1)
+    if rgb_set and rgb_set[0][0] in ("RGB", "CMYK", "YCbCr"):
+        for c in checks:
+            if c.mode in ("L", "1"):
+                c.problems.append("grayscale")
+    seconds = time.perf_counter() - start
+    counts: dict[str, Counter] = defaultdict(Counter)
+    problems: dict[str, list[str]] = defaultdict(list)
+    for c in checks:
+        if not c.unusable:
+            counts[c.split or "all"][c.label] += 1
+        for p in c.problems:
+            problems[p].append(c.path)
+    return {
+        "root": str(root),
+        "files": [asdict(c) for c in checks],
+        "counts": {s: dict(sorted(v.items())) for s, v in counts.items()},
+        "problems": {p: problems[p] for p in PROBLEMS if p in problems},
+        "unusable": [c.path for c in checks if c.unusable],
+        "seconds": seconds,
+        "files_per_second": len(checks) / seconds if seconds else 0.0,
+    }
+
+
+def quarantine(data: str | os.PathLike, paths: list[str], report: dict | None = None) -> list[dict]:
+    """Move files (relative to ``data``) into ``data/.quarantine/``, keeping relative paths.
+
+    Each move is recorded in ``data/.quarantine/manifest.json`` (``original``, ``quarantined``,
+    ``problems``, ``time``). Returns the new manifest entries.
+    """
+    root = check_dir(data)
+    qroot = root / QUARANTINE_DIR
+    manifest_path = qroot / MANIFEST
+    manifest = read_json(manifest_path) if manifest_path.is_file() else []
+    problems = {f["path"]: f["problems"] for f in (report or {}).get("files", [])}
+    added = []
+    for rel in paths:
+        src, dst = root / rel, qroot / rel
+        if not src.exists():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(src, dst)
+        entry = {"original": rel, "quarantined": f"{QUARANTINE_DIR}/{rel}", "problems": problems.get(rel, []),
+                 "time": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
+        manifest.append(entry)
+        added.append(entry)
+        write_json(manifest_path, manifest)  # after every move: a crash never loses track of a file
+    return added
+
+
+def restore(data: str | os.PathLike) -> list[str]:
+    """Move every quarantined file back to where it was; returns the restored relative paths.
+
+    Raises:
+        ImgclfError: a file's original place is taken by another file.
+    """
+    root = check_dir(data)
+    manifest_path = root / QUARANTINE_DIR / MANIFEST
+    if not manifest_path.is_file():
+        return []
+    manifest = read_json(manifest_path)
+    restored, kept = [], []
+    for entry in manifest:
+        src, dst = root / entry["quarantined"], root / entry["original"]
+        if not src.exists():
+            continue
+        if dst.exists():
+            raise ImgclfError(f"cannot restore {entry['original']!r}: a file is already there.")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(src, dst)
+        restored.append(entry["original"])
+    write_json(manifest_path, kept)
+    return restored
