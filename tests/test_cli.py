@@ -93,7 +93,7 @@ def _bad(tmp_path):
             ["train", good, "--target-size", "0", "150"],
             "target_size must be two positive ints (height, width). Received: (0, 150)",
         ),
-        "missing-path": (["train", tmp_path / "nowhere"], "DATA folder does not exist. Received:"),
+        "missing-path": (["train", tmp_path / "nowhere"], "DATA folder does not exist and is not a named dataset"),
         "bad-model": (["train", good, "--model", "vgg99"], "model must be one of"),
         "predict-not-a-run": (["predict", good, good], "RUN must be an imgclf run folder"),
         "evaluate-not-a-run": (["evaluate", tmp_path / "nowhere", good], "RUN must be an imgclf run folder"),

@@ -10,7 +10,7 @@ import sys
 
 from rich.markup import escape
 
-from imgclf.cli import data, doctor, inspect, train, use  # noqa: F401  (register the commands)
+from imgclf.cli import data, datasets, doctor, inspect, train, use  # noqa: F401  (register the commands)
 from imgclf.cli._common import app, err
 
 

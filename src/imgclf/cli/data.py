@@ -64,7 +64,7 @@ def preview(
     batch_path = out_path.with_name(f"{out_path.stem}-batch{out_path.suffix or '.png'}")
     save_grid(images, batch_path, titles=[dataset.class_names[i] for i in labels], title="A training batch")
     err.print(f"Augmentation: {aug.changes() or 'none'}")
-    out.print(f"{out_path}\n{batch_path}")
+    print(f"{out_path}\n{batch_path}")
 
 
 @app.command()

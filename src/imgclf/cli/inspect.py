@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from imgclf.cli._common import app, err, load_api, out
+from imgclf.cli._common import app, err, load_api
 
 
 @app.command()
@@ -21,7 +21,7 @@ def report(
     from imgclf.report.html import write_report
 
     path = write_report(run, data, image)
-    out.print(str(path))
+    print(path)
 
 
 @app.command()

@@ -59,7 +59,7 @@ def augmentation_from_options(base, **flags):
 
 @app.command()
 def train(
-    data: Annotated[Path | None, typer.Argument(help="DATA/train/<class>/ + DATA/validation/<class>/, or DATA/<class>/ (default: the config's data)")] = None,
+    data: Annotated[str | None, typer.Argument(help="Folder (DATA/train/<class>/ + DATA/validation/<class>/, or DATA/<class>/) or a named dataset (`imgclf datasets list`) (default: the config's data)")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML file of settings (a run's config.yaml works); flags override it.")] = None,
     model: Annotated[str | None, typer.Option(help="Model name (`imgclf models`) (default: course_small).")] = None,
     target_size: Annotated[tuple[int, int] | None, typer.Option(help="Height and width in pixels (default: the model's, 150 150).")] = None,
@@ -112,8 +112,10 @@ def train(
     if data is None:
         raise ImgclfError("DATA is missing: give a dataset folder, or a --config that names one (data: PATH).")
     clf = imgclf.ImageClassifier(**settings)
+    from imgclf.data.datasets import resolve
     from imgclf.data.folders import DEFAULT_LABEL_PATTERN
 
+    data = resolve(data)  # a folder, or a named dataset (downloaded into the cache if needed)
     dataset = imgclf.load_folder(data, clf.validation_split, clf.seed, label_pattern or DEFAULT_LABEL_PATTERN)
     describe_data(dataset)
     if not clf.augment.is_identity:

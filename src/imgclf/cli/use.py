@@ -54,17 +54,21 @@ def predict(
 @app.command()
 def evaluate(
     run: Path = typer.Argument(..., help="Run folder written by `imgclf train`."),
-    data: Path = typer.Argument(..., help="Labelled images: its test/ or validation/ split, or DATA/<class>/."),
+    data: str = typer.Argument(
+        ..., help="Labelled images: its test/ or validation/ split, or DATA/<class>/, or a named dataset."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ):
     """Evaluate a trained model: metrics, confusion matrix, ROC/PR, worst mistakes with Grad-CAM (into RUN)."""
     imgclf = load_api()
     from imgclf._io import write_json
+    from imgclf.data.datasets import resolve
     from imgclf.data.folders import load_eval_samples
     from imgclf.evaluation.interpretation import write_evaluation
     from imgclf.training.run import METRICS_FILE
 
     clf = imgclf.ImageClassifier.load(run)
+    data = resolve(data)
     metrics = write_evaluation(clf, load_eval_samples(data, clf.classes_), run)
     metrics["data"] = str(Path(data).resolve())
     write_json(Path(run) / METRICS_FILE, metrics)

@@ -283,6 +283,7 @@ def load_folder(
     root = unwrap_folder(check_dir(path))
     validation_split = check_validation_split(validation_split)
     train_dir = _find_named(root, TRAIN_NAMES)
+    train_dir = unwrap_folder(train_dir) if train_dir is not None else None  # train/rps/{rock,...}
     layout = "split" if train_dir is not None else "single"
     classes = scan_classes(train_dir or root, label_pattern)
     class_names = tuple(classes)
@@ -296,6 +297,7 @@ def load_folder(
     val_dir = _find_named(root, VALIDATION_NAMES) if train_dir is not None else None
     used_split = None
     if val_dir is not None:
+        val_dir = unwrap_folder(val_dir)
         validation = _samples(scan_classes(val_dir, label_pattern), class_names, val_dir)
     else:
         used_split = DEFAULT_VALIDATION_SPLIT if validation_split is None else validation_split
@@ -314,9 +316,9 @@ def load_eval_samples(path: str | os.PathLike, class_names: tuple[str, ...] | li
         ImgclfError: the folder is unusable (see :func:`scan_classes`) or has a class the model
             does not know.
     """
-    root = check_dir(path)
+    root = unwrap_folder(check_dir(path))
     split_dir = _find_named(root, EVAL_NAMES)
     if split_dir is None and _find_named(root, TRAIN_NAMES) is not None:
         raise ImgclfError(f"{str(root)!r} has a train/ folder but no validation/ or test/ folder to evaluate on.")
-    folder = split_dir or root
+    folder = unwrap_folder(split_dir) if split_dir is not None else root
     return _samples(scan_classes(folder), tuple(class_names), folder)
