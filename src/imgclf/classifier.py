@@ -9,7 +9,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from PIL import Image
 
 import imgclf
 from imgclf import _io
@@ -27,13 +26,18 @@ from imgclf.data.images import (
     check_color_mode,
     check_interpolation,
     check_target_size,
-    image_to_array,
     load_image,
 )
 from imgclf.errors import ImgclfError
 from imgclf.models import create_model, get_model_spec, resolve_precision
 from imgclf.pipeline.augment import Augmentation, make_augmentation
-from imgclf.pipeline.dataset import check_class_mode, image_dataset, resolve_class_mode, samples_dataset
+from imgclf.pipeline.dataset import (
+    check_class_mode,
+    image_dataset,
+    resolve_class_mode,
+    samples_dataset,
+    to_model_input,
+)
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.training import run as runfiles
 from imgclf.training.callbacks import EpochTimer, HistoryRecorder, RichProgress, SkippedFilesReporter
@@ -335,6 +339,10 @@ class ImageClassifier:
     # -- inference --------------------------------------------------------------------------------
     def _inputs(self, X) -> tuple[list[str] | None, np.ndarray | None]:
         """Split ``X`` into image file paths or an array of preprocessed images."""
+        if isinstance(X, (str, os.PathLike)) and str(X).lower().endswith(".csv"):
+            from imgclf.data.pixel_csv import read_pixel_csv
+
+            X = read_pixel_csv(X)[0]  # pixel rows; a label column, if any, is ignored
         if isinstance(X, np.ndarray):
             arr = X[None] if X.ndim == 3 else X
             if arr.ndim != 4 or arr.dtype != np.uint8:
@@ -342,18 +350,7 @@ class ImageClassifier:
                     f"image arrays must be uint8 of shape (batch, height, width, channels). "
                     f"Received: {arr.dtype} {arr.shape}"
                 )
-            if arr.shape[1:] != self.input_shape:
-                arr = np.stack(
-                    [
-                        image_to_array(
-                            Image.fromarray(a.squeeze(-1) if a.shape[-1] == 1 else a),
-                            self.target_size,
-                            self.color_mode,
-                            self.interpolation,
-                        )
-                        for a in arr
-                    ]
-                )
+            arr = to_model_input(arr, self.target_size, self.color_mode, self.interpolation)
             return None, arr
         return expand_image_paths(X), None
 
@@ -374,8 +371,8 @@ class ImageClassifier:
 
         Args:
             X: an image file or folder path, a list of them (folders are searched recursively),
-                or a uint8 array ``(batch, height, width, channels)`` / ``(height, width, channels)``
-                of 0-255 pixels (resized to ``target_size`` if needed).
+                a pixel CSV (one image per row), or a uint8 array ``(batch, height, width, channels)`` /
+                ``(height, width, channels)`` of 0-255 pixels (resized to ``target_size`` if needed).
             crop: box ``(x, y, w, h)`` in pixels cut out of every image file before resizing.
             tta: test-time augmentation: average the predictions of 8 flipped and cropped views of
                 each image file (:func:`imgclf.pipeline.tta.tta_views`).

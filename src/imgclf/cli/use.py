@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import typer
 
 from imgclf.cli._common import app, err, load_api, print_metrics
@@ -30,9 +31,14 @@ def predict(
         except ValueError:
             raise ImgclfError(f"crop must be x,y,w,h in pixels. Received: {crop!r}") from None
     clf = imgclf.ImageClassifier.load(run)
-    paths = expand_image_paths(images)
-    proba = clf.predict_proba(paths, crop=box, tta=tta)
-    reasons = dict(clf.skipped_.items())
+    csvs = [p for p in images if p.suffix.lower() == ".csv" and p.is_file()]
+    paths = expand_image_paths([p for p in images if p not in csvs]) if len(csvs) < len(images) else []
+    proba = clf.predict_proba(paths, crop=box, tta=tta) if paths else np.zeros((0, len(clf.classes_)))
+    reasons = dict(clf.skipped_.items()) if paths else {}
+    for csv_path in csvs:  # pixel CSVs: one image per row, named <file>#row<k>
+        rows = clf.predict_proba(csv_path)
+        paths += [f"{csv_path}#row{k}" for k in range(1, len(rows) + 1)]
+        proba = np.concatenate([proba, rows])
     for path, p in zip(paths, proba):
         if path in reasons:  # unreadable: say why, keep going
             if as_json:

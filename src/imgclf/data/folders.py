@@ -39,18 +39,26 @@ DEFAULT_VALIDATION_SPLIT = 0.2
 
 @dataclass(frozen=True)
 class Samples:
-    """Image files and their integer labels.
+    """Images and their integer labels: files, or decoded pixels (pixel-CSV datasets).
 
     Attributes:
-        paths: image file paths, ``n`` strings.
+        paths: image file paths, ``n`` strings (for pixel rows, ``<file.csv>#row<k>`` names).
         labels: array of shape ``(n,)`` int32; ``labels[i]`` indexes the dataset's ``class_names``.
+        images: ``None`` for files, else the pixels, uint8 ``(n, height, width, channels)``.
     """
 
     paths: tuple[str, ...]
     labels: np.ndarray
+    images: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def subset(self, index) -> Samples:
+        """The samples at positions ``index`` (an int array), in that order."""
+        index = np.asarray(index, dtype=np.int64)
+        images = self.images[index] if self.images is not None else None
+        return Samples(tuple(self.paths[i] for i in index), np.asarray(self.labels)[index].astype(np.int32), images)
 
     def counts(self, num_classes: int) -> list[int]:
         """Number of images per class, a list of ``num_classes`` ints."""
@@ -225,22 +233,14 @@ def stratified_split(samples: Samples, validation_split: float, seed: int) -> tu
     from sklearn.model_selection import train_test_split
 
     try:
-        tr_p, va_p, tr_y, va_y = train_test_split(
-            list(samples.paths),
-            samples.labels,
-            test_size=validation_split,
-            stratify=samples.labels,
-            random_state=seed,
+        train_idx, val_idx = train_test_split(
+            np.arange(len(samples)), test_size=validation_split, stratify=samples.labels, random_state=seed
         )
     except ValueError as exc:
         raise ImgclfError(
             f"cannot make a stratified validation_split={validation_split} of {len(samples)} images: {exc}"
         ) from None
-    order_tr, order_va = np.argsort(tr_p, kind="stable"), np.argsort(va_p, kind="stable")
-    return (
-        Samples(tuple(np.asarray(tr_p)[order_tr]), np.asarray(tr_y, np.int32)[order_tr]),
-        Samples(tuple(np.asarray(va_p)[order_va]), np.asarray(va_y, np.int32)[order_va]),
-    )
+    return samples.subset(np.sort(train_idx)), samples.subset(np.sort(val_idx))
 
 
 def unwrap_folder(root: Path) -> Path:
@@ -280,8 +280,12 @@ def load_folder(
             a class folder is empty; there are fewer than two classes; the validation folder has
             a class the training folder lacks; or ``validation_split`` is not in ``[0, 1)``.
     """
-    root = unwrap_folder(check_dir(path))
     validation_split = check_validation_split(validation_split)
+    from imgclf.data.pixel_csv import is_pixel_csv_source
+
+    if Path(path).exists() and is_pixel_csv_source(path):
+        return load_csv_dataset(path, validation_split, seed)
+    root = unwrap_folder(check_dir(path))
     train_dir = _find_named(root, TRAIN_NAMES)
     train_dir = unwrap_folder(train_dir) if train_dir is not None else None  # train/rps/{rock,...}
     layout = "split" if train_dir is not None else "single"
@@ -306,6 +310,58 @@ def load_folder(
     return Dataset(root, class_names, train, validation, layout, used_split)
 
 
+def _csv_samples(csv_path: Path, class_names, label_column: str) -> Samples:
+    from imgclf.data.pixel_csv import read_pixel_csv
+
+    images, raw = read_pixel_csv(csv_path, label_column)
+    if raw is None:
+        raise ImgclfError(f"pixel CSV {str(csv_path)!r} has no {label_column!r} column to learn from.")
+    index = {name: i for i, name in enumerate(class_names)}
+    unknown = sorted(set(raw) - set(index))
+    if unknown:
+        raise ImgclfError(
+            f"{str(csv_path)!r} has label {unknown[0]!r}, which is not one of the classes {list(class_names)}."
+        )
+    paths = tuple(f"{csv_path}#row{k}" for k in range(1, len(raw) + 1))
+    return Samples(paths, np.array([index[v] for v in raw], np.int32), images)
+
+
+def load_csv_dataset(
+    path: str | os.PathLike, validation_split: float | None = None, seed: int = 0, label_column: str = "label"
+) -> Dataset:
+    """A :class:`Dataset` from pixel CSVs (sign-language-MNIST layout; see :mod:`imgclf.data.pixel_csv`).
+
+    ``path`` is a training CSV (validation held out by ``validation_split``, default 0.2) or a folder
+    holding ``*train*.csv`` and, optionally, ``*test*.csv`` / ``*valid*.csv`` (used for validation).
+
+    Raises:
+        ImgclfError: no training CSV, unreadable CSVs, fewer than two classes.
+    """
+    from imgclf.data.pixel_csv import class_order, find_csvs, read_pixel_csv
+
+    p = Path(path)
+    train_csv, held_csv = (p, None) if p.is_file() else find_csvs(p)
+    if train_csv is None:
+        raise ImgclfError(f"no *train*.csv found in {str(path)!r}.")
+    _, raw = read_pixel_csv(train_csv, label_column)
+    if raw is None:
+        raise ImgclfError(f"pixel CSV {str(train_csv)!r} has no {label_column!r} column to learn from.")
+    class_names = class_order(raw)
+    if len(class_names) < 2:
+        raise ImgclfError(
+            f"need at least 2 classes to train a classifier; found 1 ({class_names[0]!r}) in {str(train_csv)!r}."
+        )
+    train = _csv_samples(train_csv, class_names, label_column)
+    used_split, validation = None, None
+    if held_csv is not None:
+        validation = _csv_samples(held_csv, class_names, label_column)
+    else:
+        used_split = DEFAULT_VALIDATION_SPLIT if validation_split is None else validation_split
+        if used_split > 0:
+            train, validation = stratified_split(train, used_split, seed)
+    return Dataset(p, class_names, train, validation, "csv", used_split)
+
+
 def load_eval_samples(path: str | os.PathLike, class_names: tuple[str, ...] | list[str]) -> Samples:
     """Samples to evaluate a trained model on, labelled with the model's ``class_names``.
 
@@ -316,6 +372,12 @@ def load_eval_samples(path: str | os.PathLike, class_names: tuple[str, ...] | li
         ImgclfError: the folder is unusable (see :func:`scan_classes`) or has a class the model
             does not know.
     """
+    from imgclf.data.pixel_csv import find_csvs, is_pixel_csv_source
+
+    if Path(path).exists() and is_pixel_csv_source(path):
+        p = Path(path)
+        train_csv, held_csv = (p, None) if p.is_file() else find_csvs(p)
+        return _csv_samples(held_csv or train_csv, class_names, "label")
     root = unwrap_folder(check_dir(path))
     split_dir = _find_named(root, EVAL_NAMES)
     if split_dir is None and _find_named(root, TRAIN_NAMES) is not None:

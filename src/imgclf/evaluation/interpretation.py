@@ -15,6 +15,7 @@ import numpy as np
 from imgclf._io import write_json, write_text
 from imgclf.data.folders import Samples
 from imgclf.evaluation.metrics import classification_metrics, sample_losses, top_losses
+from imgclf.pipeline.dataset import to_model_input
 from imgclf.plotting import heatmap_overlay, plt, save_figure, save_grid
 
 #: Sub-folder of a run that ``evaluate`` writes its pictures into.
@@ -37,6 +38,7 @@ class Interpretation:
     labels: np.ndarray
     proba: np.ndarray
     skipped: tuple[dict, ...] = ()
+    images: np.ndarray | None = None
 
     @classmethod
     def from_classifier(cls, clf, samples: Samples) -> Interpretation:
@@ -44,6 +46,10 @@ class Interpretation:
 
         Files that cannot be decoded are left out and listed in ``skipped`` (``path``, ``reason``).
         """
+        if samples.images is not None:  # pixel rows: nothing to decode, nothing to skip
+            images = to_model_input(samples.images, clf.target_size, clf.color_mode, clf.interpolation)
+            proba = clf.predict_proba(images)
+            return cls(tuple(clf.classes_), tuple(samples.paths), np.asarray(samples.labels), proba, (), images)
         proba = clf.predict_proba(list(samples.paths))
         ok = ~np.isnan(proba).any(axis=1)
         paths = tuple(p for p, keep in zip(samples.paths, ok) if keep)
@@ -76,6 +82,13 @@ class Interpretation:
                 }
             )
         return rows
+
+    def load_images(self, clf, paths: list[str]) -> np.ndarray:
+        """Model-input images of some of the samples (decoded from files, or taken from the pixels)."""
+        if self.images is None:
+            return clf.load_images(paths)
+        where = {p: i for i, p in enumerate(self.paths)}
+        return self.images[[where[p] for p in paths]]
 
     def plot_confusion_matrix(self, path: str | os.PathLike) -> Path:
         """Confusion matrix picture (scikit-learn's ``ConfusionMatrixDisplay``)."""
@@ -145,7 +158,7 @@ def write_evaluation(clf, samples: Samples, run_dir: str | os.PathLike, count: i
     roc = interp.plot_roc_pr(out / "roc_pr.png")
     files += [roc] if roc else []
     if rows:
-        images = clf.load_images([r["path"] for r in rows])
+        images = interp.load_images(clf, [r["path"] for r in rows])
         files.append(interp.plot_top_losses(out / "mistakes.png", images, rows))
         if explain:
             from imgclf.explain import gradcam

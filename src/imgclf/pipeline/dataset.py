@@ -156,19 +156,66 @@ def image_dataset(
         ds = items.map(lambda path: decode(path)[0], **_PARALLEL)
     if cache:
         ds = ds.cache()
-        if shuffle:
-            ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    return _batched(ds, len(paths), batch_size, shuffle and cache, seed, augment, labels is not None)
+
+
+def _batched(ds, n: int, batch_size: int, shuffle: bool, seed: int, augment, labeled: bool) -> tf.data.Dataset:
+    """Shuffle (optionally), batch, augment (optionally) and prefetch decoded images."""
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     if augment is not None and not augment.is_identity:
         # One stateless seed pair per batch from a seeded stream that changes every epoch: the same
         # seed gives the same augmented stream whatever the parallelism.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip(ds, seeds)
-        if labels is not None:
+        if labeled:
             ds = ds.map(lambda batch, s: (augment_batch(batch[0], augment, s), batch[1]), **_PARALLEL)
         else:
             ds = ds.map(lambda images, s: augment_batch(images, augment, s), **_PARALLEL)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def array_dataset(
+    images: np.ndarray,
+    *,
+    target_size: tuple[int, int],
+    color_mode: str = "rgb",
+    interpolation: str = DEFAULT_INTERPOLATION,
+    labels: np.ndarray | None = None,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    seed: int = 0,
+    augment: Augmentation | None = None,
+) -> tf.data.Dataset:
+    """:func:`image_dataset` for images already in memory (pixel CSVs), uint8 ``(n, h, w, c)``.
+
+    Images not at ``target_size`` / ``color_mode`` go through the same
+    :func:`~imgclf.data.images.image_to_array` as files and predictions.
+    """
+    images = to_model_input(images, target_size, color_mode, interpolation)
+    items = (images, labels) if labels is not None else images
+    ds = tf.data.Dataset.from_tensor_slices(items)
+    return _batched(ds, len(images), batch_size, shuffle, seed, augment, labels is not None)
+
+
+def to_model_input(images: np.ndarray, target_size, color_mode: str, interpolation: str = DEFAULT_INTERPOLATION):
+    """uint8 images ``(n, h, w, c)`` converted to ``(n, *target_size, channels)`` by
+    :func:`~imgclf.data.images.image_to_array` (unchanged when already right)."""
+    from PIL import Image
+
+    from imgclf.data.images import image_to_array
+
+    if images.shape[1:] == (*target_size, channels(color_mode)):
+        return images
+    return np.stack(
+        [
+            image_to_array(
+                Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a), target_size, color_mode, interpolation
+            )
+            for a in images
+        ]
+    )
 
 
 def samples_dataset(
@@ -186,8 +233,20 @@ def samples_dataset(
     augment: Augmentation | None = None,
     skipped: SkippedFiles | None = None,
 ) -> tf.data.Dataset:
-    """:func:`image_dataset` of labelled :class:`~imgclf.data.folders.Samples`, targets encoded for
-    ``class_mode`` (see :func:`encode_labels`)."""
+    """:func:`image_dataset` (files) or :func:`array_dataset` (pixels) of labelled
+    :class:`~imgclf.data.folders.Samples`, targets encoded for ``class_mode`` (see :func:`encode_labels`)."""
+    if samples.images is not None:
+        return array_dataset(
+            samples.images,
+            target_size=target_size,
+            color_mode=color_mode,
+            interpolation=interpolation,
+            labels=encode_labels(samples.labels, class_mode, num_classes),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            augment=augment,
+        )
     return image_dataset(
         samples.paths,
         target_size=target_size,
