@@ -50,3 +50,10 @@ def test_split_command(source, tmp_path, monkeypatch, capsys):
     assert code == 0 and "666.jpg" in err and "cats" in out
     code, _, err = run_cli(monkeypatch, capsys, "split", source, tmp_path / "d")
     assert code == 2 and "refusing to overwrite" in err
+
+
+def test_split_then_train(source, tmp_path, monkeypatch, capsys):
+    split_folder(source, tmp_path / "d", ratio=0.75)
+    code, _, err = run_cli(monkeypatch, capsys, "train", tmp_path / "d", "--target-size", 32, 32, "--epochs", 1,
+                           "--runs-dir", tmp_path / "runs", "--name", "s")  # fmt: skip
+    assert code == 0 and "Found 22 training images" in err and "Found 8 validation images" in err
