@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import warnings
 from pathlib import Path
 
 import keras
@@ -40,9 +39,7 @@ from imgclf.pipeline.dataset import (
 )
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.training import run as runfiles
-from imgclf.training.callbacks import EpochTimer, HistoryRecorder, RichProgress, SkippedFilesReporter
 from imgclf.training.optimizers import check_learning_rate, check_optimizer, make_optimizer
-from imgclf.training.plots import plot_history
 
 LOSSES = {
     "binary": "binary_crossentropy",
@@ -84,6 +81,16 @@ class ImageClassifier:
             ``"course"`` (the course's ``ImageDataGenerator`` settings), a dict of
             :class:`~imgclf.pipeline.augment.Augmentation` settings (``rotation_range``, ...), or an
             ``Augmentation``. Validation, evaluation and prediction images are never augmented.
+        target_accuracy: stop once ``monitor`` reaches it at the end of an epoch (the course's
+            ``myCallback``; e.g. 0.999). Default ``None``.
+        monitor: ``"accuracy"`` (default, training accuracy as in the course) or ``"val_accuracy"``.
+        early_stopping: stop when the validation loss (training loss without validation) has not
+            improved for this many epochs. Default ``None``.
+        class_weight: ``"balanced"`` (scikit-learn's inverse-frequency weights), a dict
+            ``{class_index: weight}``, or ``None`` (default).
+        reduce_lr: divide the learning rate by 5 when the validation loss has not improved for this
+            many epochs (``ReduceLROnPlateau``). Default ``None``.
+        tensorboard: write TensorBoard logs into the run folder's ``tensorboard/``.
         precision: ``"float32"`` (default), ``"mixed_bfloat16"`` (compute in bfloat16 with float32
             weights: about 1.7x faster training where the CPU has AMX/AVX512-BF16, slower where it
             has not) or ``"auto"`` (``mixed_bfloat16`` only where the CPU computes bfloat16 natively).
@@ -94,6 +101,8 @@ class ImageClassifier:
         model_: the trained ``keras.Model``; it takes uint8 ``(batch, height, width, channels)``.
         history_: list of per-epoch dicts (``epoch``, ``loss``, ``accuracy``, ``val_loss``,
             ``val_accuracy``, ``seconds``).
+        stop_reason_: why training stopped before ``epochs`` (target reached, early stopping), or ``None``.
+        skipped_: files that could not be read by the last ``fit`` or ``predict_proba``.
         dataset_: the :class:`~imgclf.data.folders.Dataset` it was fitted on (not kept by ``load``).
 
     Raises:
@@ -122,6 +131,12 @@ class ImageClassifier:
         cache: bool | str = "auto",
         augment: str | dict | Augmentation | None = None,
         precision: str = "float32",
+        target_accuracy: float | None = None,
+        monitor: str = "accuracy",
+        early_stopping: int | None = None,
+        class_weight: str | dict | None = None,
+        reduce_lr: int | None = None,
+        tensorboard: bool = False,
     ):
         spec = get_model_spec(model)
         self.model = model
@@ -143,6 +158,22 @@ class ImageClassifier:
         self.augment = make_augmentation(augment)
         resolve_precision(precision)  # validates the name
         self.precision = precision
+        if target_accuracy is not None and (
+            isinstance(target_accuracy, bool)
+            or not isinstance(target_accuracy, (int, float))
+            or not 0 < target_accuracy <= 1
+        ):
+            raise ImgclfError(f"target_accuracy must be a float in (0, 1]. Received: {target_accuracy!r}")
+        self.target_accuracy = None if target_accuracy is None else float(target_accuracy)
+        if monitor not in ("accuracy", "val_accuracy"):
+            raise ImgclfError(f"monitor must be 'accuracy' or 'val_accuracy'. Received: {monitor!r}")
+        self.monitor = monitor
+        self.early_stopping = None if early_stopping is None else _positive_int("early_stopping", early_stopping)
+        self.reduce_lr = None if reduce_lr is None else _positive_int("reduce_lr", reduce_lr)
+        if class_weight not in (None, "balanced") and not isinstance(class_weight, dict):
+            raise ImgclfError(f"class_weight must be None, 'balanced' or a dict. Received: {class_weight!r}")
+        self.class_weight = class_weight
+        self.tensorboard = bool(tensorboard)
 
     # -- scikit-learn conventions -------------------------------------------------------------
     def get_params(self) -> dict:
@@ -162,6 +193,12 @@ class ImageClassifier:
             "cache": self.cache,
             "augment": self.augment.to_dict(),
             "precision": self.precision,
+            "target_accuracy": self.target_accuracy,
+            "monitor": self.monitor,
+            "early_stopping": self.early_stopping,
+            "class_weight": self.class_weight,
+            "reduce_lr": self.reduce_lr,
+            "tensorboard": self.tensorboard,
         }
 
     def __repr__(self) -> str:
@@ -192,8 +229,9 @@ class ImageClassifier:
             data: a dataset folder (see :func:`imgclf.load_folder`) or a loaded
                 :class:`~imgclf.data.folders.Dataset`.
             run_dir: if given, an existing empty folder to write the run into: ``config.yaml`` and
-                ``classes.json`` before training, ``history.csv`` after every epoch, then
-                ``model.keras``, ``summary.txt`` and ``plots/{accuracy,loss}.png``.
+                ``classes.json`` before training; ``history.csv``, ``last.keras``, ``best.keras`` and
+                ``state.json`` after every epoch (so ``imgclf train --resume`` can continue a killed run);
+                then ``model.keras``, ``summary.txt`` and ``plots/{accuracy,loss}.png``.
             callbacks: extra ``keras.callbacks.Callback`` objects.
             verbose: 1 draws a Rich progress bar per epoch on stderr; 0 is silent.
 
@@ -220,23 +258,9 @@ class ImageClassifier:
         run = Path(run_dir) if run_dir is not None else None
         if run is not None:
             self._write_metadata(run)
-        self.skipped_ = SkippedFiles()
-        train_ds, val_ds = self.training_datasets(dataset, self.skipped_)
-        recorder = HistoryRecorder(run / runfiles.HISTORY_FILE if run is not None else None)
-        reporter = SkippedFilesReporter(
-            self.skipped_, run / runfiles.SKIPPED_FILE if run is not None else None, verbose
-        )
-        cbs = [EpochTimer(), recorder, reporter, *([RichProgress()] if verbose else []), *callbacks]
-        with warnings.catch_warnings():
-            # Unreadable files are filtered out inside the pipeline, so the first epoch's length is only
-            # known at its end; Keras warns that the data "ran out", which here is expected.
-            warnings.filterwarnings("ignore", message="Your input ran out of data")
-            model.fit(train_ds, validation_data=val_ds, epochs=self.epochs, callbacks=cbs, verbose=0, shuffle=False)
-        self.history_ = recorder.rows
-        if run is not None:
-            self.save(run)
-            _io.write_text(run / runfiles.SUMMARY_FILE, model_summary(model))
-            plot_history(self.history_, run / runfiles.PLOTS_DIR)
+        from imgclf.training.trainer import train
+
+        train(self, dataset, model, run, callbacks=callbacks, verbose=verbose)
         return self
 
     def training_datasets(self, dataset: Dataset, skipped: SkippedFiles | None = None):

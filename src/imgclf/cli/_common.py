@@ -96,6 +96,8 @@ def finish_run(clf, run: Path) -> None:
     from imgclf.report import diagnose
     from imgclf.report.html import write_report
 
+    if getattr(clf, "stop_reason_", None):
+        err.print(f"[bold]Stopped:[/bold] {escape(clf.stop_reason_)}")
     diagnosis = diagnose(clf.history_)
     err.print(f"[bold]Diagnosis:[/bold] {escape(diagnosis.message)}")
     for remedy in diagnosis.remedies[:3]:

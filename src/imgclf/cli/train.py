@@ -71,6 +71,13 @@ def train(
     learning_rate: Annotated[float | None, typer.Option(help="Optimizer learning rate (default: 1e-3).")] = None,
     class_mode: Annotated[str | None, typer.Option(help="auto, binary, categorical or sparse (default: auto).")] = None,
     validation_split: Annotated[float | None, typer.Option(help="Fraction held out when DATA has no validation folder (default: 0.2).")] = None,
+    target_accuracy: Annotated[float | None, typer.Option(help="Stop once --monitor reaches this (the course's myCallback), e.g. 0.999.", rich_help_panel="Training control")] = None,
+    monitor: Annotated[str | None, typer.Option(help="accuracy (default) or val_accuracy, for --target-accuracy.", rich_help_panel="Training control")] = None,
+    early_stopping: Annotated[int | None, typer.Option(help="Stop after this many epochs without a better validation loss.", rich_help_panel="Training control")] = None,
+    class_weight: Annotated[str | None, typer.Option(help="balanced: weight classes by inverse frequency.", rich_help_panel="Training control")] = None,
+    reduce_lr: Annotated[int | None, typer.Option(help="Divide the learning rate by 5 after this many epochs without a better validation loss.", rich_help_panel="Training control")] = None,
+    tensorboard: Annotated[bool | None, typer.Option(help="Write TensorBoard logs into RUN/tensorboard.", rich_help_panel="Training control")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue this killed or interrupted run from its last completed epoch.", rich_help_panel="Training control")] = None,
     precision: Annotated[str | None, typer.Option(help="float32, mixed_bfloat16 (faster on CPUs with AMX/AVX512-BF16) or auto (default: float32).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for weights, split, shuffling and augmentation (default: 0).")] = None,
     augment: Augment = None,
@@ -96,12 +103,21 @@ def train(
     from imgclf.errors import ImgclfError
     from imgclf.training.run import new_run_dir, read_train_config
 
+    if resume is not None:
+        from imgclf.training.trainer import resume as resume_run
+
+        err.print(f"Resuming {resume}")
+        finish_run(resume_run(resume), resume)
+        return
+
     allowed = list(imgclf.ImageClassifier().get_params())
     settings, config_data = read_train_config(config, allowed) if config is not None else ({}, None)
     given = dict(
         model=model, target_size=target_size, color_mode=color_mode, interpolation=interpolation,
         batch_size=batch_size, epochs=epochs, optimizer=optimizer, learning_rate=learning_rate,
         class_mode=class_mode, validation_split=validation_split, seed=seed, precision=precision,
+        target_accuracy=target_accuracy, monitor=monitor, early_stopping=early_stopping, class_weight=class_weight,
+        reduce_lr=reduce_lr, tensorboard=tensorboard,
     )  # fmt: skip
     settings.update({k: v for k, v in given.items() if v is not None})
     if settings.get("target_size") is not None:

@@ -151,12 +151,20 @@ def image_dataset(
         items = items.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     if labels is not None:
         ds = items.map(lambda path, target: (*decode(path), target), **_PARALLEL)
-        ds = ds.filter(lambda image, ok, target: ok).map(lambda image, ok, target: (image, target))
+        ds = ds.filter(_is_ok).map(_drop_ok)
     else:
         ds = items.map(lambda path: decode(path)[0], **_PARALLEL)
     if cache:
         ds = ds.cache()
     return _batched(ds, len(paths), batch_size, shuffle and cache, seed, augment, labels is not None)
+
+
+def _is_ok(image, ok, target):
+    return ok
+
+
+def _drop_ok(image, ok, target):
+    return image, target
 
 
 def _batched(ds, n: int, batch_size: int, shuffle: bool, seed: int, augment, labeled: bool) -> tf.data.Dataset:

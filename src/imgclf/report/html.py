@@ -63,6 +63,7 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
     from imgclf.evaluation.interpretation import EVALUATION_DIR, write_evaluation
     from imgclf.explain.feature_maps import write_feature_maps
     from imgclf.report.diagnosis import diagnose
+    from imgclf.training.control import read_state
 
     run = runfiles.check_run_dir(run_dir)
     clf = ImageClassifier.load(run)
@@ -94,6 +95,7 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
         "health": class_balance((config.get("data") or {}).get("train_counts") or {}),
         "curves": [data_uri(p) for p in sorted((run / runfiles.PLOTS_DIR).glob("*.png"))],
         "diagnosis": diagnose(history).to_dict() if history else None,
+        "state": read_state(run) or {},
         "metrics": metrics,
         "evaluation_images": [
             data_uri(evaluation / f) for f in ("confusion_matrix.png", "roc_pr.png") if (evaluation / f).is_file()

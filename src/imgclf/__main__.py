@@ -1,0 +1,5 @@
+"""``python -m imgclf``: the imgclf command line."""
+
+from imgclf.cli import main
+
+main()

@@ -1,0 +1,98 @@
+"""Training control: target accuracy, early stopping, class weights, checkpoints, and resuming a killed run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from imgclf import ImageClassifier, ImgclfError
+from imgclf.training.callbacks import read_history_csv
+from imgclf.training.trainer import class_weights
+
+from conftest import HAPPY_OR_SAD, requires_shared, run_cli, write_class_folder
+
+
+@pytest.fixture
+def easy(tmp_path):
+    root = tmp_path / "easy"
+    write_class_folder(root / "train", {"a_tl": 24, "b_br": 24})
+    write_class_folder(root / "validation", {"a_tl": 6, "b_br": 6}, start=500)
+    return root
+
+
+def test_target_accuracy_stops_and_says_so(easy, tmp_path):
+    clf = ImageClassifier("course_small", target_size=(32, 32), epochs=30, batch_size=8, target_accuracy=0.95)
+    clf.fit(easy, run_dir=tmp_path / "run", verbose=0)
+    assert len(clf.history_) < 30 and clf.history_[-1]["accuracy"] >= 0.95
+    assert all(r["accuracy"] < 0.95 for r in clf.history_[:-1])  # it stopped at the first epoch that passed
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["status"] == "stopped" and "reached the target 0.95" in state["stop_reason"]
+    assert state["epochs_completed"] == len(clf.history_) and (tmp_path / "run" / "best.keras").is_file()
+
+
+def test_early_stopping_records_reason(easy):
+    clf = ImageClassifier("course_small", target_size=(32, 32), epochs=40, batch_size=8, early_stopping=1,
+                          learning_rate=0.05)  # fmt: skip
+    clf.fit(easy, verbose=0)
+    assert len(clf.history_) < 40 and clf.stop_reason_.startswith("early stopping at epoch")
+
+
+def test_monitor_val_accuracy_needs_validation(easy):
+    clf = ImageClassifier(
+        target_size=(32, 32), epochs=1, validation_split=0, target_accuracy=0.9, monitor="val_accuracy"
+    )
+    with pytest.raises(ImgclfError, match="needs validation data"):
+        clf.fit(easy / "train", verbose=0)
+
+
+def test_class_weights():
+    labels = np.array([0] * 30 + [1] * 10)
+    w = class_weights("balanced", labels, 3)
+    assert w[0] == pytest.approx(40 / (2 * 30)) and w[1] == pytest.approx(40 / (2 * 10)) and w[2] == 1.0
+    assert class_weights(None, labels, 2) is None and class_weights({1: 3}, labels, 2) == {1: 3.0}
+
+
+@requires_shared(HAPPY_OR_SAD)
+def test_course_exercise_4_happy_or_sad(tmp_path, monkeypatch, capsys):
+    # The exercise's settings: all 80 images for training, batch 10, stop at 99.9 % training accuracy.
+    code, _, err = run_cli(monkeypatch, capsys, "train", HAPPY_OR_SAD, "--target-accuracy", 0.999, "--epochs", 20,
+                           "--batch-size", 10, "--validation-split", 0, "--runs-dir", tmp_path, "--name", "hs")  # fmt: skip
+    state = json.loads((tmp_path / "hs" / "state.json").read_text())
+    assert code == 0 and state["status"] == "stopped" and "accuracy" in state["stop_reason"]
+    assert "Stopped:" in err and state["epochs_completed"] < 20
+    assert "Stopped early" in (tmp_path / "hs" / "report.html").read_text()
+
+
+def test_killed_run_resumes_to_completion(tmp_path, monkeypatch, capsys):
+    data = write_class_folder(tmp_path / "data", {"a_tl": 60, "b_br": 60})
+    run = tmp_path / "runs" / "k"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "imgclf.cli", "train", str(data), "--target-size", "32", "32", "--epochs", "25",
+         "--batch-size", "8", "--runs-dir", str(tmp_path / "runs"), "--name", "k"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until some epochs are done, then kill -9 in the middle of the run
+        state = run / "state.json"
+        if state.is_file() and json.loads(state.read_text() or "{}").get("epochs_completed", 0) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = json.loads((run / "state.json").read_text())["epochs_completed"]
+    assert 3 <= done < 25, "the run finished before it could be killed"
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--resume", run)
+    assert code == 0 and "Resuming" in err
+    history = read_history_csv(run / "history.csv")
+    assert [r["epoch"] for r in history] == list(range(1, 26))  # every epoch once
+    assert json.loads((run / "state.json").read_text())["status"] == "finished"
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--resume", run)
+    assert code == 2 and "already finished" in err
