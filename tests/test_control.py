@@ -62,8 +62,10 @@ def test_class_weights():
 @requires_shared(HAPPY_OR_SAD)
 def test_course_exercise_4_happy_or_sad(tmp_path, monkeypatch, capsys):
     # The exercise's settings: all 80 images for training, batch 10, stop at 99.9 % training accuracy.
-    code, _, err = run_cli(monkeypatch, capsys, "train", HAPPY_OR_SAD, "--target-accuracy", 0.999, "--epochs", 20,
-                           "--batch-size", 10, "--validation-split", 0, "--runs-dir", tmp_path, "--name", "hs")  # fmt: skip
+    exercise = ["--target-accuracy", 0.999, "--epochs", 20, "--batch-size", 10, "--validation-split", 0]
+    code, _, err = run_cli(
+        monkeypatch, capsys, "train", HAPPY_OR_SAD, *exercise, "--runs-dir", tmp_path, "--name", "hs"
+    )
     state = json.loads((tmp_path / "hs" / "state.json").read_text())
     assert code == 0 and state["status"] == "stopped" and "accuracy" in state["stop_reason"]
     assert "Stopped:" in err and state["epochs_completed"] < 20
