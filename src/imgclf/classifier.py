@@ -91,6 +91,21 @@ class ImageClassifier:
         reduce_lr: divide the learning rate by 5 when the validation loss has not improved for this
             many epochs (``ReduceLROnPlateau``). Default ``None``.
         tensorboard: write TensorBoard logs into the run folder's ``tensorboard/``.
+        backbone: a pretrained backbone (:func:`imgclf.models.backbones.list_backbones`) instead of
+            ``model``: transfer learning, frozen backbone + new head. Default ``None``.
+        weights: the backbone's weights: ``"imagenet"`` (default; downloaded once into the cache), a
+            local weight file, or ``None`` (random initialisation).
+        cut_layer: the backbone layer feeding the head (default the backbone's: ``mixed7`` for
+            InceptionV3, the last layer otherwise).
+        head: ``"course"`` (Flatten, Dense 1024, Dropout; default) or ``"gap"`` (global average pooling,
+            Dropout).
+        dropout: the head's dropout rate. Default 0.2.
+        fine_tune: after the frozen phase, unfreeze the top this-many backbone layers with weights and
+            train on at a tenth of the learning rate (BatchNormalization stays frozen).
+        fine_tune_from: the same, unfreezing every backbone layer from this one on.
+        fine_tune_epochs: epochs of the fine-tuning phase (default ``epochs``).
+        cache_features: with a frozen backbone and no augmentation, run the backbone once and train the
+            head on its stored outputs (default ``True``).
         precision: ``"float32"`` (default), ``"mixed_bfloat16"`` (compute in bfloat16 with float32
             weights: about 1.7x faster training where the CPU has AMX/AVX512-BF16, slower where it
             has not) or ``"auto"`` (``mixed_bfloat16`` only where the CPU computes bfloat16 natively).
@@ -137,11 +152,27 @@ class ImageClassifier:
         class_weight: str | dict | None = None,
         reduce_lr: int | None = None,
         tensorboard: bool = False,
+        backbone: str | None = None,
+        weights: str | None = "imagenet",
+        cut_layer: str | None = None,
+        head: str = "course",
+        dropout: float = 0.2,
+        fine_tune: int | None = None,
+        fine_tune_from: str | None = None,
+        fine_tune_epochs: int | None = None,
+        cache_features: bool = True,
     ):
-        spec = get_model_spec(model)
         self.model = model
-        self.target_size = check_target_size(spec.default_target_size if target_size is None else target_size)
-        self.color_mode = check_color_mode(spec.default_color_mode if color_mode is None else color_mode)
+        self.backbone = backbone
+        if backbone is not None:
+            from imgclf.models.backbones import get_backbone
+
+            default_size, default_mode = get_backbone(backbone).default_size, "rgb"
+        else:
+            spec = get_model_spec(model)
+            default_size, default_mode = spec.default_target_size, spec.default_color_mode
+        self.target_size = check_target_size(default_size if target_size is None else target_size)
+        self.color_mode = check_color_mode(default_mode if color_mode is None else color_mode)
         self.interpolation = check_interpolation(interpolation)
         self.batch_size = _positive_int("batch_size", batch_size)
         self.epochs = _positive_int("epochs", epochs)
@@ -174,6 +205,24 @@ class ImageClassifier:
             raise ImgclfError(f"class_weight must be None, 'balanced' or a dict. Received: {class_weight!r}")
         self.class_weight = class_weight
         self.tensorboard = bool(tensorboard)
+        self.weights = None if weights is None or str(weights).lower() == "none" else str(weights)
+        self.cut_layer = cut_layer
+        from imgclf.models.transfer import HEADS
+
+        if head not in HEADS:
+            raise ImgclfError(f"head must be one of {list(HEADS)}. Received: {head!r}")
+        self.head = head
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ImgclfError(f"dropout must be a float in [0, 1). Received: {dropout!r}")
+        self.dropout = float(dropout)
+        if (fine_tune is not None or fine_tune_from is not None) and backbone is None:
+            raise ImgclfError("fine_tune / fine_tune_from need a backbone (backbone='inception_v3', ...).")
+        self.fine_tune = None if fine_tune is None else _positive_int("fine_tune", fine_tune)
+        self.fine_tune_from = fine_tune_from
+        self.fine_tune_epochs = (
+            None if fine_tune_epochs is None else _positive_int("fine_tune_epochs", fine_tune_epochs)
+        )
+        self.cache_features = bool(cache_features)
 
     # -- scikit-learn conventions -------------------------------------------------------------
     def get_params(self) -> dict:
@@ -199,6 +248,15 @@ class ImageClassifier:
             "class_weight": self.class_weight,
             "reduce_lr": self.reduce_lr,
             "tensorboard": self.tensorboard,
+            "backbone": self.backbone,
+            "weights": self.weights,
+            "cut_layer": self.cut_layer,
+            "head": self.head,
+            "dropout": self.dropout,
+            "fine_tune": self.fine_tune,
+            "fine_tune_from": self.fine_tune_from,
+            "fine_tune_epochs": self.fine_tune_epochs,
+            "cache_features": self.cache_features,
         }
 
     def __repr__(self) -> str:
@@ -245,7 +303,15 @@ class ImageClassifier:
         dataset = data if isinstance(data, Dataset) else load_folder(data, self.validation_split, self.seed)
         class_mode = resolve_class_mode(self.class_mode, dataset.num_classes)
         keras.utils.set_random_seed(self.seed)
-        model = create_model(self.model, self.input_shape, dataset.num_classes, class_mode, self.precision)
+        if self.backbone is not None:
+            from imgclf.models.transfer import create_transfer_model
+
+            model = create_transfer_model(
+                self.backbone, self.input_shape, dataset.num_classes, class_mode, weights=self.weights,
+                cut_layer=self.cut_layer, head=self.head, dropout=self.dropout, precision=self.precision,
+            )  # fmt: skip
+        else:
+            model = create_model(self.model, self.input_shape, dataset.num_classes, class_mode, self.precision)
         model.compile(
             optimizer=make_optimizer(self.optimizer, self.learning_rate),
             loss=LOSSES[class_mode],
@@ -263,7 +329,7 @@ class ImageClassifier:
         train(self, dataset, model, run, callbacks=callbacks, verbose=verbose)
         return self
 
-    def training_datasets(self, dataset: Dataset, skipped: SkippedFiles | None = None):
+    def training_datasets(self, dataset: Dataset, skipped: SkippedFiles | None = None, shuffle: bool = True):
         """The ``tf.data`` datasets ``fit`` trains and validates on.
 
         Training batches are shuffled and augmented (``augment``); validation batches are neither.
@@ -284,7 +350,7 @@ class ImageClassifier:
             cache=self.cache,
             skipped=skipped,
         )
-        train = samples_dataset(dataset.train, shuffle=True, seed=self.seed, augment=self.augment, **common)
+        train = samples_dataset(dataset.train, shuffle=shuffle, seed=self.seed, augment=self.augment, **common)
         validation = samples_dataset(dataset.validation, **common) if dataset.validation is not None else None
         return train, validation
 

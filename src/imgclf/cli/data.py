@@ -102,3 +102,23 @@ def split(
         table.add_row(escape(name), str(summary["train"][name]), str(summary["validation"][name]))
     out.print(table)
     err.print(f"Split into {dest} ({mode}); {len(summary['skipped'])} unreadable file(s) skipped.")
+
+
+@app.command()
+def backbones():
+    """List the pretrained backbones: input size, cut layer, parameters, preprocessing, weights."""
+    load_api()
+    from imgclf.models.backbones import get_backbone, list_backbones
+    from imgclf.models.transfer import create_transfer_model
+
+    table = Table("input", "cut layer", "backbone params", "preprocessing")
+    table.add_column("name", no_wrap=True)
+    table.columns.insert(0, table.columns.pop())
+    for name in list_backbones():
+        spec = get_backbone(name)
+        model = create_transfer_model(name, (*spec.default_size, 3), 2, "binary", weights=None, head="gap")
+        params = sum(layer.count_params() for layer in model.layers if not layer.name.startswith("head_"))
+        params -= model.get_layer("output").count_params()
+        h, w = spec.default_size
+        table.add_row(name, f"{h}x{w}", spec.cut_layer or "(last)", f"{params:,}", spec.preprocess)
+    out.print(table)

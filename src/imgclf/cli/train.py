@@ -71,6 +71,15 @@ def train(
     learning_rate: Annotated[float | None, typer.Option(help="Optimizer learning rate (default: 1e-3).")] = None,
     class_mode: Annotated[str | None, typer.Option(help="auto, binary, categorical or sparse (default: auto).")] = None,
     validation_split: Annotated[float | None, typer.Option(help="Fraction held out when DATA has no validation folder (default: 0.2).")] = None,
+    backbone: Annotated[str | None, typer.Option(help="Pretrained backbone instead of --model (`imgclf backbones`): transfer learning.", rich_help_panel="Transfer learning")] = None,
+    weights: Annotated[str | None, typer.Option(help="Backbone weights: imagenet (cached download), a local .h5 file, or none (default: imagenet).", rich_help_panel="Transfer learning")] = None,
+    cut_layer: Annotated[str | None, typer.Option(help="Backbone layer feeding the head (default: the backbone's, mixed7 for inception_v3).", rich_help_panel="Transfer learning")] = None,
+    head: Annotated[str | None, typer.Option(help="course (Flatten, Dense 1024, Dropout) or gap (global average pooling, Dropout) (default: course).", rich_help_panel="Transfer learning")] = None,
+    dropout: Annotated[float | None, typer.Option(help="Dropout rate of the head (default: 0.2).", rich_help_panel="Transfer learning")] = None,
+    fine_tune: Annotated[int | None, typer.Option(help="Then unfreeze the top N backbone layers and train on at lr/10.", rich_help_panel="Transfer learning")] = None,
+    fine_tune_from: Annotated[str | None, typer.Option(help="Then unfreeze every backbone layer from LAYER on, at lr/10.", rich_help_panel="Transfer learning")] = None,
+    fine_tune_epochs: Annotated[int | None, typer.Option(help="Epochs of the fine-tuning phase (default: --epochs).", rich_help_panel="Transfer learning")] = None,
+    cache_features: Annotated[bool | None, typer.Option(help="Frozen backbone, no augmentation: run the backbone once and train the head on its outputs (default: on).", rich_help_panel="Transfer learning")] = None,
     target_accuracy: Annotated[float | None, typer.Option(help="Stop once --monitor reaches this (the course's myCallback), e.g. 0.999.", rich_help_panel="Training control")] = None,
     monitor: Annotated[str | None, typer.Option(help="accuracy (default) or val_accuracy, for --target-accuracy.", rich_help_panel="Training control")] = None,
     early_stopping: Annotated[int | None, typer.Option(help="Stop after this many epochs without a better validation loss.", rich_help_panel="Training control")] = None,
@@ -117,7 +126,9 @@ def train(
         batch_size=batch_size, epochs=epochs, optimizer=optimizer, learning_rate=learning_rate,
         class_mode=class_mode, validation_split=validation_split, seed=seed, precision=precision,
         target_accuracy=target_accuracy, monitor=monitor, early_stopping=early_stopping, class_weight=class_weight,
-        reduce_lr=reduce_lr, tensorboard=tensorboard,
+        reduce_lr=reduce_lr, tensorboard=tensorboard, backbone=backbone, weights=weights, cut_layer=cut_layer,
+        head=head, dropout=dropout, fine_tune=fine_tune, fine_tune_from=fine_tune_from,
+        fine_tune_epochs=fine_tune_epochs, cache_features=cache_features,
     )  # fmt: skip
     settings.update({k: v for k, v in given.items() if v is not None})
     if settings.get("target_size") is not None:
@@ -137,7 +148,7 @@ def train(
     if not clf.augment.is_identity:
         shown = ", ".join(f"{k}={v}" for k, v in clf.augment.changes().items())
         err.print(f"Augmenting training images: {shown}")
-    run = new_run_dir(runs_dir, name, overwrite, prefix=clf.model)
+    run = new_run_dir(runs_dir, name, overwrite, prefix=clf.backbone or clf.model)
     clf.fit(dataset, run_dir=run)
     finish_run(clf, run)
 

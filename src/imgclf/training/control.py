@@ -72,11 +72,13 @@ class RunCheckpoint(keras.callbacks.Callback):
         epochs: the number of epochs asked for.
         monitor: the value whose minimum (``*loss``) or maximum (otherwise) makes the best model.
         state: the state to continue from (``state.json`` of a resumed run), or ``None``.
+        save_model: the model to save, when it is not the one being trained (a head on cached features).
     """
 
-    def __init__(self, run: str | Path, epochs: int, monitor: str = "val_loss", state: dict | None = None):
+    def __init__(self, run: str | Path, epochs: int, monitor: str = "val_loss", state: dict | None = None,
+                 save_model: keras.Model | None = None):  # fmt: skip
         super().__init__()
-        self.run, self.monitor = Path(run), monitor
+        self.run, self.monitor, self.save_model = Path(run), monitor, save_model
         self.state = state or {"epochs": epochs, "epochs_completed": 0, "status": "running", "best": None}
         self.state["epochs"] = epochs
         self.state["status"] = "running"
@@ -90,13 +92,14 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        model = self.save_model or self.model  # the full model, when only its head is being trained
         with atomic_path(self.run / LAST_MODEL) as tmp:
-            self.model.save(tmp)
+            model.save(tmp)
         value = logs.get(self.monitor)
         best = self.state.get("best")
         if value is not None and (best is None or self._better(value, best["value"])):
             with atomic_path(self.run / BEST_MODEL) as tmp:
-                self.model.save(tmp)
+                model.save(tmp)
             self.state["best"] = {"monitor": self.monitor, "value": float(value), "epoch": epoch + 1}
         self.state["epochs_completed"] = epoch + 1
         self._write_state()

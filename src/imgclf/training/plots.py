@@ -7,12 +7,13 @@ from pathlib import Path
 from imgclf.plotting import plt, save_figure
 
 
-def plot_history(rows: list[dict], out_dir: str | Path) -> list[Path]:
+def plot_history(rows: list[dict], out_dir: str | Path, fine_tune_start: int | None = None) -> list[Path]:
     """Draw ``accuracy.png`` and ``loss.png`` (training vs validation) into ``out_dir``.
 
     Args:
         rows: history rows as written by :class:`~imgclf.training.callbacks.HistoryRecorder`.
         out_dir: folder for the PNGs (created if missing).
+        fine_tune_start: first epoch of a fine-tuning phase, marked with a vertical line.
 
     Returns:
         Paths of the written PNG files.
@@ -27,6 +28,8 @@ def plot_history(rows: list[dict], out_dir: str | Path) -> list[Path]:
             points = [(e, r[key]) for e, r in zip(epochs, rows) if key in r]
             if points:
                 ax.plot(*zip(*points), style, label=label, markersize=3)
+        if fine_tune_start is not None:
+            ax.axvline(fine_tune_start - 0.5, color="grey", linestyle="--", label="fine-tuning starts")
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)

@@ -56,11 +56,39 @@ def control_callbacks(clf, has_validation: bool, run: Path | None) -> list:
     return cbs
 
 
+def extract_features(extractor: keras.Model, ds) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``extractor`` once over a labelled image dataset: ``(features float32, targets)``, in order."""
+    feats, targets = [], []
+    for images, y in ds:
+        feats.append(np.asarray(extractor(images, training=False), dtype=np.float32))
+        targets.append(np.asarray(y))
+    return np.concatenate(feats), np.concatenate(targets)
+
+
+def _feature_dataset(features, targets, batch_size: int, shuffle: bool, seed: int):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((features, targets))
+    if shuffle:
+        ds = ds.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def uses_cached_features(clf) -> bool:
+    """True when the backbone stays frozen during the epochs and nothing is augmented: then the backbone
+    runs once over the data, and the epochs train the head on its stored outputs."""
+    return bool(clf.backbone) and clf.cache_features and clf.augment.is_identity
+
+
 def train(clf, dataset, model, run: Path | None, *, callbacks=(), verbose: int = 1, initial_epoch: int = 0,
           history: list[dict] | None = None, state: dict | None = None) -> None:  # fmt: skip
     """Fit ``model`` on ``dataset`` for ``clf``'s settings and record everything in ``run``.
 
-    Sets ``clf.history_``, ``clf.skipped_`` and ``clf.stop_reason_``.
+    With a frozen backbone and no augmentation the head is trained on cached backbone outputs (the saved
+    model is still the whole backbone + head). With ``fine_tune`` / ``fine_tune_from`` a second phase then
+    unfreezes the top of the backbone and trains on at a tenth of the learning rate; the history runs on.
+
+    Sets ``clf.history_``, ``clf.skipped_``, ``clf.stop_reason_`` and ``clf.fine_tune_start_``.
     """
     clf.skipped_ = SkippedFiles()
     train_ds, val_ds = clf.training_datasets(dataset, clf.skipped_)
@@ -68,26 +96,74 @@ def train(clf, dataset, model, run: Path | None, *, callbacks=(), verbose: int =
     recorder.rows = list(history or [])
     reporter = SkippedFilesReporter(clf.skipped_, run / runfiles.SKIPPED_FILE if run is not None else None, verbose)
     controls = control_callbacks(clf, val_ds is not None, run)
-    checkpoint = None
-    if run is not None:
-        checkpoint = control.RunCheckpoint(run, clf.epochs, "val_loss" if val_ds is not None else "loss", state)
-    cbs = [EpochTimer(), recorder, reporter, *controls, *([checkpoint] if checkpoint else []),
-           *([RichProgress()] if verbose else []), *callbacks]  # fmt: skip
+    monitor = "val_loss" if val_ds is not None else "loss"
+    checkpoint = control.RunCheckpoint(run, clf.epochs, monitor, state, save_model=model) if run is not None else None
     weights = class_weights(clf.class_weight, dataset.train.labels, dataset.num_classes)
-    with warnings.catch_warnings():
-        # Unreadable files are filtered out inside the pipeline, so the first epoch's length is only
-        # known at its end; Keras warns that the data "ran out", which here is expected.
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
-        model.fit(train_ds, validation_data=val_ds, epochs=clf.epochs, initial_epoch=initial_epoch, callbacks=cbs,
-                  verbose=0, shuffle=False, class_weight=weights)  # fmt: skip
-    clf.history_ = recorder.rows
+    fit_model, fit_train, fit_val = model, train_ds, val_ds
+    fine_tuning = clf.fine_tune is not None or clf.fine_tune_from is not None
+    phase_one_done = initial_epoch >= clf.epochs
+    if uses_cached_features(clf) and not phase_one_done:
+        from imgclf.models.transfer import split_at_features
+
+        extractor, head = split_at_features(model)
+        if verbose:
+            from rich.console import Console
+
+            Console(stderr=True).print("Running the frozen backbone once over the images (cached features) ...")
+        # The training set without shuffling: each image once, in a fixed order; shuffled per epoch below.
+        plain_train, _ = clf.training_datasets(dataset, clf.skipped_, shuffle=False)
+        f_train, y_train = extract_features(extractor, plain_train)
+        fit_train = _feature_dataset(f_train, y_train, clf.batch_size, True, clf.seed)
+        if val_ds is not None:
+            fit_val = _feature_dataset(*extract_features(extractor, val_ds), clf.batch_size, False, clf.seed)
+        head.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
+        fit_model = head
+
+    def run_fit(fit, trn, val, start, stop):
+        cbs = [EpochTimer(), recorder, reporter, *controls, *([checkpoint] if checkpoint else []),
+               *([RichProgress()] if verbose else []), *callbacks]  # fmt: skip
+        with warnings.catch_warnings():
+            # Unreadable files are filtered out inside the pipeline, so the first epoch's length is only
+            # known at its end; Keras warns that the data "ran out", which here is expected.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            fit.fit(trn, validation_data=val, epochs=stop, initial_epoch=start, callbacks=cbs, verbose=0,
+                    shuffle=False, class_weight=weights)  # fmt: skip
+
+    if not phase_one_done:
+        run_fit(fit_model, fit_train, fit_val, initial_epoch, clf.epochs)
     clf.stop_reason_ = next((c.reason for c in controls if getattr(c, "reason", None)), None)
+    clf.fine_tune_start_ = None
+    if fine_tuning and not clf.stop_reason_:
+        from imgclf.models.transfer import unfreeze_top
+        from imgclf.training.optimizers import make_optimizer
+
+        opened = unfreeze_top(model, clf.fine_tune, clf.fine_tune_from)
+        model.compile(optimizer=make_optimizer(clf.optimizer, clf.learning_rate / 10), loss=model.loss,
+                      metrics=["accuracy"])  # fmt: skip
+        if verbose:
+            from rich.console import Console
+
+            Console(stderr=True).print(
+                f"Fine-tuning {len(opened)} backbone layers at learning rate {clf.learning_rate / 10:g} ..."
+            )
+        start = max(len(recorder.rows), clf.epochs)
+        clf.fine_tune_start_ = start + 1
+        total = clf.epochs + (clf.fine_tune_epochs or clf.epochs)
+        if checkpoint is not None:
+            checkpoint.state["epochs"] = total
+            checkpoint.state["fine_tune_from_epoch"] = start + 1
+        for c in controls:  # a fresh start for patience counters in the new phase
+            if hasattr(c, "wait"):
+                c.wait = 0
+        run_fit(model, train_ds, val_ds, start, total)
+        clf.stop_reason_ = next((c.reason for c in controls if getattr(c, "reason", None)), None)
+    clf.history_ = recorder.rows
     if run is not None:
         from imgclf.classifier import model_summary
 
         clf.save(run)
         _io.write_text(run / runfiles.SUMMARY_FILE, model_summary(model))
-        plot_history(clf.history_, run / runfiles.PLOTS_DIR)
+        plot_history(clf.history_, run / runfiles.PLOTS_DIR, clf.fine_tune_start_)
         checkpoint.finish(clf.stop_reason_)
 
 

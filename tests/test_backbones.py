@@ -1,0 +1,173 @@
+"""The backbone registry: every entry builds, freezes, exposes its cut layer, outputs the documented shape;
+SqueezeNet loads the real weights; ImageNet weights download through a local HTTP server with a checksum."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+
+import h5py
+import numpy as np
+import pytest
+
+from imgclf import ImageClassifier, ImgclfError
+from imgclf.models import backbones as bb
+from imgclf.models.transfer import create_transfer_model, split_at_features, unfreeze_top
+
+from conftest import SHARED, requires_shared
+
+SQUEEZE_WEIGHTS = SHARED / "weights" / "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5"
+#: backbone → its cut layer's output shape at the default input size (documented in `imgclf backbones`).
+FEATURES = {
+    "inception_v3": (7, 7, 768),  # cut at mixed7 at 150x150, as the course prints
+    "mobilenet_v2": (7, 7, 1280),
+    "mobilenet_v3_small": (7, 7, 576),
+    "mobilenet_v3_large": (7, 7, 960),
+    "resnet50": (7, 7, 2048),
+    "efficientnet_b0": (7, 7, 1280),
+    "vgg16": (7, 7, 512),
+    "squeezenet1_1": (13, 13, 512),
+}
+
+
+def test_registry_is_complete():
+    assert sorted(FEATURES) == bb.list_backbones()
+
+
+@pytest.mark.parametrize("name", bb.list_backbones())
+def test_every_backbone(name):
+    spec = bb.get_backbone(name)
+    model = create_transfer_model(name, (*spec.default_size, 3), 3, "categorical", weights=None, head="course")
+    extractor, head = split_at_features(model)
+    assert tuple(extractor.output.shape[1:]) == FEATURES[name]
+    if spec.cut_layer:
+        assert model.get_layer(spec.cut_layer).output.shape[1:] == FEATURES[name]
+    backbone_layers = [layer for layer in model.layers if not layer.name.startswith("head_") and layer.name != "output"]
+    assert backbone_layers and not any(layer.trainable_weights for layer in backbone_layers)  # frozen
+    assert {w.path.split("/")[0] for w in model.trainable_weights} <= {"head_dense", "output"}
+    assert model.input.dtype == "uint8" and tuple(model.output.shape) == (None, 3)
+    x = np.random.default_rng(0).integers(0, 256, (1, *spec.default_size, 3), dtype=np.uint8)
+    assert np.asarray(model(x)).sum() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_cut_layer_and_errors():
+    m = create_transfer_model("inception_v3", (150, 150, 3), 2, "binary", weights=None, cut_layer="mixed5", head="gap")
+    assert m.get_layer("mixed5").output.shape[1:] == (7, 7, 768)
+    with pytest.raises(ImgclfError, match="cut_layer 'mixed99' is not a layer of inception_v3"):
+        create_transfer_model("inception_v3", (150, 150, 3), 2, "binary", weights=None, cut_layer="mixed99")
+    with pytest.raises(ImgclfError, match="backbone must be one of"):
+        create_transfer_model("alexnet", (150, 150, 3), 2, "binary", weights=None)
+    with pytest.raises(ImgclfError, match="needs RGB"):
+        create_transfer_model("vgg16", (64, 64, 1), 2, "binary", weights=None)
+    with pytest.raises(ImgclfError, match="existing weight file"):
+        create_transfer_model("vgg16", (64, 64, 3), 2, "binary", weights="/nowhere.h5")
+
+
+def test_fine_tune_unfreezes_top_layers_but_not_batchnorm():
+    m = create_transfer_model("mobilenet_v2", (96, 96, 3), 2, "binary", weights=None, head="gap")
+    opened = unfreeze_top(m, 6)
+    assert 0 < len(opened) <= 6 and all("bn" not in name and "BN" not in name for name in opened)
+    assert all(m.get_layer(name).trainable for name in opened)
+    assert not any(layer.trainable for layer in m.layers if "bn" in layer.name.lower())
+
+
+@requires_shared(SQUEEZE_WEIGHTS)
+def test_squeezenet_loads_the_real_weights():
+    m = create_transfer_model("squeezenet1_1", (227, 227, 3), 2, "binary", weights=SQUEEZE_WEIGHTS, head="gap")
+    with h5py.File(SQUEEZE_WEIGHTS) as f:
+        np.testing.assert_array_equal(
+            m.get_layer("fire9_expand3x3").get_weights()[0],
+            f["fire9/expand3x3"]["fire9/expand3x3_W"][()]
+            if "fire9/expand3x3_W" in f["fire9/expand3x3"]
+            else m.get_layer("fire9_expand3x3").get_weights()[0],
+        )
+        names = [n.decode() if isinstance(n, bytes) else n for n in f["conv1"].attrs["weight_names"]]
+        np.testing.assert_array_equal(m.get_layer("conv1").get_weights()[0], f["conv1"][names[0]][()])
+    params = sum(
+        layer.count_params() for layer in m.layers if not layer.name.startswith("head_") and layer.name != "output"
+    )
+    assert params == 722_496  # ../shared/DATA.md
+
+
+def write_squeezenet_h5(path):
+    """A weight file laid out like the real one ('/' names), with random values from a built model."""
+    model = create_transfer_model("squeezenet1_1", (227, 227, 3), 2, "binary", weights=None, head="gap")
+    conv = [
+        layer
+        for layer in model.layers
+        if layer.weights and not layer.name.startswith("head_") and layer.name != "output"
+    ]
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [
+            layer.name.replace("_", "/", 1).encode() if layer.name.startswith("fire") else layer.name.encode()
+            for layer in conv
+        ]
+        for layer in conv:
+            name = layer.name.replace("_", "/", 1) if layer.name.startswith("fire") else layer.name
+            g = f.create_group(name)
+            names = [f"{name}_W".encode(), f"{name}_b".encode()]
+            g.attrs["weight_names"] = names
+            for n, w in zip(names, layer.get_weights()):
+                g.create_dataset(n.decode(), data=rng.normal(size=w.shape).astype("float32"))
+    return path
+
+
+@pytest.fixture
+def weight_server(tmp_path):
+    body = write_squeezenet_h5(tmp_path / "sq.h5").read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/squeezenet_notop.h5", hashlib.sha256(body).hexdigest()
+    httpd.shutdown()
+
+
+def test_imagenet_weights_download_with_checksum(weight_server, tmp_path, monkeypatch):
+    url, digest = weight_server
+    monkeypatch.setenv("IMGCLF_HOME", str(tmp_path / "home"))
+    spec = bb.BACKBONES["squeezenet1_1"]
+    monkeypatch.setitem(
+        bb.BACKBONES, "squeezenet1_1", bb.BackboneSpec(**{**spec.__dict__, "weights_url": url, "weights_hash": digest})
+    )
+    m = create_transfer_model("squeezenet1_1", (227, 227, 3), 2, "binary", weights="imagenet", head="gap")
+    with h5py.File(tmp_path / "sq.h5") as f:
+        np.testing.assert_allclose(
+            m.get_layer("fire2_squeeze1x1").get_weights()[0], f["fire2/squeeze1x1"]["fire2/squeeze1x1_W"][()]
+        )
+    assert (tmp_path / "home" / "weights" / "downloads" / "squeezenet_notop.h5").is_file()  # cached for next time
+    monkeypatch.setitem(
+        bb.BACKBONES,
+        "squeezenet1_1",
+        bb.BackboneSpec(**{**spec.__dict__, "weights_url": url + "?v=2", "weights_hash": "f" * 64}),
+    )
+    import shutil
+
+    shutil.rmtree(tmp_path / "home")
+    with pytest.raises(ImgclfError, match="failed its checksum"):
+        create_transfer_model("squeezenet1_1", (227, 227, 3), 2, "binary", weights="imagenet", head="gap")
+
+
+def test_classifier_with_backbone_and_fine_tuning(tmp_path):
+    from conftest import write_class_folder
+
+    data = write_class_folder(tmp_path / "d", {"a_tl": 16, "b_br": 16}, size=64)
+    clf = ImageClassifier(backbone="mobilenet_v2", weights=None, target_size=(64, 64), head="gap", epochs=2,
+                          batch_size=8, fine_tune=3, fine_tune_epochs=1)  # fmt: skip
+    clf.fit(data, run_dir=tmp_path / "run", verbose=0)
+    assert [r["epoch"] for r in clf.history_] == [1, 2, 3] and clf.fine_tune_start_ == 3
+    loaded = ImageClassifier.load(tmp_path / "run")  # the saved model is the whole backbone + head
+    assert loaded.backbone == "mobilenet_v2" and loaded.model_.count_params() == clf.model_.count_params()
+    paths = sorted(str(p) for p in (data / "a_tl").glob("*.png"))[:4]
+    np.testing.assert_allclose(loaded.predict_proba(paths), clf.predict_proba(paths), rtol=1e-5, atol=1e-6)
