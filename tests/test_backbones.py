@@ -76,14 +76,12 @@ def test_fine_tune_unfreezes_top_layers_but_not_batchnorm():
 def test_squeezenet_loads_the_real_weights():
     m = create_transfer_model("squeezenet1_1", (227, 227, 3), 2, "binary", weights=SQUEEZE_WEIGHTS, head="gap")
     with h5py.File(SQUEEZE_WEIGHTS) as f:
-        np.testing.assert_array_equal(
-            m.get_layer("fire9_expand3x3").get_weights()[0],
-            f["fire9/expand3x3"]["fire9/expand3x3_W"][()]
-            if "fire9/expand3x3_W" in f["fire9/expand3x3"]
-            else m.get_layer("fire9_expand3x3").get_weights()[0],
-        )
-        names = [n.decode() if isinstance(n, bytes) else n for n in f["conv1"].attrs["weight_names"]]
-        np.testing.assert_array_equal(m.get_layer("conv1").get_weights()[0], f["conv1"][names[0]][()])
+        for layer in ("conv1", "fire9/expand3x3"):  # first and last layers: '/' in the file, '_' in Keras
+            names = [n.decode() if isinstance(n, bytes) else n for n in f[layer].attrs["weight_names"]]
+            got = m.get_layer(layer.replace("/", "_")).get_weights()
+            assert len(got) == len(names) == 2
+            for value, name in zip(got, names):
+                np.testing.assert_array_equal(value, f[layer][name][()])
     params = sum(
         layer.count_params() for layer in m.layers if not layer.name.startswith("head_") and layer.name != "output"
     )
