@@ -243,20 +243,7 @@ def samples_dataset(
 ) -> tf.data.Dataset:
     """:func:`image_dataset` (files) or :func:`array_dataset` (pixels) of labelled
     :class:`~imgclf.data.folders.Samples`, targets encoded for ``class_mode`` (see :func:`encode_labels`)."""
-    if samples.images is not None:
-        return array_dataset(
-            samples.images,
-            target_size=target_size,
-            color_mode=color_mode,
-            interpolation=interpolation,
-            labels=encode_labels(samples.labels, class_mode, num_classes),
-            batch_size=batch_size,
-            shuffle=shuffle,
-            seed=seed,
-            augment=augment,
-        )
-    return image_dataset(
-        samples.paths,
+    common = dict(
         target_size=target_size,
         color_mode=color_mode,
         interpolation=interpolation,
@@ -264,7 +251,8 @@ def samples_dataset(
         batch_size=batch_size,
         shuffle=shuffle,
         seed=seed,
-        cache=cache,
         augment=augment,
-        skipped=skipped,
     )
+    if samples.images is not None:
+        return array_dataset(samples.images, **common)
+    return image_dataset(samples.paths, cache=cache, skipped=skipped, **common)
