@@ -98,3 +98,15 @@ def test_killed_run_resumes_to_completion(tmp_path, monkeypatch, capsys):
     assert json.loads((run / "state.json").read_text())["status"] == "finished"
     code, _, err = run_cli(monkeypatch, capsys, "train", "--resume", run)
     assert code == 2 and "already finished" in err
+
+
+def test_tensorboard_logs_or_a_clear_error(easy, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        with pytest.raises(ImgclfError, match=r"pip install 'imgclf\[tensorboard\]'"):
+            ImageClassifier(tensorboard=True)
+        return
+    clf = ImageClassifier("course_small", target_size=(32, 32), epochs=1, batch_size=8, tensorboard=True)
+    clf.fit(easy, run_dir=tmp_path / "run", verbose=0)
+    assert any((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*"))

@@ -205,6 +205,11 @@ class ImageClassifier:
             raise ImgclfError(f"class_weight must be None, 'balanced' or a dict. Received: {class_weight!r}")
         self.class_weight = class_weight
         self.tensorboard = bool(tensorboard)
+        if self.tensorboard:
+            import importlib.util
+
+            if importlib.util.find_spec("tensorboard") is None:
+                raise ImgclfError("tensorboard=True needs the TensorBoard package: pip install 'imgclf[tensorboard]'.")
         self.weights = None if weights is None or str(weights).lower() == "none" else str(weights)
         self.cut_layer = cut_layer
         from imgclf.models.transfer import HEADS
