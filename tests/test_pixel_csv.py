@@ -76,3 +76,14 @@ def test_train_evaluate_predict_csv(sign_folder, tmp_path, monkeypatch, capsys):
     lines = [line.split("\t") for line in out.strip().splitlines()]
     assert code == 0 and [line[0] for line in lines] == [f"{new}#row1", f"{new}#row2"]
     assert all(line[1] in ("0", "3", "7") for line in lines)
+
+
+def test_label_column_configurable(tmp_path):
+    rng = np.random.default_rng(0)
+    header = [f"p{i}" for i in range(1, 17)] + ["letter"]
+    rows = [[str(v) for v in rng.integers(0, 255, 16)] + [str(y)] for y in [1, 2] * 10]
+    (tmp_path / "train.csv").write_text(",".join(header) + "\n" + "\n".join(",".join(r) for r in rows) + "\n")
+    ds = load_folder(tmp_path / "train.csv", validation_split=0, label_column="letter")
+    assert ds.class_names == ("1", "2") and ds.train.images.shape == (20, 4, 4, 1)
+    with pytest.raises(ImgclfError, match="has no 'label' column"):
+        load_folder(tmp_path / "train.csv")

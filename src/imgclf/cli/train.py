@@ -102,6 +102,7 @@ def train(
     brightness_range: Brightness = None,
     channel_shift_range: ChannelShift = None,
     label_pattern: Annotated[str | None, typer.Option(help="Regex reading labels from flat file names like cat.123.jpg (group 'label' or the first group).")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Label column of pixel CSVs (default: label).")] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default: <model>-<date>-<time>).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder of the same name.")] = False,
@@ -143,7 +144,9 @@ def train(
     from imgclf.data.folders import DEFAULT_LABEL_PATTERN
 
     data = resolve(data)  # a folder, or a named dataset (downloaded into the cache if needed)
-    dataset = imgclf.load_folder(data, clf.validation_split, clf.seed, label_pattern or DEFAULT_LABEL_PATTERN)
+    dataset = imgclf.load_folder(
+        data, clf.validation_split, clf.seed, label_pattern or DEFAULT_LABEL_PATTERN, label_column or "label"
+    )
     describe_data(dataset)
     if not clf.augment.is_identity:
         shown = ", ".join(f"{k}={v}" for k, v in clf.augment.changes().items())

@@ -260,6 +260,7 @@ def load_folder(
     validation_split: float | None = None,
     seed: int = 0,
     label_pattern: str = DEFAULT_LABEL_PATTERN,
+    label_column: str = "label",
 ) -> Dataset:
     """Find the images and labels of a dataset folder.
 
@@ -271,6 +272,7 @@ def load_folder(
             ``None`` means 0.2; ``0`` trains without validation.
         seed: seed of the stratified split.
         label_pattern: how labels are read from flat file names (see :func:`scan_classes`).
+        label_column: the label column of pixel CSVs (see :func:`load_csv_dataset`).
 
     Returns:
         A :class:`Dataset`. Class names come from the training folders, sorted.
@@ -284,7 +286,7 @@ def load_folder(
     from imgclf.data.pixel_csv import is_pixel_csv_source
 
     if Path(path).exists() and is_pixel_csv_source(path):
-        return load_csv_dataset(path, validation_split, seed)
+        return load_csv_dataset(path, validation_split, seed, label_column)
     root = unwrap_folder(check_dir(path))
     train_dir = _find_named(root, TRAIN_NAMES)
     train_dir = unwrap_folder(train_dir) if train_dir is not None else None  # train/rps/{rock,...}
@@ -343,6 +345,13 @@ def load_csv_dataset(
     train_csv, held_csv = (p, None) if p.is_file() else find_csvs(p)
     if train_csv is None:
         raise ImgclfError(f"no *train*.csv found in {str(path)!r}.")
+    with open(train_csv, encoding="utf-8") as f:
+        header = f.readline().strip().split(",")
+    if label_column not in header:
+        raise ImgclfError(
+            f"pixel CSV {str(train_csv)!r} has no {label_column!r} column to learn from "
+            f"(its first columns: {header[:3]}); name it with --label-column."
+        )
     _, raw = read_pixel_csv(train_csv, label_column)
     if raw is None:
         raise ImgclfError(f"pixel CSV {str(train_csv)!r} has no {label_column!r} column to learn from.")
