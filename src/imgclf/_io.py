@@ -29,6 +29,38 @@ def atomic_path(path: str | os.PathLike):
             os.unlink(tmp)
 
 
+#: Marker written last into a folder made by :func:`atomic_dir`: its presence means "complete".
+COMPLETE = ".complete"
+
+
+def is_complete(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` was finished by :func:`atomic_dir`."""
+    return (Path(folder) / COMPLETE).is_file()
+
+
+@contextmanager
+def atomic_dir(final: str | os.PathLike, note: str = ""):
+    """Yield a temporary folder beside ``final``; on success mark it complete and rename it to ``final``.
+
+    Whatever fails inside leaves no half-made ``final`` (the temporary folder is removed); an older
+    ``final`` is replaced only at the end, in one rename.
+    """
+    import shutil
+
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    try:
+        yield staging
+        (staging / COMPLETE).write_text(note + "\n")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
+from imgclf._io import is_complete
 from imgclf.cli._common import app, err, out
 
 datasets_app = typer.Typer(help="Named datasets: list, download (checksummed, cached), path.", no_args_is_help=True)
@@ -25,7 +26,7 @@ def list_datasets(data_home: DataHome = None):
 
     table = Table("name", "layout", "cached", "description")
     for name, spec in sorted(load_registry().items()):
-        ready = spec.builtin or (dataset_dir(name, data_home) / ".complete").is_file()
+        ready = spec.builtin or is_complete(dataset_dir(name, data_home))
         table.add_row(name, spec.layout, "yes" if ready else "", escape(spec.description))
     out.print(table)
 
@@ -60,6 +61,6 @@ def path(name: Annotated[str, typer.Argument(help="Dataset name.")], data_home: 
     spec = get_spec(name)
     folder = dataset_dir(name, data_home)
     print(folder)
-    if not (spec.builtin or (folder / ".complete").is_file()):
+    if not (spec.builtin or is_complete(folder)):
         err.print(f"{name} is not in the cache yet: run `imgclf datasets download {name}`.")
         raise typer.Exit(1)

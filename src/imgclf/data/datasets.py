@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from imgclf._io import atomic_dir, is_complete
 from imgclf.data.cache import imgclf_home
 from imgclf.errors import ImgclfError
 
@@ -289,16 +290,14 @@ def download(
         from imgclf.data.demo import write_digits
 
         return write_digits(final)
-    if (final / ".complete").is_file():
+    if is_complete(final):
         return final
     source = Path(source).expanduser() if source is not None else None
     if source is not None and not source.exists():
         raise ImgclfError(f"--from path does not exist. Received: {str(source)!r}")
     if not spec.files and source is None:
         raise ImgclfError(f"{name} cannot be downloaded automatically. {spec.instructions}")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
-    try:
+    with atomic_dir(final, name) as staging:
         if source is not None and source.is_dir() and not any((source / f.filename).is_file() for f in spec.files):
             shutil.copytree(source, staging, dirs_exist_ok=True)  # the dataset itself, already unpacked
         elif not spec.files:
@@ -314,13 +313,6 @@ def download(
                 target = staging / remote.into
                 target.mkdir(parents=True, exist_ok=True)
                 extract_archive(path, target, max_bytes)
-        (staging / ".complete").write_text(f"{name}\n")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return final
 
 

@@ -7,17 +7,13 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from imgclf._io import atomic_dir, is_complete
 from imgclf.data.cache import imgclf_home
-
-#: Marker written last, so a half-written folder is never taken for a finished one.
-_DONE = ".complete"
 
 
 def write_digits(root: str | os.PathLike | None = None) -> Path:
@@ -33,23 +29,14 @@ def write_digits(root: str | os.PathLike | None = None) -> Path:
     from sklearn.datasets import load_digits
 
     root = Path(root) if root is not None else imgclf_home() / "datasets" / "digits"
-    if (root / _DONE).is_file():
+    if is_complete(root):
         return root
-    root.parent.mkdir(parents=True, exist_ok=True)
     digits = load_digits()
-    tmp = Path(tempfile.mkdtemp(prefix=".digits-", dir=root.parent))
-    try:
+    with atomic_dir(root, "sklearn.datasets.load_digits") as tmp:
         # 16 grey levels (0..16) stretched to 0..255, ink bright on black as in the source.
         pixels = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
         for i, (image, label) in enumerate(zip(pixels, digits.target)):
             folder = tmp / str(label)
             folder.mkdir(exist_ok=True)
             Image.fromarray(image, "L").save(folder / f"{i:04d}.png")
-        (tmp / _DONE).write_text("sklearn.datasets.load_digits\n")
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return root
