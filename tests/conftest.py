@@ -98,3 +98,16 @@ def cli_train(*args) -> None:
     finally:
         mp.undo()
     assert (info.value.code or 0) == 0
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Keep the tests' downloads, digits and cached features out of the user's ~/.cache/imgclf."""
+    home = tmp_path_factory.mktemp("imgclf_home")
+    previous = os.environ.get("IMGCLF_HOME")
+    os.environ["IMGCLF_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("IMGCLF_HOME", None)
+    else:
+        os.environ["IMGCLF_HOME"] = previous

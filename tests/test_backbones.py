@@ -169,3 +169,19 @@ def test_classifier_with_backbone_and_fine_tuning(tmp_path):
     assert loaded.backbone == "mobilenet_v2" and loaded.model_.count_params() == clf.model_.count_params()
     paths = sorted(str(p) for p in (data / "a_tl").glob("*.png"))[:4]
     np.testing.assert_allclose(loaded.predict_proba(paths), clf.predict_proba(paths), rtol=1e-5, atol=1e-6)
+
+
+def test_features_cached_on_disk_keyed_by_content(tmp_path, monkeypatch):
+    from conftest import write_class_folder
+
+    monkeypatch.setenv("IMGCLF_HOME", str(tmp_path / "home"))
+    data = write_class_folder(tmp_path / "d", {"a_tl": 10, "b_br": 10}, size=64)
+    settings = dict(backbone="squeezenet1_1", weights=None, target_size=(64, 64), head="gap", epochs=1, batch_size=8)
+    first = ImageClassifier(**settings).fit(data, verbose=0)
+    assert first.features_from_cache_ is False and len(list((tmp_path / "home" / "features").glob("*.npz"))) == 1
+    second = ImageClassifier(**settings).fit(data, verbose=0)
+    assert second.features_from_cache_ is True  # the backbone did not run again
+    other = ImageClassifier(**{**settings, "cut_layer": "fire8_concat"}).fit(data, verbose=0)
+    assert other.features_from_cache_ is False  # another cut layer, another key
+    (data / "a_tl" / "000.png").write_bytes((data / "b_br" / "000.png").read_bytes())  # a file's content changes
+    assert ImageClassifier(**settings).fit(data, verbose=0).features_from_cache_ is False

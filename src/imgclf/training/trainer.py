@@ -65,6 +65,75 @@ def extract_features(extractor: keras.Model, ds) -> tuple[np.ndarray, np.ndarray
     return np.concatenate(feats), np.concatenate(targets)
 
 
+def feature_cache_key(clf, model, dataset) -> str:
+    """A key for a dataset's backbone features: the file contents (SHA-256), the backbone and its weights,
+    the input size and preprocessing, and the cut layer — any change gives a new key."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    head_input = next(layer for layer in model.layers if layer.name.startswith("head_")).input
+    weights = Path(clf.weights) if clf.weights not in (None, "imagenet") else None
+    digest.update(json.dumps([clf.backbone, clf.weights if weights is None else sha_file(weights),
+                              list(clf.input_shape), clf.interpolation, clf.cut_layer,
+                              str(head_input.shape), clf.class_mode_]).encode())  # fmt: skip
+    for samples in (dataset.train, dataset.validation):
+        if samples is None:
+            digest.update(b"-")
+            continue
+        digest.update(np.asarray(samples.labels).tobytes())
+        if samples.images is not None:
+            digest.update(samples.images.tobytes())
+        else:
+            for path in samples.paths:
+                digest.update(sha_file(path).encode())
+    return digest.hexdigest()[:32]
+
+
+def sha_file(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def cached_features(clf, model, dataset, extractor, val_ds, verbose: int):
+    """Backbone outputs of the training and validation images: from the disk cache
+    (``<imgclf home>/features/<key>.npz``) or computed once and stored there.
+
+    Returns:
+        ``(f_train, y_train, f_val, y_val)``; the validation pair is ``None`` without validation data.
+    """
+    from imgclf.data.cache import imgclf_home
+
+    key = feature_cache_key(clf, model, dataset)
+    path = imgclf_home() / "features" / f"{key}.npz"
+    clf.features_from_cache_ = path.is_file()
+    if path.is_file():
+        with np.load(path) as z:
+            return (
+                z["f_train"],
+                z["y_train"],
+                (z["f_val"] if "f_val" in z else None),
+                (z["y_val"] if "y_val" in z else None),
+            )
+    if verbose:
+        from rich.console import Console
+
+        Console(stderr=True).print("Running the frozen backbone once over the images (cached features) ...")
+    plain_train, _ = clf.training_datasets(dataset, clf.skipped_, shuffle=False)  # each image once, in order
+    f_train, y_train = extract_features(extractor, plain_train)
+    f_val, y_val = extract_features(extractor, val_ds) if val_ds is not None else (None, None)
+    if not len(clf.skipped_):  # never cache a set with unreadable files: fixing them must change the result
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"f_train": f_train, "y_train": y_train}
+        if f_val is not None:
+            arrays |= {"f_val": f_val, "y_val": y_val}
+        with _io.atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+    return f_train, y_train, f_val, y_val
+
+
 def _feature_dataset(features, targets, batch_size: int, shuffle: bool, seed: int):
     import tensorflow as tf
 
@@ -106,16 +175,10 @@ def train(clf, dataset, model, run: Path | None, *, callbacks=(), verbose: int =
         from imgclf.models.transfer import split_at_features
 
         extractor, head = split_at_features(model)
-        if verbose:
-            from rich.console import Console
-
-            Console(stderr=True).print("Running the frozen backbone once over the images (cached features) ...")
-        # The training set without shuffling: each image once, in a fixed order; shuffled per epoch below.
-        plain_train, _ = clf.training_datasets(dataset, clf.skipped_, shuffle=False)
-        f_train, y_train = extract_features(extractor, plain_train)
+        f_train, y_train, f_val, y_val = cached_features(clf, model, dataset, extractor, val_ds, verbose)
         fit_train = _feature_dataset(f_train, y_train, clf.batch_size, True, clf.seed)
-        if val_ds is not None:
-            fit_val = _feature_dataset(*extract_features(extractor, val_ds), clf.batch_size, False, clf.seed)
+        if f_val is not None:
+            fit_val = _feature_dataset(f_val, y_val, clf.batch_size, False, clf.seed)
         head.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
         fit_model = head
 
