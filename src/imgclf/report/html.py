@@ -46,13 +46,14 @@ def _eval_samples(clf, config: dict, data):
     return dataset.validation, f"{recorded} (validation)"
 
 
-def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = None, image=None) -> Path:
+def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = None, image=None, clf=None) -> Path:
     """Write ``report.html`` into a run folder and return its path.
 
     Evaluates the model first when ``data`` is given or no evaluation exists yet (on the run's own
     validation images, found through ``config.yaml``), writing ``metrics.json`` and ``evaluation/``
     pictures (with Grad-CAMs of the worst mistakes); renders feature maps of ``image`` (default the first
     evaluation image) into ``feature_maps/``. Every picture is embedded: the HTML references no file.
+    ``clf``, the fitted classifier of this run if it is at hand, saves loading the model again.
 
     Raises:
         ImgclfError: ``run_dir`` is not a run folder, or ``data`` is unusable.
@@ -66,7 +67,7 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
     from imgclf.training.control import read_state
 
     run = runfiles.check_run_dir(run_dir)
-    clf = ImageClassifier.load(run)
+    clf = clf if clf is not None else ImageClassifier.load(run)
     config = _io.read_yaml(run / runfiles.CONFIG_FILE)
     metrics_path = run / runfiles.METRICS_FILE
     metrics = _io.read_json(metrics_path) if metrics_path.is_file() else None
