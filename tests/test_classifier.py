@@ -146,6 +146,14 @@ def test_bad_settings(kwargs, match):
         ImageClassifier(**kwargs)
 
 
+def test_epochs_default_follows_target_accuracy():
+    # Without --epochs a target-accuracy run may go on until the target (up to 100); explicit epochs always win.
+    assert ImageClassifier().epochs == 15
+    assert ImageClassifier(target_accuracy=0.999).epochs == 100
+    assert ImageClassifier(target_accuracy=0.999, epochs=20).epochs == 20
+    assert ImageClassifier(**ImageClassifier(target_accuracy=0.9).get_params()).epochs == 100
+
+
 def test_not_fitted_and_not_a_run(tmp_path):
     with pytest.raises(ImgclfError, match="not fitted"):
         ImageClassifier().predict(tmp_path)

@@ -60,15 +60,26 @@ def test_class_weights():
 
 
 @requires_shared(HAPPY_OR_SAD)
-def test_course_exercise_4_happy_or_sad(tmp_path, monkeypatch, capsys):
-    # The exercise's settings: all 80 images for training, batch 10, stop at 99.9 % training accuracy.
-    exercise = ["--target-accuracy", 0.999, "--epochs", 20, "--batch-size", 10, "--validation-split", 0]
+@pytest.mark.parametrize(
+    "settings",
+    [
+        [],  # imgclf's defaults: 20 % held out, batch 20, no --epochs (so up to 100)
+        ["--epochs", 20, "--batch-size", 10, "--validation-split", 0],  # the exercise's: all 80 images, batch 10
+    ],
+    ids=["defaults", "exercise-settings"],
+)
+def test_course_exercise_4_happy_or_sad(tmp_path, monkeypatch, capsys, settings):
+    # Exercise 4: `imgclf train happy-or-sad --target-accuracy 0.999` stops by itself and the run folder says so.
     code, _, err = run_cli(
-        monkeypatch, capsys, "train", HAPPY_OR_SAD, *exercise, "--runs-dir", tmp_path, "--name", "hs"
-    )
+        monkeypatch, capsys, "train", HAPPY_OR_SAD, "--target-accuracy", 0.999, *settings,
+        "--runs-dir", tmp_path, "--name", "hs",
+    )  # fmt: skip
     state = json.loads((tmp_path / "hs" / "state.json").read_text())
-    assert code == 0 and state["status"] == "stopped" and "accuracy" in state["stop_reason"]
-    assert "Stopped:" in err and state["epochs_completed"] < 20
+    assert code == 0 and state["status"] == "stopped" and "reached the target 0.999" in state["stop_reason"]
+    assert "Stopped:" in err and state["epochs_completed"] < state["epochs"]
+    assert state["epochs"] == (20 if settings else 100)
+    history = read_history_csv(tmp_path / "hs" / "history.csv")
+    assert len(history) == state["epochs_completed"] and history[-1]["accuracy"] >= 0.999
     assert "Stopped early" in (tmp_path / "hs" / "report.html").read_text()
 
 

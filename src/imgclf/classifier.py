@@ -41,6 +41,11 @@ from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.training import run as runfiles
 from imgclf.training.optimizers import check_learning_rate, check_optimizer, make_optimizer
 
+DEFAULT_EPOCHS = 15
+"""Epochs when none are given (the course trains its cats-vs-dogs ConvNet for 15)."""
+TARGET_MAX_EPOCHS = 100
+"""Epochs when none are given but ``target_accuracy`` is: an upper bound, training stops at the target."""
+
 LOSSES = {
     "binary": "binary_crossentropy",
     "categorical": "categorical_crossentropy",
@@ -68,7 +73,9 @@ class ImageClassifier:
             ``load_img`` and so the course's pipeline), ``"bilinear"`` (antialiased), ``"bicubic"``,
             ``"lanczos"``, ``"box"``, ``"hamming"``.
         batch_size: images per batch. Default 20 (the course's).
-        epochs: passes over the training images. Default 15.
+        epochs: passes over the training images (an upper bound when a callback stops training early).
+            Default 15, or :data:`TARGET_MAX_EPOCHS` (100) when ``target_accuracy`` is set, so that training
+            runs until the target is reached, as the course's ``myCallback`` exercises expect.
         optimizer: ``"rmsprop"`` (default, the course's), ``"adam"`` or ``"sgd"``.
         learning_rate: optimizer step size. Default 1e-3.
         class_mode: ``"auto"`` (default: ``"binary"`` for 2 classes, else ``"categorical"``),
@@ -137,7 +144,7 @@ class ImageClassifier:
         color_mode: str | None = None,
         interpolation: str = DEFAULT_INTERPOLATION,
         batch_size: int = 20,
-        epochs: int = 15,
+        epochs: int | None = None,
         optimizer: str = "rmsprop",
         learning_rate: float = 1e-3,
         class_mode: str = "auto",
@@ -175,6 +182,8 @@ class ImageClassifier:
         self.color_mode = check_color_mode(default_mode if color_mode is None else color_mode)
         self.interpolation = check_interpolation(interpolation)
         self.batch_size = _positive_int("batch_size", batch_size)
+        if epochs is None:
+            epochs = DEFAULT_EPOCHS if target_accuracy is None else TARGET_MAX_EPOCHS
         self.epochs = _positive_int("epochs", epochs)
         self.optimizer = check_optimizer(optimizer)
         self.learning_rate = check_learning_rate(learning_rate)

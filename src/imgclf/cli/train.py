@@ -66,7 +66,7 @@ def train(
     color_mode: Annotated[str | None, typer.Option(help="rgb or grayscale (default: the model's).")] = None,
     interpolation: Annotated[str | None, typer.Option(help="Resize filter: nearest, bilinear, bicubic, lanczos, box, hamming (default: nearest).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Images per batch (default: 20).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Passes over the training images (default: 15).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Passes over the training images (default: 15; 100 with --target-accuracy, which stops earlier).")] = None,
     optimizer: Annotated[str | None, typer.Option(help="rmsprop, adam or sgd (default: rmsprop).")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Optimizer learning rate (default: 1e-3).")] = None,
     class_mode: Annotated[str | None, typer.Option(help="auto, binary, categorical or sparse (default: auto).")] = None,
