@@ -24,16 +24,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
+from imgclf import ImageClassifier  # noqa: E402
 from imgclf.data.folders import load_folder  # noqa: E402
 from imgclf.models import create_model  # noqa: E402
-from imgclf.pipeline.augment import PRESETS, make_augmentation  # noqa: E402
-from imgclf.pipeline.dataset import samples_dataset  # noqa: E402
+from imgclf.pipeline.augment import PRESETS  # noqa: E402
 from imgclf.training.callbacks import EpochTimer, HistoryRecorder  # noqa: E402
+from imgclf.training.optimizers import make_optimizer  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cats_and_dogs_filtered"
 
 
-def compiled(model_name: str, with_rescaling: bool, precision: str = "float32") -> keras.Model:
+def compiled(model_name: str, with_rescaling: bool, precision: str = "float32", optimizer=None) -> keras.Model:
     keras.utils.set_random_seed(0)
     model = create_model(model_name, (150, 150, 3), 2, "binary", precision)
     if not with_rescaling:  # the generator rescales; skip the model's own uint8 input + Rescaling layer
@@ -42,9 +43,8 @@ def compiled(model_name: str, with_rescaling: bool, precision: str = "float32") 
         for layer in model.layers[2:]:
             x = layer(x)
         model = keras.Model(inputs, x)
-    model.compile(
-        optimizer=keras.optimizers.RMSprop(learning_rate=1e-3), loss="binary_crossentropy", metrics=["accuracy"]
-    )
+    optimizer = optimizer or keras.optimizers.RMSprop(learning_rate=1e-3)
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -55,11 +55,11 @@ def timed_fit(model, train, val, epochs: int) -> list[dict]:
 
 
 def run_imgclf(data: Path, model_name: str, epochs: int, augment: str, precision: str) -> list[dict]:
-    ds = load_folder(data)
-    common = dict(target_size=(150, 150), color_mode="rgb", class_mode="binary", num_classes=2, batch_size=20)
-    train = samples_dataset(ds.train, shuffle=True, seed=0, augment=make_augmentation(augment), **common)
-    val = samples_dataset(ds.validation, **common)
-    return timed_fit(compiled(model_name, True, precision), train, val, epochs)
+    """imgclf as ``imgclf train`` runs it: its datasets (cache, augmentation after the cache, validation batches
+    of 100) and its optimizer (the fused RMSprop)."""
+    clf = ImageClassifier(model_name, target_size=(150, 150), augment=augment, precision=precision)
+    train, val = clf.training_datasets(load_folder(data))
+    return timed_fit(compiled(model_name, True, precision, make_optimizer("rmsprop", 1e-3)), train, val, epochs)
 
 
 def run_course(data: Path, model_name: str, epochs: int, augment: str, precision: str) -> list[dict]:
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--model", default="course_small")
     parser.add_argument("--augment", default="none", choices=sorted(PRESETS))
-    parser.add_argument("--precision", default="float32", help="imgclf side only: float32 or mixed_bfloat16")
+    parser.add_argument("--precision", default="float32", help="imgclf side only: float32, mixed_bfloat16 or auto")
     args = parser.parse_args()
     results = {}
     for name, fn in (("imgclf tf.data", run_imgclf), ("course ImageDataGenerator", run_course)):

@@ -8,6 +8,7 @@ import http.server
 import threading
 
 import h5py
+import keras
 import numpy as np
 import pytest
 
@@ -169,6 +170,48 @@ def test_classifier_with_backbone_and_fine_tuning(tmp_path):
     assert loaded.backbone == "mobilenet_v2" and loaded.model_.count_params() == clf.model_.count_params()
     paths = sorted(str(p) for p in (data / "a_tl").glob("*.png"))[:4]
     np.testing.assert_allclose(loaded.predict_proba(paths), clf.predict_proba(paths), rtol=1e-5, atol=1e-6)
+
+
+class _Crash(Exception):
+    pass
+
+
+class _CrashAfter(keras.callbacks.Callback):
+    """Raises after epoch ``n`` (1-based) ends, once the run's checkpoint of that epoch is written."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.n:
+            raise _Crash
+
+
+def test_fine_tuning_anneals_the_learning_rate_and_resumes_inside_the_phase(tmp_path):
+    from imgclf.training.callbacks import read_history_csv
+    from imgclf.training.trainer import resume
+
+    from conftest import write_class_folder
+
+    data = write_class_folder(tmp_path / "d", {"a_tl": 16, "b_br": 16}, size=64)
+    settings = dict(backbone="mobilenet_v2", weights=None, target_size=(64, 64), head="gap", epochs=2, batch_size=8,
+                    learning_rate=1e-3, fine_tune=3, fine_tune_epochs=4)  # fmt: skip
+    whole = ImageClassifier(**settings).fit(data, run_dir=tmp_path / "whole", verbose=0)
+    rates = [r["learning_rate"] for r in whole.history_]
+    assert rates[:2] == pytest.approx([1e-3, 1e-3])  # the frozen phase: constant
+    assert 1e-4 > rates[2] > rates[3] > rates[4] > rates[5] and rates[5] == pytest.approx(0, abs=1e-9)  # annealed
+    constant = ImageClassifier(**{**settings, "fine_tune_schedule": "constant"}).fit(data, verbose=0)
+    assert [r["learning_rate"] for r in constant.history_][2:] == pytest.approx([1e-4] * 4)
+
+    with pytest.raises(_Crash):  # the run dies after epoch 4, inside the fine-tuning phase
+        ImageClassifier(**settings).fit(data, run_dir=tmp_path / "crashed", callbacks=[_CrashAfter(4)], verbose=0)
+    resumed = resume(tmp_path / "crashed", verbose=0)
+    history = read_history_csv(tmp_path / "crashed" / "history.csv")
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5, 6] and resumed.fine_tune_start_ == 3
+    # The optimizer and its schedule came back from last.keras: the rate goes on down to 0, not up to 1e-4 again.
+    assert [r["learning_rate"] for r in history] == pytest.approx(rates, rel=1e-5, abs=1e-9)
+    assert len(resumed.model_.trainable_weights) == len(whole.model_.trainable_weights)  # still unfrozen
 
 
 def test_features_cached_on_disk_keyed_by_content(tmp_path, monkeypatch):

@@ -46,7 +46,8 @@ def test_run_folder_contents(trained):
     for name in ("history.csv", "summary.txt", "plots/accuracy.png", "plots/loss.png"):
         assert (run / name).is_file(), name
     rows = read_history_csv(run / "history.csv")
-    assert list(rows[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+    assert list(rows[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
+    assert all(r["learning_rate"] == pytest.approx(1e-3) for r in rows)  # RMSprop at the default rate
     assert len(rows) == 6 and all(r["seconds"] > 0 for r in rows)
     with Image.open(run / "plots" / "accuracy.png") as im:
         assert im.size[0] > 300

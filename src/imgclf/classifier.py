@@ -46,6 +46,12 @@ DEFAULT_EPOCHS = 15
 TARGET_MAX_EPOCHS = 100
 """Epochs when none are given but ``target_accuracy`` is: an upper bound, training stops at the target."""
 
+VALIDATION_BATCH_SIZE = 100
+"""Smallest batch of the validation pass during training (forward passes only)."""
+
+FINE_TUNE_SCHEDULES = ("cosine", "constant")
+"""Learning-rate schedules of the fine-tuning phase."""
+
 LOSSES = {
     "binary": "binary_crossentropy",
     "categorical": "categorical_crossentropy",
@@ -111,6 +117,9 @@ class ImageClassifier:
             train on at a tenth of the learning rate (BatchNormalization stays frozen).
         fine_tune_from: the same, unfreezing every backbone layer from this one on.
         fine_tune_epochs: epochs of the fine-tuning phase (default ``epochs``).
+        fine_tune_schedule: learning rate of the fine-tuning phase: ``"cosine"`` (default: a tenth of
+            ``learning_rate``, annealed to 0 along a half cosine by the phase's last step) or ``"constant"``
+            (a tenth of ``learning_rate`` throughout). See :func:`imgclf.training.trainer.fine_tune_learning_rate`.
         cache_features: with a frozen backbone and no augmentation, run the backbone once and train the
             head on its stored outputs (default ``True``).
         precision: ``"float32"`` (default), ``"mixed_bfloat16"`` (compute in bfloat16 with float32
@@ -167,6 +176,7 @@ class ImageClassifier:
         fine_tune: int | None = None,
         fine_tune_from: str | None = None,
         fine_tune_epochs: int | None = None,
+        fine_tune_schedule: str = "cosine",
         cache_features: bool = True,
     ):
         self.model = model
@@ -236,6 +246,11 @@ class ImageClassifier:
         self.fine_tune_epochs = (
             None if fine_tune_epochs is None else _positive_int("fine_tune_epochs", fine_tune_epochs)
         )
+        if fine_tune_schedule not in FINE_TUNE_SCHEDULES:
+            raise ImgclfError(
+                f"fine_tune_schedule must be one of {list(FINE_TUNE_SCHEDULES)}. Received: {fine_tune_schedule!r}"
+            )
+        self.fine_tune_schedule = fine_tune_schedule
         self.cache_features = bool(cache_features)
 
     # -- scikit-learn conventions -------------------------------------------------------------
@@ -270,6 +285,7 @@ class ImageClassifier:
             "fine_tune": self.fine_tune,
             "fine_tune_from": self.fine_tune_from,
             "fine_tune_epochs": self.fine_tune_epochs,
+            "fine_tune_schedule": self.fine_tune_schedule,
             "cache_features": self.cache_features,
         }
 
@@ -346,7 +362,10 @@ class ImageClassifier:
     def training_datasets(self, dataset: Dataset, skipped: SkippedFiles | None = None, shuffle: bool = True):
         """The ``tf.data`` datasets ``fit`` trains and validates on.
 
-        Training batches are shuffled and augmented (``augment``); validation batches are neither.
+        Training batches are shuffled and augmented (``augment``); validation batches are neither, and hold
+        at least :data:`VALIDATION_BATCH_SIZE` images: forward passes alone are cheaper per image in larger
+        batches (1,000 images of ``course_small``: 0.32 s at 100 against 0.55 s at 20 on 2 cores), and the
+        validation loss and accuracy do not depend on it (Keras averages them over images).
         Files that cannot be decoded are left out and recorded in ``skipped``.
 
         Returns:
@@ -365,8 +384,10 @@ class ImageClassifier:
             skipped=skipped,
         )
         train = samples_dataset(dataset.train, shuffle=shuffle, seed=self.seed, augment=self.augment, **common)
-        validation = samples_dataset(dataset.validation, **common) if dataset.validation is not None else None
-        return train, validation
+        if dataset.validation is None:
+            return train, None
+        common["batch_size"] = max(self.batch_size, VALIDATION_BATCH_SIZE)
+        return train, samples_dataset(dataset.validation, **common)
 
     def _config(self) -> dict:
         config = {

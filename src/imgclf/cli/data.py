@@ -18,6 +18,7 @@ from imgclf.cli.train import (
     FillMode,
     HeightShift,
     HFlip,
+    InterpolationOrder,
     Rotation,
     Shear,
     VFlip,
@@ -47,6 +48,7 @@ def preview(
     cval: Cval = None,
     brightness_range: Brightness = None,
     channel_shift_range: ChannelShift = None,
+    interpolation_order: InterpolationOrder = None,
 ):  # fmt: skip
     """Draw one image under random augmentations, and a training batch with its labels."""
     imgclf = load_api()

@@ -39,12 +39,15 @@ FillMode = Annotated[str | None, typer.Option(help="nearest, reflect, wrap or co
 Cval = Annotated[float | None, typer.Option(help="Fill value for fill-mode constant.", rich_help_panel=_AUG)]
 Brightness = Annotated[str | None, typer.Option(help="LOW,HIGH brightness factor.", rich_help_panel=_AUG)]
 ChannelShift = Annotated[float | None, typer.Option(help="Add [-r, r] (0-255 scale).", rich_help_panel=_AUG)]
+InterpolationOrder = Annotated[
+    int | None, typer.Option(help="Warp: 1 bilinear (default), 0 nearest.", rich_help_panel=_AUG)
+]
 
 
 #: The augmentation flags every command that augments takes (Augmentation field names).
 AUG_FLAGS = (
     "rotation_range", "width_shift_range", "height_shift_range", "shear_range", "zoom_range", "horizontal_flip",
-    "vertical_flip", "fill_mode", "cval", "brightness_range", "channel_shift_range",
+    "vertical_flip", "fill_mode", "cval", "brightness_range", "channel_shift_range", "interpolation_order",
 )  # fmt: skip
 
 
@@ -79,6 +82,7 @@ def train(
     fine_tune: Annotated[int | None, typer.Option(help="Then unfreeze the top N backbone layers and train on at lr/10.", rich_help_panel="Transfer learning")] = None,
     fine_tune_from: Annotated[str | None, typer.Option(help="Then unfreeze every backbone layer from LAYER on, at lr/10.", rich_help_panel="Transfer learning")] = None,
     fine_tune_epochs: Annotated[int | None, typer.Option(help="Epochs of the fine-tuning phase (default: --epochs).", rich_help_panel="Transfer learning")] = None,
+    fine_tune_schedule: Annotated[str | None, typer.Option(help="Fine-tuning learning rate: cosine (lr/10 annealed to 0, default) or constant (lr/10).", rich_help_panel="Transfer learning")] = None,
     cache_features: Annotated[bool | None, typer.Option(help="Frozen backbone, no augmentation: run the backbone once and train the head on its outputs (default: on).", rich_help_panel="Transfer learning")] = None,
     target_accuracy: Annotated[float | None, typer.Option(help="Stop once --monitor reaches this (the course's myCallback), e.g. 0.999.", rich_help_panel="Training control")] = None,
     monitor: Annotated[str | None, typer.Option(help="accuracy (default) or val_accuracy, for --target-accuracy.", rich_help_panel="Training control")] = None,
@@ -101,6 +105,7 @@ def train(
     cval: Cval = None,
     brightness_range: Brightness = None,
     channel_shift_range: ChannelShift = None,
+    interpolation_order: InterpolationOrder = None,
     label_pattern: Annotated[str | None, typer.Option(help="Regex reading labels from flat file names like cat.123.jpg (group 'label' or the first group).")] = None,
     label_column: Annotated[str | None, typer.Option(help="Label column of pixel CSVs (default: label).")] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default: <model>-<date>-<time>).")] = None,
@@ -129,7 +134,7 @@ def train(
         target_accuracy=target_accuracy, monitor=monitor, early_stopping=early_stopping, class_weight=class_weight,
         reduce_lr=reduce_lr, tensorboard=tensorboard, backbone=backbone, weights=weights, cut_layer=cut_layer,
         head=head, dropout=dropout, fine_tune=fine_tune, fine_tune_from=fine_tune_from,
-        fine_tune_epochs=fine_tune_epochs, cache_features=cache_features,
+        fine_tune_epochs=fine_tune_epochs, fine_tune_schedule=fine_tune_schedule, cache_features=cache_features,
     )  # fmt: skip
     settings.update({k: v for k, v in given.items() if v is not None})
     if settings.get("target_size") is not None:

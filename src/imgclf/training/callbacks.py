@@ -12,7 +12,7 @@ import keras
 from imgclf._io import write_json, write_text
 
 #: Columns of ``history.csv``, in order; metrics a run lacks (no validation) are left out.
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -29,7 +29,8 @@ class EpochTimer(keras.callbacks.Callback):
 class HistoryRecorder(keras.callbacks.Callback):
     """Keeps one row per finished epoch and rewrites ``history.csv`` atomically after each.
 
-    Rows are dicts with :data:`HISTORY_COLUMNS` keys; ``epoch`` counts from 1. Must run after
+    Rows are dicts with :data:`HISTORY_COLUMNS` keys; ``epoch`` counts from 1; ``learning_rate`` is the
+    optimizer's rate at the end of the epoch. Must run after
     :class:`EpochTimer` in the callback list so that ``seconds`` is in the logs.
 
     Args:
@@ -45,6 +46,10 @@ class HistoryRecorder(keras.callbacks.Callback):
         logs = logs or {}
         row = {"epoch": epoch + 1}
         row.update({k: float(logs[k]) for k in HISTORY_COLUMNS[1:] if k in logs})
+        optimizer = getattr(self.model, "optimizer", None)
+        if "learning_rate" not in row and optimizer is not None:
+            # The rate the optimizer stands at after the epoch's last step (a schedule's current value).
+            row["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
         self.rows.append(row)
         if self.path is not None:
             write_history_csv(self.path, self.rows)

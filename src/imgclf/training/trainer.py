@@ -149,6 +149,40 @@ def uses_cached_features(clf) -> bool:
     return bool(clf.backbone) and clf.cache_features and clf.augment.is_identity
 
 
+def fine_tune_learning_rate(clf, steps: int):
+    """The fine-tuning phase's learning rate: a tenth of ``clf.learning_rate`` (the course's and Keras'
+    transfer-learning guide's advice: small steps, so the pretrained weights are adjusted, not wrecked),
+    annealed to 0 over ``steps`` optimizer steps along a half cosine (SGDR, Loshchilov & Hutter 2017; fastai's
+    ``fine_tune``), so the last epochs settle instead of wandering. A constant rate when ``clf.reduce_lr`` is
+    set, because ReduceLROnPlateau needs a rate it can change.
+
+    Returns:
+        A float, or a ``keras.optimizers.schedules.CosineDecay``.
+    """
+    rate = clf.learning_rate / 10
+    if clf.reduce_lr or clf.fine_tune_schedule == "constant":
+        return rate
+    return keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, steps), alpha=0.0)
+
+
+def _start_fine_tuning(clf, model, num_train: int, epochs: int, verbose: int) -> None:
+    """Unfreeze the top of the backbone and recompile ``model`` for ``epochs`` epochs of fine-tuning."""
+    from imgclf.models.transfer import unfreeze_top
+    from imgclf.training.optimizers import make_optimizer
+
+    opened = unfreeze_top(model, clf.fine_tune, clf.fine_tune_from)
+    steps = epochs * -(-num_train // clf.batch_size)
+    optimizer = make_optimizer(clf.optimizer, fine_tune_learning_rate(clf, steps))
+    model.compile(optimizer=optimizer, loss=model.loss, metrics=["accuracy"])
+    if verbose:
+        from rich.console import Console
+
+        how = "constant" if clf.reduce_lr or clf.fine_tune_schedule == "constant" else "cosine-annealed to 0"
+        Console(stderr=True).print(
+            f"Fine-tuning {len(opened)} backbone layers at learning rate {clf.learning_rate / 10:g} ({how}) ..."
+        )
+
+
 def train(clf, dataset, model, run: Path | None, *, callbacks=(), verbose: int = 1, initial_epoch: int = 0,
           history: list[dict] | None = None, state: dict | None = None) -> None:  # fmt: skip
     """Fit ``model`` on ``dataset`` for ``clf``'s settings and record everything in ``run``.
@@ -197,24 +231,16 @@ def train(clf, dataset, model, run: Path | None, *, callbacks=(), verbose: int =
     clf.stop_reason_ = next((c.reason for c in controls if getattr(c, "reason", None)), None)
     clf.fine_tune_start_ = None
     if fine_tuning and not clf.stop_reason_:
-        from imgclf.models.transfer import unfreeze_top
-        from imgclf.training.optimizers import make_optimizer
-
-        opened = unfreeze_top(model, clf.fine_tune, clf.fine_tune_from)
-        model.compile(optimizer=make_optimizer(clf.optimizer, clf.learning_rate / 10), loss=model.loss,
-                      metrics=["accuracy"])  # fmt: skip
-        if verbose:
-            from rich.console import Console
-
-            Console(stderr=True).print(
-                f"Fine-tuning {len(opened)} backbone layers at learning rate {clf.learning_rate / 10:g} ..."
-            )
         start = max(len(recorder.rows), clf.epochs)
-        clf.fine_tune_start_ = start + 1
+        clf.fine_tune_start_ = (state or {}).get("fine_tune_from_epoch") or start + 1
         total = clf.epochs + (clf.fine_tune_epochs or clf.epochs)
+        if initial_epoch < clf.fine_tune_start_:
+            _start_fine_tuning(clf, model, len(dataset.train), total - start, verbose)
+        # else: resumed inside the fine-tuning phase; last.keras holds the unfrozen layers and the optimizer
+        # with its schedule and step count, so the phase goes on where it stopped.
         if checkpoint is not None:
             checkpoint.state["epochs"] = total
-            checkpoint.state["fine_tune_from_epoch"] = start + 1
+            checkpoint.state["fine_tune_from_epoch"] = clf.fine_tune_start_
         for c in controls:  # a fresh start for patience counters in the new phase
             if hasattr(c, "wait"):
                 c.wait = 0
