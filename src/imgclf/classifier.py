@@ -161,7 +161,7 @@ class ImageClassifier:
         seed: int = 0,
         cache: bool | str = "auto",
         augment: str | dict | Augmentation | None = None,
-        precision: str = "float32",
+        precision: str = "auto",
         target_accuracy: float | None = None,
         monitor: str = "accuracy",
         early_stopping: int | None = None,
