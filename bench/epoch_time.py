@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--model", default="course_small")
     parser.add_argument("--augment", default="none", choices=sorted(PRESETS))
-    parser.add_argument("--precision", default="auto", help="imgclf side only: auto (as imgclf), float32, mixed_bfloat16")
+    parser.add_argument("--precision", default="auto", help="imgclf side: auto, float32, mixed_bfloat16")
     args = parser.parse_args()
     results = {}
     for name, fn in (("imgclf tf.data", run_imgclf), ("course ImageDataGenerator", run_course)):
