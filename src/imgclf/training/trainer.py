@@ -152,9 +152,10 @@ def uses_cached_features(clf) -> bool:
 def fine_tune_learning_rate(clf, steps: int):
     """The fine-tuning phase's learning rate: a tenth of ``clf.learning_rate`` (the course's and Keras'
     transfer-learning guide's advice: small steps, so the pretrained weights are adjusted, not wrecked),
-    annealed to 0 over ``steps`` optimizer steps along a half cosine (SGDR, Loshchilov & Hutter 2017; fastai's
-    ``fine_tune``), so the last epochs settle instead of wandering. A constant rate when ``clf.reduce_lr`` is
-    set, because ReduceLROnPlateau needs a rate it can change.
+    annealed to 0 over ``steps`` optimizer steps along a half cosine (SGDR, Loshchilov & Hutter 2017; the
+    annealing half of fastai's one-cycle ``fine_tune``), so the last epochs settle instead of wandering. A
+    constant rate with ``fine_tune_schedule="constant"``, or when ``clf.reduce_lr`` is set, because
+    ReduceLROnPlateau needs a rate it can change.
 
     Returns:
         A float, or a ``keras.optimizers.schedules.CosineDecay``.
@@ -172,12 +173,12 @@ def _start_fine_tuning(clf, model, num_train: int, epochs: int, verbose: int) ->
 
     opened = unfreeze_top(model, clf.fine_tune, clf.fine_tune_from)
     steps = epochs * -(-num_train // clf.batch_size)
-    optimizer = make_optimizer(clf.optimizer, fine_tune_learning_rate(clf, steps))
-    model.compile(optimizer=optimizer, loss=model.loss, metrics=["accuracy"])
+    rate = fine_tune_learning_rate(clf, steps)
+    model.compile(optimizer=make_optimizer(clf.optimizer, rate), loss=model.loss, metrics=["accuracy"])
     if verbose:
         from rich.console import Console
 
-        how = "constant" if clf.reduce_lr or clf.fine_tune_schedule == "constant" else "cosine-annealed to 0"
+        how = "constant" if isinstance(rate, float) else "cosine-annealed to 0"
         Console(stderr=True).print(
             f"Fine-tuning {len(opened)} backbone layers at learning rate {clf.learning_rate / 10:g} ({how}) ..."
         )
