@@ -117,7 +117,7 @@ def create_model(
         num_classes: number of classes, at least 2.
         class_mode: ``"binary"``, ``"categorical"`` or ``"sparse"``.
         precision: ``"float32"`` (default), ``"mixed_bfloat16"`` (layers compute in bfloat16 and keep
-            float32 weights; about 1.7x faster on CPUs with AMX/AVX512-BF16) or ``"auto"``
+            float32 weights; ~1.5x faster training on CPUs with AMX/AVX512-BF16) or ``"auto"``
             (:func:`resolve_precision`).
 
     Raises:
