@@ -82,3 +82,16 @@ def test_resolve_class_mode():
         resolve_class_mode("binary", 3)
     with pytest.raises(ImgclfError, match="class_mode must be one of"):
         resolve_class_mode("multi", 3)
+
+
+def test_training_datasets_run_without_the_autotuner(split_data):
+    # tf.data's autotuner holds the end of every pass until its next back-off wake-up (bench/README.md), so
+    # imgclf's datasets turn it off and set parallelism and prefetching themselves.
+    from imgclf import ImageClassifier
+
+    clf = ImageClassifier(target_size=(32, 32), batch_size=4, augment="course")
+    train, val = clf.training_datasets(load_folder(split_data))
+    for ds in (train, val):
+        assert ds.options().autotune.enabled is False
+    assert next(iter(val))[0].shape[0] == 16  # validation batches: at least 100 images, here all 16
+    assert next(iter(train))[0].shape[0] == 4

@@ -1,13 +1,13 @@
 """On-the-fly augmentation of training batches, with ``ImageDataGenerator``'s names and units.
 
-The geometric transforms (rotation, shift, shear, zoom, flips) of each image are composed into one
-affine matrix and applied by a single warp (bilinear, or nearest with ``interpolation_order=0``), so each image
-is interpolated once, not once per transform. The warp is a handful of gathers and multiply-adds compiled by XLA
-into one loop over the output pixels: ~4x less CPU than TensorFlow's ``ImageProjectiveTransformV3`` kernel for
-the same result (``bench/augment_warp.py``), which matters on a CPU where augmentation and training share the
-cores. Brightness and channel shift follow. Everything runs on whole
-batches inside the ``tf.data`` pipeline, after the decoded-image cache, with stateless random numbers
-drawn from a per-batch seed: the same ``seed`` gives the same augmented stream.
+The geometric transforms (rotation, shift, shear, zoom, flips) of each image are composed into one affine matrix
+and applied by a single warp (bilinear, or nearest with ``interpolation_order=0``), so each image is interpolated
+once, not once per transform. The warp is a handful of gathers and multiply-adds compiled by XLA into one loop
+over the output pixels: under a third of the CPU of TensorFlow's ``ImageProjectiveTransformV3`` kernel for the
+same result (``bench/augment_warp.py``), which matters on a CPU where augmentation and training share the cores.
+Brightness and channel shift follow. Everything runs on whole batches inside the ``tf.data`` pipeline, after the
+decoded-image cache, with stateless random numbers drawn from a per-batch seed: the same ``seed`` gives the same
+augmented stream.
 
 Source of the option names, units and presets: Keras' ``ImageDataGenerator`` documentation and the
 course's Week 2 notebook (``rotation_range=40, width_shift_range=0.2, height_shift_range=0.2,
@@ -81,7 +81,7 @@ class Augmentation:
         channel_shift_range: add one value drawn from [-r, r] (0-255 scale) to every channel, clipped to
             the image's own min and max, as ``ImageDataGenerator.apply_channel_shift`` does.
         interpolation_order: 1 (default, bilinear, as ``ImageDataGenerator``) or 0 (nearest neighbour:
-            a third of the CPU, blockier edges; torchvision's ``RandomAffine`` default).
+            ~60 % of the CPU, blockier edges; torchvision's ``RandomAffine`` default).
 
     Raises:
         ImgclfError: a value is negative, not a number, or ``fill_mode`` is unknown.

@@ -4,6 +4,11 @@ Images are decoded by :func:`imgclf.data.images.load_image` (Pillow) inside ``tf
 calls that ``tf.data`` runs in parallel; Pillow releases the GIL while it decodes and resizes.
 Decoded uint8 images are cached in memory when they fit, so files are decoded once and later
 epochs only shuffle and batch; otherwise they are streamed from disk every epoch.
+
+tf.data's autotuner is switched off (:func:`finish`): parallelism is one call per core and the prefetch buffer
+is fixed. With it on, TensorFlow 2.21 ends every pass over a dataset only at the autotuner's next wake-up, on an
+exponential back-off from the iterator's start (10, 30, 70, …, 5,110, 10,230 ms), so an epoch of 5.3 s of work
+was often measured at exactly 10.23 s, and 4.3 s at 5.11 s (``bench/README.md``). Off, the epoch takes its work.
 """
 
 from __future__ import annotations
@@ -21,7 +26,11 @@ from imgclf.pipeline.augment import Augmentation, augment_batch
 from imgclf.pipeline.skipped import SkippedFiles
 
 CLASS_MODES = ("binary", "categorical", "sparse")
-_PARALLEL = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+#: Parallel calls of the decode and augmentation maps: one per core this process may run on.
+PARALLEL_CALLS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+_PARALLEL = dict(num_parallel_calls=PARALLEL_CALLS, deterministic=True)
+#: Batches prepared ahead of the training step.
+PREFETCH_BATCHES = 4
 #: Fraction of the currently available memory the in-memory cache may take.
 CACHE_MEMORY_FRACTION = 0.5
 
@@ -181,7 +190,14 @@ def _batched(ds, n: int, batch_size: int, shuffle: bool, seed: int, augment, lab
             ds = ds.map(lambda batch, s: (augment_batch(batch[0], augment, s), batch[1]), **_PARALLEL)
         else:
             ds = ds.map(lambda images, s: augment_batch(images, augment, s), **_PARALLEL)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return finish(ds)
+
+
+def finish(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """Prefetch :data:`PREFETCH_BATCHES` batches and switch tf.data's autotuner off (see the module's doc)."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(PREFETCH_BATCHES).with_options(options)
 
 
 def array_dataset(

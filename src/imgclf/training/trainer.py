@@ -137,10 +137,12 @@ def cached_features(clf, model, dataset, extractor, val_ds, verbose: int):
 def _feature_dataset(features, targets, batch_size: int, shuffle: bool, seed: int):
     import tensorflow as tf
 
+    from imgclf.pipeline.dataset import finish
+
     ds = tf.data.Dataset.from_tensor_slices((features, targets))
     if shuffle:
         ds = ds.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return finish(ds.batch(batch_size))
 
 
 def uses_cached_features(clf) -> bool:
