@@ -24,7 +24,7 @@ import tensorflow as tf  # noqa: E402
 from imgclf.models import create_model  # noqa: E402
 from imgclf.training import optimizers  # noqa: E402
 
-CANDIDATES = {  # noqa: RUF012
+CANDIDATES = {
     "keras RMSprop": lambda: keras.optimizers.RMSprop(1e-3),
     "imgclf RMSprop (fused)": lambda: optimizers.RMSprop(1e-3),
     "keras Adam": lambda: keras.optimizers.Adam(1e-3),

@@ -16,6 +16,7 @@ shear_range=0.2, zoom_range=0.2, horizontal_flip=True, fill_mode='nearest'``).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, fields
 
@@ -281,19 +282,14 @@ def _warp(images, transforms, cval, fill_mode: str, order: int):
     return top * (1.0 - fy) + bottom * fy
 
 
-_COMPILED: dict = {}
-
-
+@functools.cache
 def _compiled_warp(fill_mode: str, order: int):
     """:func:`_warp` for one fill mode and order, compiled by XLA (one per process, shapes traced lazily)."""
-    key = (fill_mode, order)
-    if key not in _COMPILED:
-        _COMPILED[key] = tf.function(
-            lambda images, transforms, cval: _warp(images, transforms, cval, fill_mode, order),
-            jit_compile=True,
-            reduce_retracing=True,
-        )
-    return _COMPILED[key]
+    return tf.function(
+        lambda images, transforms, cval: _warp(images, transforms, cval, fill_mode, order),
+        jit_compile=True,
+        reduce_retracing=True,
+    )
 
 
 def warp(images: tf.Tensor, matrices: tf.Tensor, fill_mode: str = "nearest", cval: float = 0.0,
