@@ -86,6 +86,23 @@ def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
     return info.value.code or 0, captured.out, captured.err
 
 
+class Crash(Exception):
+    """Raised by :class:`CrashAfter`: a run dying mid-training."""
+
+
+def crash_after(n: int):
+    """A Keras callback that raises :class:`Crash` after epoch ``n`` (1-based) ends, once the run's checkpoint
+    of that epoch is written (the checkpoint callback runs before user callbacks)."""
+    import keras
+
+    class CrashAfter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == n:
+                raise Crash
+
+    return CrashAfter()
+
+
 def cli_train(*args) -> None:
     """``imgclf train ARGS`` for module-scoped fixtures (no monkeypatch/capsys there); asserts success."""
     from imgclf import cli

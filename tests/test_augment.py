@@ -182,7 +182,9 @@ def test_seeded_stream_is_reproducible_and_changes_each_epoch(split_data):
 
 
 def test_validation_is_never_augmented(split_data):
-    clf = ImageClassifier("course_small", target_size=(24, 24), batch_size=8, augment={"brightness_range": [0.1, 0.1]})
+    clf = ImageClassifier(
+        model="course_small", target_size=(24, 24), batch_size=8, augment={"brightness_range": [0.1, 0.1]}
+    )
     ds = load_folder(split_data)
     train, validation = clf.training_datasets(ds)
     val_images = np.concatenate([np.asarray(b[0]) for b in validation])
@@ -193,7 +195,7 @@ def test_validation_is_never_augmented(split_data):
 
 
 def test_augmentation_changes_training_but_not_prediction(split_data):
-    clf = ImageClassifier("course_small", target_size=(24, 24), epochs=1, batch_size=8, augment="course")
+    clf = ImageClassifier(model="course_small", target_size=(24, 24), epochs=1, batch_size=8, augment="course")
     clf.fit(split_data, verbose=0)
     path = load_folder(split_data).validation.paths[0]
     np.testing.assert_array_equal(clf.predict_proba(path), clf.predict_proba(path))  # no randomness at predict

@@ -8,7 +8,6 @@ import http.server
 import threading
 
 import h5py
-import keras
 import numpy as np
 import pytest
 
@@ -45,6 +44,7 @@ def test_every_backbone(name):
     if spec.cut_layer:
         assert model.get_layer(spec.cut_layer).output.shape[1:] == FEATURES[name]
     backbone_layers = [layer for layer in model.layers if not layer.name.startswith("head_") and layer.name != "output"]
+    assert sum(layer.count_params() for layer in backbone_layers) == spec.params  # the registry's figure is true
     assert backbone_layers and not any(layer.trainable_weights for layer in backbone_layers)  # frozen
     assert {w.path.split("/")[0] for w in model.trainable_weights} <= {"head_dense", "output"}
     assert model.input.dtype == "uint8" and tuple(model.output.shape) == (None, 3)
@@ -82,7 +82,10 @@ def test_squeezenet_loads_the_real_weights():
             got = m.get_layer(layer.replace("/", "_")).get_weights()
             assert len(got) == len(names) == 2
             for value, name in zip(got, names):
-                np.testing.assert_array_equal(value, f[layer][name][()])
+                expected = f[layer][name][()]
+                if layer == "conv1" and expected.ndim == 4:  # caffe's BGR input order is folded into the kernel
+                    expected = expected[:, :, ::-1, :]
+                np.testing.assert_array_equal(value, expected)
     params = sum(
         layer.count_params() for layer in m.layers if not layer.name.startswith("head_") and layer.name != "output"
     )
@@ -172,27 +175,10 @@ def test_classifier_with_backbone_and_fine_tuning(tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(paths), clf.predict_proba(paths), rtol=1e-5, atol=1e-6)
 
 
-class _Crash(Exception):
-    pass
-
-
-class _CrashAfter(keras.callbacks.Callback):
-    """Raises after epoch ``n`` (1-based) ends, once the run's checkpoint of that epoch is written."""
-
-    def __init__(self, n):
-        super().__init__()
-        self.n = n
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.n:
-            raise _Crash
-
-
 def test_fine_tuning_anneals_the_learning_rate_and_resumes_inside_the_phase(tmp_path):
     from imgclf.training.callbacks import read_history_csv
-    from imgclf.training.trainer import resume
 
-    from conftest import write_class_folder
+    from conftest import Crash, crash_after, write_class_folder
 
     data = write_class_folder(tmp_path / "d", {"a_tl": 16, "b_br": 16}, size=64)
     settings = dict(backbone="mobilenet_v2", weights=None, target_size=(64, 64), head="gap", epochs=2, batch_size=8,
@@ -204,9 +190,9 @@ def test_fine_tuning_anneals_the_learning_rate_and_resumes_inside_the_phase(tmp_
     constant = ImageClassifier(**{**settings, "fine_tune_schedule": "constant"}).fit(data, verbose=0)
     assert [r["learning_rate"] for r in constant.history_][2:] == pytest.approx([1e-4] * 4)
 
-    with pytest.raises(_Crash):  # the run dies after epoch 4, inside the fine-tuning phase
-        ImageClassifier(**settings).fit(data, run_dir=tmp_path / "crashed", callbacks=[_CrashAfter(4)], verbose=0)
-    resumed = resume(tmp_path / "crashed", verbose=0)
+    with pytest.raises(Crash):  # the run dies after epoch 4, inside the fine-tuning phase
+        ImageClassifier(**settings).fit(data, run_dir=tmp_path / "crashed", callbacks=[crash_after(4)], verbose=0)
+    resumed = ImageClassifier.resume(tmp_path / "crashed", verbose=0)
     history = read_history_csv(tmp_path / "crashed" / "history.csv")
     assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5, 6] and resumed.fine_tune_start_ == 3
     # The optimizer and its schedule came back from last.keras: the rate goes on down to 0, not up to 1e-4 again.

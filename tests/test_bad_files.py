@@ -38,7 +38,7 @@ def dirty_data(tmp_path):
 def test_training_skips_and_records_bad_files(dirty_data, tmp_path, cache):
     root, bad_train, bad_val = dirty_data
     run = tmp_path / "run"
-    clf = ImageClassifier("course_small", target_size=(32, 32), epochs=2, batch_size=8, cache=cache)
+    clf = ImageClassifier(model="course_small", target_size=(32, 32), epochs=2, batch_size=8, cache=cache)
     clf.fit(root, run_dir=run, verbose=0)
     assert len(clf.history_) == 2
     recorded = json.loads((run / "skipped.json").read_text())
@@ -50,7 +50,7 @@ def test_training_skips_and_records_bad_files(dirty_data, tmp_path, cache):
 
 def test_predict_and_evaluate_skip_bad_files(dirty_data, tmp_path, monkeypatch, capsys):
     root, _, bad_val = dirty_data
-    clf = ImageClassifier("course_small", target_size=(32, 32), epochs=1, batch_size=8).fit(root, verbose=0)
+    clf = ImageClassifier(model="course_small", target_size=(32, 32), epochs=1, batch_size=8).fit(root, verbose=0)
     folder = root / "validation" / "b_br"
     proba = clf.predict_proba(folder)
     paths = sorted(str(p) for p in folder.iterdir())

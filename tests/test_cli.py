@@ -38,8 +38,9 @@ def test_train_writes_run_folder(cli_run):
     import yaml
 
     config = yaml.safe_load((run / "config.yaml").read_text())
-    assert config["target_size"] == [32, 32] and config["epochs"] == 2 and config["model"] == "course_small"
-    assert config["data"]["train_images"] == 24 and config["class_mode_resolved"] == "binary"
+    assert config["target_size"] == [32, 32] and config["epochs"] == 2 and config["model"] is None
+    assert config["resolved"]["model"] == "course_small" and config["resolved"]["class_mode"] == "binary"
+    assert config["data"]["train_images"] == 24
 
 
 def test_predict_plain_and_json(cli_run, monkeypatch, capsys):
@@ -49,7 +50,11 @@ def test_predict_plain_and_json(cli_run, monkeypatch, capsys):
     lines = out.strip().splitlines()
     assert len(lines) == 4
     path, label, prob = lines[0].split("\t")
-    assert path.endswith("100.png") and label in ("cats", "dogs") and 0.5 <= float(prob) <= 1.0
+    from imgclf import ImageClassifier
+
+    expected = ImageClassifier.load(run).predict_proba([path])[0]  # the CLI prints what the library predicts
+    assert path.endswith("100.png") and label == ["cats", "dogs"][expected.argmax()]
+    assert float(prob) == pytest.approx(expected.max(), abs=1e-4)
     code, out, _ = run_cli(monkeypatch, capsys, "predict", run, data / "validation" / "dogs" / "100.png", "--json")
     record = json.loads(out)
     assert record["label"] in ("cats", "dogs") and set(record["probabilities"]) == {"cats", "dogs"}
@@ -130,3 +135,24 @@ def test_help_lists_commands(monkeypatch, capsys):
     assert code == 0
     for command in ("train", "predict", "evaluate", "demo", "models"):
         assert command in out
+
+
+def test_train_options_come_from_the_settings_declaration():
+    """Every setting is a `train` option with its declared help and default; no option drifts from the library."""
+    import typer.main
+
+    from imgclf import settings
+    from imgclf.cli import app
+
+    command = typer.main.get_command(app).commands["train"]
+    options = {p.name: p for p in command.params if p.param_type_name == "option"}
+    for f in settings.fields():
+        option = options[f.name]
+        assert option.opts[0] == "--" + f.name.replace("_", "-")
+        assert option.help == f"{f.metadata['help']} (default: {settings.shown_default(f)})"
+        assert option.default is None  # not given: the config file's value, else the declared default
+    assert "(default: auto" in options["precision"].help  # the drift the issue found: help said float32
+    own = {"config", "resume", "name", "runs_dir", "overwrite"}
+    from imgclf.cli.train import AUG_FLAGS
+
+    assert set(options) - set(settings.names()) - set(AUG_FLAGS) == own

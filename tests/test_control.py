@@ -28,7 +28,7 @@ def easy(tmp_path):
 
 
 def test_target_accuracy_stops_and_says_so(easy, tmp_path):
-    clf = ImageClassifier("course_small", target_size=(32, 32), epochs=30, batch_size=8, target_accuracy=0.95)
+    clf = ImageClassifier(model="course_small", target_size=(32, 32), epochs=30, batch_size=8, target_accuracy=0.95)
     clf.fit(easy, run_dir=tmp_path / "run", verbose=0)
     assert len(clf.history_) < 30 and clf.history_[-1]["accuracy"] >= 0.95
     assert all(r["accuracy"] < 0.95 for r in clf.history_[:-1])  # it stopped at the first epoch that passed
@@ -38,11 +38,17 @@ def test_target_accuracy_stops_and_says_so(easy, tmp_path):
 
 
 def test_early_stopping_records_reason(easy):
-    # A too-high learning rate makes the validation loss bounce in float32 (in bfloat16 this tiny task
-    # converges smoothly instead, and patience 1 would never run out).
-    clf = ImageClassifier("course_small", target_size=(32, 32), epochs=40, batch_size=8, early_stopping=1,
-                          learning_rate=0.05, precision="float32")  # fmt: skip
-    clf.fit(easy, verbose=0)
+    # Validation labels swapped: the better the model learns the training images, the worse the validation
+    # loss gets, so patience 1 must run out within a few epochs.
+    from dataclasses import replace
+
+    from imgclf.data.folders import load_folder
+
+    dataset = load_folder(easy)
+    val = dataset.validation
+    flipped = replace(dataset, validation=type(val)(val.paths, 1 - val.labels))
+    clf = ImageClassifier(model="course_small", target_size=(32, 32), epochs=40, batch_size=8, early_stopping=1)
+    clf.fit(flipped, verbose=0)
     assert len(clf.history_) < 40 and clf.stop_reason_.startswith("early stopping at epoch")
 
 
@@ -118,8 +124,8 @@ def test_tensorboard_logs_or_a_clear_error(easy, tmp_path):
 
     if importlib.util.find_spec("tensorboard") is None:
         with pytest.raises(ImgclfError, match=r"pip install 'imgclf\[tensorboard\]'"):
-            ImageClassifier(tensorboard=True)
+            ImageClassifier(tensorboard=True).resolve_settings()
         return
-    clf = ImageClassifier("course_small", target_size=(32, 32), epochs=1, batch_size=8, tensorboard=True)
+    clf = ImageClassifier(model="course_small", target_size=(32, 32), epochs=1, batch_size=8, tensorboard=True)
     clf.fit(easy, run_dir=tmp_path / "run", verbose=0)
     assert any((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*"))

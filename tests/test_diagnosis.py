@@ -59,3 +59,19 @@ def test_no_validation_and_empty():
     assert diagnose([{"epoch": 1, "loss": 0.5, "accuracy": 0.7}]).verdict == "no_validation"
     with pytest.raises(ValueError):
         diagnose([])
+
+
+def test_every_condition_is_named_most_important_first():
+    # The run: training accuracy climbs to 0.83, validation zig-zags around 0.6 and its loss rises from
+    # epoch 9; over-fitting and instability both hold, and over-fitting comes first.
+    h = history(
+        [0.52, 0.56, 0.60, 0.63, 0.66, 0.69, 0.72, 0.74, 0.77, 0.79, 0.81, 0.83],
+        [0.50, 0.58, 0.51, 0.60, 0.52, 0.63, 0.54, 0.64, 0.55, 0.65, 0.54, 0.63],
+        [0.69, 0.67, 0.65, 0.62, 0.60, 0.57, 0.54, 0.51, 0.48, 0.45, 0.42, 0.39],
+        [0.69, 0.68, 0.67, 0.66, 0.66, 0.65, 0.65, 0.64, 0.63, 0.68, 0.72, 0.77],
+    )
+    d = diagnose(h)
+    assert d.conditions == ("overfitting", "unstable") and d.verdict == "overfitting" and d.from_epoch == 9
+    assert d.message.index("Over-fitting") < d.message.index("Unstable")
+    assert any("augment" in r for r in d.remedies) and any("learning rate" in r for r in d.remedies)
+    assert diagnose(HEALTHY).conditions == ("good_fit",)

@@ -114,7 +114,7 @@ def test_doctor_names_every_problem(gauntlet):
 
 def test_train_completes_then_fix_and_restore_lose_nothing(gauntlet, tmp_path, monkeypatch, capsys):
     before = sorted(p.relative_to(gauntlet).as_posix() for p in gauntlet.rglob("*") if p.is_file())
-    clf = ImageClassifier("course_small", target_size=(32, 32), epochs=1, batch_size=8)
+    clf = ImageClassifier(model="course_small", target_size=(32, 32), epochs=1, batch_size=8)
     clf.fit(gauntlet, run_dir=tmp_path / "run", verbose=0)  # never dies on a bad file
     skipped = {s["path"] for s in json.loads((tmp_path / "run" / "skipped.json").read_text())}
     assert {

@@ -34,7 +34,7 @@ def square_model(tmp_path_factory):
     for split, n, seed in (("train", 40, 0), ("validation", 12, 1)):
         square_or_plain(root / split, "plain", n, seed, square=False)
         square_or_plain(root / split, "square", n, seed + 10, square=True)
-    clf = ImageClassifier("course_small", target_size=(SIZE, SIZE), epochs=6, batch_size=10, seed=2)
+    clf = ImageClassifier(model="course_small", target_size=(SIZE, SIZE), epochs=6, batch_size=10, seed=2)
     clf.fit(root, verbose=0)
     assert clf.history_[-1]["val_accuracy"] >= 0.9
     return clf, root
@@ -47,7 +47,7 @@ def test_gradcam_peak_on_the_square(square_model):
     maps, chosen = gradcam(clf.model_, x)
     assert maps.shape == (len(paths), SIZE, SIZE) and maps.dtype == np.float32
     assert maps.min() >= 0 and maps.max() <= 1
-    assert (chosen == clf.classes_.index("square")).all()
+    assert (chosen == list(clf.classes_).index("square")).all()
     on_square = 0
     for m in maps:
         y, x_ = np.unravel_index(m.argmax(), m.shape)
@@ -121,7 +121,7 @@ def test_write_evaluation_gallery_of_mistakes(square_model, tmp_path):
     clf, root = square_model
     val = load_folder(root).validation
     wrong = type(val)(val.paths, 1 - val.labels)  # every label swapped: every prediction is now a mistake
-    metrics = write_evaluation(clf, wrong, tmp_path, count=6)
+    metrics = write_evaluation(clf.predictor(), wrong, tmp_path, count=6)
     losses = [m["loss"] for m in metrics["mistakes"]]
     assert len(losses) == 6 and losses == sorted(losses, reverse=True)
     assert metrics["accuracy"] <= 0.1

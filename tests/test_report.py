@@ -89,7 +89,7 @@ def test_explain_feature_maps_show_and_predict_options(trained_run, tmp_path, mo
     path, label, _, picture = out.strip().split("\t")
     assert code == 0 and label == "a_tl" and Image.open(picture).size == (40, 40)
     code, _, err = run_cli(monkeypatch, capsys, "explain", run, image, "--class", "zebra")
-    assert code == 2 and "--class must be one of ['a_tl', 'b_br']" in err
+    assert code == 2 and "class_name must be one of ['a_tl', 'b_br']" in err
     code, out, _ = run_cli(monkeypatch, capsys, "feature-maps", run, image, "--out", tmp_path / "fm")
     assert code == 0 and (tmp_path / "fm" / "overview.png").is_file() and (tmp_path / "fm" / "filters.png").is_file()
     code, out, _ = run_cli(monkeypatch, capsys, "show", data, "--count", "4", "--out", tmp_path / "s.png")

@@ -2,8 +2,9 @@
 
 Built on Keras 3 with the TensorFlow backend. The public API:
 
-- :class:`imgclf.ImageClassifier` -- a scikit-learn-style estimator (``fit``, ``predict``,
-  ``predict_proba``, ``evaluate``, ``save``, ``load``).
+- :class:`imgclf.ImageClassifier` -- a scikit-learn estimator (``fit``, ``predict``,
+  ``predict_proba``, ``score``, ``evaluate``, ``save``, ``load``, ``resume``).
+- :class:`imgclf.Predictor` -- a trained model with how to read images for it (``Predictor.from_run``).
 - :func:`imgclf.load_folder` -- find the images and labels of a dataset folder.
 - :func:`imgclf.models.create_model` / :func:`imgclf.models.list_models` -- the model registry.
 """
@@ -23,6 +24,7 @@ _LAZY = {
     "ImageClassifier": "imgclf.classifier",
     "Dataset": "imgclf.data.folders",
     "load_folder": "imgclf.data.folders",
+    "Predictor": "imgclf.inference",
 }
 
 
@@ -35,4 +37,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'imgclf' has no attribute {name!r}")
 
 
-__all__ = ["ImageClassifier", "ImgclfError", "Dataset", "load_folder", "__version__"]
+__all__ = ["ImageClassifier", "ImgclfError", "Dataset", "Predictor", "load_folder", "__version__"]

@@ -1,4 +1,9 @@
-"""Shared picture helpers (matplotlib, Agg backend): saving figures atomically, image grids, overlays."""
+"""Shared picture helpers: saving figures atomically, image grids, overlays.
+
+Pictures are drawn with matplotlib's object-oriented ``Figure`` API (:func:`new_figure`), which renders to PNG
+without pyplot: importing or calling imgclf never switches the plotting backend of a notebook or script, and
+leaves no figure open in pyplot's state.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,26 @@ import os
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from imgclf._io import atomic_path
 
-from imgclf._io import atomic_path  # noqa: E402
+
+def new_figure(rows: int = 1, cols: int = 1, *, squeeze: bool = True, height_ratios=None, **figure_kwargs):
+    """``(figure, axes)`` as ``pyplot.subplots`` gives them, but from ``matplotlib.figure.Figure``: no pyplot
+    state, no backend. ``figure_kwargs`` go to ``Figure`` (``figsize`` in inches, ``dpi``); ``squeeze`` and
+    ``height_ratios`` to ``Figure.subplots``."""
+    fig = Figure(**figure_kwargs)
+    return fig, fig.subplots(rows, cols, squeeze=squeeze, height_ratios=height_ratios)
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
-    """Save a matplotlib figure as PNG atomically (creating the folder) and close it."""
+    """Save a matplotlib figure as PNG atomically (creating the folder)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
-    plt.close(fig)
     return path
 
 
@@ -38,7 +48,7 @@ def save_grid(images: np.ndarray, path: str | os.PathLike, titles=None, cols: in
     n = len(images)
     cols = cols or max(1, math.ceil(math.sqrt(n)))
     rows = max(1, math.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.3 * rows + (0.4 if title else 0)), squeeze=False)
+    fig, axes = new_figure(rows, cols, figsize=(2.2 * cols, 2.3 * rows + (0.4 if title else 0)), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:

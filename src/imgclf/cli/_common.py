@@ -102,7 +102,7 @@ def finish_run(clf, run: Path) -> None:
     err.print(f"[bold]Diagnosis:[/bold] {escape(diagnosis.message)}")
     for remedy in diagnosis.remedies[:3]:
         err.print(f"  - {escape(remedy)}")
-    report = write_report(run, clf=clf)  # the model is in memory: no reload
+    report = write_report(run, predictor=clf.predictor())  # the model is in memory: no reload
     last = clf.history_[-1] if clf.history_ else {}
     shown = "  ".join(f"{k} {last[k]:.4f}" for k in ("accuracy", "val_accuracy") if k in last)
     err.print(f"Run saved to [bold]{escape(str(run))}[/bold]  {shown}")

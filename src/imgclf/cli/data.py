@@ -108,19 +108,13 @@ def split(
 
 @app.command()
 def backbones():
-    """List the pretrained backbones: input size, cut layer, parameters, preprocessing, weights."""
+    """List the pretrained backbones: input size, cut layer, parameters, preprocessing."""
     load_api()
-    from imgclf.models.backbones import get_backbone, list_backbones
-    from imgclf.models.transfer import create_transfer_model
+    from imgclf.models.backbones import backbone_table
 
     table = Table("input", "cut layer", "backbone params", "preprocessing")
     table.add_column("name", no_wrap=True)
     table.columns.insert(0, table.columns.pop())
-    for name in list_backbones():
-        spec = get_backbone(name)
-        model = create_transfer_model(name, (*spec.default_size, 3), 2, "binary", weights=None, head="gap")
-        params = sum(layer.count_params() for layer in model.layers if not layer.name.startswith("head_"))
-        params -= model.get_layer("output").count_params()
-        h, w = spec.default_size
-        table.add_row(name, f"{h}x{w}", spec.cut_layer or "(last)", f"{params:,}", spec.preprocess)
+    for row in backbone_table():
+        table.add_row(row["name"], row["input"], row["cut_layer"], f"{row['params']:,}", row["preprocess"])
     out.print(table)

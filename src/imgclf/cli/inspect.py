@@ -33,29 +33,15 @@ def explain(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the pictures (default: RUN/explain).")] = None,
 ):  # fmt: skip
     """Grad-CAM: write each image with a heat-map of where the model looked for the class."""
-    imgclf = load_api()
-    from PIL import Image
+    load_api()
+    from imgclf.explain import explain_files
+    from imgclf.inference import Predictor
 
-    from imgclf.classifier import expand_image_paths
-    from imgclf.errors import ImgclfError
-    from imgclf.explain import find_last_conv_layer, gradcam
-    from imgclf.plotting import heatmap_overlay
-
-    clf = imgclf.ImageClassifier.load(run)
-    if class_name is not None and class_name not in clf.classes_:
-        raise ImgclfError(f"--class must be one of {list(clf.classes_)}. Received: {class_name!r}")
-    paths = expand_image_paths(images)
-    x = clf.load_images(paths)
-    index = clf.classes_.index(class_name) if class_name is not None else None
-    maps, chosen = gradcam(clf.model_, x, index, layer)
-    proba = clf.predict_proba(x)
-    folder = out_dir or Path(run) / "explain"
-    folder.mkdir(parents=True, exist_ok=True)
-    err.print(f"Grad-CAM on layer {layer or find_last_conv_layer(clf.model_)!r}")
-    for path, img, m, c, p in zip(paths, x, maps, chosen, proba):
-        target = folder / f"{Path(path).stem}_gradcam_{clf.classes_[c]}.png"
-        Image.fromarray(heatmap_overlay(img, m)).save(target)
-        print(f"{path}\t{clf.classes_[c]}\t{p[c]:.4f}\t{target}")
+    records = explain_files(Predictor.from_run(run), images, out_dir or Path(run) / "explain", class_name, layer)
+    if records:
+        err.print(f"Grad-CAM on layer {records[0]['layer']!r}")
+    for r in records:
+        print(f"{r['path']}\t{r['class']}\t{r['probability']:.4f}\t{r['picture']}")
 
 
 @app.command("feature-maps")
@@ -65,11 +51,14 @@ def feature_maps_command(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the pictures (default: RUN/feature_maps).")] = None,
 ):  # fmt: skip
     """Draw every convolution and pooling layer's channels for one image, plus the first layer's filters."""
-    imgclf = load_api()
+    load_api()
     from imgclf.explain.feature_maps import write_feature_maps
+    from imgclf.inference import Predictor
 
-    clf = imgclf.ImageClassifier.load(run)
-    for path in write_feature_maps(clf.model_, clf.load_images([image])[0], out_dir or Path(run) / "feature_maps"):
+    predictor = Predictor.from_run(run)
+    for path in write_feature_maps(
+        predictor.model, predictor.load_images([image])[0], out_dir or Path(run) / "feature_maps"
+    ):
         print(path)
 
 
@@ -83,19 +72,9 @@ def show(
 ):  # fmt: skip
     """A grid of sample training images per class, with labels (the course's 4x4 view)."""
     imgclf = load_api()
-    import numpy as np
-
-    from imgclf.data.images import check_target_size, load_image
-    from imgclf.plotting import save_grid
+    from imgclf.data.images import check_target_size
+    from imgclf.pipeline.preview import sample_grid
 
     size = check_target_size(target_size)
     dataset = imgclf.load_folder(data, validation_split=0, seed=seed)
-    rng = np.random.default_rng(seed)
-    picked, titles = [], []
-    for k, name in enumerate(dataset.class_names):
-        (members,) = np.nonzero(dataset.train.labels == k)
-        for i in rng.choice(members, size=min(count, len(members)), replace=False):
-            picked.append(load_image(dataset.train.paths[i], size))
-            titles.append(name)
-    save_grid(np.stack(picked), out_path, titles=titles, cols=max(4, min(count, 8)), title=f"{Path(data).name}")
-    print(out_path)
+    print(sample_grid(dataset, out_path, count, size, seed, title=Path(data).name))

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from imgclf.cli._common import app, describe_data, err, finish_run, load_api, print_metrics
+from imgclf.cli._settings import given_settings, with_settings_options
 
 _AUG = "Augmentation (training images only; ImageDataGenerator's names and units)"
 
@@ -61,39 +62,14 @@ def augmentation_from_options(base, **flags):
 
 
 @app.command()
+@with_settings_options
 def train(
-    data: Annotated[str | None, typer.Argument(help="Folder (DATA/train/<class>/ + DATA/validation/<class>/, or DATA/<class>/) or a named dataset (`imgclf datasets list`) (default: the config's data)")] = None,
+    data: Annotated[str | None, typer.Argument(help="Folder (DATA/train/<class>/ + DATA/validation/<class>/, or DATA/<class>/), pixel CSV, or a named dataset (`imgclf datasets list`) (default: the config's data)")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML file of settings (a run's config.yaml works); flags override it.")] = None,
-    model: Annotated[str | None, typer.Option(help="Model name (`imgclf models`) (default: course_small).")] = None,
-    target_size: Annotated[tuple[int, int] | None, typer.Option(help="Height and width in pixels (default: the model's, 150 150).")] = None,
-    color_mode: Annotated[str | None, typer.Option(help="rgb or grayscale (default: the model's).")] = None,
-    interpolation: Annotated[str | None, typer.Option(help="Resize filter: nearest, bilinear, bicubic, lanczos, box, hamming (default: nearest).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Images per batch (default: 20).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Passes over the training images (default: 15; 100 with --target-accuracy, which stops earlier).")] = None,
-    optimizer: Annotated[str | None, typer.Option(help="rmsprop, adam or sgd (default: rmsprop).")] = None,
-    learning_rate: Annotated[float | None, typer.Option(help="Optimizer learning rate (default: 1e-3).")] = None,
-    class_mode: Annotated[str | None, typer.Option(help="auto, binary, categorical or sparse (default: auto).")] = None,
-    validation_split: Annotated[float | None, typer.Option(help="Fraction held out when DATA has no validation folder (default: 0.2).")] = None,
-    backbone: Annotated[str | None, typer.Option(help="Pretrained backbone instead of --model (`imgclf backbones`): transfer learning.", rich_help_panel="Transfer learning")] = None,
-    weights: Annotated[str | None, typer.Option(help="Backbone weights: imagenet (cached download), a local .h5 file, or none (default: imagenet).", rich_help_panel="Transfer learning")] = None,
-    cut_layer: Annotated[str | None, typer.Option(help="Backbone layer feeding the head (default: the backbone's, mixed7 for inception_v3).", rich_help_panel="Transfer learning")] = None,
-    head: Annotated[str | None, typer.Option(help="course (Flatten, Dense 1024, Dropout) or gap (global average pooling, Dropout) (default: course).", rich_help_panel="Transfer learning")] = None,
-    dropout: Annotated[float | None, typer.Option(help="Dropout rate of the head (default: 0.2).", rich_help_panel="Transfer learning")] = None,
-    fine_tune: Annotated[int | None, typer.Option(help="Then unfreeze the top N backbone layers and train on at lr/10.", rich_help_panel="Transfer learning")] = None,
-    fine_tune_from: Annotated[str | None, typer.Option(help="Then unfreeze every backbone layer from LAYER on, at lr/10.", rich_help_panel="Transfer learning")] = None,
-    fine_tune_epochs: Annotated[int | None, typer.Option(help="Epochs of the fine-tuning phase (default: --epochs).", rich_help_panel="Transfer learning")] = None,
-    fine_tune_schedule: Annotated[str | None, typer.Option(help="Fine-tuning learning rate: cosine (lr/10 annealed to 0, default) or constant (lr/10).", rich_help_panel="Transfer learning")] = None,
-    cache_features: Annotated[bool | None, typer.Option(help="Frozen backbone, no augmentation: run the backbone once and train the head on its outputs (default: on).", rich_help_panel="Transfer learning")] = None,
-    target_accuracy: Annotated[float | None, typer.Option(help="Stop once --monitor reaches this (the course's myCallback), e.g. 0.999.", rich_help_panel="Training control")] = None,
-    monitor: Annotated[str | None, typer.Option(help="accuracy (default) or val_accuracy, for --target-accuracy.", rich_help_panel="Training control")] = None,
-    early_stopping: Annotated[int | None, typer.Option(help="Stop after this many epochs without a better validation loss.", rich_help_panel="Training control")] = None,
-    class_weight: Annotated[str | None, typer.Option(help="balanced: weight classes by inverse frequency.", rich_help_panel="Training control")] = None,
-    reduce_lr: Annotated[int | None, typer.Option(help="Divide the learning rate by 5 after this many epochs without a better validation loss.", rich_help_panel="Training control")] = None,
-    tensorboard: Annotated[bool | None, typer.Option(help="Write TensorBoard logs into RUN/tensorboard.", rich_help_panel="Training control")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue this killed or interrupted run from its last completed epoch.", rich_help_panel="Training control")] = None,
-    precision: Annotated[str | None, typer.Option(help="float32, mixed_bfloat16 (faster on CPUs with AMX/AVX512-BF16) or auto (default: float32).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for weights, split, shuffling and augmentation (default: 0).")] = None,
-    augment: Augment = None,
+    name: Annotated[str | None, typer.Option(help="Run name (default: <model>-<date>-<time>).")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder of the same name.")] = False,
     rotation_range: Rotation = None,
     width_shift_range: WidthShift = None,
     height_shift_range: HeightShift = None,
@@ -106,57 +82,39 @@ def train(
     brightness_range: Brightness = None,
     channel_shift_range: ChannelShift = None,
     interpolation_order: InterpolationOrder = None,
-    label_pattern: Annotated[str | None, typer.Option(help="Regex reading labels from flat file names like cat.123.jpg (group 'label' or the first group).")] = None,
-    label_column: Annotated[str | None, typer.Option(help="Label column of pixel CSVs (default: label).")] = None,
-    name: Annotated[str | None, typer.Option(help="Run name (default: <model>-<date>-<time>).")] = None,
-    runs_dir: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder of the same name.")] = False,
+    **settings,
 ):  # fmt: skip
     """Train a model on a folder of images and write runs/<name>/."""
-    flags = locals()
+    flags = {**locals(), **settings}
     imgclf = load_api()
     from imgclf.errors import ImgclfError
     from imgclf.training.run import new_run_dir, read_train_config
 
     if resume is not None:
-        from imgclf.training.trainer import resume as resume_run
-
         err.print(f"Resuming {resume}")
-        finish_run(resume_run(resume), resume)
+        finish_run(imgclf.ImageClassifier.resume(resume), resume)
         return
+    from imgclf import settings as declared
 
-    allowed = list(imgclf.ImageClassifier().get_params())
-    settings, config_data = read_train_config(config, allowed) if config is not None else ({}, None)
-    given = dict(
-        model=model, target_size=target_size, color_mode=color_mode, interpolation=interpolation,
-        batch_size=batch_size, epochs=epochs, optimizer=optimizer, learning_rate=learning_rate,
-        class_mode=class_mode, validation_split=validation_split, seed=seed, precision=precision,
-        target_accuracy=target_accuracy, monitor=monitor, early_stopping=early_stopping, class_weight=class_weight,
-        reduce_lr=reduce_lr, tensorboard=tensorboard, backbone=backbone, weights=weights, cut_layer=cut_layer,
-        head=head, dropout=dropout, fine_tune=fine_tune, fine_tune_from=fine_tune_from,
-        fine_tune_epochs=fine_tune_epochs, fine_tune_schedule=fine_tune_schedule, cache_features=cache_features,
-    )  # fmt: skip
-    settings.update({k: v for k, v in given.items() if v is not None})
-    if settings.get("target_size") is not None:
-        settings["target_size"] = tuple(settings["target_size"])
-    base = augment if augment is not None else settings.get("augment")
-    settings["augment"] = augmentation_from_options(base, **{k: flags[k] for k in AUG_FLAGS})
+    chosen, config_data = read_train_config(config, declared.names()) if config is not None else ({}, None)
+    chosen.update(given_settings(settings))
+    if chosen.get("target_size") is not None:
+        chosen["target_size"] = tuple(chosen["target_size"])
+    chosen["augment"] = augmentation_from_options(chosen.get("augment"), **{k: flags[k] for k in AUG_FLAGS})
     data = data if data is not None else config_data
     if data is None:
         raise ImgclfError("DATA is missing: give a dataset folder, or a --config that names one (data: PATH).")
-    clf = imgclf.ImageClassifier(**settings)
+    clf = imgclf.ImageClassifier(**chosen)
+    resolved = clf.resolve_settings()  # every setting checked before anything is written
     from imgclf.data.datasets import resolve
-    from imgclf.data.folders import DEFAULT_LABEL_PATTERN
 
-    data = resolve(data)  # a folder, or a named dataset (downloaded into the cache if needed)
-    dataset = imgclf.load_folder(
-        data, clf.validation_split, clf.seed, label_pattern or DEFAULT_LABEL_PATTERN, label_column or "label"
-    )
+    dataset = imgclf.load_folder(resolve(data), resolved.validation_split, clf.seed, clf.label_pattern,
+                                 clf.label_column)  # fmt: skip
     describe_data(dataset)
-    if not clf.augment.is_identity:
-        shown = ", ".join(f"{k}={v}" for k, v in clf.augment.changes().items())
+    if not resolved.augment.is_identity:
+        shown = ", ".join(f"{k}={v}" for k, v in resolved.augment.changes().items())
         err.print(f"Augmenting training images: {shown}")
-    run = new_run_dir(runs_dir, name, overwrite, prefix=clf.backbone or clf.model)
+    run = new_run_dir(runs_dir, name, overwrite, prefix=resolved.backbone or resolved.model)
     clf.fit(dataset, run_dir=run)
     finish_run(clf, run)
 
@@ -176,7 +134,12 @@ def demo(
     root = write_digits()
     err.print(f"Digits dataset (scikit-learn, 8x8 PNGs): {root}")
     clf = imgclf.ImageClassifier(
-        "course_28", target_size=(28, 28), color_mode="grayscale", batch_size=32, epochs=epochs, validation_split=0.2
+        model="course_28",
+        target_size=(28, 28),
+        color_mode="grayscale",
+        batch_size=32,
+        epochs=epochs,
+        validation_split=0.2,
     )
     dataset = imgclf.load_folder(root, clf.validation_split, clf.seed)
     describe_data(dataset)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from imgclf.cli._common import app, err, load_api, print_metrics
@@ -20,9 +19,9 @@ def predict(
     tta: bool = typer.Option(False, help="Test-time augmentation: average 8 flipped and cropped views."),
 ):
     """Predict the class of new images: path, label, probability per line."""
-    imgclf = load_api()
-    from imgclf.classifier import expand_image_paths
+    load_api()
     from imgclf.errors import ImgclfError
+    from imgclf.inference import Predictor
 
     box = None
     if crop is not None:
@@ -30,31 +29,19 @@ def predict(
             box = tuple(int(v) for v in crop.split(","))
         except ValueError:
             raise ImgclfError(f"crop must be x,y,w,h in pixels. Received: {crop!r}") from None
-    clf = imgclf.ImageClassifier.load(run)
-    csvs = [p for p in images if p.suffix.lower() == ".csv" and p.is_file()]
-    paths = expand_image_paths([p for p in images if p not in csvs]) if len(csvs) < len(images) else []
-    proba = clf.predict_proba(paths, crop=box, tta=tta) if paths else np.zeros((0, len(clf.classes_)))
-    reasons = dict(clf.skipped_.items()) if paths else {}
-    for csv_path in csvs:  # pixel CSVs: one image per row, named <file>#row<k>
-        rows = clf.predict_proba(csv_path)
-        paths += [f"{csv_path}#row{k}" for k in range(1, len(rows) + 1)]
-        proba = np.concatenate([proba, rows])
-    for path, p in zip(paths, proba):
-        if path in reasons:  # unreadable: say why, keep going
-            if as_json:
-                print(json.dumps({"path": path, "label": None, "error": reasons[path]}))
-            else:
-                print(f"{path}\t-\tunreadable: {reasons[path]}")
-            continue
-        i = int(p.argmax())
-        if as_json:
-            probs = {c: round(float(v), 6) for c, v in zip(clf.classes_, p)}
-            record = {"path": path, "label": clf.classes_[i], "probability": round(float(p[i]), 6)}
-            print(json.dumps({**record, "probabilities": probs}))
+    records = Predictor.from_run(run).predict_items(images, crop=box, tta=tta)
+    unreadable = 0
+    for r in records:
+        if r["label"] is None:  # unreadable: say why, keep going
+            unreadable += 1
+            print(json.dumps(r) if as_json else f"{r['path']}\t-\tunreadable: {r['error']}")
+        elif as_json:
+            print(json.dumps({**r, "probability": round(r["probability"], 6),
+                              "probabilities": {c: round(p, 6) for c, p in r["probabilities"].items()}}))  # fmt: skip
         else:
-            print(f"{path}\t{clf.classes_[i]}\t{p[i]:.4f}")
-    if reasons:
-        err.print(f"Skipped {len(reasons)} unreadable file(s).")
+            print(f"{r['path']}\t{r['label']}\t{r['probability']:.4f}")
+    if unreadable:
+        err.print(f"Skipped {unreadable} unreadable file(s).")
 
 
 @app.command()
@@ -66,18 +53,17 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ):
     """Evaluate a trained model: metrics, confusion matrix, ROC/PR, worst mistakes with Grad-CAM (into RUN)."""
-    imgclf = load_api()
-    from imgclf._io import write_json
+    load_api()
     from imgclf.data.datasets import resolve
     from imgclf.data.folders import load_eval_samples
     from imgclf.evaluation.interpretation import write_evaluation
+    from imgclf.inference import Predictor
     from imgclf.training.run import METRICS_FILE
 
-    clf = imgclf.ImageClassifier.load(run)
+    predictor = Predictor.from_run(run)
     data = resolve(data)
-    metrics = write_evaluation(clf, load_eval_samples(data, clf.classes_), run)
-    metrics["data"] = str(Path(data).resolve())
-    write_json(Path(run) / METRICS_FILE, metrics)
+    metrics = write_evaluation(predictor, load_eval_samples(data, predictor.classes), run,
+                               data=str(Path(data).resolve()))  # fmt: skip
     if as_json:
         print(json.dumps(metrics, indent=2))
     else:

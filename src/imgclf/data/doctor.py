@@ -25,13 +25,14 @@ import numpy as np
 from PIL import Image
 
 from imgclf._io import read_json, write_json
+from imgclf.data.files import EXTENSIONS_BY_FORMAT
 from imgclf.data.folders import EVAL_NAMES, TRAIN_NAMES, VALIDATION_NAMES, check_dir
 from imgclf.errors import ImgclfError
 
 QUARANTINE_DIR = ".quarantine"
 MANIFEST = "manifest.json"
 #: Formats imgclf reads (Pillow format names).
-SUPPORTED_FORMATS = {"JPEG", "PNG", "BMP", "GIF", "WEBP", "MPO"}
+SUPPORTED_FORMATS = set(EXTENSIONS_BY_FORMAT)
 #: Sides below this many pixels are reported as tiny.
 TINY = 32
 #: Perceptual-hash Hamming distance at or below which two images are near duplicates (of 64 bits).
@@ -57,14 +58,6 @@ PROBLEMS = {
     "near_duplicate": (False, "nearly the same picture as another file in the same split"),
     "label_conflict": (False, "the same picture appears under two classes"),
     "leak": (False, "the same or nearly the same picture is in training and in validation/test"),
-}
-_EXTENSIONS = {
-    "JPEG": {".jpg", ".jpeg", ".jpe", ".jfif"},
-    "PNG": {".png"},
-    "BMP": {".bmp"},
-    "GIF": {".gif"},
-    "WEBP": {".webp"},
-    "MPO": {".jpg", ".jpeg", ".mpo"},
 }
 
 
@@ -165,7 +158,7 @@ def check_file(path: Path, root: Path, split: str, label: str, full: bool = True
         return fc
     if fc.format not in SUPPORTED_FORMATS:
         fc.problems.append("unsupported_format")
-    elif path.suffix.lower() not in _EXTENSIONS.get(fc.format, set()):
+    elif path.suffix.lower() not in EXTENSIONS_BY_FORMAT.get(fc.format, ()):
         fc.problems.append("extension_mismatch")
     if frames > 1 and fc.format != "MPO":
         fc.problems.append("multi_frame")

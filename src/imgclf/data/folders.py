@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclf.data.files import IMAGE_EXTENSIONS, is_image_file, list_images
+from imgclf.data.pixel_csv import find_csvs, is_pixel_csv_source
 from imgclf.errors import ImgclfError
 
-#: File extensions read as images (lower case). Source: Pillow's formats the issue asks for.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 #: Folder names taken as the training split.
 TRAIN_NAMES = ("train", "training")
 #: Folder names taken as the held-out split, in order of preference for validation.
@@ -108,20 +108,6 @@ def check_dir(path: str | os.PathLike, what: str = "DATA") -> Path:
 
 def _subdirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def is_image_file(path: str | os.PathLike) -> bool:
-    """True when the file name ends in one of :data:`IMAGE_EXTENSIONS` (case-insensitive)."""
-    return str(path).lower().endswith(IMAGE_EXTENSIONS)
-
-
-def list_images(folder: str | os.PathLike) -> list[str]:
-    """Image files under ``folder``, recursively, sorted; hidden files and folders skipped."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(os.path.join(dirpath, f) for f in sorted(filenames) if not f.startswith(".") and is_image_file(f))
-    return found
 
 
 def _flat_classes(folder: Path, label_pattern: str) -> dict[str, list[str]]:
@@ -259,7 +245,7 @@ def load_folder(
     path: str | os.PathLike,
     validation_split: float | None = None,
     seed: int = 0,
-    label_pattern: str = DEFAULT_LABEL_PATTERN,
+    label_pattern: str | None = DEFAULT_LABEL_PATTERN,
     label_column: str = "label",
 ) -> Dataset:
     """Find the images and labels of a dataset folder.
@@ -271,7 +257,8 @@ def load_folder(
         validation_split: fraction held out for validation when the data has no validation folder;
             ``None`` means 0.2; ``0`` trains without validation.
         seed: seed of the stratified split.
-        label_pattern: how labels are read from flat file names (see :func:`scan_classes`).
+        label_pattern: how labels are read from flat file names (see :func:`scan_classes`); ``None`` means
+            :data:`DEFAULT_LABEL_PATTERN`.
         label_column: the label column of pixel CSVs (see :func:`load_csv_dataset`).
 
     Returns:
@@ -283,8 +270,7 @@ def load_folder(
             a class the training folder lacks; or ``validation_split`` is not in ``[0, 1)``.
     """
     validation_split = check_validation_split(validation_split)
-    from imgclf.data.pixel_csv import is_pixel_csv_source
-
+    label_pattern = label_pattern or DEFAULT_LABEL_PATTERN
     if Path(path).exists() and is_pixel_csv_source(path):
         return load_csv_dataset(path, validation_split, seed, label_column)
     root = unwrap_folder(check_dir(path))
@@ -339,7 +325,7 @@ def load_csv_dataset(
     Raises:
         ImgclfError: no training CSV, unreadable CSVs, fewer than two classes.
     """
-    from imgclf.data.pixel_csv import class_order, find_csvs, read_pixel_csv
+    from imgclf.data.pixel_csv import class_order, read_pixel_csv
 
     p = Path(path)
     train_csv, held_csv = (p, None) if p.is_file() else find_csvs(p)
@@ -371,6 +357,32 @@ def load_csv_dataset(
     return Dataset(p, class_names, train, validation, "csv", used_split)
 
 
+def dataset_from_files(paths, labels, validation_split: float | None = None, seed: int = 0) -> Dataset:
+    """A :class:`Dataset` from image file paths and their labels (scikit-learn's ``fit(X, y)``).
+
+    Class names are the distinct labels as strings, sorted; ``validation_split`` (default 0.2, ``0`` for none)
+    holds out a stratified, seeded share for validation.
+
+    Raises:
+        ImgclfError: the lengths differ, there are fewer than two classes, or the split is impossible.
+    """
+    paths = tuple(os.fspath(p) for p in paths)
+    labels = [str(v) for v in np.asarray(labels).ravel()]
+    if len(paths) != len(labels):
+        raise ImgclfError(f"X and y must have the same length. Received: {len(paths)} paths and {len(labels)} labels")
+    class_names = tuple(sorted(set(labels)))
+    if len(class_names) < 2:
+        raise ImgclfError(f"need at least 2 classes to train a classifier. Received: {list(class_names)}")
+    index = {name: i for i, name in enumerate(class_names)}
+    train = Samples(paths, np.array([index[v] for v in labels], np.int32))
+    used_split = DEFAULT_VALIDATION_SPLIT if check_validation_split(validation_split) is None else validation_split
+    validation = None
+    if used_split > 0:
+        train, validation = stratified_split(train, used_split, seed)
+    root = Path(os.path.commonpath([os.path.abspath(p) for p in paths])) if paths else Path(".")
+    return Dataset(root, class_names, train, validation, "files", used_split)
+
+
 def load_eval_samples(path: str | os.PathLike, class_names: tuple[str, ...] | list[str]) -> Samples:
     """Samples to evaluate a trained model on, labelled with the model's ``class_names``.
 
@@ -381,8 +393,6 @@ def load_eval_samples(path: str | os.PathLike, class_names: tuple[str, ...] | li
         ImgclfError: the folder is unusable (see :func:`scan_classes`) or has a class the model
             does not know.
     """
-    from imgclf.data.pixel_csv import find_csvs, is_pixel_csv_source
-
     if Path(path).exists() and is_pixel_csv_source(path):
         p = Path(path)
         train_csv, held_csv = (p, None) if p.is_file() else find_csvs(p)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclf.data.files import is_image_file
 from imgclf.errors import ImgclfError
 
 DEFAULT_LABEL_COLUMN = "label"
@@ -20,8 +21,6 @@ DEFAULT_LABEL_COLUMN = "label"
 
 def is_pixel_csv_source(path: str | os.PathLike) -> bool:
     """True for a ``.csv`` file, or a folder with a ``*train*.csv`` and no class sub-folders of images."""
-    from imgclf.data.folders import is_image_file
-
     p = Path(path)
     if p.is_file():
         return p.suffix.lower() == ".csv"

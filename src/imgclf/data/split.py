@@ -13,28 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclf.data.files import unreadable_reason
 from imgclf.data.folders import DEFAULT_LABEL_PATTERN, Samples, check_dir, scan_classes, stratified_split, unwrap_folder
 from imgclf.errors import ImgclfError
 
 MODES = ("copy", "link", "symlink")
-
-
-def unreadable_reason(path: str | os.PathLike) -> str | None:
-    """Why an image file cannot be used, or ``None`` when Pillow decodes it fully.
-
-    Zero-length files, non-images and truncated or corrupt images are caught (a full decode, not
-    only the header).
-    """
-    from PIL import Image
-
-    try:
-        if os.path.getsize(path) == 0:
-            return "zero-length file"
-        with Image.open(path) as im:
-            im.load()
-    except Exception as exc:  # noqa: BLE001  (any decoder failure)
-        return f"{type(exc).__name__}: {exc}"
-    return None
 
 
 def split_folder(

@@ -15,8 +15,9 @@ import numpy as np
 from imgclf._io import write_json, write_text
 from imgclf.data.folders import Samples
 from imgclf.evaluation.metrics import classification_metrics, sample_losses, top_losses
+from imgclf.inference import Predictor
 from imgclf.pipeline.dataset import to_model_input
-from imgclf.plotting import heatmap_overlay, plt, save_figure, save_grid
+from imgclf.plotting import heatmap_overlay, new_figure, save_figure, save_grid
 
 #: Sub-folder of a run that ``evaluate`` writes its pictures into.
 EVALUATION_DIR = "evaluation"
@@ -41,20 +42,21 @@ class Interpretation:
     images: np.ndarray | None = None
 
     @classmethod
-    def from_classifier(cls, clf, samples: Samples) -> Interpretation:
-        """Predict ``samples`` with a fitted :class:`~imgclf.ImageClassifier` (one pass).
+    def from_predictor(cls, predictor: Predictor, samples: Samples) -> Interpretation:
+        """Predict ``samples`` with a trained model (one pass).
 
         Files that cannot be decoded are left out and listed in ``skipped`` (``path``, ``reason``).
         """
+        classes = tuple(predictor.classes)
         if samples.images is not None:  # pixel rows: nothing to decode, nothing to skip
-            images = to_model_input(samples.images, clf.target_size, clf.color_mode, clf.interpolation)
-            proba = clf.predict_proba(images)
-            return cls(tuple(clf.classes_), tuple(samples.paths), np.asarray(samples.labels), proba, (), images)
-        proba = clf.predict_proba(list(samples.paths))
+            images = to_model_input(samples.images, predictor.target_size, predictor.color_mode,
+                                    predictor.interpolation)  # fmt: skip
+            proba, _ = predictor.predict_proba(images)
+            return cls(classes, tuple(samples.paths), np.asarray(samples.labels), proba, (), images)
+        proba, skipped = predictor.predict_proba(list(samples.paths))
         ok = ~np.isnan(proba).any(axis=1)
         paths = tuple(p for p, keep in zip(samples.paths, ok) if keep)
-        skipped = tuple(clf.skipped_.to_list())
-        return cls(tuple(clf.classes_), paths, np.asarray(samples.labels)[ok], proba[ok], skipped)
+        return cls(classes, paths, np.asarray(samples.labels)[ok], proba[ok], tuple(skipped.to_list()))
 
     @property
     def metrics(self) -> dict:
@@ -83,10 +85,10 @@ class Interpretation:
             )
         return rows
 
-    def load_images(self, clf, paths: list[str]) -> np.ndarray:
+    def load_images(self, predictor: Predictor, paths: list[str]) -> np.ndarray:
         """Model-input images of some of the samples (decoded from files, or taken from the pixels)."""
         if self.images is None:
-            return clf.load_images(paths)
+            return predictor.load_images(paths)
         where = {p: i for i, p in enumerate(self.paths)}
         return self.images[[where[p] for p in paths]]
 
@@ -95,7 +97,7 @@ class Interpretation:
         from sklearn.metrics import ConfusionMatrixDisplay
 
         k = len(self.class_names)
-        fig, ax = plt.subplots(figsize=(max(4, 0.6 * k + 3), max(3.5, 0.6 * k + 2.5)))
+        fig, ax = new_figure(figsize=(max(4, 0.6 * k + 3), max(3.5, 0.6 * k + 2.5)))
         ConfusionMatrixDisplay(np.asarray(self.metrics["confusion_matrix"]), display_labels=self.class_names).plot(
             ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45 if k > 4 else "horizontal"
         )
@@ -110,7 +112,7 @@ class Interpretation:
         if len(self.class_names) != 2 or len(np.unique(self.labels)) < 2:
             return None
         score = self.proba[:, 1]
-        fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
+        fig, (a, b) = new_figure(1, 2, figsize=(9, 4))
         RocCurveDisplay.from_predictions(self.labels, score, ax=a, name=self.class_names[1])
         PrecisionRecallDisplay.from_predictions(self.labels, score, ax=b, name=self.class_names[1])
         a.set_title("ROC curve")
@@ -133,22 +135,32 @@ class Interpretation:
         return "\n".join(lines) + "\n"
 
 
-def write_evaluation(clf, samples: Samples, run_dir: str | os.PathLike, count: int = 16, explain: bool = True) -> dict:
-    """Evaluate ``clf`` on ``samples`` and write everything into ``run_dir``.
+def write_evaluation(
+    predictor: Predictor,
+    samples: Samples,
+    run_dir: str | os.PathLike,
+    count: int = 16,
+    explain: bool = True,
+    data: str | None = None,
+) -> dict:
+    """Evaluate a trained model on ``samples`` and write everything into ``run_dir``.
 
     Writes ``metrics.json`` (metrics + ``mistakes``), and in ``evaluation/``: ``confusion_matrix.png``,
     ``confusion_matrix.txt``, ``roc_pr.png`` (two classes), ``mistakes.png`` and, with ``explain``,
     ``mistakes_gradcam.png`` (the same images with Grad-CAM heat-maps of the predicted class).
 
+    Args:
+        data: where the samples came from, recorded as ``data`` in ``metrics.json``.
+
     Returns:
-        The metrics dict, with ``mistakes`` (see :meth:`Interpretation.top_losses`) and ``files``.
+        The metrics dict, with ``mistakes`` (see :meth:`Interpretation.top_losses`), ``files`` and ``data``.
     """
     from imgclf.training.run import METRICS_FILE
 
     run_dir = Path(run_dir)
     out = run_dir / EVALUATION_DIR
     out.mkdir(parents=True, exist_ok=True)
-    interp = Interpretation.from_classifier(clf, samples)
+    interp = Interpretation.from_predictor(predictor, samples)
     metrics = dict(interp.metrics)
     rows = interp.top_losses(count)
     metrics["mistakes"] = rows
@@ -158,14 +170,15 @@ def write_evaluation(clf, samples: Samples, run_dir: str | os.PathLike, count: i
     roc = interp.plot_roc_pr(out / "roc_pr.png")
     files += [roc] if roc else []
     if rows:
-        images = interp.load_images(clf, [r["path"] for r in rows])
+        images = interp.load_images(predictor, [r["path"] for r in rows])
         files.append(interp.plot_top_losses(out / "mistakes.png", images, rows))
         if explain:
             from imgclf.explain import gradcam
 
-            maps, _ = gradcam(clf.model_, images)
+            maps, _ = gradcam(predictor.model, images)
             overlays = np.stack([heatmap_overlay(img, m) for img, m in zip(images, maps)])
             files.append(interp.plot_top_losses(out / "mistakes_gradcam.png", overlays, rows))
     metrics["files"] = [str(f.relative_to(run_dir)) for f in files]
+    metrics["data"] = data
     write_json(run_dir / METRICS_FILE, metrics)
     return metrics

@@ -93,7 +93,7 @@ def write_feature_maps(model: keras.Model, image: np.ndarray, out_dir, min_tile:
 
     from PIL import Image
 
-    from imgclf.plotting import plt, save_figure, save_grid
+    from imgclf.plotting import new_figure, save_figure, save_grid
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,7 +108,7 @@ def write_feature_maps(model: keras.Model, image: np.ndarray, out_dir, min_tile:
     if grids:
         wrapped = {name: wrap_tiles(g, model.get_layer(name).output.shape[2]) for name, g in grids.items()}
         heights = [g.shape[0] / g.shape[1] * 14 for g in wrapped.values()]
-        fig, axes = plt.subplots(
+        fig, axes = new_figure(
             len(grids), 1, figsize=(14, sum(heights) + 0.4 * len(grids)), squeeze=False, height_ratios=heights
         )
         for ax, (name, grid) in zip(axes[:, 0], wrapped.items()):

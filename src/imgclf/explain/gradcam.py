@@ -92,3 +92,49 @@ def gradcam(
     cam = tf.image.resize(cam[..., None], x.shape[1:3], method="bilinear")[..., 0]
     peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
     return tf.math.divide_no_nan(cam, peak).numpy().astype(np.float32), np.asarray(chosen, dtype=int)
+
+
+def explain_files(predictor, paths, out_dir, class_name: str | None = None, layer: str | None = None) -> list[dict]:
+    """Grad-CAM pictures of image files: each image with the heat-map of where the model looked for a class.
+
+    Args:
+        predictor: a :class:`~imgclf.inference.Predictor` (model, classes, how to read images).
+        paths: image files or folders (searched recursively).
+        out_dir: folder for the PNGs (created). Each is named ``<k>_<stem>_gradcam_<class>.png`` (``k`` the
+            image's position, so two images with the same file name never overwrite each other).
+        class_name: the class to explain; default the predicted one.
+        layer: the layer whose activations are weighted; default :func:`find_last_conv_layer`.
+
+    Returns:
+        One dict per image: ``path``, ``class``, ``probability`` (of that class), ``picture``, ``layer``.
+
+    Raises:
+        ImgclfError: ``class_name`` is not a class of the model, a path does not exist, or ``layer`` is unusable.
+        OSError: an image cannot be decoded.
+    """
+    from pathlib import Path
+
+    from PIL import Image
+
+    from imgclf.inference import expand_image_paths
+    from imgclf.plotting import heatmap_overlay
+
+    classes = list(predictor.classes)
+    if class_name is not None and class_name not in classes:
+        raise ImgclfError(f"class_name must be one of {classes}. Received: {class_name!r}")
+    files = expand_image_paths(paths)
+    x = predictor.load_images(files)
+    index = classes.index(class_name) if class_name is not None else None
+    name = layer or find_last_conv_layer(predictor.model)
+    maps, chosen = gradcam(predictor.model, x, index, name)
+    proba, _ = predictor.predict_proba(x)
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    width = len(str(len(files)))
+    records = []
+    for k, (path, img, m, c, p) in enumerate(zip(files, x, maps, chosen, proba), start=1):
+        target = folder / f"{k:0{width}d}_{Path(path).stem}_gradcam_{classes[c]}.png"
+        Image.fromarray(heatmap_overlay(img, m)).save(target)
+        records.append({"path": path, "class": classes[c], "probability": float(p[c]), "picture": str(target),
+                        "layer": name})  # fmt: skip
+    return records

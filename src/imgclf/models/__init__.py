@@ -5,19 +5,14 @@ one as a Keras model that takes raw uint8 pixels and rescales them itself.
 """
 
 from imgclf.models import convnets as _convnets  # noqa: F401  (fills the registry)
-from imgclf.models._registry import (
-    PRECISIONS,
-    ModelSpec,
-    create_model,
-    get_model_spec,
-    list_models,
-    register_model,
-    resolve_precision,
-)
+from imgclf.models._registry import ModelSpec, create_model, get_model_spec, list_models, register_model
+from imgclf.models.precision import PRECISIONS, inference_model, resolve_precision, with_precision
 
 __all__ = [
     "PRECISIONS",
     "resolve_precision",
+    "inference_model",
+    "with_precision",
     "ModelSpec",
     "create_model",
     "get_model_spec",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import keras
 
 from imgclf.errors import ImgclfError
+from imgclf.models.precision import OUTPUT_LAYER, resolve_precision, with_precision
 
 
 @dataclass(frozen=True)
@@ -62,34 +63,6 @@ def get_model_spec(name: str) -> ModelSpec:
     return _MODELS[name]
 
 
-#: Numeric precisions: Keras dtype policy names, plus ``auto``.
-PRECISIONS = ("float32", "mixed_bfloat16", "auto")
-
-
-def cpu_has_bf16() -> bool:
-    """True when the CPU computes bfloat16 natively (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_precision(precision: str) -> str:
-    """The Keras dtype policy for ``precision``: ``auto`` is ``mixed_bfloat16`` where the CPU computes
-    bfloat16 natively (:func:`cpu_has_bf16`), else ``float32``.
-
-    Raises:
-        ImgclfError: unknown ``precision``.
-    """
-    if precision not in PRECISIONS:
-        raise ImgclfError(f"precision must be one of {list(PRECISIONS)}. Received: {precision!r}")
-    if precision == "auto":
-        return "mixed_bfloat16" if cpu_has_bf16() else "float32"
-    return precision
-
-
 def output_layer(num_classes: int, class_mode: str) -> keras.layers.Dense:
     """The output layer: ``Dense(1, sigmoid)`` for ``binary``, ``Dense(classes, softmax)`` otherwise.
 
@@ -97,8 +70,8 @@ def output_layer(num_classes: int, class_mode: str) -> keras.layers.Dense:
     policy (Keras mixed-precision guide).
     """
     if class_mode == "binary":
-        return keras.layers.Dense(1, activation="sigmoid", name="output", dtype="float32")
-    return keras.layers.Dense(num_classes, activation="softmax", name="output", dtype="float32")
+        return keras.layers.Dense(1, activation="sigmoid", name=OUTPUT_LAYER, dtype="float32")
+    return keras.layers.Dense(num_classes, activation="softmax", name=OUTPUT_LAYER, dtype="float32")
 
 
 def create_model(
@@ -129,15 +102,10 @@ def create_model(
         raise ImgclfError(
             f"target_size {(height, width)} is too small for model {name!r}: expected at least {spec.min_size} pixels."
         )
-    policy = resolve_precision(precision)
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)  # layers take the policy when built; restored below
-    try:
-        inputs = keras.Input(shape=tuple(input_shape), dtype="uint8", name="image")
-        x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
-        for layer in spec.build_body():
-            x = layer(x)
-        outputs = output_layer(num_classes, class_mode)(x)
-        return keras.Model(inputs, outputs, name=name)
-    finally:
-        keras.config.set_dtype_policy(previous)
+    resolve_precision(precision)  # a bad name fails before anything is built
+    inputs = keras.Input(shape=tuple(input_shape), dtype="uint8", name="image")
+    x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    for layer in spec.build_body():
+        x = layer(x)
+    outputs = output_layer(num_classes, class_mode)(x)
+    return with_precision(keras.Model(inputs, outputs, name=name), precision)

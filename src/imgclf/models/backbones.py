@@ -24,35 +24,46 @@ from imgclf.errors import ImgclfError
 _KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
 
-@keras.saving.register_keras_serializable(package="imgclf")
-class Preprocess(layers.Layer):
-    """Turn raw 0-255 pixels into what a backbone was trained on (Keras ``imagenet_utils.preprocess_input``).
+#: ImageNet channel means in RGB order, 0-255 scale (Keras ``imagenet_utils.preprocess_input``, mode "caffe").
+IMAGENET_MEANS_RGB = (123.68, 116.779, 103.939)
+#: Input preprocessing modes of the backbones (Keras ``imagenet_utils.preprocess_input`` names).
+PREPROCESS_MODES = ("tf", "caffe", "none")
 
-    Modes: ``"tf"`` scales to [-1, 1]; ``"caffe"`` reverses RGB to BGR and subtracts the ImageNet channel means
-    (103.939, 116.779, 123.68); ``"none"`` passes 0-255 floats (backbones that preprocess themselves).
 
-    Input: ``(batch, height, width, 3)`` any numeric dtype. Output: the same shape, float.
+def preprocessing_layer(mode: str) -> layers.Layer:
+    """A stock Keras layer turning raw 0-255 pixels into what a backbone was trained on.
+
+    Modes (Keras ``imagenet_utils.preprocess_input``): ``"tf"`` scales to [-1, 1] (``Rescaling(1/127.5,
+    offset=-1)``); ``"caffe"`` subtracts the ImageNet channel means (``Normalization`` with
+    :data:`IMAGENET_MEANS_RGB`, variance 1) — caffe's RGB-to-BGR swap is folded into the first convolution's
+    kernel when its weights are loaded (:func:`fold_bgr_into_first_conv`), so no custom layer is needed;
+    ``"none"`` only casts to float (backbones that preprocess themselves).
+
+    Input: ``(batch, height, width, 3)`` uint8. Output: the same shape, float.
+
+    Raises:
+        ImgclfError: unknown ``mode``.
     """
+    if mode == "tf":
+        return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")
+    if mode == "caffe":
+        return layers.Normalization(mean=list(IMAGENET_MEANS_RGB), variance=[1.0, 1.0, 1.0], name="preprocess")
+    if mode == "none":
+        return layers.Rescaling(1.0, name="preprocess")
+    raise ImgclfError(f"preprocessing mode must be one of {list(PREPROCESS_MODES)}. Received: {mode!r}")
 
-    MEANS_BGR = (103.939, 116.779, 123.68)
 
-    def __init__(self, mode: str = "tf", **kwargs):
-        super().__init__(**kwargs)
-        if mode not in ("tf", "caffe", "none"):
-            raise ImgclfError(f"preprocessing mode must be 'tf', 'caffe' or 'none'. Received: {mode!r}")
-        self.mode = mode
+def fold_bgr_into_first_conv(model: keras.Model) -> str:
+    """Reverse the input-channel axis of the first convolution's kernel, in place.
 
-    def call(self, x):
-        x = keras.ops.cast(x, self.compute_dtype)
-        if self.mode == "tf":
-            return x / 127.5 - 1.0
-        if self.mode == "caffe":
-            x = keras.ops.flip(x, axis=-1)
-            return x - keras.ops.convert_to_tensor(self.MEANS_BGR, dtype=self.compute_dtype)
-        return x
-
-    def get_config(self):
-        return {**super().get_config(), "mode": self.mode}
+    Caffe-trained weights expect BGR input; ``conv(flip(x), K) == conv(x, flip(K))`` along the channel axis,
+    so flipping the kernel once lets the model take RGB (zero padding before the convolution is the same in
+    either order). Returns the layer's name.
+    """
+    conv = next(layer for layer in model.layers if isinstance(layer, layers.Conv2D))
+    kernel, *rest = conv.get_weights()
+    conv.set_weights([kernel[:, :, ::-1, :], *rest])
+    return conv.name
 
 
 @dataclass(frozen=True)
@@ -62,11 +73,14 @@ class BackboneSpec:
     Attributes:
         name: registry name (``--backbone``).
         build: ``build(input_tensor) -> keras.Model`` built on that tensor, ``include_top=False``, no weights.
-        preprocess: :class:`Preprocess` mode.
+        preprocess: :func:`preprocessing_layer` mode.
         default_size: ``(height, width)`` in pixels it was trained at.
         cut_layer: default layer whose output the head takes (``None``: the last layer).
+        params: parameters of the backbone up to its cut layer at ``default_size`` (checked by a test).
         weights_url: canonical ImageNet no-top weight file.
-        weights_hash: its published hash (32 hex = MD5 as in the Keras sources, 64 = SHA-256), or ``None``.
+        weights_hash: its published hash (32 hex = MD5 as in the Keras sources, 64 = SHA-256), or ``None``
+            (then the first download's SHA-256 is pinned in the cache).
+        load_weights: ``load_weights(model, path)`` puts a weight file into the backbone built by ``build``.
         min_size: smallest input side in pixels.
         source: where the architecture and weights come from.
     """
@@ -75,11 +89,13 @@ class BackboneSpec:
     build: Callable
     preprocess: str
     default_size: tuple[int, int]
-    cut_layer: str | None
+    params: int
     weights_url: str
-    weights_hash: str | None
-    min_size: int
     source: str
+    load_weights: Callable
+    cut_layer: str | None = None
+    weights_hash: str | None = None
+    min_size: int = 32
 
 
 def _app(factory: str, **kwargs):
@@ -117,37 +133,106 @@ def squeezenet1_1(tensor) -> keras.Model:
     return keras.Model(keras.utils.get_source_inputs(tensor), x, name="squeezenet1_1")
 
 
+def _keras_weights(model: keras.Model, path: Path) -> None:
+    """Load a Keras application's weight file (``Model.load_weights``, HDF5 by layer order)."""
+    try:
+        model.load_weights(path)
+    except (ValueError, OSError) as exc:
+        raise ImgclfError(f"cannot load {Path(path).name} into {model.name}: {exc}") from None
+
+
+def _register(**kwargs) -> BackboneSpec:
+    return BackboneSpec(**{"load_weights": _keras_weights, "min_size": 32, **kwargs})
+
+
 BACKBONES: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in (
-        BackboneSpec("inception_v3", _app("InceptionV3"), "tf", (150, 150), "mixed7",
-                     _KERAS_APPS + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                     "bcbd6486424b2319ff4ef7d526e38f63", 75, "Szegedy et al. 2016; keras.applications; cut at mixed7 as in the course"),
-        BackboneSpec("mobilenet_v2", _app("MobileNetV2"), "tf", (224, 224), None,
-                     _KERAS_APPS + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
-                     None, 32, "Sandler et al. 2018; keras.applications"),
-        BackboneSpec("mobilenet_v3_small", _app("MobileNetV3Small", include_preprocessing=True), "none", (224, 224), None,
-                     _KERAS_APPS + "mobilenet_v3/weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
-                     "d3e8ec802a04aa4fc771ee12a9a9b836", 32, "Howard et al. 2019; keras.applications"),
-        BackboneSpec("mobilenet_v3_large", _app("MobileNetV3Large", include_preprocessing=True), "none", (224, 224), None,
-                     _KERAS_APPS + "mobilenet_v3/weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
-                     "07fb09a5933dd0c8eaafa16978110389", 32, "Howard et al. 2019; keras.applications"),
-        BackboneSpec("resnet50", _app("ResNet50"), "caffe", (224, 224), None,
-                     _KERAS_APPS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                     "4d473c1dd8becc155b73f8504c6f6626", 32, "He et al. 2016; keras.applications"),
-        BackboneSpec("efficientnet_b0", _app("EfficientNetB0"), "none", (224, 224), None,
-                     "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5",
-                     "50bc09e76180e00e4465e1a485ddc09d", 32, "Tan and Le 2019; keras.applications (rescales inside)"),
-        BackboneSpec("vgg16", _app("VGG16"), "caffe", (224, 224), None,
-                     _KERAS_APPS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                     "6d6bbae143d832006294945121d1f1fc", 32, "Simonyan and Zisserman 2015; keras.applications"),
-        BackboneSpec("squeezenet1_1", squeezenet1_1, "caffe", (227, 227), None,
-                     "https://github.com/rcmalli/keras-squeezenet/releases/download/v1.0/"
-                     "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                     "17154246284f555591549ac2c83e127abfbf4307dc4b0060fdaa2931d0fa38da", 32,
-                     "Iandola et al. 2016, v1.1; weights rcmalli/keras-squeezenet (MIT)"),
+        _register(
+            name="inception_v3",
+            build=_app("InceptionV3"),
+            preprocess="tf",
+            default_size=(150, 150),
+            cut_layer="mixed7",
+            params=8_975_264,
+            min_size=75,
+            weights_url=_KERAS_APPS + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            weights_hash="bcbd6486424b2319ff4ef7d526e38f63",
+            source="Szegedy et al. 2016; keras.applications; cut at mixed7 as in the course",
+        ),
+        _register(
+            name="mobilenet_v2",
+            build=_app("MobileNetV2"),
+            preprocess="tf",
+            default_size=(224, 224),
+            params=2_257_984,
+            weights_url=_KERAS_APPS + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+            source="Sandler et al. 2018; keras.applications",
+        ),
+        _register(
+            name="mobilenet_v3_small",
+            build=_app("MobileNetV3Small", include_preprocessing=True),
+            preprocess="none",
+            default_size=(224, 224),
+            params=939_120,
+            weights_url=_KERAS_APPS + "mobilenet_v3/weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+            weights_hash="d3e8ec802a04aa4fc771ee12a9a9b836",
+            source="Howard et al. 2019; keras.applications",
+        ),
+        _register(
+            name="mobilenet_v3_large",
+            build=_app("MobileNetV3Large", include_preprocessing=True),
+            preprocess="none",
+            default_size=(224, 224),
+            params=2_996_352,
+            weights_url=_KERAS_APPS + "mobilenet_v3/weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+            weights_hash="07fb09a5933dd0c8eaafa16978110389",
+            source="Howard et al. 2019; keras.applications",
+        ),
+        _register(
+            name="resnet50",
+            build=_app("ResNet50"),
+            preprocess="caffe",
+            default_size=(224, 224),
+            params=23_587_712,
+            weights_url=_KERAS_APPS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            weights_hash="4d473c1dd8becc155b73f8504c6f6626",
+            source="He et al. 2016; keras.applications",
+        ),
+        _register(
+            name="efficientnet_b0",
+            build=_app("EfficientNetB0"),
+            preprocess="none",
+            default_size=(224, 224),
+            params=4_049_571,
+            weights_url="https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5",
+            weights_hash="50bc09e76180e00e4465e1a485ddc09d",
+            source="Tan and Le 2019; keras.applications (rescales inside)",
+        ),
+        _register(
+            name="vgg16",
+            build=_app("VGG16"),
+            preprocess="caffe",
+            default_size=(224, 224),
+            params=14_714_688,
+            weights_url=_KERAS_APPS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            weights_hash="6d6bbae143d832006294945121d1f1fc",
+            source="Simonyan and Zisserman 2015; keras.applications",
+        ),
+        _register(
+            name="squeezenet1_1",
+            build=squeezenet1_1,
+            preprocess="caffe",
+            default_size=(227, 227),
+            params=722_496,
+            load_weights=lambda model, path: load_backbone_weights(model, path),
+            weights_url="https://github.com/rcmalli/keras-squeezenet/releases/download/v1.0/"
+            "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            weights_hash="17154246284f555591549ac2c83e127abfbf4307dc4b0060fdaa2931d0fa38da",
+            source="Iandola et al. 2016, v1.1; weights rcmalli/keras-squeezenet (MIT)",
+        ),
     )
-}  # fmt: skip
+}
 
 
 def list_backbones() -> list[str]:
@@ -223,3 +308,19 @@ def load_backbone_weights(model: keras.Model, path: Path) -> None:
                     f"layer {name!r} of {Path(path).name} has shapes {[v.shape for v in values]}, expected {expected}."
                 )
             layer.set_weights(values)
+
+
+def backbone_table() -> list[dict]:
+    """One row per registered backbone for ``imgclf backbones``: ``name``, ``input`` (``"HxW"``),
+    ``cut_layer``, ``params`` (backbone parameters up to the cut), ``preprocess``, ``source``. Nothing is built."""
+    return [
+        {
+            "name": s.name,
+            "input": f"{s.default_size[0]}x{s.default_size[1]}",
+            "cut_layer": s.cut_layer or "(last)",
+            "params": s.params,
+            "preprocess": s.preprocess,
+            "source": s.source,
+        }  # fmt: skip
+        for s in (get_backbone(n) for n in list_backbones())
+    ]

@@ -13,8 +13,14 @@ import keras
 from keras import layers
 
 from imgclf.errors import ImgclfError
-from imgclf.models._registry import output_layer, resolve_precision
-from imgclf.models.backbones import Preprocess, get_backbone, load_backbone_weights, weights_file
+from imgclf.models._registry import output_layer
+from imgclf.models.backbones import (
+    fold_bgr_into_first_conv,
+    get_backbone,
+    preprocessing_layer,
+    weights_file,
+)
+from imgclf.models.precision import resolve_precision, with_precision
 
 HEADS = ("course", "gap")
 #: Names given to the head's layers, so a saved model's head can be found again.
@@ -81,35 +87,26 @@ def create_transfer_model(
         )
     if not 0 <= dropout < 1:
         raise ImgclfError(f"dropout must be in [0, 1). Received: {dropout!r}")
+    resolve_precision(precision)  # a bad name fails before anything is built or downloaded
     path = weights_file(spec, weights)
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(resolve_precision(precision))
-    try:
-        inputs = keras.Input(shape=tuple(input_shape), dtype="uint8", name="image")
-        base = spec.build(Preprocess(spec.preprocess, name="preprocess")(inputs))
-        if path is not None:
-            if backbone == "squeezenet1_1":
-                load_backbone_weights(base, path)
-            else:
-                try:
-                    base.load_weights(path)
-                except (ValueError, OSError) as exc:
-                    raise ImgclfError(f"cannot load {path.name} into {backbone}: {exc}") from None
-        cut = cut_layer or spec.cut_layer
-        if cut is not None:
-            try:
-                features = base.get_layer(cut).output
-            except ValueError:
-                raise ImgclfError(f"cut_layer {cut!r} is not a layer of {backbone}.") from None
-        else:
-            features = base.output
-        for layer in base.layers:
-            layer.trainable = False
-        outputs = add_head(features, head, dropout, num_classes, class_mode)
-        model = keras.Model(inputs, outputs, name=f"{backbone}_{head}")
-    finally:
-        keras.config.set_dtype_policy(previous)
-    return model
+    inputs = keras.Input(shape=tuple(input_shape), dtype="uint8", name="image")
+    base = spec.build(preprocessing_layer(spec.preprocess)(inputs))
+    if path is not None:
+        spec.load_weights(base, path)
+        if spec.preprocess == "caffe":
+            fold_bgr_into_first_conv(base)
+    cut = cut_layer or spec.cut_layer
+    if cut is not None:
+        try:
+            features = base.get_layer(cut).output
+        except ValueError:
+            raise ImgclfError(f"cut_layer {cut!r} is not a layer of {backbone}.") from None
+    else:
+        features = base.output
+    for layer in base.layers:
+        layer.trainable = False
+    outputs = add_head(features, head, dropout, num_classes, class_mode)
+    return with_precision(keras.Model(inputs, outputs, name=f"{backbone}_{head}"), precision)
 
 
 def split_at_features(model: keras.Model) -> tuple[keras.Model, keras.Model]:

@@ -63,3 +63,31 @@ def training_batch(
     )
     images, labels = next(iter(ds))
     return images.numpy(), labels.numpy()
+
+
+def sample_grid(dataset, out_path: str | os.PathLike, count: int = 8, target_size: tuple[int, int] = (150, 150),
+                seed: int = 0, title: str | None = None):  # fmt: skip
+    """A grid of ``count`` random training images per class, captioned with their class (the course's 4x4 view).
+
+    Args:
+        dataset: a :class:`~imgclf.data.folders.Dataset`.
+        out_path: PNG to write.
+        count: images per class (fewer when a class has fewer).
+        target_size: ``(height, width)`` in pixels each image is shown at.
+        seed: seed of the random choice.
+        title: the picture's title.
+
+    Returns:
+        The written path.
+
+    Raises:
+        OSError: a chosen image cannot be decoded.
+    """
+    rng = np.random.default_rng(seed)
+    picked, titles = [], []
+    for k, name in enumerate(dataset.class_names):
+        (members,) = np.nonzero(dataset.train.labels == k)
+        for i in rng.choice(members, size=min(count, len(members)), replace=False):
+            picked.append(load_image(dataset.train.paths[i], target_size))
+            titles.append(name)
+    return save_grid(np.stack(picked), out_path, titles=titles, cols=max(4, min(count, 8)), title=title)

@@ -46,15 +46,16 @@ REMEDIES = {
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """What the curves say.
+    """What the curves say: every condition that holds, most important first.
 
     Attributes:
-        verdict: ``overfitting``, ``underfitting``, ``still_improving``, ``unstable``, ``good_fit`` or
-            ``no_validation``.
-        message: one or two plain sentences.
+        verdict: the most important condition: ``overfitting``, ``underfitting``, ``unstable``,
+            ``still_improving``, ``good_fit`` or ``no_validation``.
+        message: one or two plain sentences per condition, most important first.
+        conditions: every condition that holds, in that order (``verdict`` is the first).
         from_epoch: for over-fitting, the epoch (1-based) after which validation stopped improving.
         best_epoch: the epoch with the lowest validation loss (``None`` without validation).
-        remedies: what usually helps, most effective first.
+        remedies: what usually helps, most effective first, for all the conditions.
     """
 
     verdict: str
@@ -62,10 +63,12 @@ class Diagnosis:
     from_epoch: int | None = None
     best_epoch: int | None = None
     remedies: list[str] = field(default_factory=list)
+    conditions: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {
             "verdict": self.verdict,
+            "conditions": list(self.conditions or (self.verdict,)),
             "message": self.message,
             "from_epoch": self.from_epoch,
             "best_epoch": self.best_epoch,
@@ -76,6 +79,9 @@ class Diagnosis:
 def diagnose(history: list[dict]) -> Diagnosis:
     """Diagnose a history (rows with ``epoch``, ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``).
 
+    Each condition is tested on its own, so an over-fitting run whose validation accuracy also zig-zags is
+    named both ways (over-fitting first: it is what to fix first).
+
     Raises:
         ValueError: the history is empty.
     """
@@ -84,8 +90,9 @@ def diagnose(history: list[dict]) -> Diagnosis:
     last = history[-1]
     if "val_loss" not in last:
         return Diagnosis(
-            "no_validation", "No validation data: over-fitting cannot be seen.", remedies=REMEDIES["no_validation"]
-        )
+            "no_validation", "No validation data: over-fitting cannot be seen.", remedies=REMEDIES["no_validation"],
+            conditions=("no_validation",),
+        )  # fmt: skip
     epochs = [r["epoch"] for r in history]
     val_loss = [r["val_loss"] for r in history]
     best_i = min(range(len(val_loss)), key=val_loss.__getitem__)
@@ -98,37 +105,41 @@ def diagnose(history: list[dict]) -> Diagnosis:
     jumps = [abs(va[i] - (va[i - 1] + va[i + 1]) / 2) for i in range(1, len(va) - 1)]
     jumpy = len(jumps) >= 2 and sum(jumps) / len(jumps) > UNSTABLE_JUMP
 
-    def d(verdict, message, **kw):
-        return Diagnosis(verdict, message, best_epoch=best_epoch, remedies=REMEDIES[verdict], **kw)
-
-    if rising and train_improving and gap > ACCURACY_GAP:
-        return d(
+    found: list[tuple[str, str]] = []
+    overfitting = rising and train_improving and gap > ACCURACY_GAP
+    if overfitting:
+        found.append((
             "overfitting",
             f"Over-fitting from epoch {best_epoch}: training accuracy kept rising to {train_acc:.3f} while "
             f"validation loss worsened from {val_loss[best_i]:.3f} to {val_loss[-1]:.3f} "
             f"(validation accuracy {val_acc:.3f}).",
-            from_epoch=best_epoch,
-        )
-    if train_acc < UNDERFIT_ACCURACY and gap < ACCURACY_GAP:
-        return d(
+        ))  # fmt: skip
+    elif train_acc < UNDERFIT_ACCURACY and gap < ACCURACY_GAP:
+        found.append((
             "underfitting",
             f"Under-fitting: training accuracy is only {train_acc:.3f} (validation {val_acc:.3f}); "
             "the model has not learned the training images yet.",
-        )
+        ))  # fmt: skip
     if jumpy:
-        return d(
+        found.append((
             "unstable",
             f"Unstable: validation accuracy zig-zags by {sum(jumps) / len(jumps):.3f} on average from one "
             "epoch to the next.",
-        )
-    if best_i >= len(history) - 2 and len(history) >= 2 and val_loss[-1] < val_loss[0]:
-        return d(
+        ))  # fmt: skip
+    if not overfitting and best_i >= len(history) - 2 and len(history) >= 2 and val_loss[-1] < val_loss[0]:
+        found.append((
             "still_improving",
             f"Still improving: validation loss was lowest at epoch {best_epoch} of {epochs[-1]} "
             f"(validation accuracy {val_acc:.3f}).",
-        )
-    return d(
-        "good_fit",
-        f"Good fit: training and validation agree (accuracy {train_acc:.3f} vs {val_acc:.3f}); "
-        f"validation loss was lowest at epoch {best_epoch}.",
-    )
+        ))  # fmt: skip
+    if not found:
+        found.append((
+            "good_fit",
+            f"Good fit: training and validation agree (accuracy {train_acc:.3f} vs {val_acc:.3f}); "
+            f"validation loss was lowest at epoch {best_epoch}.",
+        ))  # fmt: skip
+    remedies = list(dict.fromkeys(r for verdict, _ in found for r in REMEDIES[verdict]))
+    return Diagnosis(
+        found[0][0], " ".join(message for _, message in found), from_epoch=best_epoch if overfitting else None,
+        best_epoch=best_epoch, remedies=remedies, conditions=tuple(verdict for verdict, _ in found),
+    )  # fmt: skip

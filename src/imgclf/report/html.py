@@ -34,64 +34,73 @@ def class_balance(counts: dict[str, int]) -> str:
     )
 
 
-def _eval_samples(clf, config: dict, data):
+def _eval_samples(predictor, record: runfiles.RunConfig, data):
+    """Labelled images to evaluate on: ``data`` if given, else the run's own validation images, found again
+    with the run's recorded data settings (path, split, seed, label pattern and column)."""
     from imgclf.data.folders import load_eval_samples, load_folder
 
     if data is not None:
-        return load_eval_samples(data, clf.classes_), str(Path(data).resolve())
-    recorded = (config.get("data") or {}).get("path")
-    if not recorded or not Path(recorded).is_dir():
+        return load_eval_samples(data, predictor.classes), str(Path(data).resolve())
+    recorded = (record.data or {}).get("path")
+    if not recorded or not Path(recorded).exists():
         return None, None
-    dataset = load_folder(recorded, config.get("validation_split"), config.get("seed", 0))
+    settings = record.settings
+    dataset = load_folder(recorded, settings.get("validation_split"), settings.get("seed", 0),
+                          settings.get("label_pattern"), settings.get("label_column") or "label")  # fmt: skip
     return dataset.validation, f"{recorded} (validation)"
 
 
-def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = None, image=None, clf=None) -> Path:
+def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = None, image=None,
+                 predictor=None) -> Path:  # fmt: skip
     """Write ``report.html`` into a run folder and return its path.
 
     Evaluates the model first when ``data`` is given or no evaluation exists yet (on the run's own
     validation images, found through ``config.yaml``), writing ``metrics.json`` and ``evaluation/``
     pictures (with Grad-CAMs of the worst mistakes); renders feature maps of ``image`` (default the first
     evaluation image) into ``feature_maps/``. Every picture is embedded: the HTML references no file.
-    ``clf``, the fitted classifier of this run if it is at hand, saves loading the model again.
+
+    Args:
+        predictor: the run's :class:`~imgclf.inference.Predictor` if it is at hand (saves loading the model).
 
     Raises:
         ImgclfError: ``run_dir`` is not a run folder, or ``data`` is unusable.
     """
     import jinja2
 
-    from imgclf.classifier import ImageClassifier
     from imgclf.evaluation.interpretation import EVALUATION_DIR, write_evaluation
     from imgclf.explain.feature_maps import write_feature_maps
+    from imgclf.inference import Predictor
     from imgclf.report.diagnosis import diagnose
+    from imgclf.training.callbacks import read_history_csv
     from imgclf.training.control import read_state
 
     run = runfiles.check_run_dir(run_dir)
-    clf = clf if clf is not None else ImageClassifier.load(run)
-    config = _io.read_yaml(run / runfiles.CONFIG_FILE)
+    predictor = predictor if predictor is not None else Predictor.from_run(run)
+    record = runfiles.RunConfig.read(run)
     metrics_path = run / runfiles.METRICS_FILE
     metrics = _io.read_json(metrics_path) if metrics_path.is_file() else None
     samples = None
     if data is not None or metrics is None or "files" not in metrics:
-        samples, described = _eval_samples(clf, config, data)
+        samples, described = _eval_samples(predictor, record, data)
         if samples is not None and len(samples):
-            metrics = write_evaluation(clf, samples, run)
-            metrics["data"] = described
-            _io.write_json(metrics_path, metrics)
+            metrics = write_evaluation(predictor, samples, run, data=described)
     if image is None:
         paths = samples.paths if samples is not None else [m["path"] for m in (metrics or {}).get("mistakes", [])]
         image = paths[0] if len(paths) else None
     feature_pngs = []
     if image is not None and Path(image).is_file():
-        feature_pngs = write_feature_maps(clf.model_, clf.load_images([image])[0], run / FEATURE_MAPS_DIR)
+        feature_pngs = write_feature_maps(predictor.model, predictor.load_images([image])[0], run / FEATURE_MAPS_DIR)
 
-    history = getattr(clf, "history_", None)
+    history_path = run / runfiles.HISTORY_FILE
+    history = read_history_csv(history_path) if history_path.is_file() else None
+    config = _io.read_yaml(run / runfiles.CONFIG_FILE)
     evaluation = run / EVALUATION_DIR
     context = {
         "name": run.resolve().name,
         "written": time.strftime("%Y-%m-%d %H:%M"),
         "config": config,
-        "classes": clf.classes_,
+        "resolved": record.resolved,
+        "classes": predictor.classes,
         "data": config.get("data"),
         "health": class_balance((config.get("data") or {}).get("train_counts") or {}),
         "curves": [data_uri(p) for p in sorted((run / runfiles.PLOTS_DIR).glob("*.png"))],
@@ -106,7 +115,7 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
         ],
         "feature_maps": [data_uri(p) for p in feature_pngs if p.name in ("overview.png", "filters.png")],
         "feature_image": Path(image).name if image is not None else None,
-        "augmentation": clf.augment.changes(),
+        "augmentation": record.resolved.get("augment") or {},
         "config_yaml": (run / runfiles.CONFIG_FILE).read_text(encoding="utf-8"),
         "summary": (run / runfiles.SUMMARY_FILE).read_text(encoding="utf-8")
         if (run / runfiles.SUMMARY_FILE).is_file()

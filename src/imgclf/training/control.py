@@ -4,7 +4,8 @@
   the happy-or-sad exercise);
 - :class:`RecordedEarlyStopping` — Keras' ``EarlyStopping`` that says what it did;
 - :class:`RunCheckpoint` — after every epoch, ``last.keras`` (model + optimizer state) and ``state.json``
-  written atomically, and ``best.keras`` when the monitored value improves: a run killed at any moment can
+  written atomically, and ``best.keras`` (float32, no optimizer, as ``model.keras``) when the monitored value
+  improves: a run killed at any moment can
   be resumed from its last completed epoch.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import keras
 
 from imgclf._io import atomic_path, read_json, write_json
+from imgclf.models.precision import inference_model
 
 LAST_MODEL = "last.keras"
 BEST_MODEL = "best.keras"
@@ -99,7 +101,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         best = self.state.get("best")
         if value is not None and (best is None or self._better(value, best["value"])):
             with atomic_path(self.run / BEST_MODEL) as tmp:
-                model.save(tmp)
+                inference_model(model).save(tmp)  # portable: float32, no optimizer, like model.keras
             self.state["best"] = {"monitor": self.monitor, "value": float(value), "epoch": epoch + 1}
         self.state["epochs_completed"] = epoch + 1
         self._write_state()

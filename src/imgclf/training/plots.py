@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imgclf.plotting import plt, save_figure
+from imgclf.plotting import new_figure, save_figure
 
 
 def plot_history(rows: list[dict], out_dir: str | Path, fine_tune_start: int | None = None) -> list[Path]:
@@ -23,7 +23,7 @@ def plot_history(rows: list[dict], out_dir: str | Path, fine_tune_start: int | N
     epochs = [r["epoch"] for r in rows]
     written = []
     for metric, title in (("accuracy", "Training and validation accuracy"), ("loss", "Training and validation loss")):
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+        fig, ax = new_figure(figsize=(6, 4), dpi=100)
         for key, label, style in ((metric, "Training", "o-"), (f"val_{metric}", "Validation", "s-")):
             points = [(e, r[key]) for e, r in zip(epochs, rows) if key in r]
             if points:

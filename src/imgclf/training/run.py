@@ -7,10 +7,13 @@ adds ``metrics.json``. A saved :class:`~imgclf.ImageClassifier` is the first thr
 
 from __future__ import annotations
 
+import platform
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from imgclf import _io
 from imgclf.errors import ImgclfError
 
 MODEL_FILE = "model.keras"
@@ -73,7 +76,77 @@ def check_run_dir(path: str | Path) -> Path:
 
 
 #: Keys of a run's ``config.yaml`` that describe the run rather than set it up.
-RUN_RECORD_KEYS = ("imgclf_version", "class_mode_resolved", "precision_resolved", "data", "versions")
+RUN_RECORD_KEYS = ("imgclf_version", "resolved", "data", "versions")
+
+
+def _plain(value):
+    """YAML-safe copies of settings: tuples become lists, mappings and lists are copied."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+@dataclass
+class RunConfig:
+    """A run's record, written to ``config.yaml`` + ``classes.json`` and read back to replay the run.
+
+    Attributes:
+        settings: every setting as given (:mod:`imgclf.settings` names) — data settings included
+            (``validation_split``, ``label_pattern``, ``label_column``), so the same data is found again.
+        classes: class names, output order (``classes.json``).
+        resolved: what the settings resolved to: ``model`` (or ``backbone``), ``target_size``, ``color_mode``,
+            ``class_mode``, ``precision`` (training), ``epochs``.
+        data: where the data came from: ``path``, ``layout``, ``validation_split_used``, image counts;
+            ``None`` when the data was given in memory.
+        versions: library versions; ``imgclf_version`` the version that wrote it.
+    """
+
+    settings: dict
+    classes: list[str]
+    resolved: dict = field(default_factory=dict)
+    data: dict | None = None
+    versions: dict = field(default_factory=dict)
+    imgclf_version: str = ""
+
+    def write(self, folder: str | Path) -> None:
+        """Write ``config.yaml`` and ``classes.json`` into ``folder`` (atomically, creating it)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        _io.write_json(folder / CLASSES_FILE, list(self.classes))
+        record = {"imgclf_version": self.imgclf_version, **_plain(self.settings), "resolved": _plain(self.resolved)}
+        if self.data is not None:
+            record["data"] = _plain(self.data)
+        record["versions"] = dict(self.versions)
+        _io.write_yaml(folder / CONFIG_FILE, record)
+
+    @classmethod
+    def read(cls, folder: str | Path) -> RunConfig:
+        """Read a run's ``config.yaml`` and ``classes.json``.
+
+        Raises:
+            OSError, ValueError: a file is missing or unreadable.
+        """
+        folder = Path(folder)
+        raw = _io.read_yaml(folder / CONFIG_FILE) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"{CONFIG_FILE} must hold a mapping. Received: {type(raw).__name__}")
+        settings = {k: v for k, v in raw.items() if k not in RUN_RECORD_KEYS}
+        return cls(
+            settings, list(_io.read_json(folder / CLASSES_FILE)), raw.get("resolved") or {}, raw.get("data"),
+            raw.get("versions") or {}, raw.get("imgclf_version", ""),
+        )  # fmt: skip
+
+
+def library_versions() -> dict:
+    """Versions of Python, Keras, TensorFlow and NumPy, for the run record."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "keras": keras.__version__, "tensorflow": tf.__version__,
+            "numpy": np.__version__}  # fmt: skip
 
 
 def read_train_config(path: str | Path, allowed: list[str] | tuple[str, ...]) -> tuple[dict, str | None]:
@@ -93,10 +166,8 @@ def read_train_config(path: str | Path, allowed: list[str] | tuple[str, ...]) ->
     """
     import yaml
 
-    from imgclf._io import read_yaml
-
     try:
-        raw = read_yaml(path)
+        raw = _io.read_yaml(path)
     except OSError as exc:
         raise ImgclfError(f"cannot read config file {str(path)!r}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:

@@ -1,0 +1,56 @@
+"""What counts as an image file: one definition for training, prediction, ``doctor`` and ``split``.
+
+A file is an image file when its extension is one of :data:`IMAGE_EXTENSIONS` (case-insensitive) and its
+name does not start with a dot; folders whose names start with a dot (``.quarantine``) are not searched.
+Whether it can actually be read is :func:`unreadable_reason`'s question (a full decode).
+"""
+
+from __future__ import annotations
+
+import os
+
+#: Extensions of each Pillow format imgclf reads (JPEG, PNG, BMP, GIF's first frame, WebP, and MPO — the
+#: multi-picture JPEGs some cameras write, read as their first picture).
+EXTENSIONS_BY_FORMAT = {
+    "JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"),
+    "PNG": (".png",),
+    "BMP": (".bmp",),
+    "GIF": (".gif",),
+    "WEBP": (".webp",),
+    "MPO": (".jpg", ".jpeg", ".mpo"),
+}
+#: File extensions read as images (lower case).
+IMAGE_EXTENSIONS = tuple(dict.fromkeys(e for exts in EXTENSIONS_BY_FORMAT.values() for e in exts))
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    """True when the file name ends in one of :data:`IMAGE_EXTENSIONS` (case-insensitive) and is not hidden."""
+    name = os.path.basename(os.fspath(path))
+    return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def list_images(folder: str | os.PathLike) -> list[str]:
+    """Image files under ``folder``, recursively, sorted; hidden files and folders skipped."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found.extend(os.path.join(dirpath, f) for f in sorted(filenames) if is_image_file(f))
+    return found
+
+
+def unreadable_reason(path: str | os.PathLike) -> str | None:
+    """Why an image file cannot be used, or ``None`` when Pillow decodes it fully.
+
+    Zero-length files, non-images and truncated or corrupt images are caught (a full decode, not only the
+    header).
+    """
+    from PIL import Image
+
+    try:
+        if os.path.getsize(path) == 0:
+            return "zero-length file"
+        with Image.open(path) as im:
+            im.load()
+    except Exception as exc:  # noqa: BLE001  (any decoder failure)
+        return f"{type(exc).__name__}: {exc}"
+    return None

@@ -1,0 +1,243 @@
+"""Inference: a trained model with what it needs to read images, and predictions from files, folders, pixel
+CSVs and arrays.
+
+A :class:`Predictor` is what a run folder holds for prediction — the float32 Keras model (``model.keras``,
+which takes raw uint8 pixels and rescales them itself), the class names in output order, and how images are
+read (``target_size``, ``color_mode``, ``interpolation``). Images are read by the same
+:func:`imgclf.data.images.load_image` as in training. ``ImageClassifier.predict_proba``, ``imgclf predict``,
+evaluation, the report and Grad-CAM all predict through it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from imgclf import _io
+from imgclf.data.files import list_images
+from imgclf.data.images import DEFAULT_INTERPOLATION, channels, load_image
+from imgclf.errors import ImgclfError
+from imgclf.pipeline.dataset import image_dataset, to_model_input
+from imgclf.pipeline.skipped import SkippedFiles
+from imgclf.training import run as runfiles
+
+#: Images per forward pass when predicting.
+PREDICT_BATCH_SIZE = 32
+
+
+def expand_image_paths(X) -> list[str]:
+    """Turn a path or list of paths into image files: folders are searched recursively.
+
+    Raises:
+        ImgclfError: a path does not exist, or a folder holds no image files.
+    """
+    items = [X] if isinstance(X, (str, os.PathLike)) else list(X)
+    paths: list[str] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = list_images(p)
+            if not found:
+                raise ImgclfError(f"folder {str(item)!r} holds no image files.")
+            paths.extend(found)
+        elif p.is_file():
+            paths.append(os.fspath(p))
+        else:
+            raise ImgclfError(f"image path does not exist. Received: {str(item)!r}")
+    return paths
+
+
+def is_csv(item) -> bool:
+    """True for a path to an existing ``.csv`` file (a pixel CSV: one image per row)."""
+    return isinstance(item, (str, os.PathLike)) and str(item).lower().endswith(".csv") and Path(item).is_file()
+
+
+@dataclass
+class Predictor:
+    """A trained model and how to feed it.
+
+    Attributes:
+        model: Keras model from uint8 ``(batch, height, width, channels)`` to probabilities float32
+            ``(batch, 1)`` (binary: probability of ``classes[1]``) or ``(batch, len(classes))``.
+        classes: class names, output order.
+        class_mode: ``binary``, ``categorical`` or ``sparse``.
+        target_size: ``(height, width)`` in pixels.
+        color_mode: ``rgb`` or ``grayscale``.
+        interpolation: resize filter (see :func:`imgclf.data.images.image_to_array`).
+        batch_size: images per forward pass.
+    """
+
+    model: keras.Model
+    classes: tuple[str, ...]
+    class_mode: str
+    target_size: tuple[int, int]
+    color_mode: str = "rgb"
+    interpolation: str = DEFAULT_INTERPOLATION
+    batch_size: int = PREDICT_BATCH_SIZE
+
+    @classmethod
+    def from_run(cls, path: str | os.PathLike) -> Predictor:
+        """Load ``model.keras``, ``classes.json`` and ``config.yaml`` of a run folder (or saved classifier).
+
+        Raises:
+            ImgclfError: not a run folder, unreadable files, or a model whose outputs do not match the classes.
+        """
+        folder = runfiles.check_run_dir(path)
+        try:
+            record = runfiles.RunConfig.read(folder)
+            model = keras.saving.load_model(folder / runfiles.MODEL_FILE)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ImgclfError(f"cannot load the model in {str(path)!r}: {exc}") from None
+        resolved = record.resolved
+        predictor = cls(
+            model, tuple(record.classes), resolved["class_mode"], tuple(resolved["target_size"]),
+            resolved["color_mode"], record.settings.get("interpolation", DEFAULT_INTERPOLATION),
+        )  # fmt: skip
+        outputs = model.output_shape[-1]
+        expected = 1 if predictor.class_mode == "binary" else len(predictor.classes)
+        if outputs != expected:
+            raise ImgclfError(
+                f"the model in {str(path)!r} has {outputs} output(s) but classes.json names "
+                f"{len(predictor.classes)} classes: expected {expected}."
+            )
+        return predictor
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(height, width, channels)`` the model takes."""
+        return (*self.target_size, channels(self.color_mode))
+
+    def load_images(self, paths, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """Read image files exactly as training does (:func:`imgclf.data.images.load_image`).
+
+        Returns:
+            uint8 ``(n, height, width, channels)`` at ``target_size``.
+
+        Raises:
+            OSError: a file cannot be decoded.
+        """
+        size, mode, interpolation = self.target_size, self.color_mode, self.interpolation
+        return np.stack([load_image(p, size, mode, interpolation, crop) for p in expand_image_paths(paths)])
+
+    def probabilities(self, data) -> np.ndarray:
+        """Probabilities float32 ``(n, len(classes))`` of uint8 images ``(n, h, w, c)`` at ``target_size``
+        or a dataset of such batches; a binary model's one output becomes two columns."""
+        out = np.asarray(self.model.predict(data, batch_size=self.batch_size, verbose=0), dtype=np.float32)
+        if self.class_mode == "binary":
+            out = np.concatenate([1.0 - out, out], axis=1)
+        return out
+
+    def predict_proba(self, X, *, crop=None, tta: bool = False) -> tuple[np.ndarray, SkippedFiles]:
+        """Class probabilities of images.
+
+        Args:
+            X: an image file or folder path, a list of them (folders are searched recursively), a pixel CSV
+                (one image per row; a label column, if any, is ignored), or a uint8 array
+                ``(batch, height, width, channels)`` / ``(height, width, channels)`` of 0-255 pixels (resized
+                to ``target_size`` if needed).
+            crop: box ``(x, y, w, h)`` in pixels cut out of every image file before resizing.
+            tta: average the predictions of 8 flipped and cropped views of each image file
+                (:func:`imgclf.pipeline.tta.tta_views`).
+
+        Returns:
+            ``(proba, skipped)``: float32 ``(n, len(classes))``, rows summing to 1, in the order of
+            :func:`expand_image_paths`; a file that cannot be decoded gets a row of NaN and is listed in
+            ``skipped`` with the reason (never an exception).
+
+        Raises:
+            ImgclfError: a path does not exist, a folder holds no images, an array has the wrong dtype or
+                rank, ``crop``/``tta`` given with arrays, or a crop box outside an image.
+        """
+        skipped = SkippedFiles()
+        if is_csv(X):
+            from imgclf.data.pixel_csv import read_pixel_csv
+
+            X = read_pixel_csv(X)[0]
+        if isinstance(X, np.ndarray) and X.dtype.kind in "USO":  # an array of paths (scikit-learn passes these)
+            X = X.tolist()
+        if isinstance(X, np.ndarray):
+            if crop is not None or tta:
+                raise ImgclfError("crop and tta apply to image files, not to arrays: crop or flip the array yourself.")
+            arr = X[None] if X.ndim == 3 else X
+            if arr.ndim != 4 or arr.dtype != np.uint8:
+                raise ImgclfError(
+                    "image arrays must be uint8 of shape (batch, height, width, channels). "
+                    f"Received: {arr.dtype} {arr.shape}"
+                )
+            arr = to_model_input(arr, self.target_size, self.color_mode, self.interpolation)
+            return self.probabilities(arr), skipped
+        paths = expand_image_paths(X)
+        if tta or crop is not None:
+            out = self._views_proba(paths, crop, tta, skipped)
+        else:
+            data = image_dataset(
+                paths, target_size=self.target_size, color_mode=self.color_mode, interpolation=self.interpolation,
+                batch_size=self.batch_size, cache=False, skipped=skipped,
+            )  # fmt: skip
+            out = self.probabilities(data)
+        out[[i for i, p in enumerate(paths) if p in skipped]] = np.nan
+        return out, skipped
+
+    def _views_proba(self, paths, crop, tta: bool, skipped: SkippedFiles) -> np.ndarray:
+        from imgclf.pipeline.tta import NUM_VIEWS, tta_views
+
+        views = NUM_VIEWS if tta else 1
+        stacks = []
+        for p in paths:
+            try:
+                if tta:
+                    stacks.append(tta_views(p, self.target_size, self.color_mode, self.interpolation, crop))
+                else:
+                    stacks.append(self.load_images([p], crop))
+            except ImgclfError:
+                raise
+            except Exception as exc:  # noqa: BLE001  (a bad file never stops prediction)
+                skipped.add(p, exc)
+                stacks.append(np.zeros((views, *self.input_shape), np.uint8))
+        out = self.probabilities(np.concatenate(stacks))
+        return out.reshape(len(paths), views, out.shape[-1]).mean(axis=1)
+
+    def predict_items(self, items, *, crop=None, tta: bool = False) -> list[dict]:
+        """Predict image files, folders and pixel CSVs given together, one record per image.
+
+        Pixel-CSV rows are named ``<file.csv>#row<k>`` (k from 1).
+
+        Returns:
+            Dicts ``{"path", "label", "probability", "probabilities": {class: p}}``, or
+            ``{"path", "label": None, "error": reason}`` for a file that cannot be decoded.
+
+        Raises:
+            ImgclfError: as :meth:`predict_proba`.
+        """
+        items = [items] if isinstance(items, (str, os.PathLike)) else list(items)
+        csvs = [p for p in items if is_csv(p)]
+        files = [p for p in items if not is_csv(p)]
+        paths = expand_image_paths(files) if files else []
+        proba, skipped = self.predict_proba(paths, crop=crop, tta=tta) if paths else (np.zeros((0, 2)), SkippedFiles())
+        reasons = dict(skipped.items())
+        names, rows = list(paths), [proba]
+        for csv_path in csvs:
+            p, _ = self.predict_proba(csv_path)
+            names += [f"{csv_path}#row{k}" for k in range(1, len(p) + 1)]
+            rows.append(p)
+        proba = np.concatenate([r.reshape(-1, len(self.classes)) for r in rows]) if names else np.zeros((0,))
+        records = []
+        for name, p in zip(names, proba):
+            if name in reasons:
+                records.append({"path": name, "label": None, "error": reasons[name]})
+                continue
+            i = int(p.argmax())
+            records.append({
+                "path": name, "label": self.classes[i], "probability": float(p[i]),
+                "probabilities": {c: float(v) for c, v in zip(self.classes, p)},
+            })  # fmt: skip
+        return records
+
+    def save(self, folder: str | os.PathLike) -> None:
+        """Write the model into ``folder/model.keras`` (atomically)."""
+        with _io.atomic_path(Path(folder) / runfiles.MODEL_FILE) as tmp:
+            self.model.save(tmp)

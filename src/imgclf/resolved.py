@@ -1,0 +1,145 @@
+"""The settings of an :class:`~imgclf.ImageClassifier`, checked and resolved: what ``fit`` works from.
+
+Defaults that depend on other settings are applied here (the model's own ``target_size`` and ``color_mode``,
+``epochs`` after ``target_accuracy``), and every value is checked with an error that names the setting and
+the value received.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+import numpy as np
+
+from imgclf.data.folders import check_validation_split
+from imgclf.data.images import channels, check_color_mode, check_interpolation, check_target_size
+from imgclf.errors import ImgclfError
+from imgclf.models import get_model_spec, resolve_precision
+from imgclf.pipeline.augment import make_augmentation
+from imgclf.pipeline.dataset import check_class_mode
+from imgclf.training.optimizers import check_learning_rate, check_optimizer
+
+DEFAULT_MODEL = "course_small"
+"""The model when neither ``model`` nor ``backbone`` is given: the course's cats-vs-dogs ConvNet."""
+DEFAULT_EPOCHS = 15
+"""Epochs when none are given (the course trains its cats-vs-dogs ConvNet for 15)."""
+TARGET_MAX_EPOCHS = 100
+"""Epochs when none are given but ``target_accuracy`` is: an upper bound, training stops at the target."""
+FINE_TUNE_SCHEDULES = ("cosine", "constant")
+"""Learning-rate schedules of the fine-tuning phase."""
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ImgclfError(f"{name} must be a positive int. Received: {value!r}")
+    return int(value)
+
+
+def _optional(check, name: str, value):
+    return None if value is None else check(name, value)
+
+
+def _fraction(name: str, value, low_open: bool = True) -> float:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float))
+    ok = ok and ((0 < value <= 1) if low_open else (0 <= value < 1))
+    if not ok:
+        raise ImgclfError(f"{name} must be a float in {'(0, 1]' if low_open else '[0, 1)'}. Received: {value!r}")
+    return float(value)
+
+
+def _one_of(name: str, value, allowed) -> str:
+    if value not in allowed:
+        raise ImgclfError(f"{name} must be one of {list(allowed)}. Received: {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The settings of an :class:`~imgclf.ImageClassifier`, checked, with every default applied."""
+
+    model: str | None
+    backbone: str | None
+    target_size: tuple[int, int]
+    color_mode: str
+    epochs: int
+    augment: object
+    precision: str
+    batch_size: int
+    learning_rate: float
+    weights: str | None
+    fine_tune: int | None
+    fine_tune_epochs: int | None
+    early_stopping: int | None
+    reduce_lr: int | None
+    target_accuracy: float | None
+    dropout: float
+    validation_split: float | None
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (*self.target_size, channels(self.color_mode))
+
+
+def resolve(settings) -> Resolved:
+    """Check every setting of ``settings`` (an :class:`imgclf.settings.Settings`) and apply the defaults that
+    depend on others.
+
+    Returns:
+        A :class:`Resolved`.
+
+    Raises:
+        ImgclfError: a setting out of range, ``model`` together with ``backbone``, fine-tuning without a
+            backbone, or ``tensorboard`` without the TensorBoard package.
+    """
+    if settings.model is not None and settings.backbone is not None:
+        raise ImgclfError(
+            f"give model or backbone, not both. Received: model={settings.model!r}, backbone={settings.backbone!r}"
+        )
+    if settings.backbone is not None:
+        from imgclf.models.backbones import get_backbone
+
+        default_size, default_mode = get_backbone(settings.backbone).default_size, "rgb"
+        model = None
+    else:
+        model = settings.model or DEFAULT_MODEL
+        spec = get_model_spec(model)
+        default_size, default_mode = spec.default_target_size, spec.default_color_mode
+    check_interpolation(settings.interpolation)
+    check_optimizer(settings.optimizer)
+    check_class_mode(settings.class_mode)
+    _one_of("monitor", settings.monitor, ("accuracy", "val_accuracy"))
+    _one_of("head", settings.head, ("course", "gap"))
+    _one_of("fine_tune_schedule", settings.fine_tune_schedule, FINE_TUNE_SCHEDULES)
+    _one_of("cache", settings.cache, ("auto", True, False))
+    if isinstance(settings.seed, bool) or not isinstance(settings.seed, (int, np.integer)) or settings.seed < 0:
+        raise ImgclfError(f"seed must be a non-negative int. Received: {settings.seed!r}")
+    if settings.class_weight not in (None, "balanced") and not isinstance(settings.class_weight, dict):
+        raise ImgclfError(f"class_weight must be None, 'balanced' or a dict. Received: {settings.class_weight!r}")
+    if (settings.fine_tune is not None or settings.fine_tune_from is not None) and settings.backbone is None:
+        raise ImgclfError("fine_tune / fine_tune_from need a backbone (backbone='inception_v3', ...).")
+    if settings.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ImgclfError("tensorboard=True needs the TensorBoard package: pip install 'imgclf[tensorboard]'.")
+    epochs = settings.epochs
+    if epochs is None:
+        epochs = DEFAULT_EPOCHS if settings.target_accuracy is None else TARGET_MAX_EPOCHS
+    weights = None if settings.weights is None or str(settings.weights).lower() == "none" else str(settings.weights)
+    return Resolved(
+        model=model,
+        backbone=settings.backbone,
+        target_size=check_target_size(default_size if settings.target_size is None else settings.target_size),
+        color_mode=check_color_mode(default_mode if settings.color_mode is None else settings.color_mode),
+        epochs=_positive_int("epochs", epochs),
+        augment=make_augmentation(settings.augment),
+        precision=resolve_precision(settings.precision),
+        batch_size=_positive_int("batch_size", settings.batch_size),
+        learning_rate=check_learning_rate(settings.learning_rate),
+        weights=weights,
+        fine_tune=_optional(_positive_int, "fine_tune", settings.fine_tune),
+        fine_tune_epochs=_optional(_positive_int, "fine_tune_epochs", settings.fine_tune_epochs),
+        early_stopping=_optional(_positive_int, "early_stopping", settings.early_stopping),
+        reduce_lr=_optional(_positive_int, "reduce_lr", settings.reduce_lr),
+        target_accuracy=_optional(_fraction, "target_accuracy", settings.target_accuracy),
+        dropout=_fraction("dropout", settings.dropout, low_open=False),
+        validation_split=check_validation_split(settings.validation_split),
+    )

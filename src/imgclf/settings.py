@@ -1,0 +1,195 @@
+"""Every training setting, declared once.
+
+:class:`Settings` is the single declaration: a field per setting with its default, its help and its CLI
+panel. :class:`~imgclf.ImageClassifier` inherits its ``__init__`` from it (so the estimator's parameters *are*
+these fields, and ``__init__`` only stores them, as scikit-learn requires); ``imgclf train`` builds one
+option per field from it (:func:`cli_options`), with the help and default shown here; a run's ``config.yaml``
+records them by these names. Values are checked, and derived values resolved, in ``ImageClassifier.fit``.
+
+This module imports nothing heavy, so the command line's ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Panels of ``imgclf train --help``.
+PANELS = ("Data", "Model", "Training", "Transfer learning", "Training control")
+
+
+def _setting(default, help: str, panel: str, cli: type | None = None, shown: str | None = None):
+    """A field with its help text, CLI panel, CLI value type (default: the field's type without ``None``)
+    and how the default is shown in help (default: ``repr``-like)."""
+    return field(default=default, metadata={"help": help, "panel": panel, "cli": cli, "shown": shown})
+
+
+@dataclass(kw_only=True, eq=False, repr=False)
+class Settings:
+    """The settings of a training run (see each field's help in :func:`describe`)."""
+
+    model: str | None = _setting(
+        None, "Model name (`imgclf models`); not with backbone.", "Model", shown="course_small"
+    )
+    backbone: str | None = _setting(
+        None,
+        "Pretrained backbone instead of model (`imgclf backbones`): transfer learning, frozen backbone + new head.",
+        "Transfer learning",
+    )
+    target_size: tuple[int, int] | None = _setting(
+        None,
+        "Height and width in pixels images are resized to.",
+        "Data",
+        cli=tuple[int, int],
+        shown="the model's, 150 150",
+    )
+    color_mode: str | None = _setting(None, "rgb or grayscale.", "Data", shown="the model's")
+    interpolation: str = _setting(
+        "nearest",
+        "Resize filter: nearest (Keras load_img's, so the course's), "
+        "bilinear (antialiased), bicubic, lanczos, box, hamming.",
+        "Data",
+    )
+    validation_split: float | None = _setting(
+        None,
+        "Fraction held out (stratified) when DATA has no validation folder; 0 trains without validation.",
+        "Data",
+        shown="0.2",
+    )
+    label_pattern: str | None = _setting(
+        None,
+        "Regex reading labels from flat file names like cat.123.jpg (group 'label' or the first group).",
+        "Data",
+        shown="<label>[._-]<digits>.<ext>",
+    )
+    label_column: str = _setting("label", "Label column of pixel CSVs.", "Data")
+    cache: str | bool = _setting(
+        "auto", "Keep decoded images in memory: auto (when they fit), true, false.", "Data", cli=str
+    )
+    augment: str | dict | None = _setting(
+        None,
+        "Augmentation of training images: a preset (course, none) or "
+        "a mapping of ImageDataGenerator settings (rotation_range, ...).",
+        "Data",
+        cli=str,
+        shown="none",
+    )
+    batch_size: int = _setting(20, "Images per batch.", "Training")
+    epochs: int | None = _setting(
+        None,
+        "Passes over the training images (an upper bound when a callback stops early).",
+        "Training",
+        shown="15; 100 with target_accuracy, which stops earlier",
+    )
+    optimizer: str = _setting("rmsprop", "rmsprop, adam or sgd.", "Training")
+    learning_rate: float = _setting(1e-3, "Optimizer learning rate.", "Training")
+    class_mode: str = _setting(
+        "auto", "auto (binary for 2 classes, else categorical), binary, categorical or sparse.", "Training"
+    )
+    precision: str = _setting(
+        "auto",
+        "auto (mixed_bfloat16 where the CPU has AMX/AVX512-BF16, else float32), "
+        "mixed_bfloat16 or float32. Training only: the saved model is float32.",
+        "Training",
+    )
+    seed: int = _setting(
+        0, "Seed of weight initialisation, validation split, shuffling, augmentation and dropout.", "Training"
+    )
+    weights: str | None = _setting(
+        "imagenet",
+        "Backbone weights: imagenet (cached download), a local .h5 file, or none.",
+        "Transfer learning",
+        cli=str,
+    )
+    cut_layer: str | None = _setting(
+        None, "Backbone layer feeding the head.", "Transfer learning", shown="the backbone's, mixed7 for inception_v3"
+    )
+    head: str = _setting(
+        "course", "course (Flatten, Dense 1024, Dropout) or gap (global average pooling, Dropout).", "Transfer learning"
+    )
+    dropout: float = _setting(0.2, "Dropout rate of the head.", "Transfer learning")
+    fine_tune: int | None = _setting(
+        None,
+        "Then unfreeze the top N backbone layers with weights and train on at "
+        "learning_rate/10 (BatchNormalization stays frozen).",
+        "Transfer learning",
+    )
+    fine_tune_from: str | None = _setting(
+        None, "Then unfreeze every backbone layer from this one on, at learning_rate/10.", "Transfer learning"
+    )
+    fine_tune_epochs: int | None = _setting(
+        None, "Epochs of the fine-tuning phase.", "Transfer learning", shown="epochs"
+    )
+    fine_tune_schedule: str = _setting(
+        "cosine",
+        "Fine-tuning learning rate: cosine (learning_rate/10 annealed to 0 by the last step) or constant.",
+        "Transfer learning",
+    )
+    cache_features: bool = _setting(
+        True,
+        "Frozen backbone, no augmentation: run the backbone once and train the head on its stored outputs.",
+        "Transfer learning",
+    )
+    target_accuracy: float | None = _setting(
+        None,
+        "Stop once monitor reaches this at the end of an epoch (the course's myCallback), e.g. 0.999.",
+        "Training control",
+    )
+    monitor: str = _setting(
+        "accuracy", "accuracy (training, as in the course) or val_accuracy, for target_accuracy.", "Training control"
+    )
+    early_stopping: int | None = _setting(
+        None, "Stop after this many epochs without a better validation loss.", "Training control"
+    )
+    reduce_lr: int | None = _setting(
+        None,
+        "Divide the learning rate by 5 after this many epochs without a better validation loss.",
+        "Training control",
+    )
+    class_weight: str | dict | None = _setting(
+        None,
+        "balanced (scikit-learn's inverse-frequency weights) or a mapping {class_index: weight}.",
+        "Training control",
+        cli=str,
+    )
+    tensorboard: bool = _setting(
+        False, "Write TensorBoard logs into RUN/tensorboard (needs the tensorboard extra).", "Training control"
+    )
+
+
+def fields() -> tuple[dataclasses.Field, ...]:
+    """The declared settings, in declaration order."""
+    return dataclasses.fields(Settings)
+
+
+def names() -> list[str]:
+    """The setting names, in declaration order."""
+    return [f.name for f in fields()]
+
+
+def defaults() -> dict[str, Any]:
+    """``{name: default}`` of every setting."""
+    return {f.name: f.default for f in fields()}
+
+
+def shown_default(f: dataclasses.Field) -> str:
+    """How a setting's default reads in help text."""
+    if f.metadata.get("shown"):
+        return f.metadata["shown"]
+    value = f.default
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def describe() -> str:
+    """The settings as a numpydoc-style ``Parameters`` list, for the estimator's docstring."""
+    lines = []
+    for f in fields():
+        lines.append(f"    {f.name} : {f.type}, default {shown_default(f)}")
+        lines.append(f"        {f.metadata['help']}")
+    return "\n".join(lines)
+
+
+__all__ = ["Settings", "PANELS", "fields", "names", "defaults", "shown_default", "describe"]
