@@ -57,7 +57,7 @@ def timed_fit(model, train, val, epochs: int) -> list[dict]:
 def run_imgclf(data: Path, model_name: str, epochs: int, augment: str, precision: str) -> list[dict]:
     """imgclf as ``imgclf train`` runs it: its datasets (cache, augmentation after the cache, validation batches
     of 100) and its optimizer (the fused RMSprop)."""
-    clf = ImageClassifier(model_name, target_size=(150, 150), augment=augment, precision=precision)
+    clf = ImageClassifier(model=model_name, target_size=(150, 150), augment=augment, precision=precision)
     train, val = clf.training_datasets(load_folder(data))
     return timed_fit(compiled(model_name, True, precision, make_optimizer("rmsprop", 1e-3)), train, val, epochs)
 

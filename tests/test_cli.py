@@ -127,7 +127,7 @@ def test_existing_run_name_refused(cli_run, monkeypatch, capsys):
     code, _, err = run_cli(
         monkeypatch, capsys, "train", data, "--runs-dir", run.parent, "--name", run.name, "--target-size", "32", "32"
     )
-    assert code == 2 and "already exists" in err and "--overwrite" in err
+    assert code == 2 and "already exists" in err and "overwrite" in err
 
 
 def test_help_lists_commands(monkeypatch, capsys):

@@ -162,7 +162,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         if state.get("status") in ("finished", "stopped"):
             raise ImgclfError(f"run {str(run_dir)!r} has already {state['status']}: nothing to resume.")
         record = runfiles.RunConfig.read(run)
-        clf = cls(**_settings_from_record(record.settings))
+        clf = cls(**record.known_settings(_settings.names()))
         data = (record.data or {}).get("path")
         if not data or not Path(data).exists():
             raise ImgclfError(f"the dataset of run {str(run_dir)!r} is gone. Received: {data!r}")
@@ -277,16 +277,6 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         self.features_from_cache_, self.dataset_ = result.features_from_cache, dataset
 
     def _run_config(self, resolved: Resolved, dataset: Dataset | None, class_mode: str) -> runfiles.RunConfig:
-        data = None
-        if dataset is not None and dataset.layout != "files":
-            data = {
-                "path": str(Path(dataset.root).resolve()),
-                "layout": dataset.layout,
-                "validation_split_used": dataset.validation_split,
-                "train_images": len(dataset.train),
-                "validation_images": len(dataset.validation) if dataset.validation is not None else 0,
-                "train_counts": dict(zip(dataset.class_names, dataset.train.counts(dataset.num_classes))),
-            }
         resolved_record = {
             "model": resolved.model, "backbone": resolved.backbone, "target_size": list(resolved.target_size),
             "color_mode": resolved.color_mode, "class_mode": class_mode, "precision": resolved.precision,
@@ -296,6 +286,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         settings = self.get_params()
         if settings["augment"] is not None and not isinstance(settings["augment"], (str, dict)):
             settings["augment"] = resolved.augment.to_dict()  # an Augmentation object: recorded as its settings
+        data = runfiles.data_record(dataset) if dataset is not None else None
         return runfiles.RunConfig(settings, classes, resolved_record, data, runfiles.library_versions(),
                                   imgclf.__version__)  # fmt: skip
 
@@ -324,7 +315,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         """
         predictor = Predictor.from_run(path)
         record = runfiles.RunConfig.read(Path(path))
-        clf = cls(**_settings_from_record(record.settings))
+        clf = cls(**record.known_settings(_settings.names()))
         clf.model_, clf.classes_, clf.class_mode_ = predictor.model, np.asarray(predictor.classes), predictor.class_mode
         clf.target_size_, clf.color_mode_ = predictor.target_size, predictor.color_mode
         clf.epochs_ = record.resolved.get("epochs")
@@ -400,15 +391,6 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         predictor = self.predictor()
         samples = data if isinstance(data, Samples) else load_eval_samples(data, predictor.classes)
         return Interpretation.from_predictor(predictor, samples).metrics
-
-
-def _settings_from_record(settings: dict) -> dict:
-    """Settings read from a ``config.yaml`` as ``ImageClassifier`` arguments (known names only, tuples back)."""
-    known = set(_settings.names())
-    out = {k: v for k, v in settings.items() if k in known}
-    if out.get("target_size") is not None:
-        out["target_size"] = tuple(out["target_size"])
-    return out
 
 
 __all__ = ["ImageClassifier"]

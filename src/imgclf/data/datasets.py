@@ -194,7 +194,9 @@ def fetch_file(remote: RemoteFile, home: Path, source: Path | None = None, progr
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    raise ImgclfError(f"cannot download {remote.filename} ({'; '.join(errors)}). Offline? Use --from PATH.")
+    raise ImgclfError(
+        f"cannot download {remote.filename} ({'; '.join(errors)}). Offline? Give source= a local archive or folder."
+    )
 
 
 # -- unpacking -----------------------------------------------------------------------------------------
@@ -294,7 +296,7 @@ def download(
         return final
     source = Path(source).expanduser() if source is not None else None
     if source is not None and not source.exists():
-        raise ImgclfError(f"--from path does not exist. Received: {str(source)!r}")
+        raise ImgclfError(f"source path does not exist. Received: {str(source)!r}")
     if not spec.files and source is None:
         raise ImgclfError(f"{name} cannot be downloaded automatically. {spec.instructions}")
     with atomic_dir(final, name) as staging:
@@ -308,7 +310,7 @@ def download(
                 if source is not None:
                     local = source / remote.filename if source.is_dir() else source
                     if len(spec.files) > 1 and source.is_file():
-                        raise ImgclfError(f"{name} has {len(spec.files)} archives: give --from a folder holding them.")
+                        raise ImgclfError(f"{name} has {len(spec.files)} archives: give source= a folder holding them.")
                 path = fetch_file(remote, home, local, progress)
                 target = staging / remote.into
                 target.mkdir(parents=True, exist_ok=True)

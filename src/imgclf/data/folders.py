@@ -336,7 +336,7 @@ def load_csv_dataset(
     if label_column not in header:
         raise ImgclfError(
             f"pixel CSV {str(train_csv)!r} has no {label_column!r} column to learn from "
-            f"(its first columns: {header[:3]}); name it with --label-column."
+            f"(its first columns: {header[:3]}); name it with label_column."
         )
     _, raw = read_pixel_csv(train_csv, label_column)
     if raw is None:

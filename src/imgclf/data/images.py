@@ -3,7 +3,8 @@
 :func:`load_image` is the single preprocessing function shared by training, evaluation and
 prediction (no train/serve skew): decode with Pillow, apply the EXIF orientation, convert to RGB
 or grayscale (transparency composited on white, 16-bit scaled to 8-bit), resize to
-``target_size`` with bilinear filtering. Rescaling to [0, 1] happens inside the model.
+``target_size`` with ``interpolation`` (default ``nearest``, Keras ``load_img``'s; see
+:data:`DEFAULT_INTERPOLATION`). Rescaling happens inside the model.
 """
 
 from __future__ import annotations

@@ -73,7 +73,9 @@ def split_folder(
             try:
                 place(path, target)
             except OSError as exc:
-                raise ImgclfError(f"cannot {mode} {path!r} to {str(target)!r}: {exc.strerror}; try --copy.") from None
+                raise ImgclfError(
+                    f"cannot {mode} {path!r} to {str(target)!r}: {exc.strerror}; try mode='copy'."
+                ) from None
             counts[names[label]] += 1
         summary[split] = counts
     return summary

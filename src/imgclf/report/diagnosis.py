@@ -30,7 +30,7 @@ REMEDIES = {
     "underfitting": [
         "train for more epochs",
         "use a bigger model or a pretrained backbone",
-        "raise the learning rate, or try --optimizer adam",
+        "raise the learning rate, or try the adam optimizer",
         "check that the labels (folder names) are right",
     ],
     "still_improving": ["train for more epochs: validation is still getting better"],

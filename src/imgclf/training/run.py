@@ -48,7 +48,7 @@ def new_run_dir(
     if path.exists() and any(path.iterdir()):
         if not overwrite:
             raise ImgclfError(
-                f"run folder {str(path)!r} already exists and is not empty; choose another --name or pass --overwrite."
+                f"run folder {str(path)!r} already exists and is not empty; choose another name or pass overwrite=True."
             )
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -121,6 +121,14 @@ class RunConfig:
         record["versions"] = dict(self.versions)
         _io.write_yaml(folder / CONFIG_FILE, record)
 
+    def known_settings(self, names) -> dict:
+        """The recorded settings whose names are in ``names``, as constructor arguments (``target_size`` a
+        tuple again)."""
+        out = {k: v for k, v in self.settings.items() if k in set(names)}
+        if out.get("target_size") is not None:
+            out["target_size"] = tuple(out["target_size"])
+        return out
+
     @classmethod
     def read(cls, folder: str | Path) -> RunConfig:
         """Read a run's ``config.yaml`` and ``classes.json``.
@@ -137,6 +145,21 @@ class RunConfig:
             settings, list(_io.read_json(folder / CLASSES_FILE)), raw.get("resolved") or {}, raw.get("data"),
             raw.get("versions") or {}, raw.get("imgclf_version", ""),
         )  # fmt: skip
+
+
+def data_record(dataset) -> dict | None:
+    """Where a :class:`~imgclf.data.folders.Dataset` came from, for ``config.yaml``'s ``data``: ``path``,
+    ``layout``, ``validation_split_used``, image counts. ``None`` for image paths given in memory."""
+    if dataset.layout == "files":
+        return None
+    return {
+        "path": str(Path(dataset.root).resolve()),
+        "layout": dataset.layout,
+        "validation_split_used": dataset.validation_split,
+        "train_images": len(dataset.train),
+        "validation_images": len(dataset.validation) if dataset.validation is not None else 0,
+        "train_counts": dict(zip(dataset.class_names, dataset.train.counts(dataset.num_classes))),
+    }
 
 
 def library_versions() -> dict:
