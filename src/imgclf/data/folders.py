@@ -15,13 +15,20 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from imgclf.data.files import IMAGE_EXTENSIONS, is_image_file, list_images
 from imgclf.data.pixel_csv import find_csvs, is_pixel_csv_source
+from imgclf.data.samples import (  # noqa: F401  (the dataset types live there; re-exported)
+    DEFAULT_VALIDATION_SPLIT,
+    Dataset,
+    Samples,
+    check_validation_split,
+    dataset_from_files,
+    stratified_split,
+)
 from imgclf.errors import ImgclfError
 
 #: Folder names taken as the training split.
@@ -33,61 +40,6 @@ EVAL_NAMES = ("test", "testing", "validation", "val", "valid")
 #: How a label is read from a file name in a flat folder (Kaggle's ``cat.123.jpg``, ``dog_7.png``,
 #: ``golden-retriever-12.jpg``): everything before a separator and the trailing number.
 DEFAULT_LABEL_PATTERN = r"^(?P<label>.+?)[._-]\d+\.[^.]+$"
-#: Validation fraction used for the single layout when none is given.
-DEFAULT_VALIDATION_SPLIT = 0.2
-
-
-@dataclass(frozen=True)
-class Samples:
-    """Images and their integer labels: files, or decoded pixels (pixel-CSV datasets).
-
-    Attributes:
-        paths: image file paths, ``n`` strings (for pixel rows, ``<file.csv>#row<k>`` names).
-        labels: array of shape ``(n,)`` int32; ``labels[i]`` indexes the dataset's ``class_names``.
-        images: ``None`` for files, else the pixels, uint8 ``(n, height, width, channels)``.
-    """
-
-    paths: tuple[str, ...]
-    labels: np.ndarray
-    images: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def subset(self, index) -> Samples:
-        """The samples at positions ``index`` (an int array), in that order."""
-        index = np.asarray(index, dtype=np.int64)
-        images = self.images[index] if self.images is not None else None
-        return Samples(tuple(self.paths[i] for i in index), np.asarray(self.labels)[index].astype(np.int32), images)
-
-    def counts(self, num_classes: int) -> list[int]:
-        """Number of images per class, a list of ``num_classes`` ints."""
-        return np.bincount(self.labels, minlength=num_classes).tolist()
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A dataset found on disk: class names plus training and (optional) validation samples.
-
-    Attributes:
-        root: the folder given by the user.
-        class_names: label names in label order (sorted folder names).
-        train: training samples.
-        validation: validation samples, or ``None`` when training without validation.
-        layout: ``"split"`` (train/ + validation/ folders) or ``"single"`` (one folder, split here).
-        validation_split: the fraction held out for the single layout, else ``None``.
-    """
-
-    root: Path
-    class_names: tuple[str, ...]
-    train: Samples
-    validation: Samples | None
-    layout: str
-    validation_split: float | None = None
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
 
 
 def check_dir(path: str | os.PathLike, what: str = "DATA") -> Path:
@@ -186,47 +138,6 @@ def _samples(classes: dict[str, list[str]], class_names: tuple[str, ...], where:
 def _find_named(root: Path, names: tuple[str, ...]) -> Path | None:
     by_name = {d.name.lower(): d for d in _subdirs(root)}
     return next((by_name[n] for n in names if n in by_name), None)
-
-
-def check_validation_split(validation_split: float | None) -> float | None:
-    """Validate ``validation_split``: ``None`` (automatic) or a float in ``[0, 1)``.
-
-    Raises:
-        ImgclfError: when it is outside ``[0, 1)``.
-    """
-    if validation_split is None:
-        return None
-    if (
-        isinstance(validation_split, bool)
-        or not isinstance(validation_split, (int, float))
-        or not (0.0 <= float(validation_split) < 1.0)
-    ):
-        raise ImgclfError(f"validation_split must be a float in [0, 1). Received: {validation_split!r}")
-    return float(validation_split)
-
-
-def stratified_split(samples: Samples, validation_split: float, seed: int) -> tuple[Samples, Samples]:
-    """Split samples into training and validation, keeping each class's share (scikit-learn).
-
-    Args:
-        samples: the samples to split.
-        validation_split: fraction in ``(0, 1)`` held out for validation.
-        seed: random seed; the same seed gives the same split.
-
-    Raises:
-        ImgclfError: when a class has too few images to appear on both sides.
-    """
-    from sklearn.model_selection import train_test_split
-
-    try:
-        train_idx, val_idx = train_test_split(
-            np.arange(len(samples)), test_size=validation_split, stratify=samples.labels, random_state=seed
-        )
-    except ValueError as exc:
-        raise ImgclfError(
-            f"cannot make a stratified validation_split={validation_split} of {len(samples)} images: {exc}"
-        ) from None
-    return samples.subset(np.sort(train_idx)), samples.subset(np.sort(val_idx))
 
 
 def unwrap_folder(root: Path) -> Path:
@@ -355,32 +266,6 @@ def load_csv_dataset(
         if used_split > 0:
             train, validation = stratified_split(train, used_split, seed)
     return Dataset(p, class_names, train, validation, "csv", used_split)
-
-
-def dataset_from_files(paths, labels, validation_split: float | None = None, seed: int = 0) -> Dataset:
-    """A :class:`Dataset` from image file paths and their labels (scikit-learn's ``fit(X, y)``).
-
-    Class names are the distinct labels as strings, sorted; ``validation_split`` (default 0.2, ``0`` for none)
-    holds out a stratified, seeded share for validation.
-
-    Raises:
-        ImgclfError: the lengths differ, there are fewer than two classes, or the split is impossible.
-    """
-    paths = tuple(os.fspath(p) for p in paths)
-    labels = [str(v) for v in np.asarray(labels).ravel()]
-    if len(paths) != len(labels):
-        raise ImgclfError(f"X and y must have the same length. Received: {len(paths)} paths and {len(labels)} labels")
-    class_names = tuple(sorted(set(labels)))
-    if len(class_names) < 2:
-        raise ImgclfError(f"need at least 2 classes to train a classifier. Received: {list(class_names)}")
-    index = {name: i for i, name in enumerate(class_names)}
-    train = Samples(paths, np.array([index[v] for v in labels], np.int32))
-    used_split = DEFAULT_VALIDATION_SPLIT if check_validation_split(validation_split) is None else validation_split
-    validation = None
-    if used_split > 0:
-        train, validation = stratified_split(train, used_split, seed)
-    root = Path(os.path.commonpath([os.path.abspath(p) for p in paths])) if paths else Path(".")
-    return Dataset(root, class_names, train, validation, "files", used_split)
 
 
 def load_eval_samples(path: str | os.PathLike, class_names: tuple[str, ...] | list[str]) -> Samples:
