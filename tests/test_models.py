@@ -46,7 +46,7 @@ def test_rescaling_inside_model():
 
 
 def test_unknown_model():
-    with pytest.raises(ImgclfError, match=r"model must be one of \[.*'course_small'.*\]. Received: 'resnet9000'"):
+    with pytest.raises(ImgclfError, match=r"name must be one of \[.*'course_small'.*'squeezenet1_1'.*\]. Received: 'resnet9000'"):
         create_model("resnet9000", (32, 32, 3), 2, "binary")
 
 
@@ -70,3 +70,14 @@ def test_precision_names():
     assert resolve_precision("auto") in ("float32", "mixed_bfloat16")
     with pytest.raises(ImgclfError, match=r"precision must be one of \['float32', 'mixed_bfloat16', 'auto'\]"):
         resolve_precision("float16")
+
+
+def test_one_create_model_for_convnets_and_backbones():
+    from imgclf.models.backbones import list_backbones
+
+    convnet = create_model("course_small", (32, 32, 3), 2, "binary")
+    transfer = create_model("squeezenet1_1", (48, 48, 3), 3, "categorical", pretrained=None, head="gap")
+    assert convnet.get_layer("rescale") and transfer.get_layer("preprocess")
+    assert tuple(transfer.output.shape) == (None, 3) and "squeezenet1_1" in list_backbones()
+    with pytest.raises(ImgclfError, match="has no pretrained weights"):
+        create_model("course_small", (32, 32, 3), 2, "binary", pretrained="imagenet")

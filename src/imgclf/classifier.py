@@ -204,13 +204,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         return load_folder(resolve(X), resolved.validation_split, self.seed, self.label_pattern, self.label_column)
 
     def _build_model(self, resolved: Resolved, num_classes: int, class_mode: str):
-        if resolved.backbone is None:
-            return create_model(resolved.model, resolved.input_shape, num_classes, class_mode, resolved.precision)
-        from imgclf.models.transfer import create_transfer_model
-
-        return create_transfer_model(
-            resolved.backbone, resolved.input_shape, num_classes, class_mode, weights=resolved.weights,
-            cut_layer=self.cut_layer, head=self.head, dropout=resolved.dropout, precision=resolved.precision,
+        return create_model(
+            resolved.backbone or resolved.model, resolved.input_shape, num_classes, class_mode, resolved.precision,
+            pretrained=resolved.weights if resolved.backbone else None, cut_layer=self.cut_layer, head=self.head,
+            dropout=resolved.dropout,
         )  # fmt: skip
 
     def training_datasets(self, dataset: Dataset, skipped: SkippedFiles | None = None, shuffle: bool = True):

@@ -1,4 +1,6 @@
-"""Registry plumbing: ``@register_model`` fills a table that ``create_model`` reads (as timm does)."""
+"""Registry plumbing: ``@register_model`` fills a table of keyword specs that ``list_models``,
+``get_model_spec`` and ``build_convnet`` read (as timm does; backbones are registered the same way).
+"""
 
 from __future__ import annotations
 
@@ -74,7 +76,7 @@ def output_layer(num_classes: int, class_mode: str) -> keras.layers.Dense:
     return keras.layers.Dense(num_classes, activation="softmax", name=OUTPUT_LAYER, dtype="float32")
 
 
-def create_model(
+def build_convnet(
     name: str, input_shape: tuple[int, int, int], num_classes: int, class_mode: str, precision: str = "float32"
 ) -> keras.Model:
     """Build a registered model.

@@ -141,98 +141,100 @@ def _keras_weights(model: keras.Model, path: Path) -> None:
         raise ImgclfError(f"cannot load {Path(path).name} into {model.name}: {exc}") from None
 
 
-def _register(**kwargs) -> BackboneSpec:
-    return BackboneSpec(**{"load_weights": _keras_weights, "min_size": 32, **kwargs})
+BACKBONES: dict[str, BackboneSpec] = {}
 
 
-BACKBONES: dict[str, BackboneSpec] = {
-    spec.name: spec
-    for spec in (
-        _register(
-            name="inception_v3",
-            build=_app("InceptionV3"),
-            preprocess="tf",
-            default_size=(150, 150),
-            cut_layer="mixed7",
-            params=8_975_264,
-            min_size=75,
-            weights_url=_KERAS_APPS + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-            weights_hash="bcbd6486424b2319ff4ef7d526e38f63",
-            source="Szegedy et al. 2016; keras.applications; cut at mixed7 as in the course",
-        ),
-        _register(
-            name="mobilenet_v2",
-            build=_app("MobileNetV2"),
-            preprocess="tf",
-            default_size=(224, 224),
-            params=2_257_984,
-            weights_url=_KERAS_APPS + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
-            source="Sandler et al. 2018; keras.applications",
-        ),
-        _register(
-            name="mobilenet_v3_small",
-            build=_app("MobileNetV3Small", include_preprocessing=True),
-            preprocess="none",
-            default_size=(224, 224),
-            params=939_120,
-            weights_url=_KERAS_APPS + "mobilenet_v3/weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
-            weights_hash="d3e8ec802a04aa4fc771ee12a9a9b836",
-            source="Howard et al. 2019; keras.applications",
-        ),
-        _register(
-            name="mobilenet_v3_large",
-            build=_app("MobileNetV3Large", include_preprocessing=True),
-            preprocess="none",
-            default_size=(224, 224),
-            params=2_996_352,
-            weights_url=_KERAS_APPS + "mobilenet_v3/weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
-            weights_hash="07fb09a5933dd0c8eaafa16978110389",
-            source="Howard et al. 2019; keras.applications",
-        ),
-        _register(
-            name="resnet50",
-            build=_app("ResNet50"),
-            preprocess="caffe",
-            default_size=(224, 224),
-            params=23_587_712,
-            weights_url=_KERAS_APPS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-            weights_hash="4d473c1dd8becc155b73f8504c6f6626",
-            source="He et al. 2016; keras.applications",
-        ),
-        _register(
-            name="efficientnet_b0",
-            build=_app("EfficientNetB0"),
-            preprocess="none",
-            default_size=(224, 224),
-            params=4_049_571,
-            weights_url="https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5",
-            weights_hash="50bc09e76180e00e4465e1a485ddc09d",
-            source="Tan and Le 2019; keras.applications (rescales inside)",
-        ),
-        _register(
-            name="vgg16",
-            build=_app("VGG16"),
-            preprocess="caffe",
-            default_size=(224, 224),
-            params=14_714_688,
-            weights_url=_KERAS_APPS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-            weights_hash="6d6bbae143d832006294945121d1f1fc",
-            source="Simonyan and Zisserman 2015; keras.applications",
-        ),
-        _register(
-            name="squeezenet1_1",
-            build=squeezenet1_1,
-            preprocess="caffe",
-            default_size=(227, 227),
-            params=722_496,
-            load_weights=lambda model, path: load_backbone_weights(model, path),
-            weights_url="https://github.com/rcmalli/keras-squeezenet/releases/download/v1.0/"
-            "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5",
-            weights_hash="17154246284f555591549ac2c83e127abfbf4307dc4b0060fdaa2931d0fa38da",
-            source="Iandola et al. 2016, v1.1; weights rcmalli/keras-squeezenet (MIT)",
-        ),
-    )
-}
+def register_backbone(**spec) -> BackboneSpec:
+    """Add a :class:`BackboneSpec` (keyword fields; ``load_weights`` defaults to Keras' ``load_weights``) to the
+    registry, as ``@register_model`` does for the ConvNets. Returns the spec."""
+    entry = BackboneSpec(**{"load_weights": _keras_weights, **spec})
+    BACKBONES[entry.name] = entry
+    return entry
+
+
+register_backbone(
+    name="inception_v3",
+    build=_app("InceptionV3"),
+    preprocess="tf",
+    default_size=(150, 150),
+    cut_layer="mixed7",
+    params=8_975_264,
+    min_size=75,
+    weights_url=_KERAS_APPS + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    weights_hash="bcbd6486424b2319ff4ef7d526e38f63",
+    source="Szegedy et al. 2016; keras.applications; cut at mixed7 as in the course",
+)
+register_backbone(
+    name="mobilenet_v2",
+    build=_app("MobileNetV2"),
+    preprocess="tf",
+    default_size=(224, 224),
+    params=2_257_984,
+    weights_url=_KERAS_APPS + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+    source="Sandler et al. 2018; keras.applications",
+)
+register_backbone(
+    name="mobilenet_v3_small",
+    build=_app("MobileNetV3Small", include_preprocessing=True),
+    preprocess="none",
+    default_size=(224, 224),
+    params=939_120,
+    weights_url=_KERAS_APPS + "mobilenet_v3/weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+    weights_hash="d3e8ec802a04aa4fc771ee12a9a9b836",
+    source="Howard et al. 2019; keras.applications",
+)
+register_backbone(
+    name="mobilenet_v3_large",
+    build=_app("MobileNetV3Large", include_preprocessing=True),
+    preprocess="none",
+    default_size=(224, 224),
+    params=2_996_352,
+    weights_url=_KERAS_APPS + "mobilenet_v3/weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+    weights_hash="07fb09a5933dd0c8eaafa16978110389",
+    source="Howard et al. 2019; keras.applications",
+)
+register_backbone(
+    name="resnet50",
+    build=_app("ResNet50"),
+    preprocess="caffe",
+    default_size=(224, 224),
+    params=23_587_712,
+    weights_url=_KERAS_APPS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    weights_hash="4d473c1dd8becc155b73f8504c6f6626",
+    source="He et al. 2016; keras.applications",
+)
+register_backbone(
+    name="efficientnet_b0",
+    build=_app("EfficientNetB0"),
+    preprocess="none",
+    default_size=(224, 224),
+    params=4_049_571,
+    weights_url="https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5",
+    weights_hash="50bc09e76180e00e4465e1a485ddc09d",
+    source="Tan and Le 2019; keras.applications (rescales inside)",
+)
+register_backbone(
+    name="vgg16",
+    build=_app("VGG16"),
+    preprocess="caffe",
+    default_size=(224, 224),
+    params=14_714_688,
+    weights_url=_KERAS_APPS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    weights_hash="6d6bbae143d832006294945121d1f1fc",
+    source="Simonyan and Zisserman 2015; keras.applications",
+)
+register_backbone(
+    name="squeezenet1_1",
+    build=squeezenet1_1,
+    preprocess="caffe",
+    default_size=(227, 227),
+    params=722_496,
+    load_weights=lambda model, path: load_backbone_weights(model, path),
+    weights_url="https://github.com/rcmalli/keras-squeezenet/releases/download/v1.0/"
+    "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    weights_hash="17154246284f555591549ac2c83e127abfbf4307dc4b0060fdaa2931d0fa38da",
+    source="Iandola et al. 2016, v1.1; weights rcmalli/keras-squeezenet (MIT)",
+)
 
 
 def list_backbones() -> list[str]:
