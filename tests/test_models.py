@@ -46,7 +46,8 @@ def test_rescaling_inside_model():
 
 
 def test_unknown_model():
-    with pytest.raises(ImgclfError, match=r"name must be one of \[.*'course_small'.*'squeezenet1_1'.*\]. Received: 'resnet9000'"):
+    known = r"name must be one of \[.*'course_small'.*'squeezenet1_1'.*\]. Received: 'resnet9000'"
+    with pytest.raises(ImgclfError, match=known):
         create_model("resnet9000", (32, 32, 3), 2, "binary")
 
 
