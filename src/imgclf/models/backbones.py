@@ -34,8 +34,9 @@ def preprocessing_layer(mode: str) -> layers.Layer:
     """A stock Keras layer turning raw 0-255 pixels into what a backbone was trained on.
 
     Modes (Keras ``imagenet_utils.preprocess_input``): ``"tf"`` scales to [-1, 1] (``Rescaling(1/127.5,
-    offset=-1)``); ``"caffe"`` subtracts the ImageNet channel means (``Normalization`` with
-    :data:`IMAGENET_MEANS_RGB`, variance 1) — caffe's RGB-to-BGR swap is folded into the first convolution's
+    offset=-1)``); ``"caffe"`` subtracts the ImageNet channel means (``Rescaling(1, offset=-means)`` with
+    :data:`IMAGENET_MEANS_RGB` per channel: constants that stay inside exported graphs, where
+    ``Normalization``'s would become extra ONNX inputs) — caffe's RGB-to-BGR swap is folded into the first convolution's
     kernel when its weights are loaded (:func:`fold_bgr_into_first_conv`), so no custom layer is needed;
     ``"none"`` only casts to float (backbones that preprocess themselves).
 
@@ -47,7 +48,7 @@ def preprocessing_layer(mode: str) -> layers.Layer:
     if mode == "tf":
         return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")
     if mode == "caffe":
-        return layers.Normalization(mean=list(IMAGENET_MEANS_RGB), variance=[1.0, 1.0, 1.0], name="preprocess")
+        return layers.Rescaling(1.0, offset=[-m for m in IMAGENET_MEANS_RGB], name="preprocess")
     if mode == "none":
         return layers.Rescaling(1.0, name="preprocess")
     raise ImgclfError(f"preprocessing mode must be one of {list(PREPROCESS_MODES)}. Received: {mode!r}")
