@@ -12,7 +12,9 @@ from imgclf.cli._common import app, err, load_api, print_metrics
 
 @app.command()
 def predict(
-    run: Path = typer.Argument(..., help="Run folder written by `imgclf train`."),
+    run: Path = typer.Argument(
+        ..., help="Run folder written by `imgclf train`, or a model written by `imgclf export`."
+    ),
     images: list[Path] = typer.Argument(..., help="Image files or folders (searched recursively)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per line."),
     crop: str | None = typer.Option(None, help="x,y,w,h: cut this box (pixels) out of every image first."),
@@ -21,7 +23,7 @@ def predict(
     """Predict the class of new images: path, label, probability per line."""
     load_api()
     from imgclf.errors import ImgclfError
-    from imgclf.inference import Predictor
+    from imgclf.export import open_predictor
 
     box = None
     if crop is not None:
@@ -29,7 +31,7 @@ def predict(
             box = tuple(int(v) for v in crop.split(","))
         except ValueError:
             raise ImgclfError(f"crop must be x,y,w,h in pixels. Received: {crop!r}") from None
-    records = Predictor.from_run(run).predict_items(images, crop=box, tta=tta)
+    records = open_predictor(run).predict_items(images, crop=box, tta=tta)
     unreadable = 0
     for r in records:
         if r["label"] is None:  # unreadable: say why, keep going
@@ -46,7 +48,9 @@ def predict(
 
 @app.command()
 def evaluate(
-    run: Path = typer.Argument(..., help="Run folder written by `imgclf train`."),
+    run: Path = typer.Argument(
+        ..., help="Run folder written by `imgclf train`, or a model written by `imgclf export`."
+    ),
     data: str = typer.Argument(
         ..., help="Labelled images: its test/ or validation/ split, or DATA/<class>/, or a named dataset."
     ),
@@ -57,16 +61,45 @@ def evaluate(
     from imgclf.data.datasets import resolve
     from imgclf.data.folders import load_eval_samples
     from imgclf.evaluation.interpretation import write_evaluation
-    from imgclf.inference import Predictor
+    from imgclf.export import open_predictor
     from imgclf.training.run import METRICS_FILE
 
-    predictor = Predictor.from_run(run)
+    predictor = open_predictor(run)
     data = resolve(data)
-    metrics = write_evaluation(predictor, load_eval_samples(data, predictor.classes), run,
+    folder = run if run.is_dir() and (run / "model.keras").is_file() else run.parent  # an export: beside it
+    metrics = write_evaluation(predictor, load_eval_samples(data, predictor.classes), folder,
                                data=str(Path(data).resolve()))  # fmt: skip
     if as_json:
         print(json.dumps(metrics, indent=2))
     else:
         print_metrics(metrics)
         files = ", ".join(metrics["files"])
-        err.print(f"Written to {run}: {METRICS_FILE}, {files}")
+        err.print(f"Written to {folder}: {METRICS_FILE}, {files}")
+
+
+@app.command()
+def export(
+    run: Path = typer.Argument(..., help="Run folder written by `imgclf train`."),
+    format: str = typer.Option(..., "--format", help="savedmodel, onnx or tflite."),
+    quantize: str | None = typer.Option(None, help="int8 (tflite only): calibrated on training images."),
+    out: Path | None = typer.Option(None, help="Folder to write into (default: RUN/export/<format>)."),
+    data: Path | None = typer.Option(
+        None, help="Labelled images for the parity check (default: the run's validation images)."
+    ),
+    max_images: int | None = typer.Option(None, help="Check on at most this many images."),
+):
+    """Export the model (raw uint8 pixels in, probabilities out) and check it against the Keras model."""
+    load_api()
+    from imgclf.export import export_run
+
+    record = export_run(run, format, out=out, quantize=quantize, data=data, max_images=max_images)
+    check = record["parity"]
+    if check:
+        err.print(
+            f"Parity on {check['images']} images: top-1 agreement {check['top1_agreement']:.4f}, "
+            f"max probability difference {check['max_probability_difference']:.2e}"
+        )
+    else:
+        err.print("No images to check the export on (the run's data is gone): give --data.")
+    err.print(f"{record['bytes']:,} bytes (model.keras: {record['keras_bytes']:,}), exported in {record['seconds']} s")
+    print(record["path"])

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from imgclf._io import write_json, write_text
@@ -172,7 +173,7 @@ def write_evaluation(
     if rows:
         images = interp.load_images(predictor, [r["path"] for r in rows])
         files.append(interp.plot_top_losses(out / "mistakes.png", images, rows))
-        if explain:
+        if explain and isinstance(predictor.model, keras.Model):  # Grad-CAM needs the Keras graph
             from imgclf.explain import gradcam
 
             maps, _ = gradcam(predictor.model, images)

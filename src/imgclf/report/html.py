@@ -37,17 +37,14 @@ def class_balance(counts: dict[str, int]) -> str:
 def _eval_samples(predictor, record: runfiles.RunConfig, data):
     """Labelled images to evaluate on: ``data`` if given, else the run's own validation images, found again
     with the run's recorded data settings (path, split, seed, label pattern and column)."""
-    from imgclf.data.folders import load_eval_samples, load_folder
+    from imgclf.data.folders import load_eval_samples
 
     if data is not None:
         return load_eval_samples(data, predictor.classes), str(Path(data).resolve())
-    recorded = (record.data or {}).get("path")
-    if not recorded or not Path(recorded).exists():
+    dataset = record.load_dataset()
+    if dataset is None:
         return None, None
-    settings = record.settings
-    dataset = load_folder(recorded, settings.get("validation_split"), settings.get("seed", 0),
-                          settings.get("label_pattern"), settings.get("label_column") or "label")  # fmt: skip
-    return dataset.validation, f"{recorded} (validation)"
+    return dataset.validation, f"{record.data['path']} (validation)"
 
 
 def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = None, image=None,

@@ -129,6 +129,22 @@ class RunConfig:
             out["target_size"] = tuple(out["target_size"])
         return out
 
+    def load_dataset(self):
+        """The run's dataset found again with its recorded data settings (path, validation split, seed, label
+        pattern and column), or ``None`` when the data was given in memory or is gone.
+
+        Raises:
+            ImgclfError: the folder is there but unusable.
+        """
+        from imgclf.data.folders import load_folder
+
+        recorded = (self.data or {}).get("path")
+        if not recorded or not Path(recorded).exists():
+            return None
+        s = self.settings
+        return load_folder(recorded, s.get("validation_split"), s.get("seed", 0), s.get("label_pattern"),
+                           s.get("label_column") or "label")  # fmt: skip
+
     @classmethod
     def read(cls, folder: str | Path) -> RunConfig:
         """Read a run's ``config.yaml`` and ``classes.json``.

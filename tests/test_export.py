@@ -1,0 +1,81 @@
+"""Exports (SavedModel, ONNX, TFLite float and int8) run in their own runtimes and agree with the Keras model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from imgclf import ImageClassifier, ImgclfError
+from imgclf.export import FORMATS, ExportedModel, export_run, open_predictor, require
+
+from conftest import run_cli, write_class_folder
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    data = write_class_folder(root / "data", {"a_tl": 20, "b_br": 20}, size=40)
+    ImageClassifier(model="course_small", target_size=(32, 32), epochs=3, batch_size=8, seed=3).fit(
+        data, run_dir=root / "run", verbose=0
+    )
+    return root / "run"
+
+
+@pytest.mark.parametrize("format", sorted(FORMATS))
+def test_float_exports_agree_with_keras(run, format):
+    record = export_run(run, format)
+    check = record["parity"]
+    assert check["images"] == 8 and check["top1_agreement"] == 1.0 and check["max_probability_difference"] < 1e-4
+    folder = run / "export" / format
+    assert json.loads((folder / "export.json").read_text())["parity"] == check
+    signature = json.loads((folder / "signature.json").read_text())
+    assert signature["input"] == {
+        "shape": [None, 32, 32, 3],
+        "dtype": "uint8",
+        "meaning": signature["input"]["meaning"],
+    }
+    assert signature["classes"] == ["a_tl", "b_br"] and "probability of 'b_br'" in signature["output"]["meaning"]
+    exported = open_predictor(record["path"])  # predict from the exported file, as `imgclf predict` does
+    keras_side = open_predictor(run)
+    images = sorted((run.parent / "data" / "b_br").glob("*.png"))[:5]
+    got, _ = exported.predict_proba(images)
+    want, _ = keras_side.predict_proba(images)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_int8_tflite_is_smaller_and_mostly_agrees(run):
+    record = export_run(run, "tflite", quantize="int8")
+    assert record["quantize"] == "int8" and record["parity"]["top1_agreement"] >= 0.75
+    float_size = export_run(run, "tflite", out=run / "export" / "f")["bytes"]
+    assert record["bytes"] < float_size / 2  # weights stored as int8
+    model = ExportedModel(record["path"])
+    assert model(np.zeros((2, 32, 32, 3), np.uint8)).shape == (2, 1)
+
+
+def test_cli_export_then_predict_and_evaluate_the_file(run, monkeypatch, capsys):
+    code, out, err = run_cli(monkeypatch, capsys, "export", run, "--format", "onnx", "--out", run / "onnx")
+    assert code == 0 and "top-1 agreement 1.0000" in err and out.strip().endswith("model.onnx")
+    image = sorted((run.parent / "data" / "a_tl").glob("*.png"))[0]
+    code, from_file, _ = run_cli(monkeypatch, capsys, "predict", run / "onnx" / "model.onnx", image)
+    code2, from_run, _ = run_cli(monkeypatch, capsys, "predict", run, image)
+    assert code == code2 == 0 and from_file.split("\t")[1] == from_run.split("\t")[1]
+    assert float(from_file.split("\t")[2]) == pytest.approx(float(from_run.split("\t")[2]), abs=1e-4)
+    code, out, _ = run_cli(monkeypatch, capsys, "evaluate", run / "onnx" / "model.onnx", run.parent / "data")
+    assert code == 0 and (run / "onnx" / "metrics.json").is_file()
+
+
+def test_errors_name_the_problem(run, monkeypatch):
+    with pytest.raises(ImgclfError, match="format must be one of"):
+        export_run(run, "coreml")
+    with pytest.raises(ImgclfError, match="applies to the tflite format"):
+        export_run(run, "onnx", quantize="int8")
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    with pytest.raises(ImgclfError, match=r"pip install 'imgclf\[export\]'"):
+        require("onnx")
+    with pytest.raises(ImgclfError, match="run folder or a model written by `imgclf export`"):
+        open_predictor(run / "classes.json")
