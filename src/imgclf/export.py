@@ -143,8 +143,8 @@ def open_predictor(path: str | os.PathLike) -> Predictor:
         ImgclfError: neither a run folder nor an export, or the export's runtime is missing.
     """
     path = Path(path)
-    if path.is_dir() and (path / runfiles.MODEL_FILE).is_file():
-        return Predictor.from_run(path)
+    if not path.exists() or (path.is_dir() and not (path / "saved_model.pb").is_file()):
+        return Predictor.from_run(path)  # a run folder (its error says what a run folder needs)
     signature = path.parent / SIGNATURE_FILE  # beside the .onnx / .tflite file or the saved_model folder
     if not signature.is_file():
         raise ImgclfError(

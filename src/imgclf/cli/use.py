@@ -103,3 +103,19 @@ def export(
         err.print("No images to check the export on (the run's data is gone): give --data.")
     err.print(f"{record['bytes']:,} bytes (model.keras: {record['keras_bytes']:,}), exported in {record['seconds']} s")
     print(record["path"])
+
+
+@app.command()
+def serve(
+    run: Path = typer.Argument(..., help="Run folder written by `imgclf train`."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (127.0.0.1: this computer only)."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    max_upload_mb: float = typer.Option(10.0, help="Largest request body accepted, in MB (413 beyond)."),
+    batch_window_ms: float = typer.Option(5.0, help="How long concurrent requests are gathered into one batch, in ms."),
+):
+    """A local web app and JSON API: drop images, see labels, probabilities and Grad-CAM (needs the serve extra)."""
+    load_api()
+    from imgclf.serve.app import serve_run
+
+    err.print(f"Serving {run} at http://{host}:{port}/  (API docs: /docs; Ctrl-C stops)")
+    serve_run(run, host, port, max_upload_bytes=int(max_upload_mb * 1024 * 1024), batch_window_ms=batch_window_ms)

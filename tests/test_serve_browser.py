@@ -1,0 +1,75 @@
+"""The web page in a real headless Chromium (Debian's `chromium`, driven by Playwright): upload a cat, see it."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import CATS_AND_DOGS, requires_shared
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+uvicorn = pytest.importorskip("uvicorn", reason="the serve extra (uvicorn) is not installed")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from imgclf import ImageClassifier
+    from imgclf.inference import Predictor
+    from imgclf.serve.app import create_app
+
+    root = tmp_path_factory.mktemp("web")
+    for split, count in (("train", 16), ("validation", 4)):  # a few of the course's photos: a real, small model
+        for label in ("cats", "dogs"):
+            (root / "data" / split / label).mkdir(parents=True)
+            for src in sorted((CATS_AND_DOGS / split / label).glob("*.jpg"))[:count]:
+                shutil.copy(src, root / "data" / split / label / src.name)
+    ImageClassifier(model="course_small", target_size=(64, 64), epochs=2, batch_size=8).fit(
+        root / "data", run_dir=root / "run", verbose=0
+    )
+    port = free_port()
+    config = uvicorn.Config(create_app(Predictor.from_run(root / "run"), name="cats-vs-dogs"), host="127.0.0.1",
+                            port=port, log_level="warning")  # fmt: skip
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@requires_shared(CATS_AND_DOGS)
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_upload_a_cat_and_see_label_bars_and_heatmap(server, tmp_path):
+    cat = sorted((CATS_AND_DOGS / "validation" / "cats").glob("*.jpg"))[0]
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        page.goto(server)
+        assert "cats, dogs" in page.text_content("body")
+        page.set_input_files("#picker", str(cat))
+        page.wait_for_selector(".result .label", timeout=30_000)
+        label = page.text_content(".result .label")
+        assert label.split(" ")[0] in ("cats", "dogs") and "%" in label
+        assert page.locator(".result .bar").count() == 2
+        widths = page.eval_on_selector_all(".result .fill", "els => els.map(e => parseFloat(e.style.width))")
+        assert sum(widths) == pytest.approx(100, abs=0.5)  # the two bars are the two probabilities
+        page.wait_for_function("() => { const h = document.querySelector('.result img.heatmap');"
+                               " return h && h.complete && h.naturalWidth > 0; }", timeout=30_000)  # fmt: skip
+        shot = tmp_path / "serve.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert shot.stat().st_size > 10_000
