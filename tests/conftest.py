@@ -86,6 +86,17 @@ def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
     return info.value.code or 0, captured.out, captured.err
 
 
+def squares_run(root: Path, epochs: int = 3, seed: int = 0) -> Path:
+    """Train course_small at 32x32 on 20 + 20 generated square images (``root/data``); return ``root/run``."""
+    from imgclf import ImageClassifier
+
+    data = write_class_folder(root / "data", {"a_tl": 20, "b_br": 20}, size=40)
+    ImageClassifier(model="course_small", target_size=(32, 32), epochs=epochs, batch_size=8, seed=seed).fit(
+        data, run_dir=root / "run", verbose=0
+    )
+    return root / "run"
+
+
 class Crash(Exception):
     """Raised by :class:`CrashAfter`: a run dying mid-training."""
 

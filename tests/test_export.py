@@ -7,20 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from imgclf import ImageClassifier, ImgclfError
+from imgclf import ImgclfError
 from imgclf.export import FORMATS, ExportedModel, export_run, open_predictor, require
 
-from conftest import run_cli, write_class_folder
+from conftest import run_cli, squares_run
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("export")
-    data = write_class_folder(root / "data", {"a_tl": 20, "b_br": 20}, size=40)
-    ImageClassifier(model="course_small", target_size=(32, 32), epochs=3, batch_size=8, seed=3).fit(
-        data, run_dir=root / "run", verbose=0
-    )
-    return root / "run"
+    return squares_run(tmp_path_factory.mktemp("export"), epochs=3, seed=3)
 
 
 @pytest.mark.parametrize("format", sorted(FORMATS))

@@ -19,17 +19,12 @@ from imgclf import ImageClassifier  # noqa: E402
 from imgclf.inference import Predictor  # noqa: E402
 from imgclf.serve.app import create_app  # noqa: E402
 
-from conftest import square_image, write_class_folder  # noqa: E402
+from conftest import square_image, squares_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve")
-    data = write_class_folder(root / "data", {"a_tl": 20, "b_br": 20}, size=40)
-    ImageClassifier(model="course_small", target_size=(32, 32), epochs=4, batch_size=8, seed=1).fit(
-        data, run_dir=root / "run", verbose=0
-    )
-    return root / "run"
+    return squares_run(tmp_path_factory.mktemp("serve"), epochs=4, seed=1)
 
 
 @pytest.fixture(scope="module")
