@@ -126,7 +126,13 @@ class Predictor:
     def probabilities(self, data) -> np.ndarray:
         """Probabilities float32 ``(n, len(classes))`` of uint8 images ``(n, h, w, c)`` at ``target_size``
         or a dataset of such batches; a binary model's one output becomes two columns."""
-        out = np.asarray(self.model.predict(data, batch_size=self.batch_size, verbose=0), dtype=np.float32)
+        if isinstance(data, np.ndarray) and isinstance(self.model, keras.Model):
+            # In memory: one compiled call per batch (``predict_on_batch``; 2.8 ms for one course_small image
+            # against ~20 ms for ``predict``, which builds a dataset iterator every call).
+            chunks = [data[i : i + self.batch_size] for i in range(0, len(data), self.batch_size)] or [data]
+            out = np.concatenate([np.asarray(self.model.predict_on_batch(c), np.float32) for c in chunks])
+        else:
+            out = np.asarray(self.model.predict(data, batch_size=self.batch_size, verbose=0), dtype=np.float32)
         if self.class_mode == "binary":
             out = np.concatenate([1.0 - out, out], axis=1)
         return out
@@ -171,7 +177,9 @@ class Predictor:
             arr = to_model_input(arr, self.target_size, self.color_mode, self.interpolation)
             return self.probabilities(arr), skipped
         paths = expand_image_paths(X)
-        if tta or crop is not None:
+        if not paths:
+            return np.zeros((0, len(self.classes)), np.float32), skipped
+        if tta or crop is not None or len(paths) <= self.batch_size:  # a few files: decoded here, no pipeline
             out = self._views_proba(paths, crop, tta, skipped)
         else:
             data = image_dataset(
@@ -192,7 +200,7 @@ class Predictor:
                 if tta:
                     stacks.append(tta_views(p, self.target_size, self.color_mode, self.interpolation, crop))
                 else:
-                    stacks.append(self.load_images([p], crop))
+                    stacks.append(load_image(p, self.target_size, self.color_mode, self.interpolation, crop)[None])
             except ImgclfError:
                 raise
             except Exception as exc:  # noqa: BLE001  (a bad file never stops prediction)
