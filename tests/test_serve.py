@@ -29,7 +29,7 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(run):
-    app = create_app(Predictor.from_run(run), name="squares", max_upload_bytes=2 * 1024 * 1024)
+    app = create_app(Predictor.from_run(run), name="squares")  # the default 10 MB upload limit
     with TestClient(app) as c:  # runs the lifespan: the micro-batching loop
         yield c
 
@@ -86,7 +86,7 @@ def test_explain_model_health_page_and_docs(client):
         ("notes.jpg", b"this is text, not a picture\n" * 10, 400, "not an image"),
         ("cut.jpg", None, 400, "truncated or corrupt"),
         ("bomb.png", huge_png_header(), 400, "too large an image"),
-        ("big.jpg", b"\xff" * (3 * 1024 * 1024), 413, "upload too large"),
+        ("big.jpg", b"\xff" * (20 * 1024 * 1024), 413, "upload too large"),
     ],
 )
 def test_bad_uploads_get_a_clear_4xx_and_the_server_keeps_serving(client, name, content, status, message):
@@ -127,3 +127,19 @@ def test_a_model_holding_code_is_refused(run, tmp_path, monkeypatch, capsys):
     for command in (("predict", evil, image), ("evaluate", evil, run.parent / "data")):
         code, _, err = run_cli(monkeypatch, capsys, *command)
         assert code == 2 and "Lambda" in err and "safe" in err.lower()
+
+
+def test_uploads_streamed_without_a_content_length_are_counted_too(run):
+    """A chunked upload (no Content-Length) is refused once the bytes received pass the limit."""
+    app = create_app(Predictor.from_run(run), name="squares", max_upload_bytes=64 * 1024)
+
+    def chunks():  # a well-formed multipart start, then a file that never ends within the limit
+        yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        for _ in range(64):
+            yield b"\xff" * 4096  # 256 KiB in all
+        yield b"\r\n--x--\r\n"
+
+    with TestClient(app) as c:
+        answer = c.post("/predict", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=x"})
+        assert answer.status_code == 413 and "limit is 65,536 bytes" in answer.json()["error"]
+        assert c.get("/health").status_code == 200

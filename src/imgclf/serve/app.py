@@ -184,7 +184,7 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await self._refuse(send)
-        seen = 0
+        seen, refused = 0, False
 
         async def counted():
             nonlocal seen
@@ -192,13 +192,23 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge  # stops the parser reading on; the answer is replaced below
             return message
 
+        async def guarded(message):
+            nonlocal refused
+            if seen > self.max_bytes:  # whatever the app answers to the aborted parse, the client gets a 413
+                if not refused:
+                    refused = True
+                    await self._refuse(send)
+                return
+            await send(message)
+
         try:
-            await self.app(scope, counted, send)
+            await self.app(scope, counted, guarded)
         except _TooLarge:
-            await self._refuse(send)
+            if not refused:
+                await self._refuse(send)
 
     async def _refuse(self, send):
         import json
