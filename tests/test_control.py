@@ -129,3 +129,31 @@ def test_tensorboard_logs_or_a_clear_error(easy, tmp_path):
     clf = ImageClassifier(model="course_small", target_size=(32, 32), epochs=1, batch_size=8, tensorboard=True)
     clf.fit(easy, run_dir=tmp_path / "run", verbose=0)
     assert any((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_ctrl_c_records_interrupted_and_stale_temporaries_are_cleaned(easy, tmp_path):
+    import keras
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    run = tmp_path / "run"
+    run.mkdir()
+    stale = run / ".last.keras.abc123.keras"  # what a kill -9 in the middle of a checkpoint leaves
+    stale.write_bytes(b"half a model")
+    clf = ImageClassifier(model="course_small", target_size=(32, 32), epochs=5, batch_size=8)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(easy, run_dir=run, callbacks=[CtrlC()], verbose=0)
+    state = json.loads((run / "state.json").read_text())
+    assert state["status"] == "interrupted" and state["epochs_completed"] == 2
+    assert not stale.exists()
+    resumed = ImageClassifier.resume(run, verbose=0)  # an interrupted run resumes
+    assert [r["epoch"] for r in resumed.history_] == [1, 2, 3, 4, 5]
+
+
+def test_weights_without_a_backbone_is_an_error():
+    with pytest.raises(ImgclfError, match="weights apply to a backbone"):
+        ImageClassifier(weights="/tmp/some.h5").resolve_settings()
+    assert ImageClassifier(weights="imagenet").resolve_settings().model == "course_small"  # the default is fine

@@ -75,3 +75,12 @@ def test_every_condition_is_named_most_important_first():
     assert d.message.index("Over-fitting") < d.message.index("Unstable")
     assert any("augment" in r for r in d.remedies) and any("learning rate" in r for r in d.remedies)
     assert diagnose(HEALTHY).conditions == ("good_fit",)
+
+
+def test_good_fit_needs_good_validation_accuracy():
+    # The case: curves that agree, loss steady, but validation accuracy 0.458 — not a good fit.
+    h = history([0.71, 0.72, 0.72, 0.73], [0.45, 0.46, 0.45, 0.458], [0.6, 0.59, 0.59, 0.58], [0.7, 0.7, 0.7, 0.7])
+    d = diagnose(h)
+    assert d.verdict == "overfitting" and "validation accuracy only 0.458" in d.message
+    h = history([0.66, 0.7, 0.72, 0.74], [0.6, 0.62, 0.61, 0.62], [0.6, 0.59, 0.58, 0.57], [0.66, 0.65, 0.66, 0.66])
+    assert diagnose(h).verdict == "underfitting" and "good_fit" not in diagnose(h).conditions

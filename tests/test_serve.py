@@ -134,7 +134,8 @@ def test_uploads_streamed_without_a_content_length_are_counted_too(run):
     app = create_app(Predictor.from_run(run), name="squares", max_upload_bytes=64 * 1024)
 
     def chunks():  # a well-formed multipart start, then a file that never ends within the limit
-        yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+        yield b"Content-Type: image/jpeg\r\n\r\n"
         for _ in range(64):
             yield b"\xff" * 4096  # 256 KiB in all
         yield b"\r\n--x--\r\n"

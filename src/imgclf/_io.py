@@ -29,6 +29,18 @@ def atomic_path(path: str | os.PathLike):
             os.unlink(tmp)
 
 
+def remove_stale_temporaries(folder: str | os.PathLike, name: str) -> list[Path]:
+    """Delete temporary files :func:`atomic_path` left beside ``folder/name`` when a process was killed mid-write
+    (``.<name>.<random><suffix>``). Only such names are touched. Returns what was removed."""
+    target = Path(folder) / name
+    removed = []
+    for tmp in Path(folder).glob(f".{target.name}.*{target.suffix}"):
+        if tmp.is_file():
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
 #: Marker written last into a folder made by :func:`atomic_dir`: its presence means "complete".
 COMPLETE = ".complete"
 

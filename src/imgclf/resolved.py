@@ -116,6 +116,8 @@ def resolve(settings) -> Resolved:
         raise ImgclfError(f"seed must be a non-negative int. Received: {settings.seed!r}")
     if settings.class_weight not in (None, "balanced") and not isinstance(settings.class_weight, dict):
         raise ImgclfError(f"class_weight must be None, 'balanced' or a dict. Received: {settings.class_weight!r}")
+    if settings.backbone is None and settings.weights not in (None, "imagenet", "none"):
+        raise ImgclfError(f"weights apply to a backbone: give backbone too. Received: weights={settings.weights!r}")
     if (settings.fine_tune is not None or settings.fine_tune_from is not None) and settings.backbone is None:
         raise ImgclfError("fine_tune / fine_tune_from need a backbone (backbone='inception_v3', ...).")
     if settings.tensorboard and importlib.util.find_spec("tensorboard") is None:

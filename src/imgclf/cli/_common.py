@@ -58,7 +58,7 @@ def describe_data(dataset) -> None:
     names = escape(", ".join(dataset.class_names))
     err.print(f"Found {len(dataset.train)} training images belonging to {dataset.num_classes} classes: {names}")
     if dataset.validation is not None:
-        how = "held out" if dataset.layout == "single" else "from the validation folder"
+        how = "held out" if dataset.validation_split is not None else "from the validation folder"
         err.print(f"Found {len(dataset.validation)} validation images ({how})")
     else:
         err.print("No validation images: training without validation")

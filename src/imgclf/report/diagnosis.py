@@ -107,6 +107,12 @@ def diagnose(history: list[dict]) -> Diagnosis:
 
     found: list[tuple[str, str]] = []
     overfitting = rising and train_improving and gap > ACCURACY_GAP
+    wide_gap = not overfitting and gap > 2 * ACCURACY_GAP  # over-fitting the loss curve may not show yet
+    if wide_gap:
+        found.append((
+            "overfitting",
+            f"Over-fitting: training accuracy {train_acc:.3f} but validation accuracy only {val_acc:.3f}.",
+        ))  # fmt: skip
     if overfitting:
         found.append((
             "overfitting",
@@ -132,6 +138,11 @@ def diagnose(history: list[dict]) -> Diagnosis:
             f"Still improving: validation loss was lowest at epoch {best_epoch} of {epochs[-1]} "
             f"(validation accuracy {val_acc:.3f}).",
         ))  # fmt: skip
+    if not found and val_acc < UNDERFIT_ACCURACY:  # agreement alone is no good fit: both can be poor
+        found.append((
+            "underfitting",
+            f"Under-fitting: validation accuracy is only {val_acc:.3f} (training {train_acc:.3f}).",
+        ))  # fmt: skip
     if not found:
         found.append((
             "good_fit",
@@ -140,6 +151,7 @@ def diagnose(history: list[dict]) -> Diagnosis:
         ))  # fmt: skip
     remedies = list(dict.fromkeys(r for verdict, _ in found for r in REMEDIES[verdict]))
     return Diagnosis(
-        found[0][0], " ".join(message for _, message in found), from_epoch=best_epoch if overfitting else None,
+        found[0][0], " ".join(message for _, message in found),
+        from_epoch=best_epoch if overfitting else None,
         best_epoch=best_epoch, remedies=remedies, conditions=tuple(verdict for verdict, _ in found),
     )  # fmt: skip

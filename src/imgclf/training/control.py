@@ -16,7 +16,7 @@ from pathlib import Path
 
 import keras
 
-from imgclf._io import atomic_path, read_json, write_json
+from imgclf._io import atomic_path, read_json, remove_stale_temporaries, write_json
 from imgclf.models.precision import inference_model
 
 LAST_MODEL = "last.keras"
@@ -81,6 +81,8 @@ class RunCheckpoint(keras.callbacks.Callback):
                  save_model: keras.Model | None = None):  # fmt: skip
         super().__init__()
         self.run, self.monitor, self.save_model = Path(run), monitor, save_model
+        for name in (LAST_MODEL, BEST_MODEL, STATE_FILE):  # a kill -9 mid-write leaves a temporary file behind
+            remove_stale_temporaries(self.run, name)
         self.state = state or {"epochs": epochs, "epochs_completed": 0, "status": "running", "best": None}
         self.state["epochs"] = epochs
         self.state["status"] = "running"
@@ -104,6 +106,11 @@ class RunCheckpoint(keras.callbacks.Callback):
                 inference_model(model).save(tmp)  # portable: float32, no optimizer, like model.keras
             self.state["best"] = {"monitor": self.monitor, "value": float(value), "epoch": epoch + 1}
         self.state["epochs_completed"] = epoch + 1
+        self._write_state()
+
+    def interrupted(self) -> None:
+        """Record that training was interrupted (Ctrl-C): ``"status": "interrupted"``, resumable."""
+        self.state["status"] = "interrupted"
         self._write_state()
 
     def finish(self, reason: str | None) -> None:

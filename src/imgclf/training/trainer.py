@@ -285,11 +285,19 @@ def train(model: keras.Model, data: TrainingData, config: TrainingConfig, run: P
             fit.fit(trn, validation_data=val, epochs=stop, initial_epoch=start, callbacks=cbs, verbose=0,
                     shuffle=False, class_weight=weights)  # fmt: skip
 
+    def run_fit_recorded(*args):
+        try:
+            run_fit(*args)
+        except KeyboardInterrupt:  # Ctrl-C: the run folder says so, and --resume continues it
+            if checkpoint is not None:
+                checkpoint.interrupted()
+            raise
+
     def reason():
         return next((c.reason for c in controls if getattr(c, "reason", None)), None)
 
     if not phase_one_done:
-        run_fit(fit_model, fit_train, fit_val, initial_epoch, config.epochs)
+        run_fit_recorded(fit_model, fit_train, fit_val, initial_epoch, config.epochs)
     stop_reason, fine_tune_start = reason(), None
     if config.fine_tuning and not stop_reason:
         start = max(len(recorder.rows), config.epochs)
@@ -304,7 +312,7 @@ def train(model: keras.Model, data: TrainingData, config: TrainingConfig, run: P
         for c in controls:  # a fresh start for patience counters in the new phase
             if hasattr(c, "wait"):
                 c.wait = 0
-        run_fit(model, data.train, data.validation, start, config.total_epochs)
+        run_fit_recorded(model, data.train, data.validation, start, config.total_epochs)
         stop_reason = reason()
     if run is not None:
         _io.write_text(run / runfiles.SUMMARY_FILE, model_summary(model))
