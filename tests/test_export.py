@@ -74,3 +74,22 @@ def test_errors_name_the_problem(run, monkeypatch):
         require("onnx")
     with pytest.raises(ImgclfError, match="run folder or a model written by `imgclf export`"):
         open_predictor(run / "classes.json")
+
+
+def test_predicting_from_tflite_or_onnx_needs_no_tensorflow(run):
+    """An exported file is predicted in its own runtime: the CLI never imports TensorFlow for it (fast start)."""
+    import subprocess
+    import sys
+
+    tflite = export_run(run, "tflite", out=run / "export" / "tf-free")["path"]
+    image = sorted((run.parent / "data" / "b_br").glob("*.png"))[0]
+    script = (
+        "import sys\nfrom imgclf import cli\nsys.argv = ['imgclf', 'predict', sys.argv[1], sys.argv[2]]\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "print('TF', 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, tflite, str(image)], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1] == "TF False False", done.stderr[-2000:]
+    assert lines[0].split("\t")[1] in ("a_tl", "b_br")

@@ -27,9 +27,9 @@ import numpy as np
 
 from imgclf import _io
 from imgclf.data.folders import Samples
+from imgclf.data.images import to_model_input
 from imgclf.errors import ImgclfError
 from imgclf.inference import Predictor
-from imgclf.pipeline.dataset import to_model_input
 from imgclf.training import run as runfiles
 
 

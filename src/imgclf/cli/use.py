@@ -21,7 +21,8 @@ def predict(
     tta: bool = typer.Option(False, help="Test-time augmentation: average 8 flipped and cropped views."),
 ):
     """Predict the class of new images: path, label, probability per line."""
-    load_api()
+    if run.suffix.lower() not in (".onnx", ".tflite"):  # an ONNX or TFLite file runs without TensorFlow
+        load_api()
     from imgclf.errors import ImgclfError
     from imgclf.export import open_predictor
 

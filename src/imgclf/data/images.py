@@ -191,3 +191,18 @@ def load_image(
         x, y, w, h = check_crop(crop, im.size)
         im = im.crop((x, y, x + w, y + h))
     return image_to_array(im, target_size, color_mode, interpolation)
+
+
+def to_model_input(images: np.ndarray, target_size, color_mode: str, interpolation: str = DEFAULT_INTERPOLATION):
+    """uint8 images ``(n, h, w, c)`` converted to ``(n, *target_size, channels)`` by
+    :func:`~imgclf.data.images.image_to_array` (unchanged when already right)."""
+    if images.shape[1:] == (*target_size, channels(color_mode)):
+        return images
+    return np.stack(
+        [
+            image_to_array(
+                Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a), target_size, color_mode, interpolation
+            )
+            for a in images
+        ]
+    )

@@ -15,9 +15,9 @@ import numpy as np
 
 from imgclf._io import write_json, write_text
 from imgclf.data.folders import Samples
+from imgclf.data.images import to_model_input
 from imgclf.evaluation.metrics import classification_metrics, sample_losses, top_losses
 from imgclf.inference import Predictor
-from imgclf.pipeline.dataset import to_model_input
 from imgclf.plotting import heatmap_overlay, new_figure, save_figure, save_grid
 
 #: Sub-folder of a run that ``evaluate`` writes its pictures into.

@@ -20,7 +20,12 @@ import numpy as np
 import tensorflow as tf
 
 from imgclf.data.folders import Samples
-from imgclf.data.images import DEFAULT_INTERPOLATION, channels, load_image
+from imgclf.data.images import (
+    DEFAULT_INTERPOLATION,
+    channels,
+    load_image,
+    to_model_input,  # noqa: F401  (re-exported)
+)
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.augment import Augmentation, augment_batch
 from imgclf.pipeline.skipped import SkippedFiles
@@ -221,25 +226,6 @@ def array_dataset(
     items = (images, labels) if labels is not None else images
     ds = tf.data.Dataset.from_tensor_slices(items)
     return _batched(ds, len(images), batch_size, shuffle, seed, augment, labels is not None)
-
-
-def to_model_input(images: np.ndarray, target_size, color_mode: str, interpolation: str = DEFAULT_INTERPOLATION):
-    """uint8 images ``(n, h, w, c)`` converted to ``(n, *target_size, channels)`` by
-    :func:`~imgclf.data.images.image_to_array` (unchanged when already right)."""
-    from PIL import Image
-
-    from imgclf.data.images import image_to_array
-
-    if images.shape[1:] == (*target_size, channels(color_mode)):
-        return images
-    return np.stack(
-        [
-            image_to_array(
-                Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a), target_size, color_mode, interpolation
-            )
-            for a in images
-        ]
-    )
 
 
 def samples_dataset(
