@@ -186,3 +186,26 @@ def test_shared_petimages_layout():
     ds = load_folder(PET_IMAGES, validation_split=0.25, seed=1)
     assert ds.class_names == ("Cat", "Dog")
     assert len(ds.train) + len(ds.validation) == 40 and ds.validation.counts(2) == [5, 5]
+
+
+def test_links_and_special_files_cannot_loop_duplicate_or_block(tmp_path):
+    import os
+    import signal
+
+    from conftest import write_class_folder
+
+    root = write_class_folder(tmp_path / "data", {"cats": 6, "dogs": 6})
+    os.symlink("..", root / "cats" / "up")  # a loop back to DATA
+    os.symlink(".", root / "cats" / "self")  # every image again
+    os.mkfifo(root / "dogs" / "pipe.jpg")  # reading it would block forever
+    (root / "dogs" / "inner").mkdir()
+    write_class_folder(root / "dogs" / "inner", {"more": 2})
+    os.symlink(root / "dogs" / "inner" / "more", root / "dogs" / "linked")  # a link inside: followed once
+    signal.alarm(30)  # a loop would hang the test: fail instead
+    try:
+        ds = load_folder(root, validation_split=0)
+    finally:
+        signal.alarm(0)
+    counts = dict(zip(ds.class_names, ds.train.counts(ds.num_classes)))
+    assert counts == {"cats": 6, "dogs": 6 + 2}  # no duplicates through links, no FIFO, nothing from outside
+    assert not any(p.endswith("pipe.jpg") for p in ds.train.paths)

@@ -30,11 +30,28 @@ def is_image_file(path: str | os.PathLike) -> bool:
 
 
 def list_images(folder: str | os.PathLike) -> list[str]:
-    """Image files under ``folder``, recursively, sorted; hidden files and folders skipped."""
+    """Image files under ``folder``, recursively, sorted; hidden files and folders skipped.
+
+    Linked folders are followed once each and only when they point inside ``folder``: a link to a parent
+    (``cats/up -> ..``) or to the folder itself (``cats/self -> .``) is not walked, so the walk cannot loop or
+    count an image twice. Only regular files count (a FIFO or device named ``.jpg`` would block a reader).
+    """
+    top = os.path.realpath(folder)
+    seen = {top}
     found = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(os.path.join(dirpath, f) for f in sorted(filenames) if is_image_file(f))
+        keep = []
+        for d in sorted(dirnames):
+            real = os.path.realpath(os.path.join(dirpath, d))
+            inside = real == top or real.startswith(top + os.sep)
+            if not d.startswith(".") and inside and real not in seen:
+                seen.add(real)
+                keep.append(d)
+        dirnames[:] = keep
+        for f in sorted(filenames):
+            path = os.path.join(dirpath, f)
+            if is_image_file(f) and os.path.isfile(path):  # isfile: a regular file (links followed)
+                found.append(path)
     return found
 
 
