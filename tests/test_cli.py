@@ -156,3 +156,59 @@ def test_train_options_come_from_the_settings_declaration():
     from imgclf.cli.train import AUG_FLAGS
 
     assert set(options) - set(settings.names()) - set(AUG_FLAGS) == own
+
+
+def test_overwrite_replaces_only_runs_and_puts_the_old_run_back_on_failure(cli_run, tmp_path, monkeypatch, capsys):
+    data, run = cli_run
+    photos = tmp_path / "runs" / "photos"  # not a run: a folder of someone's pictures
+    write_class_folder(photos, {"holiday": 2})
+    before = sorted(p.read_bytes() for p in photos.rglob("*.png"))
+    code, _, err = run_cli(monkeypatch, capsys, "train", data, "--runs-dir", tmp_path / "runs", "--name", "photos",
+                           "--overwrite", "--target-size", "32", "32", "--epochs", "1")  # fmt: skip
+    assert code == 2 and "not an imgclf run folder" in err
+    assert sorted(p.read_bytes() for p in photos.rglob("*.png")) == before  # untouched
+
+    code, _, err = run_cli(monkeypatch, capsys, "train", data.parent, "--runs-dir", data.parent.parent, "--name",
+                           data.parent.name, "--overwrite")  # fmt: skip
+    assert code == 2  # the folder holding DATA is never replaced (here: not a run either)
+
+    old_model = (run / "model.keras").read_bytes()
+    code, _, err = run_cli(monkeypatch, capsys, "train", data, "--runs-dir", run.parent, "--name", run.name,
+                           "--overwrite", "--target-size", "8", "8")  # fmt: skip  (too small: fails in fit)
+    assert code == 2 and "too small" in err
+    assert (run / "model.keras").read_bytes() == old_model and not (run / ".lock").exists()  # the old run is back
+
+
+def test_runs_inside_data_are_not_classes(tmp_path, monkeypatch, capsys):
+    from imgclf import load_folder
+
+    data = write_class_folder(tmp_path / "data", {"cats": 6, "dogs": 6})
+    code, _, err = run_cli(monkeypatch, capsys, "train", data, "--runs-dir", data / "runs", "--name", "a",
+                           "--target-size", "32", "32", "--epochs", "1", "--batch-size", "4")  # fmt: skip
+    assert code == 0, err
+    assert load_folder(data).class_names == ("cats", "dogs")  # runs/ (imgclf's own output) is no third class
+
+
+def test_new_run_never_replaces_a_run_holding_the_data_nor_one_being_written(tmp_path):
+    import os
+
+    from imgclf import ImgclfError
+    from imgclf.training.run import new_run
+
+    odd = tmp_path / "runs" / "odd"  # a run folder someone also keeps the data in
+    write_class_folder(odd / "data", {"a": 2, "b": 2})
+    (odd / "classes.json").write_text('["a", "b"]')
+    (odd / "config.yaml").write_text("seed: 0\n")
+    with pytest.raises(ImgclfError, match="holds the data"):
+        with new_run(tmp_path / "runs", "odd", overwrite=True, protect=[odd / "data"]):
+            pass
+    assert (odd / "data" / "a").is_dir()
+    busy = tmp_path / "runs" / "busy"
+    busy.mkdir()
+    (busy / ".lock").write_text(str(os.getppid()))  # a live process (our parent) is writing it
+    with pytest.raises(ImgclfError, match="being written by process"):
+        with new_run(tmp_path / "runs", "busy", overwrite=True):
+            pass
+    with new_run(tmp_path / "runs", "fresh") as run:
+        assert (run / ".lock").read_text() == str(os.getpid())
+    assert not (run / ".lock").exists()

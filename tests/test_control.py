@@ -157,3 +157,12 @@ def test_weights_without_a_backbone_is_an_error():
     with pytest.raises(ImgclfError, match="weights apply to a backbone"):
         ImageClassifier(weights="/tmp/some.h5").resolve_settings()
     assert ImageClassifier(weights="imagenet").resolve_settings().model == "course_small"  # the default is fine
+
+
+def test_resume_refuses_other_data_or_settings(easy, tmp_path, monkeypatch, capsys):
+    from conftest import run_cli
+
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--resume", tmp_path, "--epochs", "3", "--model", "chollet")
+    assert code == 2 and "drop epochs, model" in err
+    code, _, err = run_cli(monkeypatch, capsys, "train", easy, "--resume", tmp_path)
+    assert code == 2 and "drop DATA" in err

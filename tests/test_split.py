@@ -57,3 +57,12 @@ def test_split_then_train(source, tmp_path, monkeypatch, capsys):
     code, _, err = run_cli(monkeypatch, capsys, "train", tmp_path / "d", "--target-size", 32, 32, "--epochs", 1,
                            "--runs-dir", tmp_path / "runs", "--name", "s")  # fmt: skip
     assert code == 0 and "Found 22 training images" in err and "Found 8 validation images" in err
+
+
+def test_split_into_its_own_source_is_refused(tmp_path):
+    from conftest import write_class_folder
+
+    src = write_class_folder(tmp_path / "src", {"a": 4, "b": 4})
+    with pytest.raises(ImgclfError, match="dest must be outside source"):
+        split_folder(src, src / "out")
+    assert not (src / "out").exists()

@@ -88,9 +88,17 @@ def train(
     flags = {**locals(), **settings}
     imgclf = load_api()
     from imgclf.errors import ImgclfError
-    from imgclf.training.run import new_run_dir, read_train_config
+    from imgclf.training.run import read_train_config
 
     if resume is not None:
+        given = sorted(k for k, v in {**given_settings(settings), **{k: flags[k] for k in AUG_FLAGS}}.items()
+                       if v is not None)  # fmt: skip
+        if data is not None or config is not None or given:
+            extra = ["DATA"] * (data is not None) + ["config"] * (config is not None) + given
+            raise ImgclfError(
+                f"resume continues a run with its own data and settings; drop {', '.join(extra)} "
+                "(or start a new run with them)."
+            )
         err.print(f"Resuming {resume}")
         finish_run(imgclf.ImageClassifier.resume(resume), resume)
         return
@@ -107,15 +115,16 @@ def train(
     clf = imgclf.ImageClassifier(**chosen)
     resolved = clf.resolve_settings()  # every setting checked before anything is written
     from imgclf.data.datasets import resolve
+    from imgclf.training.run import new_run
 
-    dataset = imgclf.load_folder(resolve(data), resolved.validation_split, clf.seed, clf.label_pattern,
-                                 clf.label_column)  # fmt: skip
+    data = resolve(data)
+    dataset = imgclf.load_folder(data, resolved.validation_split, clf.seed, clf.label_pattern, clf.label_column)
     describe_data(dataset)
     if not resolved.augment.is_identity:
         shown = ", ".join(f"{k}={v}" for k, v in resolved.augment.changes().items())
         err.print(f"Augmenting training images: {shown}")
-    run = new_run_dir(runs_dir, name, overwrite, prefix=resolved.backbone or resolved.model)
-    clf.fit(dataset, run_dir=run)
+    with new_run(runs_dir, name, overwrite, prefix=resolved.backbone or resolved.model, protect=[data]) as run:
+        clf.fit(dataset, run_dir=run)
     finish_run(clf, run)
 
 

@@ -55,6 +55,25 @@ def list_images(folder: str | os.PathLike) -> list[str]:
     return found
 
 
+#: Files only an imgclf run folder holds together (``classes.json`` + ``config.yaml``), or its ``state.json``.
+RUN_MARKERS = (("classes.json", "config.yaml"), ("state.json",))
+
+
+def is_run_folder(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` was written by imgclf as a run (it holds :data:`RUN_MARKERS`)."""
+    return any(all(os.path.isfile(os.path.join(folder, m)) for m in markers) for markers in RUN_MARKERS)
+
+
+def is_imgclf_output(folder: str | os.PathLike) -> bool:
+    """True for a run folder or a folder of run folders (``runs/``): imgclf's own output, never a class of data."""
+    if is_run_folder(folder):
+        return True
+    try:
+        return any(e.is_dir() and is_run_folder(e.path) for e in os.scandir(folder))
+    except OSError:
+        return False
+
+
 def unreadable_reason(path: str | os.PathLike) -> str | None:
     """Why an image file cannot be used, or ``None`` when Pillow decodes it fully.
 

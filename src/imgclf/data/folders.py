@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imgclf.data.files import IMAGE_EXTENSIONS, is_image_file, list_images
+from imgclf.data.files import IMAGE_EXTENSIONS, is_image_file, is_imgclf_output, list_images
 from imgclf.data.pixel_csv import find_csvs, is_pixel_csv_source
 from imgclf.data.samples import (  # noqa: F401  (the dataset types live there; re-exported)
     DEFAULT_VALIDATION_SPLIT,
@@ -59,7 +59,8 @@ def check_dir(path: str | os.PathLike, what: str = "DATA") -> Path:
 
 
 def _subdirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """Class (or split) folders: not hidden, and not imgclf's own output (``runs/`` inside DATA is no class)."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and not is_imgclf_output(p))
 
 
 def _flat_classes(folder: Path, label_pattern: str) -> dict[str, list[str]]:

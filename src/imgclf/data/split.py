@@ -51,6 +51,11 @@ def split_folder(
     if mode not in MODES:
         raise ImgclfError(f"mode must be one of {list(MODES)}. Received: {mode!r}")
     dest = Path(dest)
+    src_real, dest_real = os.path.realpath(source), os.path.realpath(dest)
+    if dest_real == src_real or dest_real.startswith(src_real + os.sep) or src_real.startswith(dest_real + os.sep):
+        raise ImgclfError(
+            f"dest must be outside source (the split would become part of its own data). Received: {str(dest)!r}"
+        )
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise ImgclfError(f"DEST must be an empty or new folder; refusing to overwrite. Received: {str(dest)!r}")
     classes = scan_classes(unwrap_folder(check_dir(source, "SOURCE")), label_pattern)

@@ -7,13 +7,16 @@ adds ``metrics.json``. A saved :class:`~imgclf.ImageClassifier` is the first thr
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from imgclf import _io
+from imgclf.data.files import is_run_folder
 from imgclf.errors import ImgclfError
 
 MODEL_FILE = "model.keras"
@@ -28,15 +31,7 @@ PLOTS_DIR = "plots"
 REQUIRED_FILES = (MODEL_FILE, CLASSES_FILE, CONFIG_FILE)
 
 
-def new_run_dir(
-    runs_dir: str | Path = "runs", name: str | None = None, overwrite: bool = False, prefix: str = "run"
-) -> Path:
-    """Create and return ``runs_dir/name`` (default name ``<prefix>-YYYYmmdd-HHMMSS``).
-
-    Raises:
-        ImgclfError: the name is not a plain folder name, or the folder exists and is not empty
-            (unless ``overwrite``, which empties it first).
-    """
+def _run_path(runs_dir: str | Path, name: str | None, prefix: str) -> Path:
     if name is None:
         name = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
         base, i = name, 2
@@ -44,15 +39,104 @@ def new_run_dir(
             name, i = f"{base}-{i}", i + 1
     if not name or name in (".", "..") or "/" in name or "\\" in name:
         raise ImgclfError(f"run name must be a plain folder name. Received: {name!r}")
-    path = Path(runs_dir) / name
+    return Path(runs_dir) / name
+
+
+def new_run_dir(
+    runs_dir: str | Path = "runs", name: str | None = None, overwrite: bool = False, prefix: str = "run"
+) -> Path:
+    """Create and return an empty ``runs_dir/name`` (default name ``<prefix>-YYYYmmdd-HHMMSS``); see
+    :func:`new_run` for replacing a run safely.
+
+    Raises:
+        ImgclfError: the name is not a plain folder name, or the folder exists and is not empty.
+    """
+    path = _run_path(runs_dir, name, prefix)
+    if path.exists() and any(path.iterdir()):
+        raise ImgclfError(
+            f"run folder {str(path)!r} already exists and is not empty; choose another name or pass overwrite=True."
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+LOCK_FILE = ".lock"
+
+
+def _lock_holder(path: Path) -> int | None:
+    """The live process holding ``path``'s lock, or ``None`` (no lock, or a stale one left by a dead process)."""
+    try:
+        pid = int((path / LOCK_FILE).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid if pid != os.getpid() else None
+
+
+@contextmanager
+def new_run(runs_dir: str | Path = "runs", name: str | None = None, overwrite: bool = False, prefix: str = "run",
+            protect=()):  # fmt: skip
+    """A run folder to write into, locked while the block runs; an existing run is replaced only safely.
+
+    With ``overwrite``, an existing folder of that name is replaced only if it is an imgclf run folder
+    (:func:`imgclf.data.files.is_run_folder`), no process is writing it, and it neither is nor holds any path in
+    ``protect`` (the data being trained on). It is moved aside first and deleted only when the block succeeds; if the
+    block fails (an error, Ctrl-C), the new folder is removed and the old run put back.
+
+    Raises:
+        ImgclfError: a bad name; the folder exists and is not empty (without ``overwrite``); it is not a run, is in
+            use by another process, or holds protected data (with ``overwrite``).
+    """
+    path = _run_path(runs_dir, name, prefix)
+    aside = None
+    holder = _lock_holder(path) if path.is_dir() else None
+    if holder is not None:
+        raise ImgclfError(f"run folder {str(path)!r} is being written by process {holder}; choose another name.")
     if path.exists() and any(path.iterdir()):
         if not overwrite:
             raise ImgclfError(
                 f"run folder {str(path)!r} already exists and is not empty; choose another name or pass overwrite=True."
             )
-        shutil.rmtree(path)
+        if not is_run_folder(path):
+            raise ImgclfError(
+                f"refusing to replace {str(path)!r}: it is not an imgclf run folder (no classes.json + config.yaml "
+                "or state.json); choose another name."
+            )
+        real = os.path.realpath(path)
+        for p in protect:
+            q = os.path.realpath(p)
+            if q == real or q.startswith(real + os.sep):
+                raise ImgclfError(f"refusing to replace {str(path)!r}: it holds the data {str(p)!r}.")
+        aside = path.with_name(f".{path.name}.replaced-{os.getpid()}")
+        os.replace(path, aside)
     path.mkdir(parents=True, exist_ok=True)
-    return path
+    lock = path / LOCK_FILE
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        raise ImgclfError(
+            f"run folder {str(path)!r} is being written by another process; choose another name."
+        ) from None
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    try:
+        yield path
+    except BaseException:
+        if aside is not None:  # put the old run back
+            shutil.rmtree(path, ignore_errors=True)
+            os.replace(aside, path)
+        raise
+    else:
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+    finally:
+        if lock.exists():
+            lock.unlink()
 
 
 def check_run_dir(path: str | Path) -> Path:
