@@ -173,8 +173,20 @@ def test_overwrite_replaces_only_runs_and_puts_the_old_run_back_on_failure(cli_r
     assert code == 2  # the folder holding DATA is never replaced (here: not a run either)
 
     old_model = (run / "model.keras").read_bytes()
-    code, _, err = run_cli(monkeypatch, capsys, "train", data, "--runs-dir", run.parent, "--name", run.name,
-                           "--overwrite", "--target-size", "8", "8")  # fmt: skip  (too small: fails in fit)
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "train",
+        data,
+        "--runs-dir",
+        run.parent,
+        "--name",
+        run.name,
+        "--overwrite",
+        "--target-size",
+        "8",
+        "8",
+    )  # fmt: skip  (too small: fails in fit)
     assert code == 2 and "too small" in err
     assert (run / "model.keras").read_bytes() == old_model and not (run / ".lock").exists()  # the old run is back
 

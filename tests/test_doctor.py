@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgclf import ImageClassifier
+from imgclf import ImageClassifier, ImgclfError
 from imgclf.data import doctor as doc
 
 from conftest import CATS_AND_DOGS, requires_shared, run_cli, write_class_folder
@@ -150,3 +150,22 @@ def test_doctor_on_cats_and_dogs_is_clean():
     assert report["counts"]["validation"] == {"cats": 500, "dogs": 500}
     # Perceptual hashing must not flood real photos with false near-duplicates (one real pair is known).
     assert len(report["problems"].get("near_duplicate", [])) <= 3
+
+
+def test_quarantine_never_overwrites_and_a_bad_manifest_is_an_error(tmp_path):
+    from imgclf.data.doctor import quarantine, restore
+
+    root = tmp_path / "d"
+    (root / "cats").mkdir(parents=True)
+    (root / "cats" / "bad.jpg").write_bytes(b"first")
+    quarantine(root, ["cats/bad.jpg"])
+    (root / "cats" / "bad.jpg").write_bytes(b"second")  # the same name goes bad again
+    quarantine(root, ["cats/bad.jpg"])
+    kept = sorted(p.read_bytes() for p in (root / ".quarantine" / "cats").iterdir())
+    assert kept == [b"first", b"second"]  # both are there: nothing overwritten
+    assert restore(root) == ["cats/bad.jpg"]  # one goes back; the other stays quarantined, still in the manifest
+    assert (root / "cats" / "bad.jpg").read_bytes() == b"first"
+    assert len(json.loads((root / ".quarantine" / "manifest.json").read_text())) == 1
+    (root / ".quarantine" / "manifest.json").write_text("{not json")
+    with pytest.raises(ImgclfError, match="manifest .* is unreadable"):
+        restore(root)

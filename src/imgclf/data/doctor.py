@@ -269,6 +269,16 @@ def diagnose_folder(data: str | os.PathLike, full: bool = True, workers: int | N
     }
 
 
+def _read_manifest(path: Path) -> list:
+    try:
+        manifest = read_json(path)
+        if not isinstance(manifest, list):
+            raise ValueError("not a list of entries")
+    except ValueError as exc:
+        raise ImgclfError(f"quarantine manifest {str(path)!r} is unreadable ({exc}); nothing was moved.") from None
+    return manifest
+
+
 def quarantine(data: str | os.PathLike, paths: list[str], report: dict | None = None) -> list[dict]:
     """Move files (relative to ``data``) into ``data/.quarantine/``, keeping relative paths.
 
@@ -278,16 +288,20 @@ def quarantine(data: str | os.PathLike, paths: list[str], report: dict | None = 
     root = check_dir(data)
     qroot = root / QUARANTINE_DIR
     manifest_path = qroot / MANIFEST
-    manifest = read_json(manifest_path) if manifest_path.is_file() else []
+    manifest = _read_manifest(manifest_path) if manifest_path.is_file() else []
     problems = {f["path"]: f["problems"] for f in (report or {}).get("files", [])}
     added = []
     for rel in paths:
         src, dst = root / rel, qroot / rel
         if not src.exists():
             continue
+        k = 1
+        while dst.exists() or dst.is_symlink():  # never overwrite an earlier quarantined file of the same name
+            dst = (qroot / rel).with_name(f"{Path(rel).stem}.{k}{Path(rel).suffix}")
+            k += 1
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(src, dst)
-        entry = {"original": rel, "quarantined": f"{QUARANTINE_DIR}/{rel}", "problems": problems.get(rel, []),
+        entry = {"original": rel, "quarantined": dst.relative_to(root).as_posix(), "problems": problems.get(rel, []),
                  "time": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
         manifest.append(entry)
         added.append(entry)
@@ -296,23 +310,25 @@ def quarantine(data: str | os.PathLike, paths: list[str], report: dict | None = 
 
 
 def restore(data: str | os.PathLike) -> list[str]:
-    """Move every quarantined file back to where it was; returns the restored relative paths.
+    """Move every quarantined file back to where it was; returns the restored relative paths. A file whose
+    original place is taken stays in the quarantine, and in the manifest.
 
     Raises:
-        ImgclfError: a file's original place is taken by another file.
+        ImgclfError: the manifest is unreadable.
     """
     root = check_dir(data)
     manifest_path = root / QUARANTINE_DIR / MANIFEST
     if not manifest_path.is_file():
         return []
-    manifest = read_json(manifest_path)
+    manifest = _read_manifest(manifest_path)
     restored, kept = [], []
     for entry in manifest:
         src, dst = root / entry["quarantined"], root / entry["original"]
         if not src.exists():
             continue
-        if dst.exists():
-            raise ImgclfError(f"cannot restore {entry['original']!r}: a file is already there.")
+        if dst.exists():  # its place is taken (e.g. the same name quarantined twice): keep it, say so
+            kept.append(entry)
+            continue
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(src, dst)
         restored.append(entry["original"])
