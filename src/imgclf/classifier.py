@@ -311,7 +311,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
                 files are unreadable.
         """
         predictor = Predictor.from_run(path)
-        record = runfiles.RunConfig.read(Path(path))
+        record = predictor.record  # read once, with the model
         clf = cls(**record.known_settings(_settings.names()))
         clf.model_, clf.classes_, clf.class_mode_ = predictor.model, np.asarray(predictor.classes), predictor.class_mode
         clf.target_size_, clf.color_mode_ = predictor.target_size, predictor.color_mode

@@ -27,7 +27,7 @@ import numpy as np
 
 from imgclf import _io
 from imgclf.data.folders import Samples
-from imgclf.data.images import to_model_input
+from imgclf.data.images import load_image, to_model_input
 from imgclf.errors import ImgclfError
 from imgclf.inference import Predictor
 from imgclf.training import run as runfiles
@@ -168,7 +168,8 @@ def _decoded(predictor: Predictor, samples: Samples, limit: int | None, seed: in
     images = []
     for i in index:
         try:
-            images.append(predictor.load_images([samples.paths[i]])[0])
+            images.append(load_image(samples.paths[i], predictor.target_size, predictor.color_mode,
+                                     predictor.interpolation))  # fmt: skip
         except OSError:
             continue
     return np.stack(images) if images else np.zeros((0, *predictor.input_shape), np.uint8)

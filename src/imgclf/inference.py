@@ -76,6 +76,7 @@ class Predictor:
     color_mode: str = "rgb"
     interpolation: str = DEFAULT_INTERPOLATION
     batch_size: int = PREDICT_BATCH_SIZE
+    record: runfiles.RunConfig | None = None  # the run's record, when loaded from a run folder
 
     @classmethod
     def from_run(cls, path: str | os.PathLike) -> Predictor:
@@ -95,7 +96,7 @@ class Predictor:
         resolved = record.resolved
         predictor = cls(
             model, tuple(record.classes), resolved["class_mode"], tuple(resolved["target_size"]),
-            resolved["color_mode"], record.settings.get("interpolation", DEFAULT_INTERPOLATION),
+            resolved["color_mode"], record.settings.get("interpolation", DEFAULT_INTERPOLATION), record=record,
         )  # fmt: skip
         outputs = model.output_shape[-1]
         expected = 1 if predictor.class_mode == "binary" else len(predictor.classes)
@@ -227,7 +228,7 @@ class Predictor:
         csvs = [p for p in items if is_csv(p)]
         files = [p for p in items if not is_csv(p)]
         paths = expand_image_paths(files) if files else []
-        proba, skipped = self.predict_proba(paths, crop=crop, tta=tta) if paths else (np.zeros((0, 2)), SkippedFiles())
+        proba, skipped = self.predict_proba(paths, crop=crop, tta=tta)  # (0, classes) when there are none
         reasons = dict(skipped.items())
         names, rows = list(paths), [proba]
         for csv_path in csvs:
