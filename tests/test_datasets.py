@@ -122,6 +122,32 @@ def test_trust_on_first_use_pins_the_checksum(server, tmp_path):
         download("pets", tmp_path, registry=registry(f"{server}/good.zip", None))
 
 
+@pytest.mark.parametrize("bad", [b"this is not an archive", make_zip({}), make_zip({"readme.txt": b"no images"})],
+                         ids=["garbage", "empty-zip", "no-images"])  # fmt: skip
+def test_a_rejected_archive_is_never_trusted_nor_marked_complete(server, tmp_path, bad):
+    """Without a published checksum the first copy is trusted only once it unpacked into images: a garbage, empty
+    or image-less archive given with --from leaves no pinned checksum and no dataset, and the genuine archive
+    is accepted afterwards (from the network here)."""
+    (tmp_path / "good.zip").write_bytes(bad)
+    reg = registry(f"{server}/good.zip", None)
+    with pytest.raises(ImgclfError, match="not a zip or tar archive|unpacked to no image file"):
+        download("pets", tmp_path / "home", source=tmp_path / "good.zip", registry=reg)
+    assert not (tmp_path / "home" / "downloads" / "good.zip.sha256").exists()
+    assert not (tmp_path / "home" / "datasets" / "pets").exists()
+    assert (tmp_path / "good.zip").read_bytes() == bad  # the user's file is left alone
+    path = download("pets", tmp_path / "home", registry=reg)
+    assert len(load_folder(path, validation_split=0).train) == 12
+    assert (tmp_path / "home" / "downloads" / "good.zip.sha256").read_text().strip() == hashlib.sha256(GOOD).hexdigest()
+
+
+def test_a_downloaded_archive_that_does_not_unpack_is_not_kept(server, tmp_path):
+    Handler.files["/junk.zip"] = b"<html>Sorry, rate limited</html>"
+    reg = registry(f"{server}/junk.zip", None)
+    with pytest.raises(ImgclfError, match="not a zip or tar archive"):
+        download("pets", tmp_path, registry=reg)
+    assert sorted(p.name for p in (tmp_path / "downloads").iterdir()) == []
+
+
 def test_extraction_guards(tmp_path):
     bomb = make_zip({"big.bin": b"\0" * 10_000_000})  # compresses to ~10 KB
     (tmp_path / "bomb.zip").write_bytes(bomb)

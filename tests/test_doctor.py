@@ -169,3 +169,35 @@ def test_quarantine_never_overwrites_and_a_bad_manifest_is_an_error(tmp_path):
     (root / ".quarantine" / "manifest.json").write_text("{not json")
     with pytest.raises(ImgclfError, match="manifest .* is unreadable"):
         restore(root)
+
+
+def test_doctor_names_links_and_special_files_without_hanging(tmp_path, monkeypatch, capsys):
+    """Links that loop, duplicate or leave DATA are reported (and not walked); a dangling link and a FIFO named
+    .jpg are unusable and never opened (opening the FIFO would block forever); --fix moves them aside, the data
+    stays as it was."""
+    import os
+    import signal
+
+    data = write_class_folder(tmp_path / "data", {"cats": 6, "dogs": 6}, size=40)
+    (data / "cats" / "up").symlink_to("..")
+    (data / "cats" / "self").symlink_to(".")
+    (data / "cats" / "dogs_too").symlink_to("../dogs")
+    outside = write_class_folder(tmp_path / "elsewhere", {"more": 2}, size=40) / "more"
+    (data / "dogs" / "more").symlink_to(outside)
+    (data / "dogs" / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    os.mkfifo(data / "dogs" / "pipe.jpg")
+    signal.alarm(60)  # a hang fails the test instead of stopping the suite
+    try:
+        report = doc.diagnose_folder(data)
+        code, out, err = run_cli(monkeypatch, capsys, "doctor", data, "--fix")
+    finally:
+        signal.alarm(0)
+    found = {f["path"]: f["problems"] for f in report["files"]}
+    assert found["cats/up"] == ["link_loop"] and found["cats/self"] == ["link_loop"]
+    assert found["cats/dogs_too"] == ["link_duplicate"] and found["dogs/more"] == ["link_outside"]
+    assert found["dogs/gone.jpg"] == ["broken_link"] and found["dogs/pipe.jpg"] == ["not_regular_file"]
+    assert sorted(report["unusable"]) == ["dogs/gone.jpg", "dogs/pipe.jpg"]
+    assert report["counts"] == {"all": {"cats": 6, "dogs": 6}}  # each image once
+    assert code == 0 and "link_loop" in out
+    assert not (data / "dogs" / "pipe.jpg").exists() and (data / ".quarantine" / "dogs" / "pipe.jpg").exists()
+    assert (data / "cats" / "up").is_symlink() and len(list(outside.iterdir())) == 2  # links are only reported

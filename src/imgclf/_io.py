@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,31 +14,36 @@ import yaml
 
 @contextmanager
 def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
+    """Yield a temporary path for ``path``, in a private folder beside it; on success it replaces ``path``
+    atomically and the folder goes.
 
-    A crash (or kill -9) part-way leaves the old file, never a half-written one.
+    A crash (or kill -9) part-way leaves the old file, never a half-written one; whatever the writer put beside
+    its file (Keras writes large weights to a temporary HDF5 file next to the ``.keras`` it saves) stays inside
+    the private folder ``.<name>.<random>``, which :func:`remove_stale_temporaries` deletes on the next start.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = folder / path.name
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, name: str) -> list[Path]:
-    """Delete temporary files :func:`atomic_path` left beside ``folder/name`` when a process was killed mid-write
-    (``.<name>.<random><suffix>``). Only such names are touched. Returns what was removed."""
-    target = Path(folder) / name
+    """Delete what :func:`atomic_path` left beside ``folder/name`` when a process was killed mid-write
+    (``.<name>.<random>`` folders, and files of that form from earlier versions). Only such names are touched.
+    Returns what was removed."""
     removed = []
-    for tmp in Path(folder).glob(f".{target.name}.*{target.suffix}"):
-        if tmp.is_file():
+    for tmp in Path(folder).glob(f".{name}.*"):
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.is_file():
             tmp.unlink()
-            removed.append(tmp)
+        else:
+            continue
+        removed.append(tmp)
     return removed
 
 
@@ -57,8 +63,6 @@ def atomic_dir(final: str | os.PathLike, note: str = ""):
     Whatever fails inside leaves no half-made ``final`` (the temporary folder is removed); an older
     ``final`` is replaced only at the end, in one rename.
     """
-    import shutil
-
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
@@ -71,12 +75,6 @@ def atomic_dir(final: str | os.PathLike, note: str = ""):
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -26,6 +26,7 @@ from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.resolved import Resolved, resolve
 from imgclf.settings import Settings
 from imgclf.training import run as runfiles
+from imgclf.training.budget import available_memory, check_training_memory
 from imgclf.training.features import feature_cache_key, weights_fingerprint
 from imgclf.training.seeding import seeded
 from imgclf.training.trainer import TrainingConfig, TrainingData, compile_model, train
@@ -113,16 +114,21 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
 
         Raises:
             ImgclfError: a setting out of range (see :meth:`resolve_settings`), unusable data (see
-                :func:`imgclf.load_folder`), or a ``target_size`` too small for the model.
+                :func:`imgclf.load_folder`), a ``target_size`` too small for the model, settings that need more
+                memory than is available (:func:`imgclf.training.budget.check_training_memory`), or training
+                images none of which can be read.
         """
         for name in FITTED_ATTRIBUTES:
             self.__dict__.pop(name, None)
         resolved = self.resolve_settings()
         dataset = self._load_data(X, y, resolved)
         class_mode = resolve_class_mode(self.class_mode, dataset.num_classes)
+        free = available_memory()
+        check_training_memory(resolved.input_shape, resolved.batch_size, available=free)  # before any allocation
         with seeded(self.seed):
             model = self._build_model(resolved, dataset.num_classes, class_mode)
             compile_model(model, self.optimizer, resolved.learning_rate, class_mode)
+        check_training_memory(resolved.input_shape, resolved.batch_size, model.count_params(), available=free)
         run = Path(run_dir) if run_dir is not None else None
         record = self._run_config(resolved, dataset, class_mode)
         if run is not None:
@@ -144,11 +150,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
             The fitted classifier.
 
         Raises:
-            ImgclfError: not a resumable run (no ``last.keras`` / ``state.json``), already finished, or its
-                dataset is gone.
+            ImgclfError: not a resumable run (no ``last.keras`` / ``state.json``), already finished, its
+                dataset is gone, or ``last.keras`` cannot be loaded safely.
         """
-        import keras
-
         from imgclf.training import control
         from imgclf.training.callbacks import read_history_csv
 
@@ -169,7 +173,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         resolved = clf.resolve_settings()
         dataset = clf._load_data(data, None, resolved)
         class_mode = resolve_class_mode(clf.class_mode, dataset.num_classes)
-        model = keras.saving.load_model(run / control.LAST_MODEL)
+        model = runfiles.load_model_file(run / control.LAST_MODEL)
         done = int(state["epochs_completed"])
         history_path = run / runfiles.HISTORY_FILE
         history = [r for r in read_history_csv(history_path) if r["epoch"] <= done] if history_path.is_file() else []

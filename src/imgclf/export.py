@@ -28,7 +28,7 @@ import numpy as np
 from imgclf import _io
 from imgclf.data.folders import Samples
 from imgclf.data.images import load_image, to_model_input
-from imgclf.errors import ImgclfError
+from imgclf.errors import ImgclfError, check_one_of
 from imgclf.inference import Predictor
 from imgclf.training import run as runfiles
 
@@ -61,8 +61,7 @@ def require(format: str) -> Format:
     Raises:
         ImgclfError: unknown format, or a module missing (the message names the extra to install).
     """
-    if format not in FORMATS:
-        raise ImgclfError(f"format must be one of {list(FORMATS)}. Received: {format!r}")
+    check_one_of("format", format, list(FORMATS))
     spec = FORMATS[format]
     missing = [m for m in spec.needs if importlib.util.find_spec(m) is None]
     if missing:
@@ -225,8 +224,7 @@ def export_run(run: str | os.PathLike, format: str, *, out: str | os.PathLike | 
             outside TFLite, or the format's runtime missing.
     """
     spec = require(format)
-    if quantize not in QUANTIZE:
-        raise ImgclfError(f"quantize must be one of {list(QUANTIZE)}. Received: {quantize!r}")
+    check_one_of("quantize", quantize, list(QUANTIZE))
     if quantize and format != "tflite":
         raise ImgclfError(f"quantize={quantize!r} applies to the tflite format. Received: format={format!r}")
     predictor = Predictor.from_run(run)

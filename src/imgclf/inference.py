@@ -18,7 +18,7 @@ import numpy as np
 
 from imgclf import _io
 from imgclf.data.files import list_images
-from imgclf.data.images import DEFAULT_INTERPOLATION, channels, load_image, to_model_input
+from imgclf.data.images import DEFAULT_INTERPOLATION, channels, load_image, read_image, to_model_input
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.training import run as runfiles
@@ -85,14 +85,12 @@ class Predictor:
         Raises:
             ImgclfError: not a run folder, unreadable files, or a model whose outputs do not match the classes.
         """
-        import keras
-
         folder = runfiles.check_run_dir(path)
         try:
             record = runfiles.RunConfig.read(folder)
-            model = keras.saving.load_model(folder / runfiles.MODEL_FILE)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ImgclfError(f"cannot load the model in {str(path)!r}: {exc}") from None
+            raise ImgclfError(f"cannot read the run record in {str(path)!r}: {exc}") from None
+        model = runfiles.load_model_file(folder / runfiles.MODEL_FILE)
         resolved = record.resolved
         predictor = cls(
             model, tuple(record.classes), resolved["class_mode"], tuple(resolved["target_size"]),
@@ -119,10 +117,13 @@ class Predictor:
             uint8 ``(n, height, width, channels)`` at ``target_size``.
 
         Raises:
-            OSError: a file cannot be decoded.
+            ImgclfError: no image is given, or a file cannot be decoded (named in the message).
         """
         size, mode, interpolation = self.target_size, self.color_mode, self.interpolation
-        return np.stack([load_image(p, size, mode, interpolation, crop) for p in expand_image_paths(paths)])
+        files = expand_image_paths(paths)
+        if not files:
+            raise ImgclfError("no image files given.")
+        return np.stack([read_image(p, size, mode, interpolation, crop) for p in files])
 
     def probabilities(self, data) -> np.ndarray:
         """Probabilities float32 ``(n, len(classes))`` of uint8 images ``(n, h, w, c)`` at ``target_size``

@@ -14,7 +14,7 @@ import numpy as np
 
 from imgclf.data.folders import check_validation_split
 from imgclf.data.images import channels, check_color_mode, check_interpolation, check_target_size
-from imgclf.errors import ImgclfError
+from imgclf.errors import ImgclfError, check_one_of, check_positive_int
 from imgclf.models import get_model_spec, resolve_precision
 from imgclf.pipeline.augment import make_augmentation
 from imgclf.pipeline.dataset import check_class_mode
@@ -30,12 +30,6 @@ FINE_TUNE_SCHEDULES = ("cosine", "constant")
 """Learning-rate schedules of the fine-tuning phase."""
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ImgclfError(f"{name} must be a positive int. Received: {value!r}")
-    return int(value)
-
-
 def _optional(check, name: str, value):
     return None if value is None else check(name, value)
 
@@ -46,12 +40,6 @@ def _fraction(name: str, value, low_open: bool = True) -> float:
     if not ok:
         raise ImgclfError(f"{name} must be a float in {'(0, 1]' if low_open else '[0, 1)'}. Received: {value!r}")
     return float(value)
-
-
-def _one_of(name: str, value, allowed) -> str:
-    if value not in allowed:
-        raise ImgclfError(f"{name} must be one of {list(allowed)}. Received: {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -108,10 +96,10 @@ def resolve(settings) -> Resolved:
     check_interpolation(settings.interpolation)
     check_optimizer(settings.optimizer)
     check_class_mode(settings.class_mode)
-    _one_of("monitor", settings.monitor, ("accuracy", "val_accuracy"))
-    _one_of("head", settings.head, ("course", "gap"))
-    _one_of("fine_tune_schedule", settings.fine_tune_schedule, FINE_TUNE_SCHEDULES)
-    _one_of("cache", settings.cache, ("auto", True, False))
+    check_one_of("monitor", settings.monitor, ("accuracy", "val_accuracy"))
+    check_one_of("head", settings.head, ("course", "gap"))
+    check_one_of("fine_tune_schedule", settings.fine_tune_schedule, FINE_TUNE_SCHEDULES)
+    check_one_of("cache", settings.cache, ("auto", True, False))
     if isinstance(settings.seed, bool) or not isinstance(settings.seed, (int, np.integer)) or settings.seed < 0:
         raise ImgclfError(f"seed must be a non-negative int. Received: {settings.seed!r}")
     if settings.class_weight not in (None, "balanced") and not isinstance(settings.class_weight, dict):
@@ -131,16 +119,16 @@ def resolve(settings) -> Resolved:
         backbone=settings.backbone,
         target_size=check_target_size(default_size if settings.target_size is None else settings.target_size),
         color_mode=check_color_mode(default_mode if settings.color_mode is None else settings.color_mode),
-        epochs=_positive_int("epochs", epochs),
+        epochs=check_positive_int("epochs", epochs),
         augment=make_augmentation(settings.augment),
         precision=resolve_precision(settings.precision),
-        batch_size=_positive_int("batch_size", settings.batch_size),
+        batch_size=check_positive_int("batch_size", settings.batch_size),
         learning_rate=check_learning_rate(settings.learning_rate),
         weights=weights,
-        fine_tune=_optional(_positive_int, "fine_tune", settings.fine_tune),
-        fine_tune_epochs=_optional(_positive_int, "fine_tune_epochs", settings.fine_tune_epochs),
-        early_stopping=_optional(_positive_int, "early_stopping", settings.early_stopping),
-        reduce_lr=_optional(_positive_int, "reduce_lr", settings.reduce_lr),
+        fine_tune=_optional(check_positive_int, "fine_tune", settings.fine_tune),
+        fine_tune_epochs=_optional(check_positive_int, "fine_tune_epochs", settings.fine_tune_epochs),
+        early_stopping=_optional(check_positive_int, "early_stopping", settings.early_stopping),
+        reduce_lr=_optional(check_positive_int, "reduce_lr", settings.reduce_lr),
         target_accuracy=_optional(_fraction, "target_accuracy", settings.target_accuracy),
         dropout=_fraction("dropout", settings.dropout, low_open=False),
         validation_split=check_validation_split(settings.validation_split),

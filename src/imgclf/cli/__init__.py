@@ -1,11 +1,14 @@
 """The ``imgclf`` command line: a thin Typer + Rich skin over the Python API.
 
 Each command lives in a small module (``train``, ``use``, ``data``, ``inspect``) and only calls public functions.
-Bad input ends in one line ``Error: ...`` on stderr and exit code 2, never a traceback.
+Every failure a user can cause (a bad option, path, file or setting, a read-only or full disk, too little
+memory) ends in one line ``Error: ...`` on stderr and exit code 2, never a traceback. Anything else is a bug in
+imgclf: exit code 1, a short message, and the traceback in a log file under ``$IMGCLF_HOME/logs``.
 """
 
 from __future__ import annotations
 
+import errno
 import sys
 
 from rich.markup import escape
@@ -13,19 +16,88 @@ from rich.markup import escape
 from imgclf.cli import data, datasets, doctor, inspect, train, use  # noqa: F401  (register the commands)
 from imgclf.cli._common import app, err
 
+#: Exit codes: bad input (as click's usage errors), a bug in imgclf, Ctrl-C (128 + SIGINT).
+USER_ERROR, INTERNAL_ERROR, INTERRUPTED = 2, 1, 130
+
+
+def _say(message: str) -> None:
+    err.print(f"[bold red]Error:[/bold red] {escape(' '.join(message.split()))}", soft_wrap=True)
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an operating-system error the user can act on: what failed, on which path, what to do."""
+    where = f" {exc.filename!r}" if exc.filename else ""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    hints = {
+        errno.ENOSPC: "free some disk space (the run folder was left as it was before)",
+        errno.EDQUOT: "free some disk space (the run folder was left as it was before)",
+        errno.EACCES: "choose a folder you can write to (e.g. --runs-dir)",
+        errno.EROFS: "choose a folder you can write to (e.g. --runs-dir)",
+        errno.EPERM: "choose a folder you can write to (e.g. --runs-dir)",
+    }
+    hint = hints.get(exc.errno)
+    return f"{what}:{where}" + (f"; {hint}" if hint else "")
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError"
+
+
+def _log_internal_error(exc: BaseException) -> str:
+    """Write the traceback to ``$IMGCLF_HOME/logs/crash-<time>.log``; return where (or the traceback itself)."""
+    import time
+    import traceback
+
+    from imgclf.data.cache import imgclf_home
+
+    text = "".join(traceback.format_exception(exc))
+    try:
+        logs = imgclf_home() / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        path = logs / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{id(exc):x}.log"
+        path.write_text(f"imgclf {' '.join(sys.argv[1:])}\n\n{text}", encoding="utf-8")
+        return str(path)
+    except OSError:
+        sys.stderr.write(text)
+        return "printed above"
+
 
 def main() -> None:
-    """Console-script entry point: run the app, turning bad input into a one-line error."""
+    """Console-script entry point: run the app; bad input becomes one line ``Error: ...`` and exit code 2."""
+    from typer.exceptions import Abort, TyperException
+
     from imgclf.errors import ImgclfError
 
     try:
-        app()
-    except ImgclfError as exc:
-        err.print(f"[bold red]Error:[/bold red] {escape(str(exc))}", soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        code = app(standalone_mode=False)
+    except TyperException as exc:  # usage: unknown command or option, a value of the wrong type
+        command = exc.ctx.command_path if getattr(exc, "ctx", None) else "imgclf"
+        _say(f"{exc.format_message()} (see '{command} --help')")
+        sys.exit(USER_ERROR)
+    except (Abort, KeyboardInterrupt):
         err.print("Interrupted.")
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
+    except ImgclfError as exc:
+        _say(str(exc))
+        sys.exit(USER_ERROR)
+    except OSError as exc:  # a missing, unreadable, read-only or full place: the user's to fix
+        _say(os_error_message(exc))
+        sys.exit(USER_ERROR)
+    except Exception as exc:  # noqa: BLE001
+        if _is_out_of_memory(exc):
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            _say(f"out of memory ({first}); use a smaller --target-size or --batch-size")
+            sys.exit(USER_ERROR)
+        where = _log_internal_error(exc)
+        err.print(
+            f"[bold red]Internal error[/bold red] (a bug in imgclf): {escape(type(exc).__name__)}: "
+            f"{escape(str(exc).splitlines()[0][:200] if str(exc) else '')}\n  traceback: {escape(where)}",
+            soft_wrap=True,
+        )
+        sys.exit(INTERNAL_ERROR)
+    if code == INTERRUPTED:
+        err.print("Interrupted.")
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "main"]

@@ -106,7 +106,7 @@ def train(
 
     chosen, config_data = read_train_config(config, declared.names()) if config is not None else ({}, None)
     chosen.update(given_settings(settings))
-    if chosen.get("target_size") is not None:
+    if isinstance(chosen.get("target_size"), list):  # YAML has no tuples
         chosen["target_size"] = tuple(chosen["target_size"])
     chosen["augment"] = augmentation_from_options(chosen.get("augment"), **{k: flags[k] for k in AUG_FLAGS})
     data = data if data is not None else config_data

@@ -118,5 +118,8 @@ def serve(
     load_api()
     from imgclf.serve.app import serve_run
 
-    err.print(f"Serving {run} at http://{host}:{port}/  (API docs: /docs; Ctrl-C stops)")
-    serve_run(run, host, port, max_upload_bytes=int(max_upload_mb * 1024 * 1024), batch_window_ms=batch_window_ms)
+    def announce():
+        err.print(f"Serving {run} at http://{host}:{port}/  (API docs: /docs; Ctrl-C stops)")
+
+    serve_run(run, host, port, announce, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+              batch_window_ms=batch_window_ms)  # fmt: skip

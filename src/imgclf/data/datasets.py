@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from imgclf import _io
 from imgclf._io import atomic_dir, is_complete
 from imgclf.data.cache import imgclf_home
 from imgclf.errors import ImgclfError
@@ -146,7 +147,13 @@ def _fetch(url: str, target: Path, expected_size: int | None, progress) -> None:
         raise ImgclfError(f"download of {url} was interrupted: got {done} of {announced} bytes.")
 
 
-def _verify(path: Path, remote: RemoteFile, pinned: Path) -> None:
+def _verify(path: Path, remote: RemoteFile, pinned: Path) -> str | None:
+    """Check ``path`` against the published size and SHA-256, or the one pinned on first use.
+
+    Returns:
+        The file's SHA-256 when nothing was known to check it against (for :func:`pin_checksum` to record once
+        the file has proved itself), else ``None``.
+    """
     size = path.stat().st_size
     if remote.size is not None and size != remote.size:
         raise ImgclfError(f"{remote.filename} has {size} bytes, expected {remote.size}: not the published file.")
@@ -157,36 +164,53 @@ def _verify(path: Path, remote: RemoteFile, pinned: Path) -> None:
             f"{remote.filename} failed its checksum: sha256 {actual}, expected {expected}. "
             "The download is corrupt or the file has changed; nothing was unpacked."
         )
-    if expected is None:  # trust on first use: later copies must match this one
-        pinned.write_text(actual + "\n")
+    return actual if expected is None else None
+
+
+def _pin_path(remote: RemoteFile, home: Path) -> Path:
+    return home / "downloads" / f"{remote.filename}.sha256"
+
+
+def pin_checksum(remote: RemoteFile, home: Path, digest: str) -> None:
+    """Trust on first use: record ``digest`` as the one later copies of ``remote`` must match. Called only once
+    the file has unpacked into a valid dataset, so a garbage or rejected archive is never trusted."""
+    _io.write_text(_pin_path(remote, home), digest + "\n")
 
 
 def fetch_file(remote: RemoteFile, home: Path, source: Path | None = None, progress=None) -> Path:
-    """A verified local copy of ``remote``: from ``source`` (a local file), the cache, or the network.
+    """A verified local copy of ``remote``: from ``source`` (a local file), the cache, or the network. Without a
+    published checksum, the copy's is pinned now (trust on first use; a dataset archive is pinned only after it
+    unpacked, see :func:`download`).
 
     Raises:
         ImgclfError: every URL failed, the transfer was cut short, or the size/checksum is wrong (the bad
             file is removed).
     """
+    path, digest = _fetch_verified(remote, home, source, progress)
+    if digest is not None:
+        pin_checksum(remote, home, digest)
+    return path
+
+
+def _fetch_verified(remote: RemoteFile, home: Path, source: Path | None, progress) -> tuple[Path, str | None]:
+    """:func:`fetch_file` without pinning: ``(path, digest to pin or None)``."""
     downloads = home / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
     cached = downloads / remote.filename
-    pinned = downloads / f"{remote.filename}.sha256"
+    pinned = _pin_path(remote, home)
     if source is not None:
-        _verify(source, remote, pinned)
-        return source
+        return source, _verify(source, remote, pinned)
     if cached.is_file():
-        _verify(cached, remote, pinned)
-        return cached
+        return cached, _verify(cached, remote, pinned)
     errors = []
     for url in remote.urls:
         fd, tmp = tempfile.mkstemp(prefix=f".{remote.filename}.", suffix=".part", dir=downloads)
         os.close(fd)
         try:
             _fetch(url, Path(tmp), remote.size, progress)
-            _verify(Path(tmp), remote, pinned)
+            digest = _verify(Path(tmp), remote, pinned)
             os.replace(tmp, cached)
-            return cached
+            return cached, digest
         except (urllib.error.URLError, OSError, ImgclfError) as exc:
             errors.append(f"{url}: {getattr(exc, 'reason', None) or exc}")
             if isinstance(exc, ImgclfError) and "checksum" in str(exc):
@@ -299,23 +323,51 @@ def download(
         raise ImgclfError(f"source path does not exist. Received: {str(source)!r}")
     if not spec.files and source is None:
         raise ImgclfError(f"{name} cannot be downloaded automatically. {spec.instructions}")
-    with atomic_dir(final, name) as staging:
-        if source is not None and source.is_dir() and not any((source / f.filename).is_file() for f in spec.files):
-            shutil.copytree(source, staging, dirs_exist_ok=True)  # the dataset itself, already unpacked
-        elif not spec.files:
-            extract_archive(source, staging, max_bytes)
-        else:
-            for remote in spec.files:
-                local = None
-                if source is not None:
-                    local = source / remote.filename if source.is_dir() else source
-                    if len(spec.files) > 1 and source.is_file():
-                        raise ImgclfError(f"{name} has {len(spec.files)} archives: give source= a folder holding them.")
-                path = fetch_file(remote, home, local, progress)
-                target = staging / remote.into
-                target.mkdir(parents=True, exist_ok=True)
-                extract_archive(path, target, max_bytes)
+    pins = []  # (remote, digest, cached copy): trusted only once the dataset has unpacked and proved valid
+    try:
+        with atomic_dir(final, name) as staging:
+            if source is not None and source.is_dir() and not any((source / f.filename).is_file() for f in spec.files):
+                shutil.copytree(source, staging, dirs_exist_ok=True)  # the dataset itself, already unpacked
+            elif not spec.files:
+                extract_archive(source, staging, max_bytes)
+            else:
+                for remote in spec.files:
+                    local = None
+                    if source is not None:
+                        local = source / remote.filename if source.is_dir() else source
+                        if len(spec.files) > 1 and source.is_file():
+                            raise ImgclfError(
+                                f"{name} has {len(spec.files)} archives: give source= a folder holding them."
+                            )
+                    path, digest = _fetch_verified(remote, home, local, progress)
+                    if digest is not None:
+                        pins.append((remote, digest, path if local is None else None))
+                    target = staging / remote.into
+                    target.mkdir(parents=True, exist_ok=True)
+                    extract_archive(path, target, max_bytes)
+            check_unpacked(staging, spec)
+    except BaseException:
+        for _, _, cached in pins:  # an untrusted download that did not unpack: not kept for next time
+            if cached is not None:
+                Path(cached).unlink(missing_ok=True)
+        raise
+    for remote, digest, _ in pins:
+        pin_checksum(remote, home, digest)
     return final
+
+
+def check_unpacked(folder: Path, spec: DatasetSpec) -> None:
+    """A dataset folder must hold what its layout needs: image files, or a CSV for the ``csv`` layout.
+
+    Raises:
+        ImgclfError: nothing usable was unpacked (an empty or wrong archive); the dataset is not marked complete.
+    """
+    from imgclf.data.files import list_images
+
+    found = any(folder.rglob("*.csv")) if spec.layout == "csv" else bool(list_images(folder))
+    if not found:
+        what = "CSV file" if spec.layout == "csv" else "image file"
+        raise ImgclfError(f"dataset {spec.name!r} unpacked to no {what}: the archive is empty or not this dataset.")
 
 
 def resolve(name_or_path: str | os.PathLike, data_home: str | os.PathLike | None = None) -> Path:

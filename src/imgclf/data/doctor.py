@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import time
 import warnings
 from collections import Counter, defaultdict
@@ -45,6 +46,12 @@ PROBLEMS = {
     "corrupt": (True, "fails to decode (corrupt or truncated)"),
     "unsupported_format": (True, "an image, but in a format imgclf does not read"),
     "oversized": (True, "beyond Pillow's decompression-bomb limit"),
+    "unreadable": (True, "cannot be opened (permissions or an I/O error)"),
+    "broken_link": (True, "a link to nothing (dangling symlink)"),
+    "not_regular_file": (True, "not a regular file (FIFO, device or socket): never read"),
+    "link_loop": (False, "a linked folder leading back to itself or a folder above it: not followed"),
+    "link_duplicate": (False, "a linked folder whose images are already in DATA: not followed (no double counting)"),
+    "link_outside": (False, "a linked folder outside DATA: not followed, its images are not used"),
     "extension_mismatch": (False, "content format differs from the file extension"),
     "multi_frame": (False, "animated or multi-frame: only the first frame is used"),
     "cmyk": (False, "CMYK colour: converted to RGB"),
@@ -59,6 +66,10 @@ PROBLEMS = {
     "label_conflict": (False, "the same picture appears under two classes"),
     "leak": (False, "the same or nearly the same picture is in training and in validation/test"),
 }
+
+
+#: Problems of a linked folder (reported, never walked).
+LINK_PROBLEMS = {"link_loop", "link_duplicate", "link_outside"}
 
 
 @dataclass
@@ -103,20 +114,32 @@ def _looks_like_image(data: bytes) -> bool:
     return data.startswith(_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
 
 
-def _files(root: Path) -> list[tuple[str, str, Path]]:
-    """``(split, label, path)`` of every non-hidden file below class folders, whatever its extension."""
+def _files(root: Path) -> tuple[list[tuple[str, str, Path]], list[tuple[str, str, Path, str]]]:
+    """``(split, label, path)`` of every non-hidden entry below class folders that is not a folder, whatever its
+    extension; and ``(split, label, path, problem)`` of every linked folder there, which is never walked
+    (``link_loop``, ``link_duplicate`` or ``link_outside``, as :func:`imgclf.data.files.list_images` skips them)."""
     split_dirs = {d.name.lower(): d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")}
     named = [n for n in (*TRAIN_NAMES, *VALIDATION_NAMES) if n in split_dirs]
     tops = [(split_dirs[n].name, split_dirs[n]) for n in named] if named else [("", root)]
-    found = []
+    real_root = os.path.realpath(root)
+    found, links = [], []
     for split, top in tops:
         for class_dir in sorted(d for d in top.iterdir() if d.is_dir() and not d.name.startswith(".")):
-            for dirpath, dirnames, filenames in os.walk(class_dir):
+            for dirpath, dirnames, filenames in os.walk(class_dir):  # linked folders are listed, not walked
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for d in [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+                    real, here = os.path.realpath(os.path.join(dirpath, d)), os.path.realpath(dirpath)
+                    if here == real or here.startswith(real + os.sep):
+                        problem = "link_loop"
+                    elif real == real_root or real.startswith(real_root + os.sep):
+                        problem = "link_duplicate"
+                    else:
+                        problem = "link_outside"
+                    links.append((split, class_dir.name, Path(dirpath) / d, problem))
                 found += [
                     (split, class_dir.name, Path(dirpath) / f) for f in sorted(filenames) if not f.startswith(".")
                 ]
-    return found
+    return found, links
 
 
 def check_file(path: Path, root: Path, split: str, label: str, full: bool = True) -> FileCheck:
@@ -124,11 +147,24 @@ def check_file(path: Path, root: Path, split: str, label: str, full: bool = True
     import imagehash
 
     rel = path.relative_to(root).as_posix()
-    fc = FileCheck(rel, split, label, bytes=path.stat().st_size)
-    if fc.bytes == 0:
-        fc.problems.append("zero_length")
+    fc = FileCheck(rel, split, label)
+    try:
+        if path.is_symlink() and not path.exists():
+            fc.problems.append("broken_link")
+            return fc
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the read below
+            fc.problems.append("not_regular_file")
+            return fc
+        fc.bytes = info.st_size
+        if fc.bytes == 0:
+            fc.problems.append("zero_length")
+            return fc
+        data = path.read_bytes()
+    except OSError as exc:
+        fc.problems.append("unreadable")
+        fc.detail = f"{type(exc).__name__}: {exc.strerror or exc}"
         return fc
-    data = path.read_bytes()
     fc.sha256 = hashlib.sha256(data).hexdigest()
     try:
         with warnings.catch_warnings():
@@ -235,7 +271,7 @@ def diagnose_folder(data: str | os.PathLike, full: bool = True, workers: int | N
         ImgclfError: ``data`` is not a readable folder.
     """
     root = check_dir(data)
-    files = _files(root)
+    files, links = _files(root)
     start = time.perf_counter()
     checks: list[FileCheck] = []
     with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
@@ -245,6 +281,11 @@ def diagnose_folder(data: str | os.PathLike, full: bool = True, workers: int | N
             if progress is not None:
                 progress(i, len(futures))
     _cross_checks(checks)
+    for split, label, path, problem in links:
+        target = os.readlink(path)
+        checks.append(
+            FileCheck(path.relative_to(root).as_posix(), split, label, problems=[problem], detail=f"-> {target}")
+        )
     rgb_set = Counter(c.mode for c in checks if c.mode).most_common(1)
     if rgb_set and rgb_set[0][0] in ("RGB", "CMYK", "YCbCr"):
         for c in checks:
@@ -254,7 +295,7 @@ def diagnose_folder(data: str | os.PathLike, full: bool = True, workers: int | N
     counts: dict[str, Counter] = defaultdict(Counter)
     problems: dict[str, list[str]] = defaultdict(list)
     for c in checks:
-        if not c.unusable:
+        if not c.unusable and not set(c.problems) & LINK_PROBLEMS:  # a linked folder is not an image
             counts[c.split or "all"][c.label] += 1
         for p in c.problems:
             problems[p].append(c.path)

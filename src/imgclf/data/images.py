@@ -14,7 +14,7 @@ import os
 import numpy as np
 from PIL import Image, ImageOps
 
-from imgclf.errors import ImgclfError
+from imgclf.errors import ImgclfError, check_one_of
 
 COLOR_MODES = {"rgb": ("RGB", 3), "grayscale": ("L", 1)}
 # EXIF orientations 5-8 swap width and height (TIFF/EXIF 2.3 spec, tag 0x0112).
@@ -53,16 +53,12 @@ def check_target_size(target_size) -> tuple[int, int]:
 
 def check_color_mode(color_mode: str) -> str:
     """Validate ``color_mode``: ``"rgb"`` or ``"grayscale"``."""
-    if color_mode not in COLOR_MODES:
-        raise ImgclfError(f"color_mode must be one of {sorted(COLOR_MODES)}. Received: {color_mode!r}")
-    return color_mode
+    return check_one_of("color_mode", color_mode, sorted(COLOR_MODES))
 
 
 def check_interpolation(interpolation: str) -> str:
     """Validate ``interpolation``: one of :data:`INTERPOLATIONS`."""
-    if interpolation not in INTERPOLATIONS:
-        raise ImgclfError(f"interpolation must be one of {list(INTERPOLATIONS)}. Received: {interpolation!r}")
-    return interpolation
+    return check_one_of("interpolation", interpolation, list(INTERPOLATIONS))
 
 
 def channels(color_mode: str) -> int:
@@ -191,6 +187,31 @@ def load_image(
         x, y, w, h = check_crop(crop, im.size)
         im = im.crop((x, y, x + w, y + h))
     return image_to_array(im, target_size, color_mode, interpolation)
+
+
+def read_image(
+    path: str | os.PathLike,
+    target_size: tuple[int, int],
+    color_mode: str = "rgb",
+    interpolation: str = DEFAULT_INTERPOLATION,
+    crop: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
+    """:func:`load_image` for a file the user named (``explain``, ``feature-maps``, ``preview --image``): one that
+    cannot be read is an error naming it, not a decoder's exception.
+
+    Returns:
+        uint8 ``(height, width, channels)``.
+
+    Raises:
+        ImgclfError: the file is missing, is not an image, is truncated or corrupt, or the crop is outside it.
+    """
+    try:
+        return load_image(path, target_size, color_mode, interpolation, crop)
+    except ImgclfError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (any decoder failure: OSError, SyntaxError, bombs...)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+        raise ImgclfError(f"cannot read image {os.fspath(path)!r}: {reason}") from None
 
 
 def to_model_input(images: np.ndarray, target_size, color_mode: str, interpolation: str = DEFAULT_INTERPOLATION):

@@ -15,7 +15,7 @@ import numpy as np
 
 from imgclf.data.files import unreadable_reason
 from imgclf.data.folders import DEFAULT_LABEL_PATTERN, Samples, check_dir, scan_classes, stratified_split, unwrap_folder
-from imgclf.errors import ImgclfError
+from imgclf.errors import ImgclfError, check_one_of
 
 MODES = ("copy", "link", "symlink")
 
@@ -48,8 +48,7 @@ def split_folder(
     """
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
         raise ImgclfError(f"ratio must be a float in (0, 1): the share of images for training. Received: {ratio!r}")
-    if mode not in MODES:
-        raise ImgclfError(f"mode must be one of {list(MODES)}. Received: {mode!r}")
+    check_one_of("mode", mode, list(MODES))
     dest = Path(dest)
     src_real, dest_real = os.path.realpath(source), os.path.realpath(dest)
     if dest_real == src_real or dest_real.startswith(src_real + os.sep) or src_real.startswith(dest_real + os.sep):

@@ -16,6 +16,7 @@ import numpy as np
 from imgclf._io import write_json, write_text
 from imgclf.data.folders import Samples
 from imgclf.data.images import to_model_input
+from imgclf.errors import ImgclfError
 from imgclf.evaluation.metrics import classification_metrics, sample_losses, top_losses
 from imgclf.inference import Predictor
 from imgclf.plotting import heatmap_overlay, new_figure, save_figure, save_grid
@@ -47,6 +48,9 @@ class Interpretation:
         """Predict ``samples`` with a trained model (one pass).
 
         Files that cannot be decoded are left out and listed in ``skipped`` (``path``, ``reason``).
+
+        Raises:
+            ImgclfError: there are images but none of them can be decoded.
         """
         classes = tuple(predictor.classes)
         if samples.images is not None:  # pixel rows: nothing to decode, nothing to skip
@@ -56,6 +60,12 @@ class Interpretation:
             return cls(classes, tuple(samples.paths), np.asarray(samples.labels), proba, (), images)
         proba, skipped = predictor.predict_proba(list(samples.paths))
         ok = ~np.isnan(proba).any(axis=1)
+        if len(samples.paths) and not ok.any():
+            path, reason = skipped.items()[0]
+            raise ImgclfError(
+                f"none of the {len(samples.paths)} evaluation images can be read (e.g. {path!r}: {reason}); "
+                "`imgclf doctor DATA` lists and quarantines bad files."
+            )
         paths = tuple(p for p, keep in zip(samples.paths, ok) if keep)
         return cls(classes, paths, np.asarray(samples.labels)[ok], proba[ok], tuple(skipped.to_list()))
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import keras
 
-from imgclf.errors import ImgclfError
+from imgclf.errors import ImgclfError, check_one_of
 from imgclf.models.precision import OUTPUT_LAYER, resolve_precision, with_precision
 
 
@@ -60,8 +60,7 @@ def get_model_spec(name: str) -> ModelSpec:
     Raises:
         ImgclfError: unknown model name.
     """
-    if name not in _MODELS:
-        raise ImgclfError(f"model must be one of {list_models()}. Received: {name!r}")
+    check_one_of("model", name, list_models())
     return _MODELS[name]
 
 

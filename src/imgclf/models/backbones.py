@@ -19,7 +19,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from imgclf.errors import ImgclfError
+from imgclf.errors import ImgclfError, check_one_of
 
 _KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
@@ -249,8 +249,7 @@ def get_backbone(name: str) -> BackboneSpec:
     Raises:
         ImgclfError: unknown name.
     """
-    if name not in BACKBONES:
-        raise ImgclfError(f"backbone must be one of {list_backbones()}. Received: {name!r}")
+    check_one_of("backbone", name, list_backbones())
     return BACKBONES[name]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import keras
 
-from imgclf.errors import ImgclfError
+from imgclf.errors import check_one_of
 
 #: Numeric precisions: Keras dtype policy names, plus ``auto``.
 PRECISIONS = ("float32", "mixed_bfloat16", "auto")
@@ -36,8 +36,7 @@ def resolve_precision(precision: str) -> str:
     Raises:
         ImgclfError: unknown ``precision``.
     """
-    if precision not in PRECISIONS:
-        raise ImgclfError(f"precision must be one of {list(PRECISIONS)}. Received: {precision!r}")
+    check_one_of("precision", precision, list(PRECISIONS))
     if precision == "auto":
         return "mixed_bfloat16" if cpu_has_bf16() else "float32"
     return precision

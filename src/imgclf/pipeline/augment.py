@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, fields
 
 import tensorflow as tf
 
-from imgclf.errors import ImgclfError
+from imgclf.errors import ImgclfError, check_one_of
 
 FILL_MODES = ("nearest", "reflect", "wrap", "constant")
 #: Named settings for ``augment=``: ``none`` and the course's exact ``ImageDataGenerator`` arguments.
@@ -111,8 +111,7 @@ class Augmentation:
         for flag in ("horizontal_flip", "vertical_flip"):
             if not isinstance(getattr(self, flag), bool):
                 raise ImgclfError(f"{flag} must be true or false. Received: {getattr(self, flag)!r}")
-        if self.fill_mode not in FILL_MODES:
-            raise ImgclfError(f"fill_mode must be one of {list(FILL_MODES)}. Received: {self.fill_mode!r}")
+        check_one_of("fill_mode", self.fill_mode, list(FILL_MODES))
         set_("cval", _number("cval", self.cval, high=256.0))
         if self.brightness_range is not None:
             set_("brightness_range", _pair("brightness_range", self.brightness_range))

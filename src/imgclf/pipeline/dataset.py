@@ -26,7 +26,7 @@ from imgclf.data.images import (
     load_image,
     to_model_input,  # noqa: F401  (re-exported)
 )
-from imgclf.errors import ImgclfError
+from imgclf.errors import ImgclfError, check_one_of
 from imgclf.pipeline.augment import Augmentation, augment_batch
 from imgclf.pipeline.skipped import SkippedFiles
 
@@ -42,9 +42,7 @@ CACHE_MEMORY_FRACTION = 0.5
 
 def check_class_mode(class_mode: str) -> str:
     """Validate ``class_mode``: ``"auto"``, ``"binary"``, ``"categorical"`` or ``"sparse"``."""
-    if class_mode != "auto" and class_mode not in CLASS_MODES:
-        raise ImgclfError(f"class_mode must be one of {['auto', *CLASS_MODES]}. Received: {class_mode!r}")
-    return class_mode
+    return check_one_of("class_mode", class_mode, ["auto", *CLASS_MODES])
 
 
 def resolve_class_mode(class_mode: str, num_classes: int) -> str:

@@ -8,7 +8,8 @@ import numpy as np
 import tensorflow as tf
 
 from imgclf.data.folders import Samples
-from imgclf.data.images import DEFAULT_INTERPOLATION, load_image
+from imgclf.data.images import DEFAULT_INTERPOLATION, load_image, read_image
+from imgclf.errors import ImgclfError, check_positive_int
 from imgclf.pipeline.augment import Augmentation, augment_batch
 from imgclf.pipeline.dataset import image_dataset
 from imgclf.plotting import save_grid  # noqa: F401  (re-exported: the preview pictures are grids)
@@ -28,8 +29,12 @@ def augmented_copies(
 
     Returns:
         uint8 ``(count, height, width, channels)``; with an identity ``augment`` all copies are equal.
+
+    Raises:
+        ImgclfError: ``count`` is not a positive int, or the image cannot be read.
     """
-    image = load_image(path, target_size, color_mode, interpolation)
+    count = check_positive_int("count", count)
+    image = read_image(path, target_size, color_mode, interpolation)
     batch = np.repeat(image[None], count, axis=0)
     return augment_batch(tf.constant(batch), augment, tf.constant([seed, 0], tf.int64)).numpy()
 
@@ -47,8 +52,13 @@ def training_batch(
     """The first shuffled, augmented training batch of ``count`` images, as ``fit`` would draw it.
 
     Returns:
-        ``(images, labels)``: uint8 ``(count, height, width, channels)`` and int32 ``(count,)``.
+        ``(images, labels)``: uint8 ``(count, height, width, channels)`` and int32 ``(count,)`` (fewer when fewer
+        images can be read).
+
+    Raises:
+        ImgclfError: ``count`` is not a positive int, or no training image can be read.
     """
+    count = check_positive_int("count", count)
     ds = image_dataset(
         samples.paths,
         labels=samples.labels,
@@ -61,8 +71,9 @@ def training_batch(
         cache=False,
         augment=augment,
     )
-    images, labels = next(iter(ds))
-    return images.numpy(), labels.numpy()
+    for images, labels in ds.take(1):
+        return images.numpy(), labels.numpy()
+    raise ImgclfError("none of the dataset's images can be read (run `imgclf doctor` on it).")
 
 
 def sample_grid(dataset, out_path: str | os.PathLike, count: int = 8, target_size: tuple[int, int] = (150, 150),
@@ -81,13 +92,23 @@ def sample_grid(dataset, out_path: str | os.PathLike, count: int = 8, target_siz
         The written path.
 
     Raises:
-        OSError: a chosen image cannot be decoded.
+        ImgclfError: ``count`` is not a positive int, or no image of the dataset can be read.
     """
+    count = check_positive_int("count", count)
     rng = np.random.default_rng(seed)
     picked, titles = [], []
     for k, name in enumerate(dataset.class_names):
         (members,) = np.nonzero(dataset.train.labels == k)
-        for i in rng.choice(members, size=min(count, len(members)), replace=False):
-            picked.append(load_image(dataset.train.paths[i], target_size))
+        shown = 0
+        for i in rng.permutation(members):  # unreadable files are passed over
+            if shown == count:
+                break
+            try:
+                picked.append(load_image(dataset.train.paths[i], target_size))
+            except Exception:  # noqa: BLE001  (any decoder failure)
+                continue
             titles.append(name)
+            shown += 1
+    if not picked:
+        raise ImgclfError("none of the dataset's images can be read (run `imgclf doctor` on it).")
     return save_grid(np.stack(picked), out_path, titles=titles, cols=max(4, min(count, 8)), title=title)

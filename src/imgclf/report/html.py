@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from imgclf import _io
+from imgclf.errors import ImgclfError
 from imgclf.training import run as runfiles
 
 REPORT_FILE = "report.html"
@@ -59,8 +60,11 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
     Args:
         predictor: the run's :class:`~imgclf.inference.Predictor` if it is at hand (saves loading the model).
 
+    Without ``data``, a run whose validation images cannot be read gets a report without evaluation, and the
+    feature maps are drawn on the first evaluation image that can be read.
+
     Raises:
-        ImgclfError: ``run_dir`` is not a run folder, or ``data`` is unusable.
+        ImgclfError: ``run_dir`` is not a run folder, or ``data`` or ``image`` is unusable.
     """
     import jinja2
 
@@ -80,13 +84,24 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
     if data is not None or metrics is None or "files" not in metrics:
         samples, described = _eval_samples(predictor, record, data)
         if samples is not None and len(samples):
-            metrics = write_evaluation(predictor, samples, run, data=described)
-    if image is None:
-        paths = samples.paths if samples is not None else [m["path"] for m in (metrics or {}).get("mistakes", [])]
-        image = paths[0] if len(paths) else None
+            try:
+                metrics = write_evaluation(predictor, samples, run, data=described)
+            except ImgclfError:
+                if data is not None:
+                    raise
+    candidates = [image] if image is not None else list(samples.paths if samples is not None else [])[:20]
+    if image is None and not candidates:
+        candidates = [m["path"] for m in (metrics or {}).get("mistakes", [])][:1]
     feature_pngs = []
-    if image is not None and Path(image).is_file():
-        feature_pngs = write_feature_maps(predictor.model, predictor.load_images([image])[0], run / FEATURE_MAPS_DIR)
+    for candidate in candidates:
+        try:
+            picture = predictor.load_images([candidate])[0]
+        except ImgclfError:
+            if image is not None:
+                raise
+            continue
+        feature_pngs = write_feature_maps(predictor.model, picture, run / FEATURE_MAPS_DIR)
+        break
 
     history_path = run / runfiles.HISTORY_FILE
     history = read_history_csv(history_path) if history_path.is_file() else None

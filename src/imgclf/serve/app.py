@@ -228,8 +228,10 @@ class _TooLarge(Exception):
     pass
 
 
-def serve_run(run: str | Path, host: str = "127.0.0.1", port: int = 8000, **options) -> None:
+def serve_run(run: str | Path, host: str = "127.0.0.1", port: int = 8000, announce=None, **options) -> None:
     """Serve a run folder with uvicorn until interrupted (see :func:`create_app` for ``options``).
+
+    ``announce``, if given, is called with no argument once the model has loaded, just before serving starts.
 
     Raises:
         ImgclfError: not a run folder, a model refused by Keras' safe mode, or the serve extra missing.
@@ -248,4 +250,6 @@ def serve_run(run: str | Path, host: str = "127.0.0.1", port: int = 8000, **opti
     info = {"metrics": {k: metrics.get(k) for k in ("accuracy", "loss", "n") if k in metrics},
             "trained": time.strftime("%Y-%m-%d %H:%M", trained)}  # fmt: skip
     app = create_app(predictor, name=Path(run).resolve().name, info=info, **options)
+    if announce is not None:
+        announce()
     uvicorn.run(app, host=host, port=port, log_level="warning")

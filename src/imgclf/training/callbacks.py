@@ -149,3 +149,38 @@ class SkippedFilesReporter(keras.callbacks.Callback):
         self._told = len(items)
         if self.path is not None:
             write_json(self.path, self.skipped.to_list())
+
+
+class NothingReadableGuard(keras.callbacks.Callback):
+    """Stops training with a clear error when an epoch trained on no batch: every training image was unreadable
+    (they are filtered out inside the pipeline, so this is known only once the epoch has been read).
+
+    Args:
+        skipped: the :class:`~imgclf.pipeline.skipped.SkippedFiles` the pipeline records into.
+        num_images: training images listed.
+
+    Raises:
+        ImgclfError: at the end of an epoch without a training batch, naming one unreadable file and why.
+    """
+
+    def __init__(self, skipped, num_images: int):
+        super().__init__()
+        self.skipped, self.num_images, self.batches = skipped, num_images, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.batches:
+            return
+        from imgclf.errors import ImgclfError
+
+        example = next(iter(self.skipped.items()), None)
+        shown = f" (e.g. {example[0]!r}: {example[1]})" if example else ""
+        raise ImgclfError(
+            f"none of the {self.num_images} training images can be read{shown}; "
+            "`imgclf doctor DATA` lists and quarantines bad files."
+        )

@@ -18,8 +18,8 @@ import keras
 
 from imgclf._io import atomic_path, read_json, remove_stale_temporaries, write_json
 from imgclf.models.precision import inference_model
+from imgclf.training.run import LAST_FILE as LAST_MODEL
 
-LAST_MODEL = "last.keras"
 BEST_MODEL = "best.keras"
 STATE_FILE = "state.json"
 

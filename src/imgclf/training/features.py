@@ -48,12 +48,17 @@ def extract_features(extractor, ds) -> tuple[np.ndarray, np.ndarray]:
     """Run ``extractor`` (a ``keras.Model``) once over a labelled dataset of ``(images, targets)`` batches.
 
     Returns:
-        ``(features float32 (n, ...), targets (n, ...))``, in the dataset's order.
+        ``(features float32 (n, ...), targets (n, ...))``, in the dataset's order; ``n`` is 0 when no image
+        could be read.
     """
     feats, targets = [], []
     for images, y in ds:
         feats.append(np.asarray(extractor(images, training=False), dtype=np.float32))
         targets.append(np.asarray(y))
+    if not feats:
+        target_spec = ds.element_spec[1]
+        return (np.zeros((0, *extractor.output_shape[1:]), np.float32),
+                np.zeros((0, *target_spec.shape[1:]), target_spec.dtype.as_numpy_dtype))  # fmt: skip
     return np.concatenate(feats), np.concatenate(targets)
 
 

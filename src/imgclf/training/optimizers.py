@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import keras
 
-from imgclf.errors import ImgclfError
+from imgclf.errors import ImgclfError, check_one_of
 
 
 def _fused() -> bool:
@@ -109,9 +109,7 @@ OPTIMIZERS = {
 
 def check_optimizer(name: str) -> str:
     """Validate an optimizer name (one of :data:`OPTIMIZERS`)."""
-    if name not in OPTIMIZERS:
-        raise ImgclfError(f"optimizer must be one of {sorted(OPTIMIZERS)}. Received: {name!r}")
-    return name
+    return check_one_of("optimizer", name, OPTIMIZERS)
 
 
 def check_learning_rate(learning_rate) -> float:

@@ -26,6 +26,8 @@ HISTORY_FILE = "history.csv"
 SUMMARY_FILE = "summary.txt"
 METRICS_FILE = "metrics.json"
 SKIPPED_FILE = "skipped.json"
+#: The checkpoint ``--resume`` continues from (model, optimizer and step count).
+LAST_FILE = "last.keras"
 PLOTS_DIR = "plots"
 #: Files whose presence makes a folder a saved model.
 REQUIRED_FILES = (MODEL_FILE, CLASSES_FILE, CONFIG_FILE)
@@ -86,7 +88,9 @@ def new_run(runs_dir: str | Path = "runs", name: str | None = None, overwrite: b
     With ``overwrite``, an existing folder of that name is replaced only if it is an imgclf run folder
     (:func:`imgclf.data.files.is_run_folder`), no process is writing it, and it neither is nor holds any path in
     ``protect`` (the data being trained on). It is moved aside first and deleted only when the block succeeds; if the
-    block fails (an error, Ctrl-C), the new folder is removed and the old run put back.
+    block fails (an error, Ctrl-C), the new folder is removed and the old run put back. A new run that fails before
+    its first checkpoint (``last.keras``) is removed too (nothing to resume); one that fails later stays, for
+    ``--resume``.
 
     Raises:
         ImgclfError: a bad name; the folder exists and is not empty (without ``overwrite``); it is not a run, is in
@@ -114,6 +118,7 @@ def new_run(runs_dir: str | Path = "runs", name: str | None = None, overwrite: b
                 raise ImgclfError(f"refusing to replace {str(path)!r}: it holds the data {str(p)!r}.")
         aside = path.with_name(f".{path.name}.replaced-{os.getpid()}")
         os.replace(path, aside)
+    created = aside is not None or not path.exists()
     path.mkdir(parents=True, exist_ok=True)
     lock = path / LOCK_FILE
     try:
@@ -130,13 +135,31 @@ def new_run(runs_dir: str | Path = "runs", name: str | None = None, overwrite: b
         if aside is not None:  # put the old run back
             shutil.rmtree(path, ignore_errors=True)
             os.replace(aside, path)
+        elif created and not (path / LAST_FILE).exists():  # nothing to resume: leave no half-written folder
+            shutil.rmtree(path, ignore_errors=True)
         raise
     else:
         if aside is not None:
             shutil.rmtree(aside, ignore_errors=True)
     finally:
         if lock.exists():
-            lock.unlink()
+            lock.unlink(missing_ok=True)
+
+
+def load_model_file(path: str | Path):
+    """Load a ``.keras`` file with Keras' ``safe_mode`` on (no Python code from the file is ever run).
+
+    Raises:
+        ImgclfError: the file is missing, is not a Keras model, or holds code (a ``Lambda`` layer) that
+            ``safe_mode`` refuses; the message names the file.
+    """
+    import keras
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImgclfError(f"cannot load the model {str(path)!r}: {first}") from None
 
 
 def check_run_dir(path: str | Path) -> Path:

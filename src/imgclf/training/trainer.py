@@ -21,7 +21,13 @@ from imgclf.errors import ImgclfError
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.training import control
 from imgclf.training import run as runfiles
-from imgclf.training.callbacks import EpochTimer, HistoryRecorder, RichProgress, SkippedFilesReporter
+from imgclf.training.callbacks import (
+    EpochTimer,
+    HistoryRecorder,
+    NothingReadableGuard,
+    RichProgress,
+    SkippedFilesReporter,
+)
 from imgclf.training.features import cached_features
 from imgclf.training.optimizers import make_optimizer
 from imgclf.training.plots import plot_history
@@ -211,7 +217,7 @@ def _feature_dataset(features, targets, batch_size: int, shuffle: bool, seed: in
 
     ds = tf.data.Dataset.from_tensor_slices((features, targets))
     if shuffle:
-        ds = ds.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(max(len(features), 1), seed=seed, reshuffle_each_iteration=True)
     return finish(ds.batch(batch_size))
 
 
@@ -275,8 +281,10 @@ def train(model: keras.Model, data: TrainingData, config: TrainingConfig, run: P
     if config.cache_features and not phase_one_done:
         fit_model, fit_train, fit_val, from_cache = _head_on_features(model, data, config, verbose)
 
+    guard = NothingReadableGuard(data.skipped, len(data.labels))
+
     def run_fit(fit, trn, val, start, stop):
-        cbs = [EpochTimer(), recorder, reporter, *controls, *([checkpoint] if checkpoint else []),
+        cbs = [EpochTimer(), recorder, reporter, guard, *controls, *([checkpoint] if checkpoint else []),
                *([RichProgress()] if verbose else []), *callbacks]  # fmt: skip
         with warnings.catch_warnings():
             # Unreadable files are filtered out inside the pipeline, so the first epoch's length is only

@@ -1,0 +1,340 @@
+"""Careless and hostile input, command by command: every failure a user can cause is one line ``Error: ...`` with
+exit code 2 and no traceback, and leaves every input file byte-identical; real bugs exit 1 with a log; a full disk
+puts the old run back; hypothesis fuzzes the options and config files of ``train``, ``predict`` and ``doctor``."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import cli_train, run_cli, write_class_folder
+
+SQUEEZENET = Path(__file__).resolve().parents[2] / "shared" / "weights"
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """``{relative path: sha256}`` of every regular file under ``root`` (links not followed)."""
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            p = Path(dirpath) / f
+            if p.is_file() and not p.is_symlink():
+                out[p.relative_to(root).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Inputs a careless user points imgclf at: good data, a folder of unreadable files, HTML saved as .jpg, config
+    files, a trained run, and a run whose model holds a Lambda layer."""
+    root = tmp_path_factory.mktemp("safety")
+    data = write_class_folder(root / "data", {"a": 10, "b": 10}, size=40)
+    bad = write_class_folder(root / "bad", {"a": 3, "b": 3}, size=40)
+    for p in bad.rglob("*.png"):
+        p.write_bytes(b"<html>not a picture</html>")
+    (root / "page.jpg").write_bytes(b"<!doctype html><html><body>hello</body></html>")
+    configs = {
+        "int_size.yaml": "target_size: 64\n",
+        "list.yaml": "- epochs\n- 3\n",
+        "broken.yaml": "epochs: [1, 2\n",
+        "unknown.yaml": "epochz: 3\n",
+        "python_tag.yaml": "epochs: !!python/object/apply:os.system ['echo owned']\n",
+        "text_epochs.yaml": "epochs: ten\n",
+        "nested.yaml": "augment: {rotation_range: {a: 1}}\n",
+    }
+    for name, text in configs.items():
+        (root / name).write_text(text)
+    (root / "not_a_dir").write_text("a file where a folder should be")
+    cli_train(data, "--target-size", 32, 32, "--epochs", 1, "--batch-size", 8, "--runs-dir", root / "runs",
+              "--name", "r")  # fmt: skip
+    import keras
+
+    lam = root / "runs" / "lam"
+    shutil.copytree(root / "runs" / "r", lam)
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Lambda(lambda x: x * 1.0),
+                              keras.layers.Flatten(), keras.layers.Dense(1, activation="sigmoid")])  # fmt: skip
+    model.save(lam / "model.keras")
+    model.save(lam / "last.keras")
+    state = (lam / "state.json").read_text().replace('"finished"', '"interrupted"')
+    (lam / "state.json").write_text(state)
+    return root
+
+
+def bad_cases(root: Path) -> dict[str, tuple[list, str]]:
+    """``{case: (arguments, a fragment of the one-line message)}``."""
+    data, bad, run, lam, page = (
+        root / "data",
+        root / "bad",
+        root / "runs" / "r",
+        root / "runs" / "lam",
+        root / "page.jpg",
+    )
+    out = root / "out"
+    train = ["train", data, "--runs-dir", out, "--epochs", "1"]
+    return {
+        # train: data, settings, config files, places, resume
+        "train-unreadable": (
+            ["train", bad, "--runs-dir", out, "--epochs", "1", "--target-size", "32", "32"],
+            "none of the 4 training images can be read",
+        ),
+        "train-huge": ([*train, "--target-size", "4000", "4000"], "needs about"),
+        "train-config-int-size": ([*train, "--config", root / "int_size.yaml"], "target_size must be two positive"),
+        "train-config-list": ([*train, "--config", root / "list.yaml"], "must hold a mapping"),
+        "train-config-broken": ([*train, "--config", root / "broken.yaml"], "is not valid YAML"),
+        "train-config-unknown": ([*train, "--config", root / "unknown.yaml"], "unknown setting 'epochz'"),
+        "train-config-python": ([*train, "--config", root / "python_tag.yaml"], "is not valid YAML"),
+        "train-config-text": (["train", data, "--runs-dir", out, "--config", root / "text_epochs.yaml"], "epochs"),
+        "train-config-nested": ([*train, "--config", root / "nested.yaml"], "rotation_range"),
+        "train-config-missing": ([*train, "--config", root / "nowhere.yaml"], "cannot read config file"),
+        "train-runs-dir-file": (["train", data, "--runs-dir", root / "not_a_dir", "--epochs", "1"], "Not a directory"),
+        "train-epochs": ([*train[:-2], "--epochs", "0"], "epochs"),
+        "train-batch-text": ([*train, "--batch-size", "abc"], "Invalid value for '--batch-size'"),
+        "train-weights-alone": ([*train, "--weights", page], "weights"),
+        "train-name": ([*train, "--name", "../up"], "run name must be a plain folder name"),
+        "train-bad-model": ([*train, "--model", "vgg99"], "model must be one of"),
+        "train-resume-data": (["train", data, "--resume", run], "resume continues a run"),
+        "train-resume-not-run": (["train", "--resume", data], "RUN must be a run folder"),
+        "train-resume-lambda": (["train", "--resume", lam], "cannot load the model"),
+        # using a run
+        "predict-missing": (["predict", run, root / "nowhere.jpg"], "does not exist"),
+        "predict-crop": (["predict", run, data / "a" / "000.png", "--crop", "a,b"], "crop must be x,y,w,h"),
+        "predict-not-run": (["predict", data, page], "RUN must be"),
+        "predict-lambda": (["predict", lam, page], "cannot load the model"),
+        "evaluate-missing": (["evaluate", run, root / "nowhere"], "does not exist"),
+        "evaluate-unreadable": (["evaluate", run, bad], "none of the 6 evaluation images can be read"),
+        "export-format": (["export", run, "--format", "nope"], "format must be one of"),
+        "export-not-run": (["export", data, "--format", "onnx"], "RUN must be"),
+        "serve-not-run": (["serve", root / "nowhere"], "RUN must be"),
+        "report-not-run": (["report", root / "nowhere"], "RUN must be"),
+        # looking inside
+        "explain-html": (["explain", run, page], "cannot read image"),
+        "feature-maps-html": (["feature-maps", run, page], "cannot read image"),
+        "preview-html": (["preview", data, "--image", page, "--out", out], "cannot read image"),
+        "preview-count": (["preview", data, "--count", "0", "--out", out / "p.png"], "count"),
+        "show-count": (["show", data, "--count", "0", "--out", out / "s.png"], "count must be a positive int"),
+        "show-unreadable": (["show", bad, "--out", out / "s.png"], "none of the dataset's images can be read"),
+        "show-count-text": (["show", data, "--count", "many"], "Invalid value for '--count'"),
+        # data
+        "doctor-missing": (["doctor", root / "nowhere"], "does not exist"),
+        "doctor-file": (["doctor", page], "not a file"),
+        "split-into-source": (["split", data, data / "out"], "dest must be outside source"),
+        "split-ratio": (["split", data, out / "split", "--ratio", "2"], "ratio"),
+        "datasets-name": (["datasets", "download", "nosuch"], "dataset must be one of"),
+        "datasets-from": (["datasets", "download", "happy_or_sad", "--from", root / "nowhere"], "source path"),
+        "unknown-command": (["trian", data], "No such command 'trian'"),
+    }
+
+
+CASES = list(bad_cases(Path("/x")))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(world, monkeypatch, capsys, case):
+    args, message = bad_cases(world)[case]
+    before = snapshot(world)
+    code, out, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2, (code, err[-2000:])
+    assert "Traceback" not in out + err
+    lines = [line for line in err.splitlines() if line.strip()]
+    error_lines = [line for line in lines if line.startswith("Error: ")]
+    assert len(error_lines) == 1 and lines[-1].startswith("Error: "), err[-2000:]
+    assert message in " ".join(err.split()), err[-2000:]
+    after = snapshot(world)
+    assert {k: v for k, v in after.items() if not k.startswith("out/")} == before  # inputs byte-identical
+    assert not any(Path(world / "out").rglob("model.keras"))
+    assert not any(p.name.startswith("owned") for p in world.iterdir())
+
+
+def test_a_full_disk_mid_training_puts_the_old_run_back(world, tmp_path, monkeypatch, capsys):
+    """``--overwrite`` of a run while the disk fills up: one line naming the cause, exit 2, the old run intact."""
+    runs = tmp_path / "runs"
+    shutil.copytree(world / "runs" / "r", runs / "r")
+    before = snapshot(runs)
+    from imgclf.training import control
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(runs / "r" / "state.json"))
+
+    monkeypatch.setattr(control, "write_json", full)
+    code, out, err = run_cli(monkeypatch, capsys, "train", world / "data", "--target-size", 32, 32, "--epochs", 1,
+                             "--runs-dir", runs, "--name", "r", "--overwrite")  # fmt: skip
+    assert code == 2 and "Traceback" not in err
+    assert "No space left on device" in err and "free some disk space" in " ".join(err.split())
+    assert snapshot(runs) == before and sorted(p.name for p in runs.iterdir()) == ["r"]
+
+
+def test_a_bug_in_imgclf_exits_1_with_a_short_message_and_a_log(world, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("IMGCLF_HOME", str(tmp_path / "home"))
+    from imgclf.data import doctor
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("an internal invariant failed")
+
+    monkeypatch.setattr(doctor, "diagnose_folder", broken)
+    code, out, err = run_cli(monkeypatch, capsys, "doctor", world / "data")
+    assert code == 1 and "Traceback" not in err
+    assert "Internal error (a bug in imgclf): RuntimeError: an internal invariant failed" in err
+    logs = list((tmp_path / "home" / "logs").glob("crash-*.log"))
+    assert len(logs) == 1
+    text = logs[0].read_text()
+    assert "Traceback" in text and "an internal invariant failed" in text and "doctor" in text.splitlines()[0]
+    assert str(logs[0]) in " ".join(err.split()).replace(" ", "") or logs[0].name in err
+
+
+def test_memory_is_checked_before_it_is_allocated():
+    from imgclf.errors import ImgclfError
+    from imgclf.training.budget import check_training_memory, training_memory
+
+    need = training_memory((150, 150, 3), 20, parameters=1_000_000)
+    assert need["activations"] == 20 * 150 * 150 * 100 * 4 and need["weights"] == 16_000_000
+    check_training_memory((150, 150, 3), 20, 1_000_000, available=2 * need["total"])
+    with pytest.raises(ImgclfError, match=r"target_size \(4000, 4000\) with batch_size 20 needs about 119\.2 GB"):
+        check_training_memory((4000, 4000, 3), 20, available=24 * 1024**3)
+    with pytest.raises(ImgclfError, match="weights with gradients and optimizer state"):
+        check_training_memory((32, 32, 3), 1, parameters=10**9, available=8 * 1024**3)
+
+
+def test_all_validation_images_unreadable_still_gives_a_run_and_a_report(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "data"
+    write_class_folder(data / "train", {"a": 8, "b": 8}, size=40)
+    write_class_folder(data / "validation", {"a": 2, "b": 2}, size=40, start=50)
+    for p in (data / "validation").rglob("*.png"):
+        p.write_bytes(b"")
+    (data / "validation" / "a" / "gone.png").symlink_to(tmp_path / "nowhere.png")  # a dangling link too
+    code, out, err = run_cli(monkeypatch, capsys, "train", data, "--target-size", 32, 32, "--epochs", 1,
+                             "--runs-dir", tmp_path / "runs", "--name", "v")  # fmt: skip
+    assert code == 0 and "Traceback" not in err
+    assert (tmp_path / "runs" / "v" / "report.html").is_file() and (tmp_path / "runs" / "v" / "model.keras").is_file()
+
+
+# -- fuzzing ------------------------------------------------------------------------------------------------
+
+NASTY_TEXT = st.one_of(
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "-1",
+            "0",
+            "1e309",
+            "nan",
+            "inf",
+            "-inf",
+            "1,2,3",
+            "../..",
+            "/",
+            "\\",
+            "\x00x",
+            "é",
+            "🙂",
+            "--help",
+            "a" * 300,
+            "0x10",
+            "None",
+            "true",
+            "[]",
+            "{}",
+        ]
+    ),  # fmt: skip
+    st.text(min_size=0, max_size=12),
+)
+NASTY_NUMBER = st.one_of(st.integers(-3, 5).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr))
+
+
+def _train_options():
+    from imgclf import settings as declared
+
+    names = [f.name for f in declared.fields() if f.name not in ("weights", "backbone", "model", "tensorboard")]
+    return names
+
+
+def _check_outcome(code: int, out: str, err: str) -> None:
+    assert code in (0, 2), (code, err[-3000:])
+    assert "Traceback" not in out + err and "Internal error" not in err, err[-3000:]
+    if code == 2:
+        assert [line for line in err.splitlines() if line.strip()][-1].startswith("Error: "), err[-3000:]
+
+
+FUZZ = settings(
+    max_examples=int(os.environ.get("IMGCLF_FUZZ_EXAMPLES", 12)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+@FUZZ
+@given(option=st.sampled_from(_train_options()), value=st.one_of(NASTY_TEXT, NASTY_NUMBER), second=NASTY_NUMBER)
+def test_fuzz_train_options(world, tmp_path_factory, monkeypatch, capsys, option, value, second):
+    """Any value of any setting: a run (1 epoch, 16x16) or one line ``Error:``; never a traceback or a change to
+    the data."""
+    before = snapshot(world / "data")
+    runs = tmp_path_factory.mktemp("fuzz_runs")
+    flag = "--" + option.replace("_", "-")
+    values = [value, second] if option == "target_size" else [value]
+    base = ["train", world / "data", "--runs-dir", runs, "--epochs", "1", "--target-size", "16", "16"]
+    code, out, err = run_cli(monkeypatch, capsys, *base, flag, *values)
+    _check_outcome(code, out, err)
+    assert snapshot(world / "data") == before
+
+
+YAML_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@FUZZ
+@given(config=st.dictionaries(st.sampled_from([*_train_options(), "data", "resolved", "junk"]), YAML_VALUE,
+                              max_size=3))  # fmt: skip
+def test_fuzz_train_config_files(world, tmp_path_factory, monkeypatch, capsys, config):
+    import yaml
+
+    folder = tmp_path_factory.mktemp("fuzz_config")
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    before = snapshot(world / "data")
+    code, out, err = run_cli(monkeypatch, capsys, "train", world / "data", "--config", path, "--runs-dir",
+                             folder / "runs", "--epochs", "1", "--target-size", "16", "16")  # fmt: skip
+    _check_outcome(code, out, err)
+    assert snapshot(world / "data") == before
+
+
+@FUZZ
+@given(crop=st.one_of(st.none(), NASTY_TEXT, st.lists(st.integers(-5, 60), min_size=1, max_size=5).map(
+    lambda v: ",".join(map(str, v)))), flags=st.lists(st.sampled_from(["--json", "--tta"]), max_size=2, unique=True),
+    image=st.sampled_from(["data/a/000.png", "page.jpg", "data", "bad", "nowhere.png", "runs"]))  # fmt: skip
+def test_fuzz_predict(world, monkeypatch, capsys, crop, flags, image):
+    before = snapshot(world)
+    args = ["predict", world / "runs" / "r", world / image, *flags, *(["--crop", crop] if crop is not None else [])]
+    code, out, err = run_cli(monkeypatch, capsys, *args)
+    _check_outcome(code, out, err)
+    assert snapshot(world) == before
+
+
+@FUZZ
+@given(folder=st.sampled_from(["data", "bad", "page.jpg", "nowhere", "runs", "."]),
+       flags=st.lists(st.sampled_from(["--json", "--quick", "--fix", "--restore", "--nosuch"]), max_size=3,
+                      unique=True))  # fmt: skip
+def test_fuzz_doctor(world, tmp_path_factory, monkeypatch, capsys, folder, flags):
+    """doctor on anything; ``--fix`` runs on a copy (it may move bad files into the copy's .quarantine/)."""
+    copy = tmp_path_factory.mktemp("fuzz_doctor") / "w"
+    shutil.copytree(world, copy, symlinks=True, ignore=shutil.ignore_patterns("runs"))
+    target = copy / folder if folder != "runs" else world / "runs"
+    if "--fix" in flags or "--restore" in flags:
+        target = copy / folder
+    before = snapshot(world)
+    code, out, err = run_cli(monkeypatch, capsys, "doctor", target, *flags)
+    _check_outcome(code, out, err)
+    assert snapshot(world) == before
+    if sys.platform != "win32" and "--fix" in flags and code == 0:
+        moved = list((copy / folder).rglob(".quarantine/*")) if (copy / folder).is_dir() else []
+        assert all(p.exists() for p in moved)
