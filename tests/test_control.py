@@ -64,7 +64,13 @@ def test_class_weights():
     labels = np.array([0] * 30 + [1] * 10)
     w = class_weights("balanced", labels, 3)
     assert w[0] == pytest.approx(40 / (2 * 30)) and w[1] == pytest.approx(40 / (2 * 10)) and w[2] == 1.0
-    assert class_weights(None, labels, 2) is None and class_weights({1: 3}, labels, 2) == {1: 3.0}
+    assert class_weights(None, labels, 2) is None and class_weights({1: 3}, labels, 2) == {0: 1.0, 1: 3.0}
+    for bad in ({}, {5: 1.0}, {0: -1}, {0: "x"}, {"a": 2}, {0: float("nan")}):
+        if bad == {}:
+            assert class_weights(bad, labels, 2) == {0: 1.0, 1: 1.0}  # nothing named: every class weighs 1
+            continue
+        with pytest.raises(ImgclfError, match="class_weight must map class indices"):
+            class_weights(bad, labels, 2)
 
 
 @requires_shared(HAPPY_OR_SAD)

@@ -201,3 +201,27 @@ def test_doctor_names_links_and_special_files_without_hanging(tmp_path, monkeypa
     assert code == 0 and "link_loop" in out
     assert not (data / "dogs" / "pipe.jpg").exists() and (data / ".quarantine" / "dogs" / "pipe.jpg").exists()
     assert (data / "cats" / "up").is_symlink() and len(list(outside.iterdir())) == 2  # links are only reported
+
+
+def test_a_file_doctor_cannot_open_is_reported_not_a_crash(tmp_path, monkeypatch):
+    """Root reads every file, so the refusal is simulated where doctor reads one."""
+    import errno
+    import os
+    from pathlib import Path
+
+    data = write_class_folder(tmp_path / "data", {"cats": 3, "dogs": 3}, size=40)
+    locked = data / "cats" / "001.png"
+    real = Path.read_bytes
+
+    def read_bytes(self):
+        if self == locked:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    report = doc.diagnose_folder(data)
+    found = {f["path"]: f for f in report["files"]}
+    assert (
+        found["cats/001.png"]["problems"] == ["unreadable"] and "Permission denied" in found["cats/001.png"]["detail"]
+    )
+    assert report["unusable"] == ["cats/001.png"] and report["counts"] == {"all": {"cats": 2, "dogs": 3}}

@@ -95,7 +95,7 @@ def test_explain_feature_maps_show_and_predict_options(trained_run, tmp_path, mo
     code, out, _ = run_cli(monkeypatch, capsys, "show", data, "--count", "4", "--out", tmp_path / "s.png")
     assert code == 0 and Image.open(tmp_path / "s.png").size[0] > 4 * 40
     code, out, _ = run_cli(monkeypatch, capsys, "predict", run, image, "--tta", "--crop", "0,0,30,30")
-    assert code == 0 and out.split("\t")[1] in ("a_tl", "b_br")
+    assert code == 0 and out.split("\t")[1] in ("a_tl", "b_br", "unknown")  # a crop may look unlike any image
     code, _, err = run_cli(monkeypatch, capsys, "predict", run, image, "--crop", "0,0,99,99")
     assert code == 2 and "crop must be" in err
 

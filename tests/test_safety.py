@@ -273,13 +273,13 @@ FUZZ = settings(
 @FUZZ
 @given(option=st.sampled_from(_train_options()), value=st.one_of(NASTY_TEXT, NASTY_NUMBER), second=NASTY_NUMBER)
 def test_fuzz_train_options(world, tmp_path_factory, monkeypatch, capsys, option, value, second):
-    """Any value of any setting: a run (1 epoch, 16x16) or one line ``Error:``; never a traceback or a change to
+    """Any value of any setting: a run (1 epoch, 24x24) or one line ``Error:``; never a traceback or a change to
     the data."""
     before = snapshot(world / "data")
     runs = tmp_path_factory.mktemp("fuzz_runs")
     flag = "--" + option.replace("_", "-")
     values = [value, second] if option == "target_size" else [value]
-    base = ["train", world / "data", "--runs-dir", runs, "--epochs", "1", "--target-size", "16", "16"]
+    base = ["train", world / "data", "--runs-dir", runs, "--epochs", "1", "--target-size", "24", "24"]
     code, out, err = run_cli(monkeypatch, capsys, *base, flag, *values)
     _check_outcome(code, out, err)
     assert snapshot(world / "data") == before
@@ -303,7 +303,7 @@ def test_fuzz_train_config_files(world, tmp_path_factory, monkeypatch, capsys, c
     path.write_text(yaml.safe_dump(config))
     before = snapshot(world / "data")
     code, out, err = run_cli(monkeypatch, capsys, "train", world / "data", "--config", path, "--runs-dir",
-                             folder / "runs", "--epochs", "1", "--target-size", "16", "16")  # fmt: skip
+                             folder / "runs", "--epochs", "1", "--target-size", "24", "24")  # fmt: skip
     _check_outcome(code, out, err)
     assert snapshot(world / "data") == before
 
@@ -338,3 +338,55 @@ def test_fuzz_doctor(world, tmp_path_factory, monkeypatch, capsys, folder, flags
     if sys.platform != "win32" and "--fix" in flags and code == 0:
         moved = list((copy / folder).rglob(".quarantine/*")) if (copy / folder).is_dir() else []
         assert all(p.exists() for p in moved)
+
+
+@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "show", "doctor", "split", "preview"])
+def test_no_command_hangs_or_double_counts_on_links_and_fifos(world, tmp_path, monkeypatch, capsys, command):
+    """A DATA with a link to its parent, a self-link and a FIFO named .jpg: every command finishes (an alarm fails
+    the test instead of hanging the suite) and sees each image once."""
+    import signal
+
+    data = tmp_path / "data"
+    shutil.copytree(world / "data", data)
+    (data / "a" / "up").symlink_to("..")
+    (data / "a" / "self").symlink_to(".")
+    os.mkfifo(data / "b" / "pipe.jpg")
+    run = world / "runs" / "r"
+    args = {  # fmt: skip
+        "train": ["train", data, "--target-size", 24, 24, "--epochs", 1, "--runs-dir", tmp_path / "runs"],
+        "predict": ["predict", run, data],
+        "evaluate": ["evaluate", run, data],
+        "show": ["show", data, "--out", tmp_path / "s.png", "--target-size", 16, 16],
+        "doctor": ["doctor", data],
+        "split": ["split", data, tmp_path / "split"],
+        "preview": ["preview", data, "--out", tmp_path / "p.png", "--target-size", 16, 16, "--count", 4],
+    }[command]
+    signal.alarm(120)
+    try:
+        code, out, err = run_cli(monkeypatch, capsys, *args)
+    finally:
+        signal.alarm(0)
+    assert code == 0 and "Traceback" not in err, err[-2000:]
+    if command == "train":
+        assert "Found 16 training images" in err and "Found 4 validation images" in err
+    if command == "predict":
+        assert len(out.strip().splitlines()) == 20
+    if command == "split":
+        assert len([p for p in (tmp_path / "split").rglob("*.png")]) == 20
+
+
+def test_a_read_only_runs_folder_is_one_line(world, tmp_path, monkeypatch, capsys):
+    """Root may write anywhere, so the refusal is simulated where the run folder is made."""
+    import pathlib
+
+    real_mkdir = pathlib.Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if str(self).startswith(str(tmp_path / "ro")):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", read_only)
+    code, out, err = run_cli(monkeypatch, capsys, "train", world / "data", "--runs-dir", tmp_path / "ro", "--epochs", 1)
+    assert code == 2 and "Traceback" not in err
+    assert "Permission denied" in err and "choose a folder you can write to" in " ".join(err.split())

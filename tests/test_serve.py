@@ -65,6 +65,13 @@ def test_predict_one_and_several(client, run):
         want = expected.predict_proba(np.asarray(img)[None])[0]  # the API answers what the library predicts
         assert p["label"] == ["a_tl", "b_br"][int(want.argmax())]
         assert p["probabilities"]["b_br"] == pytest.approx(float(want[1]), abs=1e-4)
+    # The same "unknown" answer as the library and the CLI: a flat grey picture is unlike any training image.
+    grey = Image.new("RGB", (40, 40), (128, 128, 128))
+    answer = client.post("/predict", files=[("file", ("grey.png", png_bytes(grey), "image/png"))]).json()
+    p = answer["predictions"][0]
+    assert p["unknown"] is True and p["ood_score"] > 0
+    assert list(expected.predict(np.asarray(grey)[None], unknown_label="unknown")) == ["unknown"]
+    assert all(isinstance(q["unknown"], bool) and q["ood_score"] >= 0 for q in body["predictions"])
 
 
 def test_explain_model_health_page_and_docs(client):

@@ -51,6 +51,26 @@ def server(tmp_path_factory):
     thread.join(timeout=10)
 
 
+def _an_image_the_api_calls_unknown(server: str, tmp_path):
+    """Of a flat grey picture, colour noise and stripes, the first ``POST /predict`` answers unknown for (this
+    tiny model's threshold comes from 8 validation images, so which one is not fixed)."""
+    import httpx
+    import numpy as np
+    from PIL import Image
+
+    stripes = np.zeros((150, 150, 3), np.uint8)
+    stripes[:, ::6] = (255, 0, 255)
+    noise = np.random.default_rng(0).integers(0, 256, (150, 150, 3), dtype=np.uint8)
+    candidates = [Image.new("RGB", (150, 150), (128, 128, 128)), Image.fromarray(noise), Image.fromarray(stripes)]
+    for i, im in enumerate(candidates):
+        path = tmp_path / f"odd{i}.png"
+        im.save(path)
+        answer = httpx.post(server + "predict", files={"file": (path.name, path.read_bytes(), "image/png")}, timeout=30)
+        if answer.json()["predictions"][0]["unknown"]:
+            return path
+    raise AssertionError("none of the odd pictures was called unknown")
+
+
 @requires_shared(CATS_AND_DOGS)
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
 def test_upload_a_cat_and_see_label_bars_and_heatmap(server, tmp_path):
@@ -69,6 +89,10 @@ def test_upload_a_cat_and_see_label_bars_and_heatmap(server, tmp_path):
         assert sum(widths) == pytest.approx(100, abs=0.5)  # the two bars are the two probabilities
         page.wait_for_function("() => { const h = document.querySelector('.result img.heatmap');"
                                " return h && h.complete && h.naturalWidth > 0; }", timeout=30_000)  # fmt: skip
+        odd = _an_image_the_api_calls_unknown(server, tmp_path)
+        page.set_input_files("#picker", str(odd))
+        page.wait_for_selector(".result .label.unknown", timeout=30_000)  # the newest result comes first
+        assert page.text_content(".result .label.unknown") == "Not sure: this doesn't look like any class I know"
         shot = tmp_path / "serve.png"
         page.screenshot(path=str(shot), full_page=True)
         browser.close()

@@ -27,6 +27,7 @@ from imgclf.resolved import Resolved, resolve
 from imgclf.settings import Settings
 from imgclf.training import run as runfiles
 from imgclf.training.budget import available_memory, check_training_memory
+from imgclf.training.calibrate import calibrate
 from imgclf.training.features import feature_cache_key, weights_fingerprint
 from imgclf.training.seeding import seeded
 from imgclf.training.trainer import TrainingConfig, TrainingData, compile_model, train
@@ -36,7 +37,7 @@ VALIDATION_BATCH_SIZE = 100
 #: Attributes ``fit`` sets; a new ``fit`` removes them first, so a fit that fails leaves nothing fitted.
 FITTED_ATTRIBUTES = (
     "classes_", "class_mode_", "target_size_", "color_mode_", "epochs_", "augment_", "model_", "history_",
-    "stop_reason_", "skipped_", "fine_tune_start_", "features_from_cache_", "dataset_",
+    "stop_reason_", "skipped_", "fine_tune_start_", "features_from_cache_", "dataset_", "calibration_", "ood_",
 )  # fmt: skip
 
 
@@ -276,20 +277,13 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         self.history_, self.stop_reason_ = result.history, result.stop_reason
         self.skipped_, self.fine_tune_start_ = result.skipped, result.fine_tune_start
         self.features_from_cache_, self.dataset_ = result.features_from_cache, dataset
+        done = calibrate(self.model_, *self.training_datasets(dataset, shuffle=False), self.ood_method,
+                         self.ood_false_alarm_rate, run) if self.calibrate else None  # fmt: skip
+        self.calibration_, self.ood_ = done if done is not None else (None, None)
 
     def _run_config(self, resolved: Resolved, dataset: Dataset | None, class_mode: str) -> runfiles.RunConfig:
-        resolved_record = {
-            "model": resolved.model, "backbone": resolved.backbone, "target_size": list(resolved.target_size),
-            "color_mode": resolved.color_mode, "class_mode": class_mode, "precision": resolved.precision,
-            "epochs": resolved.epochs, "augment": resolved.augment.changes(),
-        }  # fmt: skip
-        classes = [str(c) for c in (dataset.class_names if dataset is not None else self.classes_)]
-        settings = self.get_params()
-        if settings["augment"] is not None and not isinstance(settings["augment"], (str, dict)):
-            settings["augment"] = resolved.augment.to_dict()  # an Augmentation object: recorded as its settings
-        data = runfiles.data_record(dataset) if dataset is not None else None
-        return runfiles.RunConfig(settings, classes, resolved_record, data, runfiles.library_versions(),
-                                  imgclf.__version__)  # fmt: skip
+        classes = dataset.class_names if dataset is not None else self.classes_
+        return runfiles.RunConfig.of(self.get_params(), classes, resolved, class_mode, dataset, imgclf.__version__)
 
     # -- persistence -------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -319,6 +313,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         clf = cls(**record.known_settings(_settings.names()))
         clf.model_, clf.classes_, clf.class_mode_ = predictor.model, np.asarray(predictor.classes), predictor.class_mode
         clf.target_size_, clf.color_mode_ = predictor.target_size, predictor.color_mode
+        clf.ood_, clf.calibration_ = predictor.ood, predictor.calibration
         clf.epochs_ = record.resolved.get("epochs")
         clf.augment_ = make_augmentation(clf.augment)
         history = Path(path) / runfiles.HISTORY_FILE
@@ -341,7 +336,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         """
         self._check_fitted()
         return Predictor(self.model_, tuple(str(c) for c in self.classes_), self.class_mode_, self.target_size_,
-                         self.color_mode_, self.interpolation)  # fmt: skip
+                         self.color_mode_, self.interpolation, ood=getattr(self, "ood_", None),
+                         calibration=getattr(self, "calibration_", None))  # fmt: skip
 
     def load_images(self, paths, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """Read image files exactly as training does: uint8 ``(n, height, width, channels)``
@@ -361,16 +357,19 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         proba, self.skipped_ = self.predictor().predict_proba(X, crop=crop, tta=tta)
         return proba
 
-    def predict(self, X, *, crop: tuple[int, int, int, int] | None = None, tta: bool = False) -> np.ndarray:
+    def predict(self, X, *, crop: tuple[int, int, int, int] | None = None, tta: bool = False,
+                unknown_label=None) -> np.ndarray:  # fmt: skip
         """Predicted labels, array ``(n,)`` of ``classes_``' dtype (``""`` for a file that cannot be decoded,
-        listed in ``skipped_``); arguments as in :meth:`predict_proba`."""
-        proba = self.predict_proba(X, crop=crop, tta=tta)
+        listed in ``skipped_``); arguments as in :meth:`predict_proba`. With ``unknown_label`` (e.g.
+        ``"unknown"``), images the run's OOD detector flags (``ood_``; see :mod:`imgclf.ood`) get that label."""
+        proba, scores, self.skipped_ = self.predictor().predict_scores(X, crop=crop, tta=tta)
         bad = np.isnan(proba).any(axis=1)
         labels = np.asarray(self.classes_)[np.nan_to_num(proba, nan=-1).argmax(axis=1)]
-        if bad.any():
+        flagged = self.ood_.unknown(scores) if unknown_label is not None and scores is not None else bad & False
+        if bad.any() or flagged.any():
             labels = labels.astype(object)
-            labels[bad] = ""
-            labels = labels.astype(str)
+            labels[flagged], labels[bad] = unknown_label, ""
+            labels = labels.astype(str) if isinstance(unknown_label, str) or not flagged.any() else labels
         return labels
 
     def evaluate(self, data: str | os.PathLike | Samples) -> dict:

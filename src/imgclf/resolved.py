@@ -16,6 +16,7 @@ from imgclf.data.folders import check_validation_split
 from imgclf.data.images import channels, check_color_mode, check_interpolation, check_target_size
 from imgclf.errors import ImgclfError, check_one_of, check_positive_int
 from imgclf.models import get_model_spec, resolve_precision
+from imgclf.ood import METHODS
 from imgclf.pipeline.augment import make_augmentation
 from imgclf.pipeline.dataset import check_class_mode
 from imgclf.training.optimizers import check_learning_rate, check_optimizer
@@ -100,6 +101,9 @@ def resolve(settings) -> Resolved:
     check_one_of("head", settings.head, ("course", "gap"))
     check_one_of("fine_tune_schedule", settings.fine_tune_schedule, FINE_TUNE_SCHEDULES)
     check_one_of("cache", settings.cache, ("auto", True, False))
+    check_one_of("ood_method", settings.ood_method, METHODS)
+    if _fraction("ood_false_alarm_rate", settings.ood_false_alarm_rate) == 1:
+        raise ImgclfError("ood_false_alarm_rate must be below 1 (1 would call every image unknown). Received: 1")
     if isinstance(settings.seed, bool) or not isinstance(settings.seed, (int, np.integer)) or settings.seed < 0:
         raise ImgclfError(f"seed must be a non-negative int. Received: {settings.seed!r}")
     if settings.class_weight not in (None, "balanced") and not isinstance(settings.class_weight, dict):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: Panels of ``imgclf train --help``.
-PANELS = ("Data", "Model", "Training", "Transfer learning", "Training control")
+PANELS = ("Data", "Model", "Training", "Transfer learning", "Training control", "Calibration")
 
 
 def _setting(default, help: str, panel: str, cli: type | None = None, shown: str | None = None):
@@ -155,6 +155,21 @@ class Settings:
     )
     tensorboard: bool = _setting(
         False, "Write TensorBoard logs into RUN/tensorboard (needs the tensorboard extra).", "Training control"
+    )
+    calibrate: bool = _setting(
+        True,
+        "After training, fit a temperature (calibrated probabilities) and an out-of-distribution detector "
+        "(an 'unknown' answer) on the validation images.",
+        "Calibration",
+    )
+    ood_method: str = _setting(
+        "knn",
+        "What decides 'unknown': knn (distance to the k-th nearest training image's features), mahalanobis, "
+        "energy or msp (maximum softmax probability).",
+        "Calibration",
+    )
+    ood_false_alarm_rate: float = _setting(
+        0.05, "Share of images like the validation images that are called unknown (sets the threshold).", "Calibration"
     )
 
 

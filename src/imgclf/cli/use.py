@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from imgclf.cli._common import app, err, load_api, print_metrics
+from imgclf.cli._common import app, err, load_api, out, print_metrics
 
 
 @app.command()
@@ -20,7 +20,7 @@ def predict(
     crop: str | None = typer.Option(None, help="x,y,w,h: cut this box (pixels) out of every image first."),
     tta: bool = typer.Option(False, help="Test-time augmentation: average 8 flipped and cropped views."),
 ):
-    """Predict the class of new images: path, label, probability per line."""
+    """Predict the class of new images: path, label (or unknown), probability per line."""
     if run.suffix.lower() not in (".onnx", ".tflite"):  # an ONNX or TFLite file runs without TensorFlow
         load_api()
     from imgclf.errors import ImgclfError
@@ -33,7 +33,7 @@ def predict(
         except ValueError:
             raise ImgclfError(f"crop must be x,y,w,h in pixels. Received: {crop!r}") from None
     records = open_predictor(run).predict_items(images, crop=box, tta=tta)
-    unreadable = 0
+    unreadable = unknown = 0
     for r in records:
         if r["label"] is None:  # unreadable: say why, keep going
             unreadable += 1
@@ -41,10 +41,16 @@ def predict(
         elif as_json:
             print(json.dumps({**r, "probability": round(r["probability"], 6),
                               "probabilities": {c: round(p, 6) for c, p in r["probabilities"].items()}}))  # fmt: skip
+        elif r.get("unknown"):  # unlike every training image: no class is claimed
+            unknown += 1
+            print(f"{r['path']}\tunknown\t{r['probability']:.4f}\t(closest class: {r['label']})")
         else:
             print(f"{r['path']}\t{r['label']}\t{r['probability']:.4f}")
     if unreadable:
         err.print(f"Skipped {unreadable} unreadable file(s).")
+    if unknown:
+        err.print(f"{unknown} image(s) unlike the training images: answered unknown (ood_score above the run's "
+                  "threshold; see --json).")  # fmt: skip
 
 
 @app.command()
@@ -56,6 +62,9 @@ def evaluate(
         ..., help="Labelled images: its test/ or validation/ split, or DATA/<class>/, or a named dataset."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    ood: Path | None = typer.Option(
+        None, help="Folder of other images (none of the classes): how well each OOD score tells them from DATA."
+    ),
 ):
     """Evaluate a trained model: metrics, confusion matrix, ROC/PR, worst mistakes with Grad-CAM (into RUN)."""
     load_api()
@@ -68,12 +77,23 @@ def evaluate(
     predictor = open_predictor(run)
     data = resolve(data)
     folder = run if run.is_dir() and (run / "model.keras").is_file() else run.parent  # an export: beside it
-    metrics = write_evaluation(predictor, load_eval_samples(data, predictor.classes), folder,
-                               data=str(Path(data).resolve()))  # fmt: skip
+    samples = load_eval_samples(data, predictor.classes)
+    metrics = write_evaluation(predictor, samples, folder, data=str(Path(data).resolve()))
+    if ood is not None:
+        from imgclf._io import write_json
+        from imgclf.evaluation.unknown import ood_evaluation
+
+        in_images = list(samples.paths) if samples.images is None else samples.images
+        metrics["ood"] = {"other": str(ood.resolve()), **ood_evaluation(predictor, in_images, ood)}
+        write_json(folder / METRICS_FILE, metrics)
     if as_json:
         print(json.dumps(metrics, indent=2))
     else:
         print_metrics(metrics)
+        for method, m in (metrics.get("ood") or {}).get("methods", {}).items():
+            default = " (decides unknown)" if method == metrics["ood"]["default"] else ""
+            out.print(f"ood {method:<12} AUROC {m['auroc']:.4f}  FPR at 95% TPR {m['fpr_at_95_tpr']:.4f}  "
+                      f"unknown: {m['unknown_rate_in']:.1%} of DATA, {m['unknown_rate_out']:.1%} of OOD{default}")  # fmt: skip
         files = ", ".join(metrics["files"])
         err.print(f"Written to {folder}: {METRICS_FILE}, {files}")
 

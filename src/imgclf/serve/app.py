@@ -1,7 +1,8 @@
 """``imgclf serve``: a local web app and JSON API over a trained run (FastAPI + uvicorn).
 
 - ``POST /predict`` — multipart, one or more images in the field ``file`` → ``{"predictions": [{"filename",
-  "label", "probabilities": {class: p}}], "model", "ms"}``;
+  "label", "probabilities": {class: p}, "ood_score", "unknown"}], "model", "ms"}`` (the last two when the run has
+  an out-of-distribution detector; ``unknown`` means unlike every training image);
 - ``POST /explain`` — one ``file`` → PNG: the image with its Grad-CAM heat-map;
 - ``GET /model`` — classes, input size, metrics, training date; ``GET /health``; OpenAPI docs at ``/docs``;
 - ``GET /`` — one page (no external resources) to drop images on and see labels, bars and heat-maps.
@@ -89,7 +90,11 @@ def create_app(predictor: Predictor, *, name: str = "model", info: dict | None =
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-    batcher = MicroBatcher(lambda x: predictor.probabilities(x), window_ms=batch_window_ms)
+    def infer(x: np.ndarray) -> np.ndarray:  # probabilities, then the OOD score as a last column if there is one
+        proba, scores, _ = predictor.predict_scores(x)
+        return proba if scores is None else np.concatenate([proba, scores[:, None]], axis=1)
+
+    batcher = MicroBatcher(infer, window_ms=batch_window_ms)
     app = FastAPI(title="imgclf", description=f"Image classifier {name!r}: {', '.join(predictor.classes)}",
                   lifespan=batcher.lifespan)  # fmt: skip
     app.add_middleware(BodyLimit, max_bytes=max_upload_bytes)
@@ -130,12 +135,17 @@ def create_app(predictor: Predictor, *, name: str = "model", info: dict | None =
     async def predict(file: list[UploadFile] = File(...)):
         start = time.perf_counter()
         names, images = await read_images(file)
-        proba = await batcher.submit(images)
-        predictions = [
-            {"filename": n, "label": predictor.classes[int(p.argmax())],
-             "probabilities": {c: round(float(v), 6) for c, v in zip(predictor.classes, p)}}
-            for n, p in zip(names, proba)
-        ]  # fmt: skip
+        rows = await batcher.submit(images)
+        k = len(predictor.classes)
+        predictions = []
+        for n, row in zip(names, rows):
+            p = row[:k]
+            answer = {"filename": n, "label": predictor.classes[int(p.argmax())],
+                      "probabilities": {c: round(float(v), 6) for c, v in zip(predictor.classes, p)}}  # fmt: skip
+            if predictor.ood is not None:
+                answer["ood_score"] = round(float(row[k]), 6)
+                answer["unknown"] = bool(predictor.ood.unknown(row[k:])[0])
+            predictions.append(answer)
         return {"predictions": predictions, "model": name, "ms": round(1000 * (time.perf_counter() - start), 2)}
 
     @app.post("/explain", response_class=Response, responses={200: {"content": {"image/png": {}}}})

@@ -26,6 +26,9 @@ HISTORY_FILE = "history.csv"
 SUMMARY_FILE = "summary.txt"
 METRICS_FILE = "metrics.json"
 SKIPPED_FILE = "skipped.json"
+#: Temperature and calibration figures, and the out-of-distribution detector (:mod:`imgclf.training.calibrate`).
+CALIBRATION_FILE = "calibration.json"
+OOD_FILE = "ood.npz"
 #: The checkpoint ``--resume`` continues from (model, optimizer and step count).
 LAST_FILE = "last.keras"
 PLOTS_DIR = "plots"
@@ -216,6 +219,21 @@ class RunConfig:
     data: dict | None = None
     versions: dict = field(default_factory=dict)
     imgclf_version: str = ""
+
+    @classmethod
+    def of(cls, settings: dict, classes, resolved, class_mode: str, dataset, version: str) -> RunConfig:
+        """The record of an estimator's run: its ``settings`` (``get_params()``), ``classes``, the
+        :class:`~imgclf.resolved.Resolved` settings, the ``dataset`` (or ``None``) and imgclf's ``version``."""
+        resolved_record = {
+            "model": resolved.model, "backbone": resolved.backbone, "target_size": list(resolved.target_size),
+            "color_mode": resolved.color_mode, "class_mode": class_mode, "precision": resolved.precision,
+            "epochs": resolved.epochs, "augment": resolved.augment.changes(),
+        }  # fmt: skip
+        settings = dict(settings)
+        if settings.get("augment") is not None and not isinstance(settings["augment"], (str, dict)):
+            settings["augment"] = resolved.augment.to_dict()  # an Augmentation object: recorded as its settings
+        data = data_record(dataset) if dataset is not None else None
+        return cls(settings, [str(c) for c in classes], resolved_record, data, library_versions(), version)
 
     def write(self, folder: str | Path) -> None:
         """Write ``config.yaml`` and ``classes.json`` into ``folder`` (atomically, creating it)."""

@@ -139,7 +139,11 @@ def compile_model(model: keras.Model, optimizer: str, learning_rate, class_mode:
 
 def class_weights(setting, labels: np.ndarray, num_classes: int) -> dict[int, float] | None:
     """Class weights for ``model.fit``: ``None``, ``"balanced"`` (scikit-learn's
-    ``compute_class_weight``: n_samples / (n_classes * count)) or an explicit ``{class_index: weight}``."""
+    ``compute_class_weight``: n_samples / (n_classes * count)) or an explicit ``{class_index: weight}``.
+
+    Raises:
+        ImgclfError: an explicit mapping with a key that is not a class index or a weight that is not positive.
+    """
     if setting is None:
         return None
     if setting == "balanced":
@@ -150,7 +154,19 @@ def class_weights(setting, labels: np.ndarray, num_classes: int) -> dict[int, fl
         out = dict.fromkeys(range(num_classes), 1.0)
         out.update({int(c): float(w) for c, w in zip(present, weights)})
         return out
-    return {int(k): float(v) for k, v in dict(setting).items()}
+    out = dict.fromkeys(range(num_classes), 1.0)  # a class not named keeps weight 1
+    for key, value in dict(setting).items():
+        try:
+            index, weight = int(key), float(value)
+        except (TypeError, ValueError):
+            index, weight = -1, float("nan")
+        if not 0 <= index < num_classes or not np.isfinite(weight) or weight <= 0 or isinstance(value, bool):
+            raise ImgclfError(
+                f"class_weight must map class indices (0 to {num_classes - 1}) to positive numbers. "
+                f"Received: {setting!r}"
+            )
+        out[index] = weight
+    return out
 
 
 def control_callbacks(config: TrainingConfig, has_validation: bool, run: Path | None) -> list:

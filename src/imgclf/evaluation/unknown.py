@@ -1,0 +1,45 @@
+"""How well a run tells its own kind of images from others: AUROC and FPR at 95 % TPR for every OOD method.
+
+``imgclf evaluate RUN DATA --ood OTHER`` calls :func:`ood_evaluation` with DATA's evaluation images as the
+in-distribution set and every image under OTHER as the out-of-distribution set (see :mod:`imgclf.ood`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from imgclf.errors import ImgclfError
+from imgclf.inference import Predictor
+from imgclf.ood import METHODS, ood_metrics
+
+
+def ood_evaluation(predictor: Predictor, in_images, out_images) -> dict:
+    """Score both sets with every method of the run's detector.
+
+    Args:
+        predictor: a run's :class:`~imgclf.inference.Predictor` with an OOD detector.
+        in_images: images like the training set (paths, folders or a uint8 array; see
+            :meth:`~imgclf.inference.Predictor.predict_scores`).
+        out_images: other images (an OTHER folder is searched recursively).
+
+    Returns:
+        ``{"default": method, "threshold_false_alarm_rate": rate, "methods": {method: {"auroc",
+        "fpr_at_95_tpr", "in_images", "out_images", "unknown_rate_in", "unknown_rate_out"}}}``; unreadable files
+        are left out.
+
+    Raises:
+        ImgclfError: the run has no OOD detector, or either set has no readable image.
+    """
+    f_in, _ = predictor.predict_features(in_images)
+    f_out, _ = predictor.predict_features(out_images)
+    f_in, f_out = f_in[~np.isnan(f_in).any(axis=1)], f_out[~np.isnan(f_out).any(axis=1)]
+    if not len(f_in) or not len(f_out):
+        raise ImgclfError("OOD evaluation needs readable images in both sets. "
+                          f"Received: {len(f_in)} in-distribution, {len(f_out)} other")  # fmt: skip
+    detector, methods = predictor.ood, {}
+    for method in METHODS:
+        s_in, s_out = detector.scores(f_in, method), detector.scores(f_out, method)
+        threshold = detector.thresholds[method]
+        methods[method] = {**ood_metrics(s_in, s_out), "unknown_rate_in": float((s_in > threshold).mean()),
+                           "unknown_rate_out": float((s_out > threshold).mean())}  # fmt: skip
+    return {"default": detector.method, "threshold_false_alarm_rate": detector.false_alarm_rate, "methods": methods}
