@@ -140,6 +140,10 @@ def test_a_model_trained_on_two_shapes_answers_unknown_for_a_third(shapes_run, m
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["ood"]["default"] == "knn" and metrics["ood"]["methods"]["knn"]["auroc"] > 0.95
     assert metrics["ood"]["methods"]["knn"]["unknown_rate_in"] <= 0.15
+    code, out, _ = run_cli(monkeypatch, capsys, "report", run)
+    html = (run / "report.html").read_text()
+    assert code == 0 and 'Calibration and "unknown"' in html and "knn (default)" in html
+    assert 'alt="reliability diagram"' in html and (run / "evaluation" / "reliability.png").is_file()
 
 
 def test_predict_with_an_unknown_label_and_calibrated_model_keras(shapes_run):

@@ -59,9 +59,19 @@ def test_report_is_valid_self_contained_html(trained_run):
     assert html.startswith("<!DOCTYPE html>") and not checker.errors and not checker.stack
     assert all(ref.startswith("data:image/png;base64,") for ref in checker.refs)  # no external file
     metrics = json.loads((run / "metrics.json").read_text())
-    # 2 curves, confusion matrix, ROC/PR, feature maps, filters, + mistakes and their Grad-CAMs if any
-    assert checker.images == 6 + (2 if metrics["mistakes"] else 0)
-    assert {"data", "curves", "diagnosis", "metrics", "mistakes", "feature-maps", "config"} <= checker.ids
+    # 2 curves, confusion matrix, ROC/PR, reliability diagram, feature maps, filters, + mistakes and their
+    # Grad-CAMs if any
+    assert checker.images == 7 + (2 if metrics["mistakes"] else 0)
+    assert {
+        "data",
+        "curves",
+        "diagnosis",
+        "metrics",
+        "calibration",
+        "mistakes",
+        "feature-maps",
+        "config",
+    } <= checker.ids
     assert "rotation_range=40.0" in html  # the augmentation is shown
     assert metrics["n"] == 12 and "evaluation/confusion_matrix.png" in metrics["files"]
 

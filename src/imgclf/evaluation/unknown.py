@@ -6,6 +6,8 @@ in-distribution set and every image under OTHER as the out-of-distribution set (
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from imgclf.errors import ImgclfError
@@ -43,3 +45,29 @@ def ood_evaluation(predictor: Predictor, in_images, out_images) -> dict:
         methods[method] = {**ood_metrics(s_in, s_out), "unknown_rate_in": float((s_in > threshold).mean()),
                            "unknown_rate_out": float((s_out > threshold).mean())}  # fmt: skip
     return {"default": detector.method, "threshold_false_alarm_rate": detector.false_alarm_rate, "methods": methods}
+
+
+def plot_reliability(calibration: dict, path) -> Path:
+    """The reliability diagram (Guo et al. 2017, fig. 1) before and after temperature scaling: per confidence bin,
+    the validation accuracy against the diagonal of perfect calibration, with the ECE in each title.
+
+    Args:
+        calibration: a run's ``calibration.json`` (``reliability_before``/``reliability_after``, ``temperature``).
+        path: PNG to write.
+    """
+    from imgclf.plotting import new_figure, save_figure
+
+    fig, axes = new_figure(1, 2, figsize=(8.4, 3.8), dpi=100)
+    for ax, key, title in ((axes[0], "reliability_before", "before"), (axes[1], "reliability_after", "after")):
+        r = calibration[key]
+        edges = np.asarray(r["edges"])
+        width = edges[1] - edges[0]
+        accuracy = [b["accuracy"] or 0.0 for b in r["bins"]]
+        ax.bar(edges[:-1], accuracy, width=width, align="edge", color="#4c72b0", edgecolor="white", label="accuracy")
+        ax.plot([0, 1], [0, 1], "--", color="#999999", label="perfectly calibrated")
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top probability)", ylabel="accuracy",
+               title=f"{title}: ECE {r['ece']:.4f}" + (f" (T = {calibration['temperature']:.3f})" if title == "after"
+                                                       else ""))  # fmt: skip
+        ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)

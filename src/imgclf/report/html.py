@@ -48,6 +48,15 @@ def _eval_samples(predictor, record: runfiles.RunConfig, data):
     return dataset.validation, f"{record.data['path']} (validation)"
 
 
+def _reliability(calibration: dict | None, folder: Path) -> str | None:
+    """The reliability diagram of a calibrated run, drawn into ``folder`` and embedded (or ``None``)."""
+    from imgclf.evaluation.unknown import plot_reliability
+
+    if not calibration:
+        return None
+    return data_uri(plot_reliability(calibration, folder / "reliability.png"))
+
+
 def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = None, image=None,
                  predictor=None) -> Path:  # fmt: skip
     """Write ``report.html`` into a run folder and return its path.
@@ -125,6 +134,8 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
         "mistakes_images": [
             data_uri(evaluation / f) for f in ("mistakes.png", "mistakes_gradcam.png") if (evaluation / f).is_file()
         ],
+        "calibration": predictor.calibration,
+        "reliability_image": _reliability(predictor.calibration, evaluation),
         "feature_maps": [data_uri(p) for p in feature_pngs if p.name in ("overview.png", "filters.png")],
         "feature_image": Path(image).name if image is not None else None,
         "augmentation": record.resolved.get("augment") or {},
