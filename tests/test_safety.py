@@ -129,6 +129,9 @@ def bad_cases(root: Path) -> dict[str, tuple[list, str]]:
         "split-ratio": (["split", data, out / "split", "--ratio", "2"], "ratio"),
         "datasets-name": (["datasets", "download", "nosuch"], "dataset must be one of"),
         "datasets-from": (["datasets", "download", "happy_or_sad", "--from", root / "nowhere"], "source path"),
+        "demo-epochs": (["demo", "--epochs", "0", "--runs-dir", out], "epochs must be a positive int"),
+        "models-extra": (["models", "extra"], "unexpected extra argument"),
+        "backbones-extra": (["backbones", "--nosuch"], "No such option"),
         "unknown-command": (["trian", data], "No such command 'trian'"),
     }
 
@@ -285,9 +288,13 @@ def test_fuzz_train_options(world, tmp_path_factory, monkeypatch, capsys, option
     assert snapshot(world / "data") == before
 
 
+def _containers(inner):
+    return st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+
+
 YAML_VALUE = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    _containers,
     max_leaves=6,
 )
 

@@ -138,7 +138,7 @@ def demo(
     imgclf = load_api()
     from imgclf._io import read_json
     from imgclf.data.demo import write_digits
-    from imgclf.training.run import METRICS_FILE, new_run_dir
+    from imgclf.training.run import METRICS_FILE, new_run
 
     root = write_digits()
     err.print(f"Digits dataset (scikit-learn, 8x8 PNGs): {root}")
@@ -150,9 +150,10 @@ def demo(
         epochs=epochs,
         validation_split=0.2,
     )
+    clf.resolve_settings()  # every setting checked before anything is written
     dataset = imgclf.load_folder(root, clf.validation_split, clf.seed)
     describe_data(dataset)
-    run = new_run_dir(runs_dir, name, prefix="demo")
-    clf.fit(dataset, run_dir=run)
+    with new_run(runs_dir, name, prefix="demo") as run:
+        clf.fit(dataset, run_dir=run)
     finish_run(clf, run)  # evaluates on the held-out digits and writes the report
     print_metrics(read_json(run / METRICS_FILE))

@@ -47,24 +47,6 @@ def _run_path(runs_dir: str | Path, name: str | None, prefix: str) -> Path:
     return Path(runs_dir) / name
 
 
-def new_run_dir(
-    runs_dir: str | Path = "runs", name: str | None = None, overwrite: bool = False, prefix: str = "run"
-) -> Path:
-    """Create and return an empty ``runs_dir/name`` (default name ``<prefix>-YYYYmmdd-HHMMSS``); see
-    :func:`new_run` for replacing a run safely.
-
-    Raises:
-        ImgclfError: the name is not a plain folder name, or the folder exists and is not empty.
-    """
-    path = _run_path(runs_dir, name, prefix)
-    if path.exists() and any(path.iterdir()):
-        raise ImgclfError(
-            f"run folder {str(path)!r} already exists and is not empty; choose another name or pass overwrite=True."
-        )
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 LOCK_FILE = ".lock"
 
 
