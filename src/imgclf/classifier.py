@@ -277,8 +277,11 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         self.history_, self.stop_reason_ = result.history, result.stop_reason
         self.skipped_, self.fine_tune_start_ = result.skipped, result.fine_tune_start
         self.features_from_cache_, self.dataset_ = result.features_from_cache, dataset
-        done = calibrate(self.model_, *self.training_datasets(dataset, shuffle=False), self.ood_method,
-                         self.ood_false_alarm_rate, run) if self.calibrate else None  # fmt: skip
+        done = None
+        if self.calibrate:  # validation (and cached-feature) batches hold decoded images by now: read from memory
+            in_order = data.train_in_order
+            in_order = self.training_datasets(dataset, shuffle=False)[0] if in_order is None else in_order
+            done = calibrate(self.model_, in_order, val_ds, self.ood_method, self.ood_false_alarm_rate, run)
         self.calibration_, self.ood_ = done if done is not None else (None, None)
 
     def _run_config(self, resolved: Resolved, dataset: Dataset | None, class_mode: str) -> runfiles.RunConfig:
