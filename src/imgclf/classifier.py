@@ -21,12 +21,12 @@ from imgclf.errors import ImgclfError
 from imgclf.inference import Predictor
 from imgclf.models import create_model, inference_model
 from imgclf.pipeline.augment import make_augmentation
-from imgclf.pipeline.dataset import resolve_class_mode, samples_dataset
+from imgclf.pipeline.dataset import available_memory, resolve_class_mode, samples_dataset
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.resolved import Resolved, resolve
 from imgclf.settings import Settings
 from imgclf.training import run as runfiles
-from imgclf.training.budget import available_memory, check_training_memory
+from imgclf.training.budget import check_training_memory
 from imgclf.training.calibrate import calibrate
 from imgclf.training.features import feature_cache_key, weights_fingerprint
 from imgclf.training.seeding import seeded

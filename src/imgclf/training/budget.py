@@ -18,7 +18,7 @@ estimated at 21.4 GB; with 22.5 GB available it was killed by the kernel during 
 from __future__ import annotations
 
 from imgclf.errors import ImgclfError
-from imgclf.pipeline.dataset import available_memory  # noqa: F401  (re-exported for fit)
+from imgclf.pipeline.dataset import available_memory
 
 #: float32 activation values kept per input pixel for the backward pass (measured, rounded up; see above).
 ACTIVATION_VALUES_PER_PIXEL = 100
