@@ -4,6 +4,7 @@ TPR of every OOD score against images of other things available offline.
     python bench/ood.py                         # trains SqueezeNet (frozen, gap head, 10 epochs) on cats_and_dogs
     python bench/ood.py --run runs/squeeze      # or scores an existing run
     python bench/ood.py --model course_small --epochs 15
+    python bench/ood.py --run runs/squeeze --export onnx tflite tflite-int8   # the same, scored by each export
 
 In-distribution: the validation images of ../shared/datasets/cats_and_dogs_filtered (1,000). Other images:
 ../shared/datasets/happy-or-sad (80 faces), scikit-learn's handwritten digits (500, 8x8 upscaled), and 300
@@ -62,6 +63,8 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="train this model instead of SqueezeNet")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--work", type=Path, default=Path("/tmp/imgclf_bench_ood"))
+    parser.add_argument("--export", nargs="*", default=[], help="also score with these exports: savedmodel, onnx, "
+                        "tflite, tflite-int8 (the run's default method, in the export's own runtime)")  # fmt: skip
     args = parser.parse_args()
     from imgclf import ImageClassifier
     from imgclf.evaluation.unknown import ood_evaluation
@@ -93,6 +96,30 @@ def main() -> None:
             print(f"| {name} ({m['out_images']}) | {method} | {m['auroc']:.4f} | {m['fpr_at_95_tpr']:.4f} | "
                   f"{m['unknown_rate_in']:.3f} | {m['unknown_rate_out']:.3f} |")  # fmt: skip
         print(f"<!-- {name}: {time.perf_counter() - start:.0f} s -->")
+    for kind in args.export:
+        exported(args.run, kind, inside, others)
+
+
+def exported(run: Path, kind: str, inside: Path, others: dict) -> None:
+    """Export the run as ``kind`` and print the default method's AUROC from the export's own runtime."""
+    from imgclf.evaluation.unknown import ood_evaluation
+    from imgclf.export import export_run
+    from imgclf.exported import open_predictor
+
+    format, _, quantize = kind.partition("-")
+    record = export_run(run, format, quantize=quantize or None, out=run / "export" / kind)
+    check = record["parity"]
+    print(
+        f"{kind}: {record['bytes']:,} bytes, top-1 agreement {check['top1_agreement']:.4f}, unknown agreement "
+        f"{check['unknown_agreement']:.4f}, max ood_score difference {check['max_ood_score_difference']:.2e}"
+    )
+    predictor = open_predictor(record["path"])
+    for name, folder in others.items():
+        m = ood_evaluation(predictor, inside, folder)["methods"][predictor.ood.method]
+        print(
+            f"  {name}: {predictor.ood.method} AUROC {m['auroc']:.4f}, FPR95 {m['fpr_at_95_tpr']:.4f}, unknown "
+            f"{m['unknown_rate_in']:.3f} in / {m['unknown_rate_out']:.3f} other"
+        )
 
 
 if __name__ == "__main__":

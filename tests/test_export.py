@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from imgclf import ImgclfError
-from imgclf.export import FORMATS, ExportedModel, export_run, open_predictor, require
+from imgclf.export import export_run
+from imgclf.exported import FORMATS, ExportedModel, open_predictor, require
 
 from conftest import run_cli, squares_run
 
@@ -32,12 +33,32 @@ def test_float_exports_agree_with_keras(run, format):
         "meaning": signature["input"]["meaning"],
     }
     assert signature["classes"] == ["a_tl", "b_br"] and "probability of 'b_br'" in signature["output"]["meaning"]
+    assert check["unknown_agreement"] == 1.0 and check["max_ood_score_difference"] < 1e-3
+    assert signature["features"]["shape"] == [None, 512] and signature["ood"]["method"] == "knn"
+    assert signature["ood"]["threshold"] == pytest.approx(open_predictor(run).ood.thresholds["knn"])
+    assert (folder / "ood.npz").is_file() and signature["calibration"]["temperature"] == 1.0
     exported = open_predictor(record["path"])  # predict from the exported file, as `imgclf predict` does
     keras_side = open_predictor(run)
     images = sorted((run.parent / "data" / "b_br").glob("*.png"))[:5]
-    got, _ = exported.predict_proba(images)
-    want, _ = keras_side.predict_proba(images)
+    images += [_disc(run.parent / f"disc{format}.png")]  # unlike both classes
+    got, got_scores, _ = exported.predict_scores(images)
+    want, want_scores, _ = keras_side.predict_scores(images)
     np.testing.assert_allclose(got, want, atol=1e-4)
+    np.testing.assert_allclose(got_scores, want_scores, atol=1e-3)  # the same "unknown" from the export
+    assert got_scores[-1] > got_scores[:-1].max()
+    records = exported.predict_items(images)
+    assert [r["unknown"] for r in records] == [r["unknown"] for r in keras_side.predict_items(images)]
+    assert records[-1]["unknown"] is True
+
+
+def _disc(path):
+    """A filled grey disc on white: neither class (squares in a corner)."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (40, 40), "white")
+    ImageDraw.Draw(image).ellipse((6, 6, 34, 34), fill=(90, 160, 40))
+    image.save(path)
+    return path
 
 
 def test_int8_tflite_is_smaller_and_mostly_agrees(run):
@@ -47,6 +68,8 @@ def test_int8_tflite_is_smaller_and_mostly_agrees(run):
     assert record["bytes"] < float_size / 2  # weights stored as int8
     model = ExportedModel(record["path"])
     assert model(np.zeros((2, 32, 32, 3), np.uint8)).shape == (2, 1)
+    probabilities, features = model.outputs(np.zeros((2, 32, 32, 3), np.uint8))  # int8 keeps the features output
+    assert features.shape == (2, 512) and record["parity"]["unknown_agreement"] >= 0.75
 
 
 def test_cli_export_then_predict_and_evaluate_the_file(run, monkeypatch, capsys):
@@ -93,3 +116,24 @@ def test_predicting_from_tflite_or_onnx_needs_no_tensorflow(run):
     lines = done.stdout.strip().splitlines()
     assert lines[-1] == "TF False False", done.stderr[-2000:]
     assert lines[0].split("\t")[1] in ("a_tl", "b_br")
+
+
+def test_a_run_without_detector_exports_probabilities_only(tmp_path):
+    from imgclf import ImageClassifier
+
+    from conftest import write_class_folder
+
+    data = write_class_folder(tmp_path / "data", {"a_tl": 12, "b_br": 12}, size=40)
+    run = tmp_path / "run"
+    ImageClassifier(model="course_small", target_size=(32, 32), epochs=1, batch_size=8, calibrate=False).fit(
+        data, run_dir=run, verbose=0
+    )
+    stale = run / "export" / "onnx" / "ood.npz"  # left by an earlier export into the same folder
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    record = export_run(run, "onnx")
+    signature = json.loads((run / "export" / "onnx" / "signature.json").read_text())
+    assert "ood" not in signature and "features" not in signature and not stale.exists()
+    assert "unknown_agreement" not in record["parity"] and ExportedModel(record["path"]).n_outputs == 1
+    records = open_predictor(record["path"]).predict_items(sorted((data / "a_tl").glob("*.png"))[:2])
+    assert all("unknown" not in r and r["label"] in ("a_tl", "b_br") for r in records)

@@ -5,8 +5,14 @@ inference model (``model.keras``), so preprocessing stays inside the exported gr
 RGB pixels ``(batch, height, width, 3)`` and returns probabilities float32. int8 TFLite is TensorFlow Lite's
 post-training quantization (``tf.lite.Optimize.DEFAULT`` with a representative dataset of training images;
 TensorFlow's "Post-training integer quantization" guide), built-in ops only. Beside each model: ``classes.json``,
-``signature.json`` (input shape, dtype, what the output means) and ``export.json`` (the parity check: top-1
+``signature.json`` (input shape, dtype, what the outputs mean) and ``export.json`` (the parity check: top-1
 agreement and the largest probability difference against Keras on the run's validation images).
+
+Probabilities are already calibrated (the temperature is folded into the output layer, see
+:mod:`imgclf.training.calibrate`). When the run has an out-of-distribution detector (``ood.npz``), the exported
+graph has a second output, the penultimate features float32 ``(batch, d)``, and ``ood.npz`` is copied beside it:
+:func:`imgclf.exported.open_predictor` then scores ``ood_score``/``unknown`` with :mod:`imgclf.ood` (NumPy, no
+TensorFlow), exactly as for the run, and ``signature.json`` says how to compute the default score without imgclf.
 
 ONNX files run in ``onnxruntime``, TFLite files in the standalone ``ai-edge-litert`` interpreter; both (and
 ``tf2onnx``, which Keras uses to write ONNX) come with ``pip install "imgclf[export]"``.
@@ -14,13 +20,11 @@ ONNX files run in ``onnxruntime``, TFLite files in the standalone ``ai-edge-lite
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,130 +33,23 @@ from imgclf import _io
 from imgclf.data.folders import Samples
 from imgclf.data.images import load_image, to_model_input
 from imgclf.errors import ImgclfError, check_one_of
+from imgclf.exported import SIGNATURE_FILE, ExportedModel, require
 from imgclf.inference import Predictor
+from imgclf.ood import OodDetector
 from imgclf.training import run as runfiles
 
-
-@dataclass(frozen=True)
-class Format:
-    """An export format: its Keras ``model.export`` name, the file (or folder) it writes, and the modules it
-    needs."""
-
-    keras_format: str
-    filename: str
-    needs: tuple[str, ...]
-
-
-FORMATS = {
-    "savedmodel": Format("tf_saved_model", "saved_model", ()),
-    "onnx": Format("onnx", "model.onnx", ("tf2onnx", "onnxruntime")),
-    "tflite": Format("litert", "model.tflite", ("ai_edge_litert",)),
-}
 QUANTIZE = (None, "int8")
 #: Training images used to calibrate int8 quantization (TensorFlow's guide: 100-500 are enough).
 CALIBRATION_IMAGES = 200
-SIGNATURE_FILE = "signature.json"
 EXPORT_RECORD = "export.json"
-
-
-def require(format: str) -> Format:
-    """The :class:`Format` named ``format``, once its runtime modules are importable.
-
-    Raises:
-        ImgclfError: unknown format, or a module missing (the message names the extra to install).
-    """
-    check_one_of("format", format, list(FORMATS))
-    spec = FORMATS[format]
-    missing = [m for m in spec.needs if importlib.util.find_spec(m) is None]
-    if missing:
-        raise ImgclfError(
-            f"format {format!r} needs {', '.join(missing)}: install the export extra, pip install 'imgclf[export]'."
-        )
-    return spec
-
-
-class ExportedModel:
-    """An exported model run in its own runtime, with Keras' ``predict`` interface (what
-    :class:`~imgclf.inference.Predictor` calls).
-
-    Args:
-        path: a ``.onnx`` file (onnxruntime), a ``.tflite`` file (ai-edge-litert) or a SavedModel folder
-            (TensorFlow).
-
-    Raises:
-        ImgclfError: an unknown kind of file, or its runtime missing.
-    """
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        suffix = self.path.suffix.lower()
-        if suffix == ".onnx":
-            require("onnx")
-            import onnxruntime
-
-            self._session = onnxruntime.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
-            self._input = self._session.get_inputs()[0].name
-            self.kind = "onnx"
-        elif suffix == ".tflite":
-            require("tflite")
-            from ai_edge_litert.interpreter import Interpreter
-
-            self._interpreter = Interpreter(str(self.path))
-            self.kind = "tflite"
-        elif (self.path / "saved_model.pb").is_file():
-            import tensorflow as tf
-
-            self._serve = tf.saved_model.load(str(self.path)).signatures["serving_default"]
-            self.kind = "savedmodel"
-        else:
-            raise ImgclfError(
-                f"model must be a run folder, a .onnx or .tflite file, or a SavedModel folder. Received: {str(path)!r}"
-            )
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities float32 ``(n, outputs)`` of uint8 images ``(n, height, width, channels)``."""
-        images = np.ascontiguousarray(images, dtype=np.uint8)
-        if self.kind == "onnx":
-            return np.asarray(self._session.run(None, {self._input: images})[0], np.float32)
-        if self.kind == "tflite":
-            it = self._interpreter
-            index = it.get_input_details()[0]["index"]
-            it.resize_tensor_input(index, images.shape)
-            it.allocate_tensors()
-            it.set_tensor(index, images)
-            it.invoke()
-            return np.asarray(it.get_tensor(it.get_output_details()[0]["index"]), np.float32)
-        (out,) = self._serve(image=images).values()
-        return np.asarray(out, np.float32)
-
-    def predict(self, data, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
-        """Keras-style ``predict`` over a uint8 array or a dataset of uint8 batches."""
-        if isinstance(data, np.ndarray):
-            batches = (data[i : i + batch_size] for i in range(0, len(data), batch_size))
-        else:
-            batches = (np.asarray(b[0] if isinstance(b, tuple) else b) for b in data)
-        return np.concatenate([self(b) for b in batches])
-
-
-def open_predictor(path: str | os.PathLike) -> Predictor:
-    """A :class:`~imgclf.inference.Predictor` for a run folder or an exported model (``signature.json`` and
-    ``classes.json`` beside it say how to feed it), for ``imgclf predict`` and ``imgclf evaluate``.
-
-    Raises:
-        ImgclfError: neither a run folder nor an export, or the export's runtime is missing.
-    """
-    path = Path(path)
-    if not path.exists() or (path.is_dir() and not (path / "saved_model.pb").is_file()):
-        return Predictor.from_run(path)  # a run folder (its error says what a run folder needs)
-    signature = path.parent / SIGNATURE_FILE  # beside the .onnx / .tflite file or the saved_model folder
-    if not signature.is_file():
-        raise ImgclfError(
-            f"model must be a run folder or a model written by `imgclf export` (with {SIGNATURE_FILE} beside it). "
-            f"Received: {str(path)!r}"
-        )
-    sig = _io.read_json(signature)
-    return Predictor(ExportedModel(path), tuple(sig["classes"]), sig["class_mode"], tuple(sig["target_size"]),
-                     sig["color_mode"], sig["interpolation"])  # fmt: skip
+#: How each OOD method scores features, for ``signature.json`` (readers without imgclf; see :mod:`imgclf.ood`).
+OOD_HOW = {
+    "knn": "L2-normalise the features; score = Euclidean distance to the k-th nearest row of ood.npz 'reference' "
+    "(already L2-normalised)",
+    "mahalanobis": "score = min over rows m of ood.npz 'means' of (f - m) @ 'precision' @ (f - m)",
+    "energy": "logits = features @ 'kernel' + 'bias' (one column: [0, logit]); score = -logsumexp(logits)",
+    "msp": "logits as for energy; score = -max(softmax(logits))",
+}
 
 
 def _decoded(predictor: Predictor, samples: Samples, limit: int | None, seed: int = 0) -> np.ndarray:
@@ -233,22 +130,32 @@ def export_run(run: str | os.PathLike, format: str, *, out: str | os.PathLike | 
     folder = Path(out) if out is not None else Path(run) / "export" / (format + (f"-{quantize}" if quantize else ""))
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / spec.filename
-    predictor.model(np.zeros((1, *predictor.input_shape), np.uint8))  # Keras exports only a model it has called
+    from imgclf.training.calibrate import feature_model  # Keras: not imported to predict from an export
+
+    # With an OOD detector the graph also returns the penultimate features (what ood.npz scores).
+    model = feature_model(predictor.model) if predictor.ood is not None else None
+    model = model if model is not None else predictor.model
+    model(np.zeros((1, *predictor.input_shape), np.uint8))  # Keras exports only a model it has called
     start = time.perf_counter()
     if quantize == "int8":
         if dataset is None:
             raise ImgclfError("int8 calibration needs the run's training images, and its data is gone.")
         calibration = _decoded(predictor, dataset.train, CALIBRATION_IMAGES)
-        _tflite_int8(predictor.model, calibration, target)
+        _tflite_int8(model, calibration, target)
     else:
         if target.exists() and target.is_dir():
             shutil.rmtree(target)
         with warnings.catch_warnings():  # tf2onnx's own NumPy deprecation notices are not the user's concern
             warnings.simplefilter("ignore", FutureWarning)
-            predictor.model.export(str(target), format=spec.keras_format, verbose=False)
+            model.export(str(target), format=spec.keras_format, verbose=False)
     seconds = time.perf_counter() - start
     _io.write_json(folder / runfiles.CLASSES_FILE, list(predictor.classes))
-    _io.write_json(folder / SIGNATURE_FILE, signature(predictor, format, quantize))
+    with_ood = model is not predictor.model
+    if with_ood:
+        predictor.ood.save(folder / runfiles.OOD_FILE)
+    elif (folder / runfiles.OOD_FILE).exists():  # from an earlier export into the same folder
+        (folder / runfiles.OOD_FILE).unlink()
+    _io.write_json(folder / SIGNATURE_FILE, signature(predictor, format, quantize, with_ood))
 
     if data is not None:
         from imgclf.data.folders import load_eval_samples
@@ -263,20 +170,55 @@ def export_run(run: str | os.PathLike, format: str, *, out: str | os.PathLike | 
               "parity": None}  # fmt: skip
     if images is not None and len(images):
         t0 = time.perf_counter()
-        reference = predictor.model.predict(images, batch_size=predictor.batch_size, verbose=0)
+        reference = model.predict(images, batch_size=predictor.batch_size, verbose=0)
         t1 = time.perf_counter()
-        exported = ExportedModel(target).predict(images, batch_size=predictor.batch_size)
+        exported = ExportedModel(target).predict(images, batch_size=predictor.batch_size, all_outputs=True)
         t2 = time.perf_counter()
-        result["parity"] = parity(np.asarray(reference, np.float32), exported)
+        reference = reference if with_ood else [reference]
+        result["parity"] = parity(np.asarray(reference[0], np.float32), exported[0])
+        if with_ood:
+            result["parity"].update(ood_parity(predictor.ood, reference[1], exported[1]))
         result["ms_per_image"] = {"export": 1000 * (t2 - t1) / len(images), "keras": 1000 * (t1 - t0) / len(images)}
     _io.write_json(folder / EXPORT_RECORD, result)
     return result
 
 
-def signature(predictor: Predictor, format: str, quantize: str | None) -> dict:
-    """What an exported model takes and returns (``signature.json``)."""
+def ood_parity(detector: OodDetector, reference: np.ndarray, exported: np.ndarray) -> dict:
+    """How far the export's OOD scores are from Keras': ``max_ood_score_difference`` (of the detector's method)
+    and ``unknown_agreement`` (share of images both call unknown or both do not), from penultimate features
+    ``(n, d)`` of the same images."""
+    a, b = detector.scores(reference), detector.scores(exported)
+    return {"max_ood_score_difference": float(np.abs(a - b).max()),
+            "unknown_agreement": float((detector.unknown(a) == detector.unknown(b)).mean())}  # fmt: skip
+
+
+def signature(predictor: Predictor, format: str, quantize: str | None, with_ood: bool = False) -> dict:
+    """What an exported model takes and returns (``signature.json``); with ``with_ood``, the second output
+    (penultimate features) and how ``ood.npz`` beside the model scores it."""
     h, w = predictor.target_size
     binary = predictor.class_mode == "binary"
+    extra = {}
+    if predictor.calibration is not None:
+        extra["calibration"] = {
+            "temperature": predictor.calibration.get("temperature"),
+            "meaning": "probabilities are already calibrated: the temperature is folded into the output layer",
+        }
+    if with_ood:
+        ood = predictor.ood
+        extra["features"] = {
+            "shape": [None, int(ood.kernel.shape[0])],
+            "dtype": "float32",
+            "meaning": "second output: penultimate features (the input of the output layer), scored against "
+            f"{runfiles.OOD_FILE}",
+        }
+        extra["ood"] = {
+            "file": runfiles.OOD_FILE,
+            "method": ood.method,
+            "threshold": ood.thresholds.get(ood.method),
+            "false_alarm_rate": ood.false_alarm_rate,
+            "k": ood.k,
+            "how": OOD_HOW[ood.method] + "; unknown when score > threshold",
+        }
     return {
         "format": format,
         "quantize": quantize,
@@ -298,6 +240,7 @@ def signature(predictor: Predictor, format: str, quantize: str | None) -> dict:
         "target_size": [h, w],
         "color_mode": predictor.color_mode,
         "interpolation": predictor.interpolation,
+        **extra,
     }
 
 

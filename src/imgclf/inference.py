@@ -139,12 +139,14 @@ class Predictor:
 
     def _scoring_model(self):
         """The Keras model with a second output, the penultimate features (built once), or ``None``."""
-        if self.ood is None or not hasattr(self.model, "get_layer"):
+        if self.ood is None:
             return None
-        if self._features is None:
+        if self._features is None and hasattr(self.model, "get_layer"):  # a Keras model
             from imgclf.training.calibrate import feature_model
 
             self._features = feature_model(self.model)
+        elif self._features is None and hasattr(self.model, "scoring_model"):  # an export (imgclf.exported)
+            self._features = self.model.scoring_model()
         return self._features
 
     def _forward(self, data, features: bool = True) -> tuple[np.ndarray, np.ndarray | None]:

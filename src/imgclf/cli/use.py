@@ -24,7 +24,7 @@ def predict(
     if run.suffix.lower() not in (".onnx", ".tflite"):  # an ONNX or TFLite file runs without TensorFlow
         load_api()
     from imgclf.errors import ImgclfError
-    from imgclf.export import open_predictor
+    from imgclf.exported import open_predictor
 
     box = None
     if crop is not None:
@@ -71,7 +71,7 @@ def evaluate(
     from imgclf.data.datasets import resolve
     from imgclf.data.folders import load_eval_samples
     from imgclf.evaluation.interpretation import write_evaluation
-    from imgclf.export import open_predictor
+    from imgclf.exported import open_predictor
     from imgclf.training.run import METRICS_FILE
 
     predictor = open_predictor(run)
@@ -109,7 +109,8 @@ def export(
     ),
     max_images: int | None = typer.Option(None, help="Check on at most this many images."),
 ):
-    """Export the model (raw uint8 pixels in, probabilities out) and check it against the Keras model."""
+    """Export the model (raw uint8 pixels in, probabilities out; with the run's OOD detector, penultimate features
+    as a second output and ood.npz beside it) and check it against the Keras model."""
     load_api()
     from imgclf.export import export_run
 
@@ -119,6 +120,7 @@ def export(
         err.print(
             f"Parity on {check['images']} images: top-1 agreement {check['top1_agreement']:.4f}, "
             f"max probability difference {check['max_probability_difference']:.2e}"
+            + (f", unknown agreement {check['unknown_agreement']:.4f}" if "unknown_agreement" in check else "")
         )
     else:
         err.print("No images to check the export on (the run's data is gone): give --data.")

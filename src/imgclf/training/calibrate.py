@@ -48,7 +48,8 @@ def feature_model(model: keras.Model) -> keras.Model | None:
     layer = output_layer(model)
     if layer is None:
         return None
-    _FEATURE_MODELS[model] = keras.Model(model.inputs, [model.outputs[0], layer.input])
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # the structure the model is called with
+    _FEATURE_MODELS[model] = keras.Model(inputs, [model.outputs[0], layer.input])
     return _FEATURE_MODELS[model]
 
 
