@@ -8,7 +8,8 @@ import pytest
 from imgclf.data.folders import load_folder
 from imgclf.data.images import load_image
 from imgclf.errors import ImgclfError
-from imgclf.pipeline.dataset import encode_labels, image_dataset, resolve_class_mode, samples_dataset
+from imgclf.pipeline.dataset import encode_labels, image_dataset, resolve_class_mode
+from imgclf.pipeline.splits import samples_dataset
 
 
 def _batches(ds):
@@ -46,25 +47,30 @@ def test_images_are_exactly_load_image(split_data):
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("cache", [True, False])
-def test_cache_does_not_change_content(split_data, cache):
+@pytest.mark.parametrize("cache", [True, False, "memory", "disk", "none"])
+def test_cache_does_not_change_content(split_data, cache, tmp_path):
     ds = load_folder(split_data)
     labels = encode_labels(ds.train.labels, "sparse", 2)
-    got = _batches(image_dataset(ds.train.paths, labels=labels, target_size=(24, 24), batch_size=8, cache=cache))
-    images = np.concatenate([b[0] for b in got])
-    np.testing.assert_array_equal(np.concatenate([b[1] for b in got]), ds.train.labels)
-    np.testing.assert_array_equal(images[5], load_image(ds.train.paths[5], (24, 24)))
+    data = image_dataset(ds.train.paths, labels=labels, target_size=(24, 24), batch_size=8, cache=cache,
+                         cache_file=str(tmp_path / "train"))  # fmt: skip
+    for _ in range(2):  # the second pass reads the cache back
+        got = _batches(data)
+        images = np.concatenate([b[0] for b in got])
+        np.testing.assert_array_equal(np.concatenate([b[1] for b in got]), ds.train.labels)
+        np.testing.assert_array_equal(images[5], load_image(ds.train.paths[5], (24, 24)))
+    assert bool(list(tmp_path.glob("train*"))) == (cache == "disk")  # only a disk cache writes a file
 
 
-@pytest.mark.parametrize("cache", [True, False])
-def test_shuffle_is_seeded_and_reshuffles(split_data, cache):
+@pytest.mark.parametrize("cache", ["memory", "none", "disk"])
+def test_shuffle_is_seeded_and_reshuffles(split_data, cache, tmp_path):
     ds = load_folder(split_data)
     labels = np.arange(len(ds.train), dtype=np.int32)  # targets = sample index, to read the order
 
     def order(seed):
         data = image_dataset(
-            ds.train.paths, labels=labels, target_size=(8, 8), batch_size=48, shuffle=True, seed=seed, cache=cache
-        )
+            ds.train.paths, labels=labels, target_size=(8, 8), batch_size=48, shuffle=True, seed=seed, cache=cache,
+            cache_file=str(tmp_path / f"c{seed}-{len(list(tmp_path.iterdir()))}"),
+        )  # fmt: skip
         return [np.asarray(b[1]).tolist() for _ in range(2) for b in data]
 
     first = order(seed=7)
@@ -95,3 +101,45 @@ def test_training_datasets_run_without_the_autotuner(split_data):
         assert ds.options().autotune.enabled is False
     assert next(iter(val))[0].shape[0] == 16  # validation batches: at least 100 images, here all 16
     assert next(iter(train))[0].shape[0] == 4
+
+
+def test_cache_setting_and_automatic_choice(tmp_path, monkeypatch):
+    from imgclf.pipeline import dataset as pipeline
+
+    assert [pipeline.check_cache(v) for v in (True, False, "TRUE", "false", "disk")] == [
+        "memory",
+        "none",
+        "memory",
+        "none",
+        "disk",
+    ]
+    with pytest.raises(ImgclfError, match=r"cache must be one of .*Received: 'ram'"):
+        pipeline.check_cache("ram")
+    with pytest.raises(ImgclfError, match="needs a cache_file"):
+        image_dataset(["x.png"], target_size=(8, 8), cache="disk")
+    # 1,000 images of 100x100x3 = 30 MB: memory when half the available memory holds them, else disk, else none
+    monkeypatch.setattr(pipeline, "available_memory", lambda: 10**9)
+    assert pipeline.choose_cache("auto", 1000, (100, 100), "rgb", tmp_path).mode == "memory"
+    monkeypatch.setattr(pipeline, "available_memory", lambda: 50 * 10**6)
+    choice = pipeline.choose_cache("auto", 1000, (100, 100), "rgb", tmp_path)
+    assert choice.mode == "disk" and "0.03 GB" in choice.reason and choice.bytes == 30_000_000
+    assert pipeline.choose_cache("auto", 1000, (100, 100), "rgb", None).mode == "none"  # nowhere to write
+    monkeypatch.setattr(pipeline.shutil, "disk_usage", lambda path: type("U", (), {"free": 10**6})())
+    assert pipeline.choose_cache("auto", 1000, (100, 100), "rgb", tmp_path).mode == "none"
+    assert pipeline.choose_cache("memory", 1000, (100, 100), "rgb", tmp_path).mode == "memory"  # the setting rules
+
+
+def test_fit_with_a_disk_cache_leaves_no_cache_behind(split_data, tmp_path, capsys):
+    from imgclf import ImageClassifier
+
+    run = tmp_path / "run"
+    clf = ImageClassifier(target_size=(32, 32), batch_size=8, epochs=2, cache="disk", augment="course")
+    clf.fit(split_data, run_dir=run)
+    assert clf.cache_ == {"train": "disk", "validation": "disk"} and len(clf.history_) == 2
+    assert "kept in a cache file on disk" in capsys.readouterr().err
+    assert not list(run.glob(".decoded-*")) and (run / "model.keras").is_file()
+    from imgclf.training.inputs import decoded_cache_dir
+
+    (run / ".decoded-stale").mkdir()  # what a killed run leaves: removed by the next training in that folder
+    with decoded_cache_dir(run) as folder:
+        assert folder.parent == run and not (run / ".decoded-stale").exists()

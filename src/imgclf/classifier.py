@@ -16,12 +16,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 import imgclf
 from imgclf import settings as _settings
-from imgclf.data.folders import Dataset, Samples, dataset_from_files, load_eval_samples, load_folder
+from imgclf.data.folders import Dataset, Samples, load_eval_samples
 from imgclf.errors import ImgclfError
 from imgclf.inference import Predictor
 from imgclf.models import create_model, inference_model
 from imgclf.pipeline.augment import make_augmentation
-from imgclf.pipeline.dataset import available_memory, resolve_class_mode, samples_dataset
+from imgclf.pipeline.dataset import available_memory, resolve_class_mode
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.resolved import Resolved, resolve
 from imgclf.settings import Settings
@@ -29,15 +29,15 @@ from imgclf.training import run as runfiles
 from imgclf.training.budget import check_training_memory
 from imgclf.training.calibrate import calibrate
 from imgclf.training.features import feature_cache_key, weights_fingerprint
+from imgclf.training.inputs import decoded_cache_dir, load_data, say_cache, training_datasets
 from imgclf.training.seeding import seeded
 from imgclf.training.trainer import TrainingConfig, TrainingData, compile_model, train
 
-VALIDATION_BATCH_SIZE = 100
-"""Smallest batch of the validation pass during training (forward passes only)."""
 #: Attributes ``fit`` sets; a new ``fit`` removes them first, so a fit that fails leaves nothing fitted.
 FITTED_ATTRIBUTES = (
     "classes_", "class_mode_", "target_size_", "color_mode_", "epochs_", "augment_", "model_", "history_",
     "stop_reason_", "skipped_", "fine_tune_start_", "features_from_cache_", "dataset_", "calibration_", "ood_",
+    "cache_",
 )  # fmt: skip
 
 
@@ -194,19 +194,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         return clf
 
     def _load_data(self, X, y, resolved: Resolved) -> Dataset:
-        if isinstance(X, Dataset):
-            return X
-        if y is not None:
-            if isinstance(X, (str, os.PathLike)):
-                raise ImgclfError("with y, X must be a sequence of image paths, one per label. Received: a single path")
-            return dataset_from_files(X, y, resolved.validation_split, self.seed)
-        if not isinstance(X, (str, os.PathLike)):
-            raise ImgclfError(
-                f"X must be a folder, a named dataset or image paths with y. Received: {type(X).__name__}"
-            )
-        from imgclf.data.datasets import resolve
-
-        return load_folder(resolve(X), resolved.validation_split, self.seed, self.label_pattern, self.label_column)
+        return load_data(X, y, validation_split=resolved.validation_split, seed=self.seed,
+                         label_pattern=self.label_pattern, label_column=self.label_column)  # fmt: skip
 
     def _build_model(self, resolved: Resolved, num_classes: int, class_mode: str):
         return create_model(
@@ -215,39 +204,37 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
             dropout=resolved.dropout,
         )  # fmt: skip
 
-    def training_datasets(self, dataset: Dataset, skipped: SkippedFiles | None = None, shuffle: bool = True):
-        """The ``tf.data`` datasets ``fit`` trains and validates on.
-
-        Training batches are shuffled and augmented (``augment``); validation batches are neither, and hold
-        at least :data:`VALIDATION_BATCH_SIZE` images: forward passes alone are cheaper per image in larger
-        batches (1,000 images of ``course_small``: 0.32 s at 100 against 0.55 s at 20 on 2 cores), and the
-        validation loss and accuracy do not depend on it (Keras averages them over images).
-        Files that cannot be decoded are left out and recorded in ``skipped``.
-
-        Returns:
-            ``(train, validation)``: datasets of ``(images, targets)``, images uint8
-            ``(batch, height, width, channels)``; ``validation`` is ``None`` without validation data.
+    def training_datasets(self, dataset: Dataset, skipped: SkippedFiles | None = None, *, in_order: bool = False,
+                          cache_dir: Path | None = None):  # fmt: skip
+        """The ``tf.data`` datasets ``fit`` trains and validates on, ``(train, validation)``
+        (:func:`imgclf.training.inputs.training_datasets` with these settings; ``validation`` is ``None`` without
+        validation data or with ``in_order``).
 
         Raises:
             ImgclfError: a setting out of range.
         """
+        return self._datasets(dataset, skipped, in_order=in_order, cache_dir=cache_dir)[:2]
+
+    def _datasets(self, dataset: Dataset, skipped: SkippedFiles | None = None, **kwargs):
         resolved = self.resolve_settings()
-        common = dict(
-            target_size=resolved.target_size, color_mode=resolved.color_mode, interpolation=self.interpolation,
-            class_mode=resolve_class_mode(self.class_mode, dataset.num_classes), num_classes=dataset.num_classes,
-            batch_size=resolved.batch_size, cache=self.cache, skipped=skipped,
+        return training_datasets(
+            dataset, target_size=resolved.target_size, color_mode=resolved.color_mode,
+            interpolation=self.interpolation, class_mode=self.class_mode, batch_size=resolved.batch_size,
+            augment=resolved.augment, seed=self.seed, cache=self.cache, skipped=skipped, **kwargs,
         )  # fmt: skip
-        augment = resolved.augment if shuffle else None
-        train_ds = samples_dataset(dataset.train, shuffle=shuffle, seed=self.seed, augment=augment, **common)
-        if dataset.validation is None:
-            return train_ds, None
-        common["batch_size"] = max(resolved.batch_size, VALIDATION_BATCH_SIZE)
-        return train_ds, samples_dataset(dataset.validation, **common)
 
     def _train(self, model, dataset: Dataset, resolved: Resolved, class_mode: str, run: Path | None, *,
                seed: int | None = None, **kwargs) -> None:  # fmt: skip
+        with decoded_cache_dir(run) as cache_dir:
+            self._train_from(model, dataset, resolved, class_mode, run, cache_dir, seed=seed, **kwargs)
+
+    def _train_from(self, model, dataset: Dataset, resolved: Resolved, class_mode: str, run: Path | None,
+                    cache_dir: Path, *, seed: int | None = None, verbose: int = 1, **kwargs) -> None:  # fmt: skip
         skipped = SkippedFiles()
-        train_ds, val_ds = self.training_datasets(dataset, skipped)
+        train_ds, val_ds, choices = self._datasets(dataset, skipped, cache_dir=cache_dir)
+        self.cache_ = {split: choice.mode for split, choice in choices.items()}
+        if verbose:
+            say_cache(choices, dataset.validation is not None)
         cache_features = bool(resolved.backbone) and self.cache_features and resolved.augment.is_identity
         key = None
         if cache_features:
@@ -255,7 +242,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
                                      list(resolved.input_shape), self.interpolation, self.cut_layer,
                                      self.head, class_mode], dataset)  # fmt: skip
         data = TrainingData(
-            train_ds, val_ds, (self.training_datasets(dataset, skipped, shuffle=False)[0] if cache_features else None),
+            train_ds, val_ds, (self.training_datasets(dataset, skipped, in_order=True)[0] if cache_features else None),
             dataset.train.labels, dataset.num_classes, skipped,
         )  # fmt: skip
         config = TrainingConfig(
@@ -268,7 +255,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
             seed=self.seed,
         )  # fmt: skip
         with seeded(self.seed if seed is None else seed):
-            result = train(model, data, config, run, **kwargs)
+            result = train(model, data, config, run, verbose=verbose, **kwargs)
             self.model_ = inference_model(result.model)  # new layers draw seeds too: inside the block
         self.classes_ = np.asarray(dataset.class_names)
         self.class_mode_ = class_mode
@@ -280,7 +267,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         done = None
         if self.calibrate:  # validation (and cached-feature) batches hold decoded images by now: read from memory
             in_order = data.train_in_order
-            in_order = self.training_datasets(dataset, shuffle=False)[0] if in_order is None else in_order
+            in_order = self.training_datasets(dataset, in_order=True)[0] if in_order is None else in_order
             done = calibrate(self.model_, in_order, val_ds, self.ood_method, self.ood_false_alarm_rate, run)
         self.calibration_, self.ood_ = done if done is not None else (None, None)
 

@@ -19,6 +19,7 @@ import numpy as np
 from imgclf import _io
 from imgclf.data.files import list_images
 from imgclf.data.images import DEFAULT_INTERPOLATION, channels, load_image, read_image, to_model_input
+from imgclf.data.packed import is_packed, load_packed
 from imgclf.errors import ImgclfError
 from imgclf.ood import OodDetector
 from imgclf.pipeline.skipped import SkippedFiles
@@ -48,6 +49,16 @@ def expand_image_paths(X) -> list[str]:
         else:
             raise ImgclfError(f"image path does not exist. Received: {str(item)!r}")
     return paths
+
+
+def packed_images(path) -> tuple[list[str], np.ndarray]:
+    """``(names, images)`` of every image of a packed folder (training, then validation split): the paths they
+    were packed from, and uint8 ``(n, height, width, channels)``."""
+    from imgclf.pipeline.records import read_images
+
+    dataset = load_packed(path)
+    splits = [s for s in (dataset.train, dataset.validation) if s is not None]
+    return [n for s in splits for n in s.paths], np.concatenate([read_images(s.records) for s in splits])
 
 
 def is_csv(item) -> bool:
@@ -208,6 +219,8 @@ class Predictor:
             from imgclf.data.pixel_csv import read_pixel_csv
 
             X = read_pixel_csv(X)[0]
+        if isinstance(X, (str, os.PathLike)) and is_packed(X):
+            X = packed_images(X)[1]
         if isinstance(X, np.ndarray) and X.dtype.kind in "USO":  # an array of paths (scikit-learn passes these)
             X = X.tolist()
         if isinstance(X, np.ndarray):
@@ -284,7 +297,8 @@ class Predictor:
     def predict_items(self, items, *, crop=None, tta: bool = False) -> list[dict]:
         """Predict image files, folders and pixel CSVs given together, one record per image.
 
-        Pixel-CSV rows are named ``<file.csv>#row<k>`` (k from 1).
+        Pixel-CSV rows are named ``<file.csv>#row<k>`` (k from 1); packed images (``imgclf pack``, training then
+        validation split) ``<folder>#<path the image was packed from>``.
 
         Returns:
             Dicts ``{"path", "label", "probability", "probabilities": {class: p}}`` — plus ``"ood_score"`` and
@@ -295,15 +309,18 @@ class Predictor:
             ImgclfError: as :meth:`predict_scores`.
         """
         items = [items] if isinstance(items, (str, os.PathLike)) else list(items)
-        csvs = [p for p in items if is_csv(p)]
-        files = [p for p in items if not is_csv(p)]
+        csvs = [p for p in items if is_csv(p) or is_packed(p)]
+        files = [p for p in items if p not in csvs]
         paths = expand_image_paths(files) if files else []
         proba, scores, skipped = self.predict_scores(paths, crop=crop, tta=tta)  # (0, classes) when there are none
         reasons = dict(skipped.items())
         names, rows, score_rows = list(paths), [proba], [scores]
         for csv_path in csvs:
             p, sc, _ = self.predict_scores(csv_path)
-            names += [f"{csv_path}#row{k}" for k in range(1, len(p) + 1)]
+            if is_packed(csv_path):
+                names += [f"{csv_path}#{name}" for name in packed_images(csv_path)[0]]
+            else:
+                names += [f"{csv_path}#row{k}" for k in range(1, len(p) + 1)]
             rows.append(p)
             score_rows.append(sc)
         proba = np.concatenate([r.reshape(-1, len(self.classes)) for r in rows]) if names else np.zeros((0,))

@@ -65,7 +65,12 @@ class Settings:
     )
     label_column: str = _setting("label", "Label column of pixel CSVs.", "Data")
     cache: str | bool = _setting(
-        "auto", "Keep decoded images in memory: auto (when they fit), true, false.", "Data", cli=str
+        "auto",
+        "Where decoded images are kept between epochs: memory, disk (a cache file in the run folder, removed after "
+        "training), none (decoded every epoch), or auto (memory if they fit in half the available memory, else "
+        "disk, else none).",
+        "Data",
+        cli=str,
     )
     augment: str | dict | None = _setting(
         None,

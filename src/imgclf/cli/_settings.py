@@ -29,6 +29,12 @@ def option_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def option_names(f) -> str:
+    """A setting's option: ``--target-size``; an on/off setting gets both ``--calibrate/--no-calibrate``."""
+    name = option_name(f.name)
+    return f"{name}/--no-{name[2:]}" if cli_type(f) is bool else name
+
+
 def help_text(f) -> str:
     """A setting's help with its default, as ``--help`` shows it."""
     return f"{f.metadata['help']} (default: {settings.shown_default(f)})"
@@ -49,7 +55,7 @@ def with_settings_options(command):
             default=None,
             annotation=Annotated[
                 cli_type(f) | None,
-                typer.Option(option_name(f.name), help=help_text(f), rich_help_panel=f.metadata["panel"]),
+                typer.Option(option_names(f), help=help_text(f), rich_help_panel=f.metadata["panel"]),
             ],
         )  # fmt: skip
         for f in settings.fields()
@@ -65,7 +71,7 @@ def with_settings_options(command):
 
 def given_settings(values: dict) -> dict:
     """The settings given on the command line (``None`` = not given), with CLI text turned into values:
-    ``--cache true|false|auto``."""
+    ``--cache true|false`` (memory|none)."""
     out = {k: v for k, v in values.items() if k in settings.names() and v is not None}
     if isinstance(out.get("cache"), str):
         out["cache"] = {"true": True, "false": False}.get(out["cache"].lower(), out["cache"])

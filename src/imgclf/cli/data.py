@@ -118,3 +118,44 @@ def backbones():
     for row in backbone_table():
         table.add_row(row["name"], row["input"], row["cut_layer"], f"{row['params']:,}", row["preprocess"])
     out.print(table)
+
+
+@app.command()
+def pack(
+    data: Annotated[str, typer.Argument(help="Dataset folder or named dataset (any layout train reads).")],
+    out_dir: Annotated[str, typer.Argument(metavar="OUT", help="New or empty folder (or gs://, s3:// URL).")],
+    target_size: Annotated[tuple[int, int], typer.Option(help="Height and width in pixels (train at this size).")] = (
+        150,
+        150,
+    ),
+    color_mode: Annotated[str, typer.Option(help="rgb or grayscale.")] = "rgb",
+    interpolation: Annotated[str, typer.Option(help="Resize filter, as for train.")] = "nearest",
+    validation_split: Annotated[
+        float | None, typer.Option(help="Held out when DATA has no validation folder (0.2).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of that split (train's default, 0, gives train's split).")] = 0,
+    label_pattern: Annotated[str | None, typer.Option(help="Labels from flat file names, as for train.")] = None,
+    shard_size: Annotated[float, typer.Option(help="Shard size in MB.")] = 100.0,
+):  # fmt: skip
+    """Decode and resize DATA once into TFRecord shards + manifest.json; train, evaluate and predict read OUT."""
+    from rich.markup import escape
+    from rich.progress import Progress
+
+    load_api()
+    from imgclf.data.datasets import resolve
+    from imgclf.pipeline.records import pack as pack_data
+
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("Packing", total=None)
+        manifest = pack_data(resolve(data), out_dir, target_size=target_size, color_mode=color_mode,
+                             interpolation=interpolation, validation_split=validation_split, seed=seed,
+                             label_pattern=label_pattern, shard_size_mb=shard_size,
+                             progress=lambda n: bar.update(task, completed=n))  # fmt: skip
+    for bad in manifest["skipped"]:
+        err.print(f"[yellow]skipped[/yellow] {escape(bad['path'])}: {escape(bad['reason'])}")
+    table = Table("split", "images", "shards", "MB")
+    for split, part in manifest["splits"].items():
+        table.add_row(split, f"{part['count']:,}", str(len(part["shards"])),
+                      f"{sum(s['bytes'] for s in part['shards']) / 1e6:,.1f}")  # fmt: skip
+    out.print(table)
+    err.print(f"Packed into {out_dir}: {len(manifest['skipped'])} unreadable file(s) skipped.")

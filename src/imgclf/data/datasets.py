@@ -30,6 +30,7 @@ import yaml
 from imgclf import _io
 from imgclf._io import atomic_dir, is_complete
 from imgclf.data.cache import imgclf_home
+from imgclf.data.packed import is_packed, is_url
 from imgclf.errors import ImgclfError
 
 #: Unpacked bytes above which extraction stops (zip-bomb guard), unless told otherwise.
@@ -370,14 +371,17 @@ def check_unpacked(folder: Path, spec: DatasetSpec) -> None:
         raise ImgclfError(f"dataset {spec.name!r} unpacked to no {what}: the archive is empty or not this dataset.")
 
 
-def resolve(name_or_path: str | os.PathLike, data_home: str | os.PathLike | None = None) -> Path:
-    """A dataset folder from a path, or from a registry name (downloading it if needed).
+def resolve(name_or_path: str | os.PathLike, data_home: str | os.PathLike | None = None) -> Path | str:
+    """A dataset folder from a path, or from a registry name (downloading it if needed); a URL of packed data
+    (``gs://…``, read through ``tf.io.gfile``) is returned as it is, a string.
 
     An existing path wins over a name.
 
     Raises:
         ImgclfError: neither an existing path nor a known name, or the download fails.
     """
+    if is_url(name_or_path) and is_packed(name_or_path):
+        return str(name_or_path)
     path = Path(name_or_path).expanduser()
     if path.exists():
         return path

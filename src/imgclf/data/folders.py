@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from imgclf.data.files import IMAGE_EXTENSIONS, is_image_file, is_imgclf_output, list_images
+from imgclf.data.packed import is_packed, load_packed
 from imgclf.data.pixel_csv import find_csvs, is_pixel_csv_source
 from imgclf.data.samples import (  # noqa: F401  (the dataset types live there; re-exported)
     DEFAULT_VALIDATION_SPLIT,
@@ -183,6 +184,8 @@ def load_folder(
     """
     validation_split = check_validation_split(validation_split)
     label_pattern = label_pattern or DEFAULT_LABEL_PATTERN
+    if is_packed(path):
+        return load_packed(path)
     if Path(path).exists() and is_pixel_csv_source(path):
         return load_csv_dataset(path, validation_split, seed, label_column)
     root = unwrap_folder(check_dir(path))
@@ -273,12 +276,19 @@ def load_eval_samples(path: str | os.PathLike, class_names: tuple[str, ...] | li
     """Samples to evaluate a trained model on, labelled with the model's ``class_names``.
 
     A folder with split subfolders gives its test split if it has one, else its validation split;
-    a folder of class subfolders gives all its images.
+    a folder of class subfolders gives all its images; packed data (``imgclf pack``) its validation split, else its
+    training split.
 
     Raises:
         ImgclfError: the folder is unusable (see :func:`scan_classes`) or has a class the model
             does not know.
     """
+    if is_packed(path):
+        packed = load_packed(path)
+        if list(packed.class_names) != list(class_names):
+            raise ImgclfError(f"packed data {str(path)!r} has classes {list(packed.class_names)}; the model has "
+                              f"{list(class_names)}.")  # fmt: skip
+        return packed.validation if packed.validation is not None else packed.train
     if Path(path).exists() and is_pixel_csv_source(path):
         p = Path(path)
         train_csv, held_csv = (p, None) if p.is_file() else find_csvs(p)

@@ -18,24 +18,51 @@ DEFAULT_VALIDATION_SPLIT = 0.2
 
 
 @dataclass(frozen=True)
-class Samples:
-    """Images and their integer labels: files, or decoded pixels (pixel-CSV datasets).
+class Records:
+    """TFRecord shards of decoded images written by ``imgclf pack`` (:mod:`imgclf.data.packed`).
 
     Attributes:
-        paths: image file paths, ``n`` strings (for pixel rows, ``<file.csv>#row<k>`` names).
+        files: shard paths or URLs (anything ``tf.io.gfile`` reads: local, ``gs://``, ``s3://``...), in order.
+        target_size: ``(height, width)`` in pixels the images were resized to when packed.
+        color_mode: ``rgb`` or ``grayscale``.
+        interpolation: the resize filter used when packing.
+    """
+
+    files: tuple[str, ...]
+    target_size: tuple[int, int]
+    color_mode: str
+    interpolation: str
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Images and their integer labels: files, decoded pixels (pixel-CSV datasets), or TFRecord shards
+    (``imgclf pack``).
+
+    Attributes:
+        paths: image file paths, ``n`` strings (for pixel rows, ``<file.csv>#row<k>`` names; for packed
+            records, the packed files' paths relative to the data they were packed from).
         labels: array of shape ``(n,)`` int32; ``labels[i]`` indexes the dataset's ``class_names``.
         images: ``None`` for files, else the pixels, uint8 ``(n, height, width, channels)``.
+        records: for packed data, the shards that hold the decoded images, in ``paths`` order.
     """
 
     paths: tuple[str, ...]
     labels: np.ndarray
     images: np.ndarray | None = None
+    records: Records | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def subset(self, index) -> Samples:
-        """The samples at positions ``index`` (an int array), in that order."""
+        """The samples at positions ``index`` (an int array), in that order.
+
+        Raises:
+            ImgclfError: packed samples (their records are read in shard order, whole).
+        """
+        if self.records is not None:
+            raise ImgclfError("packed data keeps the split it was packed with: pack it again to split it otherwise.")
         index = np.asarray(index, dtype=np.int64)
         images = self.images[index] if self.images is not None else None
         return Samples(tuple(self.paths[i] for i in index), np.asarray(self.labels)[index].astype(np.int32), images)
@@ -50,7 +77,7 @@ class Dataset:
     """A dataset found on disk: class names plus training and (optional) validation samples.
 
     Attributes:
-        root: the folder given by the user.
+        root: the folder given by the user (a ``str`` URL for packed data read through ``tf.io.gfile``).
         class_names: label names in label order (sorted folder names).
         train: training samples.
         validation: validation samples, or ``None`` when training without validation.
@@ -58,7 +85,7 @@ class Dataset:
         validation_split: the fraction held out for the single layout, else ``None``.
     """
 
-    root: Path
+    root: Path | str
     class_names: tuple[str, ...]
     train: Samples
     validation: Samples | None

@@ -53,6 +53,10 @@ class Interpretation:
             ImgclfError: there are images but none of them can be decoded.
         """
         classes = tuple(predictor.classes)
+        if samples.records is not None:  # packed: decoded already, bad files were left out when packing
+            from imgclf.pipeline.records import read_images
+
+            samples = Samples(samples.paths, samples.labels, read_images(samples.records))
         if samples.images is not None:  # pixel rows: nothing to decode, nothing to skip
             images = to_model_input(samples.images, predictor.target_size, predictor.color_mode,
                                     predictor.interpolation)  # fmt: skip

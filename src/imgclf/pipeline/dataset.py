@@ -2,8 +2,9 @@
 
 Images are decoded by :func:`imgclf.data.images.load_image` (Pillow) inside ``tf.numpy_function``
 calls that ``tf.data`` runs in parallel; Pillow releases the GIL while it decodes and resizes.
-Decoded uint8 images are cached in memory when they fit, so files are decoded once and later
-epochs only shuffle and batch; otherwise they are streamed from disk every epoch.
+Decoded uint8 images are kept where :func:`choose_cache` says: in memory when they fit, so files are decoded once
+and later epochs only shuffle and batch; else in a ``tf.data`` cache file on disk (decoded once, read back every
+epoch; shuffled in a bounded buffer); else streamed — decoded from the image files every epoch.
 
 tf.data's autotuner is switched off (:func:`finish`): parallelism is one call per core and the prefetch buffer
 is fixed. With it on, TensorFlow 2.21 ends every pass over a dataset only at the autotuner's next wake-up, on an
@@ -14,12 +15,13 @@ was often measured at exactly 10.23 s, and 4.3 s at 5.11 s (``bench/README.md``)
 from __future__ import annotations
 
 import os
+import shutil
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 import tensorflow as tf
 
-from imgclf.data.folders import Samples
 from imgclf.data.images import (
     DEFAULT_INTERPOLATION,
     channels,
@@ -38,6 +40,12 @@ _PARALLEL = dict(num_parallel_calls=PARALLEL_CALLS, deterministic=True)
 PREFETCH_BATCHES = 4
 #: Fraction of the currently available memory the in-memory cache may take.
 CACHE_MEMORY_FRACTION = 0.5
+#: Fraction of the free disk space an on-disk cache may take.
+CACHE_DISK_FRACTION = 0.5
+#: Where decoded images may be kept (the ``cache`` setting): ``auto`` picks the first that fits.
+CACHE_MODES = ("auto", "memory", "disk", "none")
+#: Memory the shuffle buffer of images read back from a disk cache (or streamed) may hold, in bytes.
+SHUFFLE_BUFFER_BYTES = 256 * 2**20
 
 
 def check_class_mode(class_mode: str) -> str:
@@ -83,6 +91,58 @@ def cache_fits(num_images: int, target_size: tuple[int, int], color_mode: str) -
     return need <= CACHE_MEMORY_FRACTION * available_memory()
 
 
+def check_cache(cache) -> str:
+    """The ``cache`` setting as one of :data:`CACHE_MODES` (``True``/``"true"`` mean ``memory``,
+    ``False``/``"false"`` ``none``, as before there was a disk cache).
+
+    Raises:
+        ImgclfError: any other value.
+    """
+    aliases = {True: "memory", False: "none", "true": "memory", "false": "none"}
+    if isinstance(cache, (bool, str)):
+        cache = aliases.get(cache.lower() if isinstance(cache, str) else cache, cache)
+    return check_one_of("cache", cache, CACHE_MODES)
+
+
+@dataclass(frozen=True)
+class CacheChoice:
+    """Where decoded images are kept, and why.
+
+    Attributes:
+        mode: ``memory``, ``disk`` or ``none`` (streamed: decoded every epoch).
+        bytes: size of the decoded images, in bytes.
+        reason: one line saying why (the budget it was measured against).
+    """
+
+    mode: str
+    bytes: int
+    reason: str
+
+
+def choose_cache(cache, num_images: int, target_size: tuple[int, int], color_mode: str,
+                 cache_dir: str | os.PathLike | None = None, allow_memory: bool = True) -> CacheChoice:  # fmt: skip
+    """Where ``num_images`` decoded uint8 images go: the setting ``cache`` (:func:`check_cache`), or with ``auto``
+    memory when they fit in :data:`CACHE_MEMORY_FRACTION` of the available memory (and ``allow_memory``), else
+    disk when ``cache_dir`` is given and they fit in :data:`CACHE_DISK_FRACTION` of its free space, else none.
+
+    Raises:
+        ImgclfError: an unknown ``cache`` value.
+    """
+    mode = check_cache(cache)
+    need = num_images * target_size[0] * target_size[1] * channels(color_mode)
+    size = f"{num_images:,} decoded images = {need / 1e9:.2f} GB"
+    if mode != "auto":
+        return CacheChoice(mode, need, f"{size}: cache={mode}")
+    memory = CACHE_MEMORY_FRACTION * available_memory()
+    if allow_memory and need <= memory:
+        return CacheChoice("memory", need, f"{size}, within half of the {2 * memory / 1e9:.1f} GB of memory available")
+    disk = CACHE_DISK_FRACTION * shutil.disk_usage(cache_dir).free if cache_dir is not None else 0
+    if disk and need <= disk:
+        return CacheChoice("disk", need, f"{size}, more than memory allows; within half of {2 * disk / 1e9:.1f} GB "
+                           "of free disk")  # fmt: skip
+    return CacheChoice("none", need, f"{size}: more than memory or disk allow; decoded every epoch")
+
+
 def encode_labels(labels: np.ndarray, class_mode: str, num_classes: int) -> np.ndarray:
     """Integer labels ``(n,)`` to training targets: float32 ``(n, 1)`` (binary), one-hot float32
     ``(n, classes)`` (categorical) or int32 ``(n,)`` (sparse)."""
@@ -105,6 +165,7 @@ def image_dataset(
     shuffle: bool = False,
     seed: int = 0,
     cache: bool | str = "auto",
+    cache_file: str | None = None,
     augment: Augmentation | None = None,
     skipped: SkippedFiles | None = None,
 ) -> tf.data.Dataset:
@@ -124,8 +185,11 @@ def image_dataset(
         batch_size: images per batch; the last batch may be smaller.
         shuffle: reshuffle the order every epoch (seeded by ``seed``).
         seed: shuffle seed.
-        cache: ``True`` keep decoded images in memory, ``False`` decode every epoch, ``"auto"``
-            cache when they fit (:func:`cache_fits`).
+        cache: ``memory`` keep decoded images in memory, ``disk`` in ``cache_file`` (a ``tf.data`` cache file,
+            written during the first pass; the file order is shuffled once by ``seed`` and batches are
+            shuffled in a buffer of :data:`SHUFFLE_BUFFER_BYTES`), ``none`` decode every epoch, ``auto`` memory
+            when they fit (:func:`cache_fits`), else none; ``True``/``False`` mean memory/none.
+        cache_file: path prefix of the disk cache (its folder must exist); needed with ``disk``.
         augment: random augmentation applied to each batch after the cache (training data only);
             seeded by ``seed``, different every epoch. ``None`` or an identity leaves images as decoded.
         skipped: where unreadable files are recorded (a fresh record is used if ``None``).
@@ -137,8 +201,11 @@ def image_dataset(
     paths = [os.fspath(p) for p in paths]
     height, width = target_size
     depth = channels(color_mode)
+    cache = check_cache(cache)
     if cache == "auto":
-        cache = cache_fits(len(paths), target_size, color_mode)
+        cache = "memory" if cache_fits(len(paths), target_size, color_mode) else "none"
+    if cache == "disk" and not cache_file:
+        raise ImgclfError("cache='disk' needs a cache_file to write the decoded images into.")
     load = partial(load_image, target_size=(height, width), color_mode=color_mode, interpolation=interpolation)
     skipped = skipped if skipped is not None else SkippedFiles()
     blank = np.zeros((height, width, depth), np.uint8)
@@ -156,19 +223,24 @@ def image_dataset(
         ok.set_shape(())
         return image, ok
 
-    items = tf.data.Dataset.from_tensor_slices(paths)
+    order = np.arange(len(paths))
+    if shuffle and cache == "disk":  # the file is written once, in one order: mix the classes in it
+        order = np.random.default_rng(seed).permutation(len(paths))
+    items = tf.data.Dataset.from_tensor_slices([paths[i] for i in order])
     if labels is not None:
-        items = tf.data.Dataset.zip(items, tf.data.Dataset.from_tensor_slices(labels))
-    if shuffle and not cache:
+        items = tf.data.Dataset.zip(items, tf.data.Dataset.from_tensor_slices(np.asarray(labels)[order]))
+    if shuffle and cache == "none":
         items = items.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     if labels is not None:
         ds = items.map(lambda path, target: (*decode(path), target), **_PARALLEL)
         ds = ds.filter(_is_ok).map(_drop_ok)
     else:
         ds = items.map(lambda path: decode(path)[0], **_PARALLEL)
-    if cache:
-        ds = ds.cache()
-    return _batched(ds, len(paths), batch_size, shuffle and cache, seed, augment, labels is not None)
+    if cache != "none":
+        ds = ds.cache(cache_file if cache == "disk" else "")
+    buffer = len(paths) if cache == "memory" else max(1, SHUFFLE_BUFFER_BYTES // (height * width * depth))
+    shuffled = shuffle and cache != "none"
+    return _batched(ds, min(len(paths), buffer), batch_size, shuffled, seed, augment, labels is not None)
 
 
 def _is_ok(image, ok, target):
@@ -224,35 +296,3 @@ def array_dataset(
     items = (images, labels) if labels is not None else images
     ds = tf.data.Dataset.from_tensor_slices(items)
     return _batched(ds, len(images), batch_size, shuffle, seed, augment, labels is not None)
-
-
-def samples_dataset(
-    samples: Samples,
-    *,
-    target_size: tuple[int, int],
-    color_mode: str,
-    class_mode: str,
-    num_classes: int,
-    batch_size: int,
-    interpolation: str = DEFAULT_INTERPOLATION,
-    shuffle: bool = False,
-    seed: int = 0,
-    cache: bool | str = "auto",
-    augment: Augmentation | None = None,
-    skipped: SkippedFiles | None = None,
-) -> tf.data.Dataset:
-    """:func:`image_dataset` (files) or :func:`array_dataset` (pixels) of labelled
-    :class:`~imgclf.data.folders.Samples`, targets encoded for ``class_mode`` (see :func:`encode_labels`)."""
-    common = dict(
-        target_size=target_size,
-        color_mode=color_mode,
-        interpolation=interpolation,
-        labels=encode_labels(samples.labels, class_mode, num_classes),
-        batch_size=batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        augment=augment,
-    )
-    if samples.images is not None:
-        return array_dataset(samples.images, **common)
-    return image_dataset(samples.paths, cache=cache, skipped=skipped, **common)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from imgclf import _io
 from imgclf.data.files import is_run_folder
+from imgclf.data.packed import is_url
 from imgclf.errors import ImgclfError
 
 MODEL_FILE = "model.keras"
@@ -276,7 +277,7 @@ def data_record(dataset) -> dict | None:
     if dataset.layout == "files":
         return None
     return {
-        "path": str(Path(dataset.root).resolve()),
+        "path": str(dataset.root) if is_url(dataset.root) else str(Path(dataset.root).resolve()),
         "layout": dataset.layout,
         "validation_split_used": dataset.validation_split,
         "train_images": len(dataset.train),

@@ -1,0 +1,55 @@
+"""The ``tf.data`` dataset of labelled :class:`~imgclf.data.samples.Samples`, whatever holds their images: files
+(:func:`~imgclf.pipeline.dataset.image_dataset`), pixels in memory (:func:`~imgclf.pipeline.dataset.array_dataset`)
+or packed TFRecord shards (:func:`~imgclf.pipeline.records.record_dataset`).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from imgclf.data.images import DEFAULT_INTERPOLATION
+from imgclf.data.samples import Samples
+from imgclf.pipeline.augment import Augmentation
+from imgclf.pipeline.dataset import array_dataset, check_cache, encode_labels, image_dataset
+from imgclf.pipeline.records import record_dataset
+from imgclf.pipeline.skipped import SkippedFiles
+
+
+def samples_dataset(
+    samples: Samples,
+    *,
+    target_size: tuple[int, int],
+    color_mode: str,
+    class_mode: str,
+    num_classes: int,
+    batch_size: int,
+    interpolation: str = DEFAULT_INTERPOLATION,
+    shuffle: bool = False,
+    seed: int = 0,
+    cache: bool | str = "auto",
+    cache_file: str | None = None,
+    augment: Augmentation | None = None,
+    skipped: SkippedFiles | None = None,
+) -> tf.data.Dataset:
+    """:func:`~imgclf.pipeline.dataset.image_dataset` (files), :func:`~imgclf.pipeline.dataset.array_dataset`
+    (pixels) or :func:`~imgclf.pipeline.records.record_dataset` (packed shards; ``cache`` memory keeps them in
+    memory, anything else streams them: they are decoded already) of labelled
+    :class:`~imgclf.data.folders.Samples`, targets encoded for ``class_mode``
+    (see :func:`~imgclf.pipeline.dataset.encode_labels`)."""
+    common = dict(
+        target_size=target_size,
+        color_mode=color_mode,
+        interpolation=interpolation,
+        labels=encode_labels(samples.labels, class_mode, num_classes),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        augment=augment,
+    )
+    if samples.images is not None:
+        return array_dataset(samples.images, **common)
+    if samples.records is not None:
+        del common["labels"], common["interpolation"]
+        return record_dataset(samples.records, class_mode=class_mode, num_classes=num_classes,
+                              cache="memory" if check_cache(cache) == "memory" else "none", **common)  # fmt: skip
+    return image_dataset(samples.paths, cache=cache, cache_file=cache_file, skipped=skipped, **common)
