@@ -111,3 +111,14 @@ def test_packed_data_at_a_url_trains_and_predicts(data, tmp_path):
                                                                                                  verbose=0)  # fmt: skip
     assert len(clf.history_) == 2 and yaml.safe_load((run / "config.yaml").read_text())["data"]["path"] == url
     assert len(clf.predict(url)) == 52
+
+
+def test_a_failed_pack_leaves_no_folder(tmp_path):
+    bad = tmp_path / "bad"
+    for cls in ("a", "b"):
+        (bad / cls).mkdir(parents=True)
+        for i in range(3):
+            (bad / cls / f"x{i}.png").write_bytes(b"not an image")
+    with pytest.raises(ImgclfError, match="none of the training images"):
+        pack(bad, tmp_path / "out", target_size=(16, 16))
+    assert not (tmp_path / "out").exists()

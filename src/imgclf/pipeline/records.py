@@ -92,6 +92,16 @@ def pack(data, out, *, target_size=(150, 150), color_mode: str = "rgb", interpol
     if dataset.train.images is not None:
         raise ImgclfError("pixel CSVs are small and already decoded: train on them directly, no need to pack.")
     _check_out(out)
+    try:
+        return _write(dataset, data, out, target_size, color_mode, interpolation, seed, shard_size_mb, batch_size,
+                      progress)  # fmt: skip
+    except BaseException:  # OUT was new or empty: leave nothing half-written in it
+        tf.io.gfile.rmtree(str(out))
+        raise
+
+
+def _write(dataset, data, out, target_size, color_mode, interpolation, seed, shard_size_mb, batch_size,
+           progress) -> dict:  # fmt: skip
     root, skipped = os.path.abspath(dataset.root), SkippedFiles()
     splits, written = {}, 0
     for split, samples in (("train", dataset.train), ("validation", dataset.validation)):
