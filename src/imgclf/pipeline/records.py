@@ -69,7 +69,8 @@ def pack(data, out, *, target_size=(150, 150), color_mode: str = "rgb", interpol
 
     Args:
         data: a dataset folder (any layout :func:`imgclf.load_folder` reads; the validation split it makes with
-            ``validation_split`` and ``seed`` is kept).
+            ``validation_split`` and ``seed`` is kept). Training images are written in a seeded random order, so
+            that every shard mixes the classes; validation images in DATA's order.
         out: a new or empty folder, local or a ``tf.io.gfile`` URL.
         target_size: ``(height, width)`` in pixels the images are resized to (train at this size).
         color_mode, interpolation: as for training.
@@ -107,6 +108,9 @@ def _write(dataset, data, out, target_size, color_mode, interpolation, seed, sha
     for split, samples in (("train", dataset.train), ("validation", dataset.validation)):
         if samples is None:
             continue
+        if split == "train":  # shards mixing every class (folders list a class at a time): a seeded order
+            order = np.random.default_rng(seed).permutation(len(samples))
+            samples = type(samples)(tuple(samples.paths[i] for i in order), samples.labels[order])
         images = image_dataset(samples.paths, target_size=target_size, color_mode=color_mode,
                                interpolation=interpolation, batch_size=batch_size, cache="none",
                                skipped=skipped)  # fmt: skip
