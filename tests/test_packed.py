@@ -122,3 +122,20 @@ def test_a_failed_pack_leaves_no_folder(tmp_path):
     with pytest.raises(ImgclfError, match="none of the training images"):
         pack(bad, tmp_path / "out", target_size=(16, 16))
     assert not (tmp_path / "out").exists()
+
+
+def test_packed_samples_serve_feature_keys_and_in_memory_reads(data, packed, tmp_path):
+    """What reads images outside training — the backbone-feature cache key, evaluation, export checks — takes
+    packed samples too (their names are not files)."""
+    from imgclf.pipeline.records import in_memory
+    from imgclf.training.features import feature_cache_key
+
+    loaded = load_packed(packed)
+    key = feature_cache_key(["squeezenet1_1"], loaded)
+    assert key == feature_cache_key(["squeezenet1_1"], load_packed(packed))  # stable
+    other = tmp_path / "other"
+    pack(data, other, target_size=(32, 32), shard_size_mb=0.02, seed=1)  # same images, another order
+    assert feature_cache_key(["squeezenet1_1"], load_packed(other)) != key
+    held = in_memory(loaded.validation)
+    assert held.images.shape == (11, 32, 32, 3) and held.paths == loaded.validation.paths
+    assert in_memory(load_folder(data).validation).images is None  # files stay files

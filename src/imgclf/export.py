@@ -55,6 +55,9 @@ OOD_HOW = {
 def _decoded(predictor: Predictor, samples: Samples, limit: int | None, seed: int = 0) -> np.ndarray:
     """Up to ``limit`` images of ``samples`` (a seeded random choice), decoded as for the model; unreadable files
     left out."""
+    from imgclf.pipeline.records import in_memory
+
+    samples = in_memory(samples)
     index = np.arange(len(samples))
     if limit is not None and limit < len(index):
         index = np.sort(np.random.default_rng(seed).choice(index, limit, replace=False))

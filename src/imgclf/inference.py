@@ -51,14 +51,18 @@ def expand_image_paths(X) -> list[str]:
     return paths
 
 
-def packed_images(path) -> tuple[list[str], np.ndarray]:
-    """``(names, images)`` of every image of a packed folder (training, then validation split): the paths they
-    were packed from, and uint8 ``(n, height, width, channels)``."""
+def packed_names(path) -> list[str]:
+    """The images of a packed folder (training, then validation split), by the paths they were packed from."""
+    dataset = load_packed(path)
+    return [n for s in (dataset.train, dataset.validation) if s is not None for n in s.paths]
+
+
+def packed_images(path) -> np.ndarray:
+    """Every image of a packed folder, in :func:`packed_names` order: uint8 ``(n, height, width, channels)``."""
     from imgclf.pipeline.records import read_images
 
     dataset = load_packed(path)
-    splits = [s for s in (dataset.train, dataset.validation) if s is not None]
-    return [n for s in splits for n in s.paths], np.concatenate([read_images(s.records) for s in splits])
+    return np.concatenate([read_images(s.records) for s in (dataset.train, dataset.validation) if s is not None])
 
 
 def is_csv(item) -> bool:
@@ -220,7 +224,7 @@ class Predictor:
 
             X = read_pixel_csv(X)[0]
         if isinstance(X, (str, os.PathLike)) and is_packed(X):
-            X = packed_images(X)[1]
+            X = packed_images(X)
         if isinstance(X, np.ndarray) and X.dtype.kind in "USO":  # an array of paths (scikit-learn passes these)
             X = X.tolist()
         if isinstance(X, np.ndarray):
@@ -318,7 +322,7 @@ class Predictor:
         for csv_path in csvs:
             p, sc, _ = self.predict_scores(csv_path)
             if is_packed(csv_path):
-                names += [f"{csv_path}#{name}" for name in packed_images(csv_path)[0]]
+                names += [f"{csv_path}#{name}" for name in packed_names(csv_path)]
             else:
                 names += [f"{csv_path}#row{k}" for k in range(1, len(p) + 1)]
             rows.append(p)

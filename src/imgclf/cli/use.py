@@ -82,7 +82,9 @@ def evaluate(
     if ood is not None:
         from imgclf._io import write_json
         from imgclf.evaluation.unknown import ood_evaluation
+        from imgclf.pipeline.records import in_memory
 
+        samples = in_memory(samples)
         in_images = list(samples.paths) if samples.images is None else samples.images
         metrics["ood"] = {"other": str(ood.resolve()), **ood_evaluation(predictor, in_images, ood)}
         write_json(folder / METRICS_FILE, metrics)

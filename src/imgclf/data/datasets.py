@@ -30,7 +30,7 @@ import yaml
 from imgclf import _io
 from imgclf._io import atomic_dir, is_complete
 from imgclf.data.cache import imgclf_home
-from imgclf.data.packed import is_packed, is_url
+from imgclf.data.packed import is_packed, is_url, open_file
 from imgclf.errors import ImgclfError
 
 #: Unpacked bytes above which extraction stops (zip-bomb guard), unless told otherwise.
@@ -113,9 +113,9 @@ def dataset_dir(name: str, data_home: str | os.PathLike | None = None) -> Path:
 
 
 def sha256_of(path: str | os.PathLike) -> str:
-    """SHA-256 (hex) of a file, read in 1 MiB chunks."""
+    """SHA-256 (hex) of a file (a local path, or a URL read through ``tf.io.gfile``), read in 1 MiB chunks."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_file(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()

@@ -40,20 +40,34 @@ def join(folder, name: str) -> str:
     return f"{str(folder).rstrip('/')}/{name}" if is_url(folder) else os.path.join(os.fspath(folder), name)
 
 
+def open_file(path, mode: str = "r"):
+    """Open a local file, or a URL through ``tf.io.gfile`` (TensorFlow imported only then).
+
+    Raises:
+        OSError: it cannot be opened.
+    """
+    if not is_url(path):
+        return open(path, mode)
+    import tensorflow as tf
+
+    try:
+        return tf.io.gfile.GFile(str(path), mode)
+    except tf.errors.OpError as exc:
+        raise OSError(str(exc)) from None
+
+
 def read_text(path) -> str:
     """A text file's content, local or through ``tf.io.gfile``.
 
     Raises:
         OSError: it cannot be read.
     """
-    if not is_url(path):
-        return Path(path).read_text()
-    import tensorflow as tf
-
     try:
-        with tf.io.gfile.GFile(str(path)) as f:
+        with open_file(path) as f:
             return f.read()
-    except tf.errors.OpError as exc:
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (tf.errors.OpError raised while reading a URL)
         raise OSError(str(exc)) from None
 
 

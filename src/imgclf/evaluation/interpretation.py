@@ -19,6 +19,7 @@ from imgclf.data.images import to_model_input
 from imgclf.errors import ImgclfError
 from imgclf.evaluation.metrics import classification_metrics, sample_losses, top_losses
 from imgclf.inference import Predictor
+from imgclf.pipeline.records import in_memory
 from imgclf.plotting import heatmap_overlay, new_figure, save_figure, save_grid
 
 #: Sub-folder of a run that ``evaluate`` writes its pictures into.
@@ -53,10 +54,7 @@ class Interpretation:
             ImgclfError: there are images but none of them can be decoded.
         """
         classes = tuple(predictor.classes)
-        if samples.records is not None:  # packed: decoded already, bad files were left out when packing
-            from imgclf.pipeline.records import read_images
-
-            samples = Samples(samples.paths, samples.labels, read_images(samples.records))
+        samples = in_memory(samples)  # packed: decoded already, bad files were left out when packing
         if samples.images is not None:  # pixel rows: nothing to decode, nothing to skip
             images = to_model_input(samples.images, predictor.target_size, predictor.color_mode,
                                     predictor.interpolation)  # fmt: skip

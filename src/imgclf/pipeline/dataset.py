@@ -85,12 +85,6 @@ def available_memory() -> int:
         return 2**31
 
 
-def cache_fits(num_images: int, target_size: tuple[int, int], color_mode: str) -> bool:
-    """True when ``num_images`` decoded uint8 images fit in :data:`CACHE_MEMORY_FRACTION` of free memory."""
-    need = num_images * target_size[0] * target_size[1] * channels(color_mode)
-    return need <= CACHE_MEMORY_FRACTION * available_memory()
-
-
 def check_cache(cache) -> str:
     """The ``cache`` setting as one of :data:`CACHE_MODES` (``True``/``"true"`` mean ``memory``,
     ``False``/``"false"`` ``none``, as before there was a disk cache).
@@ -188,7 +182,7 @@ def image_dataset(
         cache: ``memory`` keep decoded images in memory, ``disk`` in ``cache_file`` (a ``tf.data`` cache file,
             written during the first pass; the file order is shuffled once by ``seed`` and batches are
             shuffled in a buffer of :data:`SHUFFLE_BUFFER_BYTES`), ``none`` decode every epoch, ``auto`` memory
-            when they fit (:func:`cache_fits`), else none; ``True``/``False`` mean memory/none.
+            when they fit (:func:`choose_cache`), else none; ``True``/``False`` mean memory/none.
         cache_file: path prefix of the disk cache (its folder must exist); needed with ``disk``.
         augment: random augmentation applied to each batch after the cache (training data only);
             seeded by ``seed``, different every epoch. ``None`` or an identity leaves images as decoded.
@@ -202,8 +196,8 @@ def image_dataset(
     height, width = target_size
     depth = channels(color_mode)
     cache = check_cache(cache)
-    if cache == "auto":
-        cache = "memory" if cache_fits(len(paths), target_size, color_mode) else "none"
+    if cache == "auto":  # no cache file given: memory or nothing
+        cache = choose_cache(cache, len(paths), target_size, color_mode).mode
     if cache == "disk" and not cache_file:
         raise ImgclfError("cache='disk' needs a cache_file to write the decoded images into.")
     load = partial(load_image, target_size=(height, width), color_mode=color_mode, interpolation=interpolation)

@@ -7,17 +7,17 @@ the tf.data API" guide: ``interleave`` over files, ``shuffle`` with a bounded bu
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
+from imgclf.data.datasets import sha256_of
 from imgclf.data.folders import load_folder
 from imgclf.data.images import DEFAULT_INTERPOLATION, channels, check_color_mode, check_interpolation, check_target_size
 from imgclf.data.packed import FORMAT, MANIFEST, VERSION, is_url, join
-from imgclf.data.samples import Records
+from imgclf.data.samples import Records, Samples
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.dataset import PARALLEL_CALLS, SHUFFLE_BUFFER_BYTES, _batched, image_dataset
 from imgclf.pipeline.skipped import SkippedFiles
@@ -46,14 +46,6 @@ def _example(image: np.ndarray, label: int, name: str) -> bytes:
         "name": tf.train.Feature(bytes_list=tf.train.BytesList(value=[name.encode("utf-8")])),
     }
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with tf.io.gfile.GFile(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_out(out) -> None:
@@ -139,7 +131,7 @@ def _write(dataset, data, out, target_size, color_mode, interpolation, seed, sha
             writer.close()
         for shard in shards:
             path = join(out, shard["file"])
-            shard.update(bytes=int(tf.io.gfile.stat(path).length), sha256=_sha256(path))
+            shard.update(bytes=int(tf.io.gfile.stat(path).length), sha256=sha256_of(path))
         counts = np.bincount(np.asarray(labels, int), minlength=dataset.num_classes).tolist() if labels else []
         splits[split] = {"count": len(labels), "class_counts": dict(zip(dataset.class_names, counts)),
                          "shards": shards, "labels": labels, "names": names}  # fmt: skip
@@ -219,6 +211,14 @@ def record_dataset(records: Records, *, class_mode: str, num_classes: int, targe
         ds = ds.cache()
     buffer = max(1, SHUFFLE_BUFFER_BYTES // (height * width * depth))
     return _batched(ds, buffer, batch_size, shuffle, seed, augment, labeled)
+
+
+def in_memory(samples: Samples) -> Samples:
+    """``samples`` with their pixels in ``images`` when they are packed records (evaluation, export checks and
+    ``evaluate --ood`` keep their images in memory); other samples as they are."""
+    if samples is None or samples.records is None:
+        return samples
+    return Samples(samples.paths, samples.labels, read_images(samples.records))
 
 
 def read_images(records: Records) -> np.ndarray:

@@ -49,8 +49,6 @@ def cache_choices(dataset: Dataset, cache, target_size, color_mode: str, cache_d
     training images on disk (or streamed); pixel-CSV splits are in memory already and count for nothing."""
     count = {name: (len(s) if s is not None and s.images is None else 0)
              for name, s in (("train", dataset.train), ("validation", dataset.validation))}  # fmt: skip
-    if dataset.train.records is not None:  # packed: decoded already, so a disk cache would copy the shards
-        cache_dir = None
     both = choose_cache(cache, count["train"] + count["validation"], target_size, color_mode, cache_dir)
     if both.mode == "memory" or check_cache(cache) != "auto":
         choices = {"train": both, "validation": both}
@@ -58,7 +56,7 @@ def cache_choices(dataset: Dataset, cache, target_size, color_mode: str, cache_d
         size = (target_size, color_mode, cache_dir)
         choices = {"train": choose_cache(cache, count["train"], *size, allow_memory=False),
                    "validation": choose_cache(cache, count["validation"], *size)}  # fmt: skip
-    if dataset.train.records is not None:
+    if dataset.train.records is not None:  # packed: decoded already, a disk cache would only copy the shards
         choices = {k: c if c.mode == "memory" else CacheChoice("none", c.bytes, "streamed from the packed shards")
                    for k, c in choices.items()}  # fmt: skip
     return choices
