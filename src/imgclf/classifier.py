@@ -8,6 +8,7 @@ them); ``fit`` checks them, resolves what they imply into trailing-underscore at
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from imgclf.pipeline.dataset import available_memory, resolve_class_mode
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.resolved import Resolved, resolve
 from imgclf.settings import Settings
+from imgclf.training import cluster, distribute
 from imgclf.training import run as runfiles
 from imgclf.training.budget import check_training_memory
 from imgclf.training.calibrate import calibrate
@@ -122,22 +124,34 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         for name in FITTED_ATTRIBUTES:
             self.__dict__.pop(name, None)
         resolved = self.resolve_settings()
+        strategy = cluster.get_strategy(self.distribute)  # before TensorFlow runs anything: multi-worker needs it
         dataset = self._load_data(X, y, resolved)
         class_mode = resolve_class_mode(self.class_mode, dataset.num_classes)
-        free = available_memory()
-        check_training_memory(resolved.input_shape, resolved.batch_size, available=free)  # before any allocation
-        with seeded(self.seed):
-            model = self._build_model(resolved, dataset.num_classes, class_mode)
-            compile_model(model, self.optimizer, resolved.learning_rate, class_mode)
-        check_training_memory(resolved.input_shape, resolved.batch_size, model.count_params(), available=free)
-        run = Path(run_dir) if run_dir is not None else None
+        run, _ = cluster.own_folder(run_dir, strategy)  # None on a worker other than the chief
         record = self._run_config(resolved, dataset, class_mode)
-        if run is not None:
-            record.write(run)
-        self._train(model, dataset, resolved, class_mode, run, callbacks=callbacks, verbose=verbose)
+        state = distribute.restartable(run, record) if strategy is not None else None
+        state = distribute.chief_state(strategy, state)
+        if state is not None:  # a restarted cluster: on from the chief's last checkpoint (as BackupAndRestore)
+            self._continue(run, dataset, resolved, strategy, state, verbose)
+        else:
+            model = self._new_model(resolved, dataset.num_classes, class_mode, strategy)
+            if run is not None:
+                record.write(run)
+            self._train(model, dataset, resolved, class_mode, run, callbacks=callbacks, verbose=verbose,
+                        strategy=strategy)  # fmt: skip
         if run is not None:
             self.save(run)
         return self
+
+    def _new_model(self, resolved: Resolved, num_classes: int, class_mode: str, strategy):
+        """The compiled model to train (in ``strategy``'s scope), once the memory it needs is known to be there."""
+        free = available_memory()
+        check_training_memory(resolved.input_shape, resolved.batch_size, available=free)  # before allocating
+        with seeded(self.seed), cluster.scope(strategy):
+            model = self._build_model(resolved, num_classes, class_mode)
+            compile_model(model, self.optimizer, resolved.learning_rate, class_mode)
+        check_training_memory(resolved.input_shape, resolved.batch_size, model.count_params(), available=free)
+        return model
 
     @classmethod
     def resume(cls, run_dir: str | os.PathLike, verbose: int = 1) -> ImageClassifier:
@@ -155,7 +169,6 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
                 dataset is gone, or ``last.keras`` cannot be loaded safely.
         """
         from imgclf.training import control
-        from imgclf.training.callbacks import read_history_csv
 
         run = Path(run_dir)
         state = control.read_state(run)
@@ -172,26 +185,29 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         if not data or not Path(data).exists():
             raise ImgclfError(f"the dataset of run {str(run_dir)!r} is gone. Received: {data!r}")
         resolved = clf.resolve_settings()
-        dataset = clf._load_data(data, None, resolved)
-        class_mode = resolve_class_mode(clf.class_mode, dataset.num_classes)
-        model = runfiles.load_model_file(run / control.LAST_MODEL)
-        done = int(state["epochs_completed"])
-        history_path = run / runfiles.HISTORY_FILE
-        history = [r for r in read_history_csv(history_path) if r["epoch"] <= done] if history_path.is_file() else []
-        clf._train(
-            model,
-            dataset,
-            resolved,
-            class_mode,
-            run,
-            verbose=verbose,
-            initial_epoch=done,
-            history=history,
-            state=state,
-            seed=clf.seed + done,
-        )  # fmt: skip  (a fresh, reproducible stream for what is left)
+        strategy = cluster.get_strategy(clf.distribute)
+        clf._continue(run, clf._load_data(data, None, resolved), resolved, strategy, state, verbose)
         clf.save(run)
         return clf
+
+    def _continue(self, run: Path | None, dataset: Dataset, resolved: Resolved, strategy, state: dict,
+                  verbose: int):  # fmt: skip
+        """Train on from a run folder's last checkpoint (``last.keras`` + ``state.json``); without a folder (a worker
+        other than the chief), from a new model that :func:`imgclf.training.distribute.fit` gives the chief's
+        values."""
+        class_mode = resolve_class_mode(self.class_mode, dataset.num_classes)
+        done = int(state["epochs_completed"])
+        history = runfiles.history_until(run, done)
+        checkpoint, restored = None, run is not None and not cluster.is_multi_worker(strategy)
+        if restored:
+            with cluster.scope(strategy):
+                model = runfiles.load_model_file(run / runfiles.LAST_FILE)
+        else:  # every worker makes the same variables in the same order; the chief then copies its checkpoint in
+            model = self._new_model(resolved, dataset.num_classes, class_mode, strategy)
+            checkpoint = runfiles.load_model_file(run / runfiles.LAST_FILE) if run is not None else None
+        self._train(model, dataset, resolved, class_mode, run, verbose=verbose, initial_epoch=done, history=history,
+                    state=state, seed=self.seed + done, strategy=strategy, restored=restored,
+                    restore_from=checkpoint)  # fmt: skip
 
     def _load_data(self, X, y, resolved: Resolved) -> Dataset:
         return load_data(X, y, validation_split=resolved.validation_split, seed=self.seed,
@@ -217,10 +233,11 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
 
     def _datasets(self, dataset: Dataset, skipped: SkippedFiles | None = None, **kwargs):
         resolved = self.resolve_settings()
+        kwargs.setdefault("batch_size", resolved.batch_size)
         return training_datasets(
             dataset, target_size=resolved.target_size, color_mode=resolved.color_mode,
-            interpolation=self.interpolation, class_mode=self.class_mode, batch_size=resolved.batch_size,
-            augment=resolved.augment, seed=self.seed, cache=self.cache, skipped=skipped, **kwargs,
+            interpolation=self.interpolation, class_mode=self.class_mode, augment=resolved.augment, seed=self.seed,
+            cache=self.cache, skipped=skipped, **kwargs,
         )  # fmt: skip
 
     def _train(self, model, dataset: Dataset, resolved: Resolved, class_mode: str, run: Path | None, *,
@@ -229,13 +246,17 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
             self._train_from(model, dataset, resolved, class_mode, run, cache_dir, seed=seed, **kwargs)
 
     def _train_from(self, model, dataset: Dataset, resolved: Resolved, class_mode: str, run: Path | None,
-                    cache_dir: Path, *, seed: int | None = None, verbose: int = 1, **kwargs) -> None:  # fmt: skip
+                    cache_dir: Path, *, seed: int | None = None, verbose: int = 1, strategy=None,
+                    **kwargs) -> None:  # fmt: skip
         skipped = SkippedFiles()
-        train_ds, val_ds, choices = self._datasets(dataset, skipped, cache_dir=cache_dir)
+        build = functools.partial(self._datasets, dataset, skipped, cache_dir=cache_dir)  # distributed: a shard each
+        train_ds, val_ds, choices = distribute.distributed_datasets(strategy, build, resolved.batch_size,
+                                                                    dataset.validation is not None)  # fmt: skip
         self.cache_ = {split: choice.mode for split, choice in choices.items()}
         if verbose:
             say_cache(choices, dataset.validation is not None)
         cache_features = bool(resolved.backbone) and self.cache_features and resolved.augment.is_identity
+        cache_features = cache_features and strategy is None
         key = None
         if cache_features:
             key = feature_cache_key([resolved.backbone, weights_fingerprint(resolved.weights),
@@ -245,18 +266,11 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
             train_ds, val_ds, (self.training_datasets(dataset, skipped, in_order=True)[0] if cache_features else None),
             dataset.train.labels, dataset.num_classes, skipped,
         )  # fmt: skip
-        config = TrainingConfig(
-            epochs=resolved.epochs, batch_size=resolved.batch_size, optimizer=self.optimizer,
-            learning_rate=resolved.learning_rate, class_mode=class_mode, target_accuracy=resolved.target_accuracy,
-            monitor=self.monitor, early_stopping=resolved.early_stopping, reduce_lr=resolved.reduce_lr,
-            class_weight=self.class_weight, tensorboard=self.tensorboard, fine_tune=resolved.fine_tune,
-            fine_tune_from=self.fine_tune_from, fine_tune_epochs=resolved.fine_tune_epochs,
-            fine_tune_schedule=self.fine_tune_schedule, cache_features=cache_features, feature_key=key,
-            seed=self.seed,
-        )  # fmt: skip
+        config = TrainingConfig.of(self, resolved, class_mode, cache_features=cache_features, feature_key=key)
         with seeded(self.seed if seed is None else seed):
-            result = train(model, data, config, run, verbose=verbose, **kwargs)
-            self.model_ = inference_model(result.model)  # new layers draw seeds too: inside the block
+            result = train(model, data, config, run, verbose=verbose, strategy=strategy, **kwargs)
+            trained = distribute.local_copy(result.model) if strategy is not None else result.model
+            self.model_ = inference_model(trained)  # new layers draw seeds too: inside the block
         self.classes_ = np.asarray(dataset.class_names)
         self.class_mode_ = class_mode
         self.target_size_, self.color_mode_ = resolved.target_size, resolved.color_mode
@@ -268,6 +282,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         if self.calibrate:  # validation (and cached-feature) batches hold decoded images by now: read from memory
             in_order = data.train_in_order
             in_order = self.training_datasets(dataset, in_order=True)[0] if in_order is None else in_order
+            val_ds = val_ds if strategy is None else self._datasets(dataset)[1]
             done = calibrate(self.model_, in_order, val_ds, self.ood_method, self.ood_false_alarm_rate, run)
         self.calibration_, self.ood_ = done if done is not None else (None, None)
 

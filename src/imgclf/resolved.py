@@ -19,6 +19,7 @@ from imgclf.models import get_model_spec, resolve_precision
 from imgclf.ood import METHODS
 from imgclf.pipeline.augment import make_augmentation
 from imgclf.pipeline.dataset import check_cache, check_class_mode
+from imgclf.training.cluster import check_distribute
 from imgclf.training.optimizers import check_learning_rate, check_optimizer
 
 DEFAULT_MODEL = "course_small"
@@ -101,6 +102,7 @@ def resolve(settings) -> Resolved:
     check_one_of("head", settings.head, ("course", "gap"))
     check_one_of("fine_tune_schedule", settings.fine_tune_schedule, FINE_TUNE_SCHEDULES)
     check_cache(settings.cache)
+    check_distribute(settings.distribute)
     check_one_of("ood_method", settings.ood_method, METHODS)
     if _fraction("ood_false_alarm_rate", settings.ood_false_alarm_rate) == 1:
         raise ImgclfError("ood_false_alarm_rate must be below 1 (1 would call every image unknown). Received: 1")

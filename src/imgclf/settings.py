@@ -101,6 +101,12 @@ class Settings:
     seed: int = _setting(
         0, "Seed of weight initialisation, validation split, shuffling, augmentation and dropout.", "Training"
     )
+    distribute: str = _setting(
+        "none",
+        "none, mirrored (every local GPU; two logical CPU devices without one) or multi-worker (the machines "
+        "TF_CONFIG lists; imgclf train --workers writes it). batch_size is the global batch, split over them.",
+        "Training",
+    )
     weights: str | None = _setting(
         "imagenet",
         "Backbone weights: imagenet (cached download), a local .h5 file, or none.",

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from imgclf.cli._common import app, describe_data, err, finish_run, load_api, print_metrics
 from imgclf.cli._settings import given_settings, with_settings_options
@@ -70,6 +71,8 @@ def train(
     name: Annotated[str | None, typer.Option(help="Run name (default: <model>-<date>-<time>).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder of the same name.")] = False,
+    workers: Annotated[str | None, typer.Option(help="With --distribute multi-worker: host:port of every worker, comma-separated, the same on each (writes TF_CONFIG; without it TF_CONFIG is read).", rich_help_panel="Training")] = None,
+    worker_index: Annotated[int | None, typer.Option(help="This worker's position in --workers, from 0 (worker 0 is the chief, which writes the run).", rich_help_panel="Training")] = None,
     rotation_range: Rotation = None,
     width_shift_range: WidthShift = None,
     height_shift_range: HeightShift = None,
@@ -114,6 +117,7 @@ def train(
         raise ImgclfError("DATA is missing: give a dataset folder, or a --config that names one (data: PATH).")
     clf = imgclf.ImageClassifier(**chosen)
     resolved = clf.resolve_settings()  # every setting checked before anything is written
+    chief = _cluster(clf.distribute, workers, worker_index, name)
     from imgclf.data.datasets import resolve
     from imgclf.training.run import new_run
 
@@ -123,9 +127,36 @@ def train(
     if not resolved.augment.is_identity:
         shown = ", ".join(f"{k}={v}" for k, v in resolved.augment.changes().items())
         err.print(f"Augmenting training images: {shown}")
-    with new_run(runs_dir, name, overwrite, prefix=resolved.backbone or resolved.model, protect=[data]) as run:
+    if not chief:  # it writes nothing: a restart takes the chief's checkpoint
+        clf.fit(dataset, run_dir=runs_dir / name)
+        err.print(f"Worker finished; the chief wrote the run ({escape(str(runs_dir / name))}).")
+        return
+    restart = clf.distribute == "multi-worker"  # a restarted cluster continues its unfinished run
+    with new_run(runs_dir, name, overwrite, prefix=resolved.backbone or resolved.model, protect=[data],
+                 restart=restart) as run:  # fmt: skip
         clf.fit(dataset, run_dir=run)
     finish_run(clf, run)
+
+
+def _cluster(distribute: str, workers: str | None, worker_index: int | None, name: str | None) -> bool:
+    """Check the multi-worker options, write ``TF_CONFIG`` from ``--workers``, and say whether this process is the
+    chief (the one that writes the run folder)."""
+    import os
+
+    from imgclf.errors import ImgclfError
+    from imgclf.training.cluster import cluster_config, worker_role
+
+    if (workers is None) != (worker_index is None):
+        raise ImgclfError("--workers and --worker-index go together (the cluster, and this worker's place in it).")
+    if distribute != "multi-worker":
+        if workers is not None:
+            raise ImgclfError(f"--workers needs --distribute multi-worker. Received: --distribute {distribute}")
+        return True
+    if name is None:
+        raise ImgclfError("--distribute multi-worker needs --name: every worker, and a restarted one, names the run.")
+    if workers is not None:
+        os.environ["TF_CONFIG"] = cluster_config(workers, worker_index)
+    return worker_role()[1]
 
 
 @app.command()

@@ -163,15 +163,16 @@ def record_dataset(records: Records, *, class_mode: str, num_classes: int, targe
         records: the shards (:class:`~imgclf.data.samples.Records`).
         class_mode, num_classes: how labels become targets (see :func:`imgclf.pipeline.dataset.encode_labels`).
         target_size, color_mode: what the model takes; they must be what the data was packed at.
-        shard: ``(num_workers, worker_index)``: read only every ``num_workers``-th shard from ``worker_index``.
+        shard: ``(num_workers, worker_index)``: this worker's part, every ``num_workers``-th shard file from
+            ``worker_index`` (files are not read twice), or every ``num_workers``-th record when there are fewer
+            files than workers.
         labeled: ``(images, targets)`` batches, else images only.
 
     Returns:
         ``tf.data.Dataset`` of uint8 ``(batch, height, width, channels)`` images (with targets).
 
     Raises:
-        ImgclfError: ``target_size``/``color_mode`` differ from the packed ones, or ``shard`` leaves a worker no
-            shard.
+        ImgclfError: ``target_size``/``color_mode`` differ from the packed ones.
     """
     if tuple(target_size) != tuple(records.target_size) or color_mode != records.color_mode:
         raise ImgclfError(
@@ -179,11 +180,11 @@ def record_dataset(records: Records, *, class_mode: str, num_classes: int, targe
             f"size (--target-size {records.target_size[0]} {records.target_size[1]} --color-mode {records.color_mode})"
             f" or pack it again. Received: {tuple(target_size)} {color_mode}"
         )
-    files = list(records.files)
-    if shard is not None:
+    files, by_record = list(records.files), None
+    if shard is not None and len(files) >= shard[0]:
         files = files[shard[1] :: shard[0]]
-        if not files:
-            raise ImgclfError(f"worker {shard[1]} of {shard[0]} gets no shard: pack with a smaller --shard-size.")
+    elif shard is not None:
+        by_record = shard
     height, width = records.target_size
     depth = channels(records.color_mode)
 
@@ -206,6 +207,8 @@ def record_dataset(records: Records, *, class_mode: str, num_classes: int, targe
     # record k is the manifest's k-th (parsing is parallel either way).
     cycle = min(len(files), PARALLEL_CALLS) if shuffle else 1
     ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=cycle, num_parallel_calls=cycle, deterministic=True)
+    if by_record is not None:
+        ds = ds.shard(*by_record)
     ds = ds.map(parse, num_parallel_calls=PARALLEL_CALLS, deterministic=True)
     if cache == "memory":
         ds = ds.cache()

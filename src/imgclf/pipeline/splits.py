@@ -5,6 +5,7 @@ or packed TFRecord shards (:func:`~imgclf.pipeline.records.record_dataset`).
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from imgclf.data.images import DEFAULT_INTERPOLATION
@@ -30,12 +31,19 @@ def samples_dataset(
     cache_file: str | None = None,
     augment: Augmentation | None = None,
     skipped: SkippedFiles | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """:func:`~imgclf.pipeline.dataset.image_dataset` (files), :func:`~imgclf.pipeline.dataset.array_dataset`
     (pixels) or :func:`~imgclf.pipeline.records.record_dataset` (packed shards; ``cache`` memory keeps them in
     memory, anything else streams them: they are decoded already) of labelled
     :class:`~imgclf.data.folders.Samples`, targets encoded for ``class_mode``
-    (see :func:`~imgclf.pipeline.dataset.encode_labels`)."""
+    (see :func:`~imgclf.pipeline.dataset.encode_labels`).
+
+    ``shard=(num_workers, worker_index)`` keeps one worker's part (distributed training): every
+    ``num_workers``-th sample from ``worker_index``; packed shards as :func:`~imgclf.pipeline.records.record_dataset`
+    splits them."""
+    if shard is not None and shard[0] > 1 and samples.records is None:
+        samples = samples.subset(np.arange(shard[1], len(samples), shard[0]))
     common = dict(
         target_size=target_size,
         color_mode=color_mode,
@@ -51,5 +59,6 @@ def samples_dataset(
     if samples.records is not None:
         del common["labels"], common["interpolation"]
         return record_dataset(samples.records, class_mode=class_mode, num_classes=num_classes,
-                              cache="memory" if check_cache(cache) == "memory" else "none", **common)  # fmt: skip
+                              cache="memory" if check_cache(cache) == "memory" else "none", shard=shard,
+                              **common)  # fmt: skip
     return image_dataset(samples.paths, cache=cache, cache_file=cache_file, skipped=skipped, **common)

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import keras
 
-from imgclf._io import atomic_path, read_json, remove_stale_temporaries, write_json
+from imgclf._io import atomic_path, remove_stale_temporaries, write_json
 from imgclf.models.precision import inference_model
 from imgclf.training.run import LAST_FILE as LAST_MODEL
+from imgclf.training.run import STATE_FILE, read_state  # noqa: F401  (read_state: imgclf.training.control's API)
 
 BEST_MODEL = "best.keras"
-STATE_FILE = "state.json"
 
 
 class TargetAccuracy(keras.callbacks.Callback):
@@ -118,9 +118,3 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.state["status"] = "stopped" if reason else "finished"
         self.state["stop_reason"] = reason
         self._write_state()
-
-
-def read_state(run: str | Path) -> dict | None:
-    """A run's ``state.json``, or ``None`` when it has none."""
-    path = Path(run) / STATE_FILE
-    return read_json(path) if path.is_file() else None

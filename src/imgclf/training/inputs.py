@@ -76,7 +76,8 @@ def decoded_cache_dir(run: Path | None):
 
 def training_datasets(dataset: Dataset, *, target_size, color_mode: str, interpolation: str, class_mode: str,
                       batch_size: int, augment, seed: int, cache="auto", cache_dir: Path | None = None,
-                      skipped: SkippedFiles | None = None, in_order: bool = False):  # fmt: skip
+                      skipped: SkippedFiles | None = None, in_order: bool = False,
+                      shard: tuple[int, int] | None = None):  # fmt: skip
     """The ``tf.data`` datasets ``fit`` trains and validates on.
 
     Training batches are shuffled and augmented (``augment``); validation batches are neither, and hold
@@ -89,6 +90,8 @@ def training_datasets(dataset: Dataset, *, target_size, color_mode: str, interpo
     Args:
         in_order: instead, the training images once, unshuffled and unaugmented (cached in memory only when
             the training split is), and no validation dataset.
+        shard: ``(num_workers, worker_index)``: only this worker's part of each split (distributed training;
+            see :func:`imgclf.pipeline.splits.samples_dataset`); ``batch_size`` is then the batch of one replica.
 
     Returns:
         ``(train, validation, choices)``: datasets of ``(images, targets)``, images uint8
@@ -99,7 +102,7 @@ def training_datasets(dataset: Dataset, *, target_size, color_mode: str, interpo
     common = dict(
         target_size=target_size, color_mode=color_mode, interpolation=interpolation,
         class_mode=resolve_class_mode(class_mode, dataset.num_classes), num_classes=dataset.num_classes,
-        batch_size=batch_size, skipped=skipped,
+        batch_size=batch_size, skipped=skipped, shard=shard,
     )  # fmt: skip
 
     def where(split: str) -> dict:

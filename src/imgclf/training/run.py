@@ -32,6 +32,8 @@ CALIBRATION_FILE = "calibration.json"
 OOD_FILE = "ood.npz"
 #: The checkpoint ``--resume`` continues from (model, optimizer and step count).
 LAST_FILE = "last.keras"
+#: Progress of training: epochs asked for and completed, status, best monitored value (:mod:`imgclf.training.control`).
+STATE_FILE = "state.json"
 PLOTS_DIR = "plots"
 #: Files whose presence makes a folder a saved model.
 REQUIRED_FILES = (MODEL_FILE, CLASSES_FILE, CONFIG_FILE)
@@ -51,6 +53,32 @@ def _run_path(runs_dir: str | Path, name: str | None, prefix: str) -> Path:
 LOCK_FILE = ".lock"
 
 
+def read_state(run: str | Path) -> dict | None:
+    """A run's ``state.json``, or ``None`` when it has none."""
+    path = Path(run) / STATE_FILE
+    return _io.read_json(path) if path.is_file() else None
+
+
+def history_until(run: str | Path | None, done: int) -> list[dict]:
+    """The rows of a run's ``history.csv`` for epochs 1 to ``done`` (a resumed run goes on from them); rows that
+    only count the epochs (``{"epoch": k}``) when there is no folder or no file (a worker other than the chief)."""
+    path = Path(run) / HISTORY_FILE if run is not None else None
+    if path is None or not path.is_file():
+        return [{"epoch": epoch + 1} for epoch in range(done)]
+    from imgclf.training.callbacks import read_history_csv
+
+    return [r for r in read_history_csv(path) if r["epoch"] <= done]
+
+
+def unfinished_state(run: str | Path | None) -> dict | None:
+    """The ``state.json`` of a run that stopped before its end (killed, interrupted) and can be continued from
+    its ``last.keras``; ``None`` when ``run`` holds no such run."""
+    state = read_state(run) if run is not None else None
+    if not state or state.get("status") not in ("running", "interrupted") or not (Path(run) / LAST_FILE).is_file():
+        return None
+    return state
+
+
 def _lock_holder(path: Path) -> int | None:
     """The live process holding ``path``'s lock, or ``None`` (no lock, or a stale one left by a dead process)."""
     try:
@@ -68,7 +96,7 @@ def _lock_holder(path: Path) -> int | None:
 
 @contextmanager
 def new_run(runs_dir: str | Path = "runs", name: str | None = None, overwrite: bool = False, prefix: str = "run",
-            protect=()):  # fmt: skip
+            protect=(), restart: bool = False):  # fmt: skip
     """A run folder to write into, locked while the block runs; an existing run is replaced only safely.
 
     With ``overwrite``, an existing folder of that name is replaced only if it is an imgclf run folder
@@ -76,7 +104,8 @@ def new_run(runs_dir: str | Path = "runs", name: str | None = None, overwrite: b
     ``protect`` (the data being trained on). It is moved aside first and deleted only when the block succeeds; if the
     block fails (an error, Ctrl-C), the new folder is removed and the old run put back. A new run that fails before
     its first checkpoint (``last.keras``) is removed too (nothing to resume); one that fails later stays, for
-    ``--resume``.
+    ``--resume``. With ``restart`` (a restarted multi-worker cluster), a folder holding an unfinished run
+    (:func:`unfinished_state`) is handed back as it is, for training to continue.
 
     Raises:
         ImgclfError: a bad name; the folder exists and is not empty (without ``overwrite``); it is not a run, is in
@@ -87,7 +116,9 @@ def new_run(runs_dir: str | Path = "runs", name: str | None = None, overwrite: b
     holder = _lock_holder(path) if path.is_dir() else None
     if holder is not None:
         raise ImgclfError(f"run folder {str(path)!r} is being written by process {holder}; choose another name.")
-    if path.exists() and any(path.iterdir()):
+    if restart and unfinished_state(path) is not None:
+        (path / LOCK_FILE).unlink(missing_ok=True)  # left by a killed process (a live one was refused above)
+    elif path.exists() and any(path.iterdir()):
         if not overwrite:
             raise ImgclfError(
                 f"run folder {str(path)!r} already exists and is not empty; choose another name or pass overwrite=True."
@@ -228,6 +259,12 @@ class RunConfig:
             record["data"] = _plain(self.data)
         record["versions"] = dict(self.versions)
         _io.write_yaml(folder / CONFIG_FILE, record)
+
+    def changes_from(self, other: RunConfig) -> list[str]:
+        """Names of the settings (and ``classes``) that differ between this record and ``other``."""
+        mine, theirs = _plain(self.settings), _plain(other.settings)
+        changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        return changed + (["classes"] if list(self.classes) != list(other.classes) else [])
 
     def known_settings(self, names) -> dict:
         """The recorded settings whose names are in ``names``, as constructor arguments (``target_size`` a

@@ -19,7 +19,7 @@ import numpy as np
 from imgclf import _io
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.skipped import SkippedFiles
-from imgclf.training import control
+from imgclf.training import cluster, control, distribute
 from imgclf.training import run as runfiles
 from imgclf.training.callbacks import (
     EpochTimer,
@@ -77,6 +77,19 @@ class TrainingConfig:
     cache_features: bool = False
     feature_key: str | None = None
     seed: int = 0
+
+    @classmethod
+    def of(cls, settings, resolved, class_mode: str, **kwargs) -> TrainingConfig:
+        """The config of checked ``settings`` (:class:`imgclf.settings.Settings`) and what they resolved to
+        (:class:`imgclf.resolved.Resolved`); ``kwargs`` set the rest (``cache_features``, ``feature_key``)."""
+        return cls(
+            epochs=resolved.epochs, batch_size=resolved.batch_size, optimizer=settings.optimizer,
+            learning_rate=resolved.learning_rate, class_mode=class_mode, target_accuracy=resolved.target_accuracy,
+            monitor=settings.monitor, early_stopping=resolved.early_stopping, reduce_lr=resolved.reduce_lr,
+            class_weight=settings.class_weight, tensorboard=settings.tensorboard, fine_tune=resolved.fine_tune,
+            fine_tune_from=settings.fine_tune_from, fine_tune_epochs=resolved.fine_tune_epochs,
+            fine_tune_schedule=settings.fine_tune_schedule, seed=settings.seed, **kwargs,
+        )  # fmt: skip
 
     @property
     def fine_tuning(self) -> bool:
@@ -209,14 +222,15 @@ def fine_tune_learning_rate(config: TrainingConfig, steps: int):
     return keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, steps), alpha=0.0)
 
 
-def _start_fine_tuning(config: TrainingConfig, model, num_train: int, epochs: int, verbose: int) -> None:
+def _start_fine_tuning(config: TrainingConfig, model, num_train: int, epochs: int, verbose: int, strategy) -> None:
     """Unfreeze the top of the backbone and recompile ``model`` for ``epochs`` epochs of fine-tuning."""
     from imgclf.models.transfer import unfreeze_top
 
     opened = unfreeze_top(model, config.fine_tune, config.fine_tune_from)
     steps = epochs * -(-num_train // config.batch_size)
     rate = fine_tune_learning_rate(config, steps)
-    compile_model(model, config.optimizer, rate, config.class_mode)
+    with cluster.scope(strategy):
+        compile_model(model, config.optimizer, rate, config.class_mode)
     if verbose:
         from rich.console import Console
 
@@ -260,7 +274,8 @@ def _head_on_features(model, data: TrainingData, config: TrainingConfig, verbose
 
 def train(model: keras.Model, data: TrainingData, config: TrainingConfig, run: Path | None = None, *,
           callbacks=(), verbose: int = 1, initial_epoch: int = 0, history: list[dict] | None = None,
-          state: dict | None = None) -> TrainingResult:  # fmt: skip
+          state: dict | None = None, strategy=None, restored: bool = True,
+          restore_from=None) -> TrainingResult:  # fmt: skip
     """Train a compiled ``model`` and record everything in ``run``.
 
     With ``config.cache_features`` the head is trained on cached backbone outputs (the model is still the
@@ -276,6 +291,15 @@ def train(model: keras.Model, data: TrainingData, config: TrainingConfig, run: P
         verbose: 1 prints a Rich progress bar per epoch on stderr; 0 is silent.
         initial_epoch, history, state: where a resumed run starts: the epochs done, their history rows and
             ``state.json``.
+        restored: with ``initial_epoch``, ``model`` is the checkpoint's (fine-tuning layers and optimizer included);
+            else it is new (a worker other than the chief, which gets the chief's values) and a run resumed inside
+            the fine-tuning phase first opens that phase's layers and optimizer again.
+        restore_from: with ``strategy``, a model loaded from ``last.keras`` whose weights and optimizer state
+            ``model`` takes when training starts (:func:`imgclf.training.distribute.fit`).
+        strategy: a ``tf.distribute`` strategy whose scope ``model`` was made in, and ``data`` made by
+            :func:`imgclf.training.distribute.distributed_datasets`; training then runs
+            :func:`imgclf.training.distribute.fit` (no cached features); the fine-tuning phase's optimizer is made in
+            the strategy's scope.
 
     Returns:
         A :class:`TrainingResult`.
@@ -294,9 +318,10 @@ def train(model: keras.Model, data: TrainingData, config: TrainingConfig, run: P
     weights = class_weights(config.class_weight, data.labels, data.num_classes)
     phase_one_done = initial_epoch >= config.epochs
     fit_model, fit_train, fit_val, from_cache = model, data.train, data.validation, False
-    if config.cache_features and not phase_one_done:
+    if config.cache_features and not phase_one_done and strategy is None:
         fit_model, fit_train, fit_val, from_cache = _head_on_features(model, data, config, verbose)
 
+    pending = [restore_from] if restore_from is not None else []  # taken by the first phase that trains
     guard = NothingReadableGuard(data.skipped, len(data.labels))
 
     def run_fit(fit, trn, val, start, stop):
@@ -306,8 +331,12 @@ def train(model: keras.Model, data: TrainingData, config: TrainingConfig, run: P
             # Unreadable files are filtered out inside the pipeline, so the first epoch's length is only
             # known at its end; Keras warns that the data "ran out", which here is expected.
             warnings.filterwarnings("ignore", message="Your input ran out of data")
-            fit.fit(trn, validation_data=val, epochs=stop, initial_epoch=start, callbacks=cbs, verbose=0,
-                    shuffle=False, class_weight=weights)  # fmt: skip
+            if strategy is not None:
+                distribute.fit(strategy, fit, trn, val, epochs=stop, initial_epoch=start, callbacks=cbs,
+                               class_weight=weights, checkpoint=pending.pop() if pending else None)  # fmt: skip
+            else:
+                fit.fit(trn, validation_data=val, epochs=stop, initial_epoch=start, callbacks=cbs, verbose=0,
+                        shuffle=False, class_weight=weights)  # fmt: skip
 
     def run_fit_recorded(*args):
         try:
@@ -326,8 +355,8 @@ def train(model: keras.Model, data: TrainingData, config: TrainingConfig, run: P
     if config.fine_tuning and not stop_reason:
         start = max(len(recorder.rows), config.epochs)
         fine_tune_start = (state or {}).get("fine_tune_from_epoch") or start + 1
-        if initial_epoch < fine_tune_start:
-            _start_fine_tuning(config, model, len(data.labels), config.total_epochs - start, verbose)
+        if initial_epoch < fine_tune_start or not restored:
+            _start_fine_tuning(config, model, len(data.labels), config.total_epochs - config.epochs, verbose, strategy)
         # else: resumed inside the fine-tuning phase; last.keras holds the unfrozen layers and the optimizer
         # with its schedule and step count, so the phase goes on where it stopped.
         if checkpoint is not None:

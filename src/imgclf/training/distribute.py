@@ -1,0 +1,295 @@
+"""Training on several devices or machines with ``tf.distribute`` (the strategy: :mod:`imgclf.training.cluster`):
+sharded input, restarts from the chief's checkpoint, and a distributed training loop.
+
+Why a loop of our own (:func:`fit`) and not ``keras.Model.fit``: under ``MultiWorkerMirroredStrategy`` (Keras 3.15,
+TensorFlow 2.21) ``fit`` fails before its first step, in ``_maybe_symbolic_build`` (``strategy.reduce`` on a
+``PerReplica`` batch) and in ``reduce_per_replica`` (scalar metrics reduced along axis 0); keras-team/keras#20585,
+tensorflow/tensorflow#72388; ``bench/distribute_repro.py`` reproduces both. The loop is what TensorFlow's custom
+training loop tutorial does (``strategy.run`` + ``GradientTape`` + the Keras optimizer, whose ``apply_gradients``
+sums the replicas' gradients), drives the same Keras callbacks as ``fit`` (history, checkpoints, early stopping,
+learning-rate control, progress), and reduces loss and accuracy over every replica, so each worker sees the same
+logs and takes the same decisions.
+
+Batches: ``batch_size`` is the *global* batch, split evenly over the replicas; the loss is the mean over the
+images of the global batch (``sum / global count``), so one step is the step a single process takes on that batch
+and the learning rate needs no scaling. (If you grow ``batch_size`` with the number of machines, scale the learning
+rate with it: the linear scaling rule of Goyal et al. 2017, "Accurate, Large Minibatch SGD".)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from imgclf.errors import ImgclfError
+from imgclf.training.cluster import check_batch_size, is_multi_worker
+
+
+def restartable(run: Path | None, record) -> dict | None:
+    """The ``state.json`` of an unfinished run in ``run`` that a restarted worker continues, or ``None`` (no run
+    there, or one that has finished).
+
+    Args:
+        record: the :class:`~imgclf.training.run.RunConfig` of the run being started.
+
+    Raises:
+        ImgclfError: the unfinished run there was trained with other settings or classes.
+    """
+    from imgclf.training import run as runfiles
+
+    state = runfiles.unfinished_state(run)
+    if state is None:
+        return None
+    changed = record.changes_from(runfiles.RunConfig.read(run))
+    if changed:
+        raise ImgclfError(f"{str(run)!r} holds an unfinished run with other {', '.join(changed)}: restart the workers "
+                          "with its settings, or train into a new run folder.")  # fmt: skip
+    return state
+
+
+def local_copy(model: keras.Model) -> keras.Model:
+    """A copy of a model trained under a strategy, with plain (not mirrored) variables: what prediction,
+    calibration and saving use once distributed training is over (call it outside the strategy's scope)."""
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def distributed_datasets(strategy, build, batch_size: int, has_validation: bool):
+    """Training and validation datasets for ``strategy``: every worker builds its own input pipeline over its shard
+    (``build()`` itself without a strategy).
+
+    Args:
+        build: ``build(shard=(num_pipelines, pipeline_id), batch_size=images_per_replica)`` returning
+            ``(train, validation, choices)`` like :func:`imgclf.training.inputs.training_datasets`.
+        batch_size: the global batch.
+        has_validation: whether there is a validation split.
+
+    Returns:
+        ``(train, validation, choices)``: ``tf.distribute`` datasets (``validation`` ``None`` without a validation
+        split) and the cache choice of this worker's shard.
+
+    Raises:
+        ImgclfError: as :func:`check_batch_size`.
+    """
+    if strategy is None:
+        return build()
+    per_replica = check_batch_size(strategy, batch_size)
+    choices = {}
+
+    def split(k: int):
+        def fn(context):
+            made = build(shard=(context.num_input_pipelines, context.input_pipeline_id), batch_size=per_replica)
+            choices.update(made[2])
+            return made[k]
+
+        return strategy.distribute_datasets_from_function(fn)
+
+    train = split(0)
+    return train, split(1) if has_validation else None, choices
+
+
+def chief_state(strategy, state: dict | None) -> dict | None:
+    """The chief's answer to "is this a restart, and from which epoch?", on every worker: ``{"epochs_completed",
+    "fine_tune_from_epoch"}`` of the chief's unfinished run, or ``None`` for a new run (multi-worker; otherwise
+    ``state`` itself)."""
+    if not is_multi_worker(strategy):
+        return state
+    import tensorflow as tf
+
+    mine = [float(state["epochs_completed"]), float(state.get("fine_tune_from_epoch") or 0)] if state else [-1.0, 0.0]
+
+    def replica():
+        return tf.distribute.get_replica_context().all_gather(tf.constant([mine]), axis=0)
+
+    with collectives():
+        rows = strategy.experimental_local_results(tf.function(lambda: strategy.run(replica))())[0].numpy()
+    done, fine_tune_from = int(rows[0][0]), int(rows[0][1])  # replica 0 is the chief's
+    if done < 0:
+        return None
+    return state if state is not None else {"epochs_completed": done, "fine_tune_from_epoch": fine_tune_from or None}
+
+
+def copy_checkpoint(checkpoint: keras.Model, model: keras.Model) -> None:
+    """Give ``model`` (and its built optimizer) the weights and optimizer state of ``checkpoint``, a model loaded
+    from ``last.keras`` with the same layers.
+
+    Raises:
+        ImgclfError: the checkpoint's variables do not match the model's (count or shapes).
+    """
+    for mine, theirs in ((model.variables, checkpoint.variables),
+                         (model.optimizer.variables, checkpoint.optimizer.variables)):  # fmt: skip
+        if [tuple(v.shape) for v in mine] != [tuple(v.shape) for v in theirs]:
+            raise ImgclfError(f"the checkpoint has {len(theirs)} variables that do not match the model's "
+                              f"{len(mine)}: it was written by other settings.")  # fmt: skip
+        for variable, value in zip(mine, theirs):
+            variable.assign(value.value)
+
+
+def sync_from_chief(strategy, variables) -> None:
+    """Give every worker the chief's values of ``variables`` (model and optimizer): after a restart only the chief
+    has a checkpoint (multi-worker; nothing to do otherwise)."""
+    if not is_multi_worker(strategy) or not variables:
+        return
+    import tensorflow as tf
+
+    def replica():
+        ctx = tf.distribute.get_replica_context()
+        first = tf.equal(ctx.replica_id_in_sync_group, 0)
+        out = []
+        for v in variables:  # one at a time: a packed all-reduce needs a single dtype
+            x = tf.convert_to_tensor(v.value)
+            x = x if x.dtype.is_floating else tf.cast(x, tf.int64)
+            out.append(ctx.all_reduce("SUM", tf.where(first, x, tf.zeros_like(x))))
+        return out
+
+    chief = strategy.experimental_local_results(tf.function(lambda: strategy.run(replica))())[0]
+    for variable, value in zip(variables, chief):
+        variable.assign(tf.cast(value, variable.dtype))
+
+
+def _weights_table(class_weight, num_outputs: int):
+    if not class_weight:
+        return None
+    size = max(max(class_weight) + 1, num_outputs, 2)
+    return np.asarray([class_weight.get(i, 1.0) for i in range(size)], np.float32)
+
+
+def _steps(strategy, model, table):
+    """``(train_step, test_step)``: tf.functions over a distributed batch returning the global sums
+    ``(weighted loss, correct predictions, images)``."""
+    import tensorflow as tf
+
+    loss_fn = keras.losses.get(model.loss)
+    optimizer = model.optimizer
+    weights = tf.constant(table) if table is not None else None
+
+    def sums(x, y, training: bool):
+        pred = tf.cast(model(x, training=training), tf.float32)
+        if pred.shape[-1] == 1:  # binary: one sigmoid output, float targets (batch, 1)
+            truth, guess = tf.cast(tf.reshape(y, [-1]) > 0.5, tf.int32), tf.cast(pred[:, 0] > 0.5, tf.int32)
+            y = tf.reshape(tf.cast(y, tf.float32), tf.shape(pred))
+        else:
+            truth = tf.cast(tf.argmax(y, -1), tf.int32) if len(y.shape) > 1 else tf.cast(tf.reshape(y, [-1]), tf.int32)
+            guess = tf.cast(tf.argmax(pred, -1), tf.int32)
+        per_image = loss_fn(y, pred)
+        if weights is not None:
+            per_image = per_image * tf.gather(weights, truth)
+        return tf.reduce_sum(per_image), tf.reduce_sum(tf.cast(tf.equal(truth, guess), tf.float32))
+
+    # A replica whose input has run out gets an empty batch (uneven shards, the last partial batch); TensorFlow's
+    # CPU convolutions fail on one, so an empty batch skips the model: nothing to add, zero gradients.
+    def train_replica(x, y):
+        count = tf.cast(tf.shape(x)[0], tf.float32)
+        global_count = tf.distribute.get_replica_context().all_reduce("SUM", count)
+        variables = model.trainable_variables
+
+        def learn():
+            with tf.GradientTape() as tape:
+                total, correct = sums(x, y, True)
+                loss = total / tf.maximum(global_count, 1.0)  # the mean over the global batch
+                if model.losses:
+                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+                scaled = optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, variables)
+            return [tf.zeros(v.shape, v.dtype) if g is None else g for g, v in zip(grads, variables)], total, correct
+
+        def idle():
+            return [tf.zeros(v.shape, v.dtype) for v in variables], tf.constant(0.0), tf.constant(0.0)
+
+        grads, total, correct = tf.cond(count > 0, learn, idle)
+        optimizer.apply_gradients(zip(grads, variables))  # sums the gradients over the replicas
+        return total, correct, count
+
+    def test_replica(x, y):
+        count = tf.cast(tf.shape(x)[0], tf.float32)
+        total, correct = tf.cond(count > 0, lambda: sums(x, y, False), lambda: (tf.constant(0.0), tf.constant(0.0)))
+        return total, correct, count
+
+    def distributed(replica_fn):
+        @tf.function
+        def step(batch):
+            out = strategy.run(replica_fn, args=tuple(batch))
+            return [strategy.reduce("SUM", v, axis=None) for v in out]
+
+        return step
+
+    return distributed(train_replica), distributed(test_replica)
+
+
+def _means(sums) -> dict:
+    return {"loss": sums[0] / max(sums[2], 1), "accuracy": sums[1] / max(sums[2], 1)}
+
+
+def fit(strategy, model: keras.Model, train, validation=None, *, epochs: int, initial_epoch: int = 0,
+        callbacks=(), class_weight: dict | None = None, checkpoint: keras.Model | None = None) -> None:  # fmt: skip
+    """``model.fit`` for a ``tf.distribute`` strategy: train ``model`` (compiled, made in ``strategy.scope()``) on
+    the distributed datasets ``train`` and ``validation`` (:func:`distributed_datasets`).
+
+    Callbacks run outside the strategy's scope: a model they build (the float32 twin ``best.keras`` is saved
+    from) gets plain variables, made without collective operations between the workers.
+
+    Logs per epoch ``loss`` and ``accuracy`` (means over the epoch's training images: the loss with
+    ``class_weight``, as Keras logs it) and ``val_loss``, ``val_accuracy`` over every validation image, reduced over
+    all replicas; ``keras.callbacks.Callback`` objects get the calls ``fit`` makes (train, epoch and train-batch
+    begin/end) and may stop training through ``model.stop_training``.
+
+    Args:
+        epochs, initial_epoch: as ``keras.Model.fit``.
+        class_weight: ``{class index: weight}`` or ``None``.
+        checkpoint: a model loaded from a run's ``last.keras`` (outside the strategy) whose weights and optimizer
+            state ``model`` takes before training on (the chief of a restarted cluster; the other workers then get
+            them from the chief).
+
+    Raises:
+        ImgclfError: a worker was lost (``tf.errors.UnavailableError`` and other collective failures): restart
+            every worker with the same command to resume from the last completed epoch.
+    """
+    with strategy.scope():
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+    if checkpoint is not None:
+        copy_checkpoint(checkpoint, model)
+    with collectives():
+        sync_from_chief(strategy, [*model.variables, *model.optimizer.variables])
+    train_step, test_step = _steps(strategy, model, _weights_table(class_weight, model.outputs[0].shape[-1]))
+    hooks = keras.callbacks.CallbackList(list(callbacks), model=model, epochs=epochs, steps=None, verbose=0)
+    model.stop_training = False
+    logs: dict = {}
+    with collectives():
+        hooks.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            hooks.on_epoch_begin(epoch)
+            total = np.zeros(3)
+            for batch, data in enumerate(train):
+                hooks.on_train_batch_begin(batch)
+                total += [float(v) for v in train_step(data)]
+                hooks.on_train_batch_end(batch, _means(total))
+            logs = _means(total)
+            if validation is not None:
+                seen = np.zeros(3)
+                for data in validation:
+                    seen += [float(v) for v in test_step(data)]
+                logs.update({f"val_{k}": v for k, v in _means(seen).items()})
+            hooks.on_epoch_end(epoch, logs)
+            if model.stop_training:
+                break
+        hooks.on_train_end(logs)
+
+
+@contextlib.contextmanager
+def collectives():
+    """Turn the errors of a collective operation whose peer has gone (``tf.errors.UnavailableError`` and the like)
+    into an :class:`~imgclf.errors.ImgclfError` that says what to do."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.DeadlineExceededError,
+            tf.errors.InternalError) as exc:  # fmt: skip
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ImgclfError(f"a worker was lost ({type(exc).__name__}: {first[:200]}); restart every worker with the "
+                          "same command to resume from the last completed epoch.") from None  # fmt: skip
