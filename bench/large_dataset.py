@@ -64,7 +64,7 @@ def rss_mb() -> tuple[float, float]:
     return peak, current
 
 
-def train_once(data: str, limit: int | None) -> dict:
+def train_once(data: str, limit: int | None, epochs: int = 2) -> dict:
     """Train course_small for 2 epochs on ``data`` (a folder, packed shards, or the first ``limit`` images of a
     folder as paths) in this process; per-epoch seconds and RSS."""
     import keras
@@ -83,7 +83,7 @@ def train_once(data: str, limit: int | None) -> dict:
                          "peak_rss_mb": round(peak), "rss_mb": round(current),
                          "val_accuracy": round(float(logs.get("val_accuracy", 0)), 4)})  # fmt: skip
 
-    clf = ImageClassifier(model="course_small", epochs=2, batch_size=20, cache="none", calibrate=False)
+    clf = ImageClassifier(model="course_small", epochs=epochs, batch_size=20, cache="none", calibrate=False)
     if limit:
         paths = sorted(str(p) for p in Path(data).rglob("*.jpg"))
         rng = np.random.default_rng(0)
@@ -98,11 +98,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=25_000)
     parser.add_argument("--work", type=Path, default=Path("/tmp/imgclf_bench_large"))
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument(
+        "--only",
+        choices=("folder-3000", "folder", "packed"),
+        action="append",
+        help="run only these (repeatable; default: all three)",
+    )
     parser.add_argument("--train", help=argparse.SUPPRESS)  # internal: one run in a fresh process
     parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.train:
-        print(json.dumps(train_once(args.train, args.limit)))
+        print(json.dumps(train_once(args.train, args.limit, args.epochs)))
         return
     start = time.perf_counter()
     images = generate(args.work / "images", args.count)
@@ -115,9 +122,10 @@ def main() -> None:
         manifest = pack(images, packed, target_size=(150, 150))
         size = sum(s["bytes"] for part in manifest["splits"].values() for s in part["shards"])
         print(f"packed in {time.perf_counter() - start:.0f} s: {size / 1e9:.2f} GB")
-    runs = [(str(images), 3000), (str(images), None), (str(packed), None)]
-    for data, limit in runs:
-        cmd = [sys.executable, __file__, "--train", data] + (["--limit", str(limit)] if limit else [])
+    runs = {"folder-3000": (str(images), 3000), "folder": (str(images), None), "packed": (str(packed), None)}
+    for data, limit in [runs[name] for name in args.only or runs]:
+        cmd = [sys.executable, __file__, "--train", data, "--epochs", str(args.epochs)]
+        cmd += ["--limit", str(limit)] if limit else []
         done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
         if done.returncode:
             print(done.stderr[-3000:])

@@ -30,10 +30,11 @@ COMMON = ["--batch-size", "16", "--seed", "1", "--no-calibrate"]
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    """DATA/train/{a_tl,b_br}/ (40 each) + DATA/validation/{a_tl,b_br}/ (10 each), 48x48 PNG."""
+    """DATA/train/{a_tl: 41, b_br: 40} + DATA/validation/{a_tl: 11, b_br: 10}, 48x48 PNG: odd counts, so two
+    workers' shards differ by an image (one runs out first) and the last batch leaves a replica empty."""
     root = tmp_path_factory.mktemp("distribute") / "data"
-    write_class_folder(root / "train", {"a_tl": 40, "b_br": 40})
-    write_class_folder(root / "validation", {"a_tl": 10, "b_br": 10}, start=500)
+    write_class_folder(root / "train", {"a_tl": 41, "b_br": 40})
+    write_class_folder(root / "validation", {"a_tl": 11, "b_br": 10}, start=500)
     return root
 
 

@@ -250,8 +250,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
                     **kwargs) -> None:  # fmt: skip
         skipped = SkippedFiles()
         build = functools.partial(self._datasets, dataset, skipped, cache_dir=cache_dir)  # distributed: a shard each
-        train_ds, val_ds, choices = distribute.distributed_datasets(strategy, build, resolved.batch_size,
-                                                                    dataset.validation is not None)  # fmt: skip
+        train_ds, val_ds, choices = distribute.worker_datasets(strategy, build, resolved.batch_size)
         self.cache_ = {split: choice.mode for split, choice in choices.items()}
         if verbose:
             say_cache(choices, dataset.validation is not None)

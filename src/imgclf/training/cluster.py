@@ -135,6 +135,19 @@ def _is_mirrored(strategy) -> bool:
     return isinstance(strategy, tf.distribute.MirroredStrategy)
 
 
+def worker_position(strategy) -> tuple[int, int]:
+    """``(number of workers, this worker's index)`` of a multi-worker cluster (a ``chief`` task first); ``(1, 0)``
+    for one process."""
+    if not is_multi_worker(strategy):
+        return 1, 0
+    resolver = strategy.cluster_resolver
+    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    chiefs, workers = len(spec.get("chief", [])), len(spec.get("worker", []))
+    if not chiefs + workers:
+        return 1, 0
+    return chiefs + workers, 0 if resolver.task_type == "chief" else chiefs + int(resolver.task_id)
+
+
 def check_batch_size(strategy, batch_size: int) -> int:
     """Images per replica: ``batch_size`` (the global batch) split over the replicas.
 

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from imgclf.errors import ImgclfError
-from imgclf.training.cluster import check_batch_size, is_multi_worker
+from imgclf.training.cluster import check_batch_size, is_multi_worker, worker_position
 
 
 def restartable(run: Path | None, record) -> dict | None:
@@ -58,38 +58,27 @@ def local_copy(model: keras.Model) -> keras.Model:
     return twin
 
 
-def distributed_datasets(strategy, build, batch_size: int, has_validation: bool):
-    """Training and validation datasets for ``strategy``: every worker builds its own input pipeline over its shard
-    (``build()`` itself without a strategy).
+def worker_datasets(strategy, build, batch_size: int):
+    """This worker's training and validation datasets (``build()`` itself without a strategy): its shard of each
+    split, in batches of its share of the global batch, which :func:`fit` splits over its replicas.
+
+    Plain ``tf.data`` datasets, not ``tf.distribute`` ones: TensorFlow 2.21's distributed iterator wraps each batch
+    in datasets of its own, whose tf.data autotuner ends every pass only at its next wake-up (a 5.1 s pass took
+    10.3 s), the delay imgclf's datasets switch the autotuner off to avoid.
 
     Args:
-        build: ``build(shard=(num_pipelines, pipeline_id), batch_size=images_per_replica)`` returning
+        build: ``build(shard=(num_workers, worker_index), batch_size=images_per_worker)`` returning
             ``(train, validation, choices)`` like :func:`imgclf.training.inputs.training_datasets`.
         batch_size: the global batch.
-        has_validation: whether there is a validation split.
-
-    Returns:
-        ``(train, validation, choices)``: ``tf.distribute`` datasets (``validation`` ``None`` without a validation
-        split) and the cache choice of this worker's shard.
 
     Raises:
-        ImgclfError: as :func:`check_batch_size`.
+        ImgclfError: as :func:`imgclf.training.cluster.check_batch_size`.
     """
     if strategy is None:
         return build()
-    per_replica = check_batch_size(strategy, batch_size)
-    choices = {}
-
-    def split(k: int):
-        def fn(context):
-            made = build(shard=(context.num_input_pipelines, context.input_pipeline_id), batch_size=per_replica)
-            choices.update(made[2])
-            return made[k]
-
-        return strategy.distribute_datasets_from_function(fn)
-
-    train = split(0)
-    return train, split(1) if has_validation else None, choices
+    check_batch_size(strategy, batch_size)
+    count, index = worker_position(strategy)
+    return build(shard=(count, index), batch_size=batch_size // count)
 
 
 def chief_state(strategy, state: dict | None) -> dict | None:
@@ -209,15 +198,46 @@ def _steps(strategy, model, table):
         total, correct = tf.cond(count > 0, lambda: sums(x, y, False), lambda: (tf.constant(0.0), tf.constant(0.0)))
         return total, correct, count
 
+    local = len(strategy.extended.worker_devices)  # this worker's replicas
+
     def distributed(replica_fn):
-        @tf.function
-        def step(batch):
-            out = strategy.run(replica_fn, args=tuple(batch))
+        @tf.function(reduce_retracing=True)
+        def step(x, y):
+            size = -(-tf.shape(x)[0] // local)  # this worker's batch, split over its replicas (the last part smaller)
+
+            def part(t):
+                return lambda ctx: t[(ctx.replica_id_in_sync_group % local) * size :][:size]
+
+            args = [strategy.experimental_distribute_values_from_function(part(t)) for t in (x, y)]
+            out = strategy.run(replica_fn, args=tuple(args))
             return [strategy.reduce("SUM", v, axis=None) for v in out]
 
         return step
 
     return distributed(train_replica), distributed(test_replica)
+
+
+def _batches(strategy, dataset):
+    """``dataset``'s batches; in a multi-worker cluster, until every worker's have run out, a worker whose shard has
+    run out going on with empty batches (every worker must take part in each step's collective operations)."""
+    import tensorflow as tf
+
+    if not is_multi_worker(strategy):
+        yield from dataset
+        return
+
+    @tf.function
+    def anyone(has):  # how many replicas still have a batch
+        out = strategy.run(lambda v: tf.distribute.get_replica_context().all_reduce("SUM", v * 1.0), args=(has,))
+        return strategy.experimental_local_results(out)[0]
+
+    empty = tuple(tf.zeros([0, *spec.shape[1:]], spec.dtype) for spec in dataset.element_spec)
+    iterator = iter(dataset)
+    while True:
+        batch = next(iterator, None)
+        if float(anyone(tf.constant(float(batch is not None)))) == 0:
+            return
+        yield batch if batch is not None else empty
 
 
 def _means(sums) -> dict:
@@ -227,7 +247,7 @@ def _means(sums) -> dict:
 def fit(strategy, model: keras.Model, train, validation=None, *, epochs: int, initial_epoch: int = 0,
         callbacks=(), class_weight: dict | None = None, checkpoint: keras.Model | None = None) -> None:  # fmt: skip
     """``model.fit`` for a ``tf.distribute`` strategy: train ``model`` (compiled, made in ``strategy.scope()``) on
-    the distributed datasets ``train`` and ``validation`` (:func:`distributed_datasets`).
+    this worker's datasets ``train`` and ``validation`` (:func:`worker_datasets`).
 
     Callbacks run outside the strategy's scope: a model they build (the float32 twin ``best.keras`` is saved
     from) gets plain variables, made without collective operations between the workers.
@@ -264,15 +284,15 @@ def fit(strategy, model: keras.Model, train, validation=None, *, epochs: int, in
         for epoch in range(initial_epoch, epochs):
             hooks.on_epoch_begin(epoch)
             total = np.zeros(3)
-            for batch, data in enumerate(train):
+            for batch, (x, y) in enumerate(_batches(strategy, train)):
                 hooks.on_train_batch_begin(batch)
-                total += [float(v) for v in train_step(data)]
+                total += [float(v) for v in train_step(x, y)]
                 hooks.on_train_batch_end(batch, _means(total))
             logs = _means(total)
             if validation is not None:
                 seen = np.zeros(3)
-                for data in validation:
-                    seen += [float(v) for v in test_step(data)]
+                for x, y in _batches(strategy, validation):
+                    seen += [float(v) for v in test_step(x, y)]
                 logs.update({f"val_{k}": v for k, v in _means(seen).items()})
             hooks.on_epoch_end(epoch, logs)
             if model.stop_training:

@@ -297,7 +297,7 @@ def train(model: keras.Model, data: TrainingData, config: TrainingConfig, run: P
         restore_from: with ``strategy``, a model loaded from ``last.keras`` whose weights and optimizer state
             ``model`` takes when training starts (:func:`imgclf.training.distribute.fit`).
         strategy: a ``tf.distribute`` strategy whose scope ``model`` was made in, and ``data`` made by
-            :func:`imgclf.training.distribute.distributed_datasets`; training then runs
+            :func:`imgclf.training.distribute.worker_datasets`; training then runs
             :func:`imgclf.training.distribute.fit` (no cached features); the fine-tuning phase's optimizer is made in
             the strategy's scope.
 
