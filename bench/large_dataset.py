@@ -8,6 +8,8 @@ of the area, flips, brightness/contrast/colour jitter; quality 90), 12,500 per c
 ``--work/images`` (a ``.complete`` marker). Each run trains in its own process (``ru_maxrss`` is the process's
 peak): ``course_small`` at 150x150, batch 20, 2 epochs, ``cache=none`` (folder) or streamed shards; the peak RSS
 after each epoch and its current RSS are reported, and the epoch time against a 3,000-image run scaled by count.
+Like the ``imgclf`` command, each run first sets glibc's mmap threshold (:func:`imgclf.cli.bound_heap_growth`; a
+``MALLOC_MMAP_THRESHOLD_`` in the environment wins). ``--epochs`` and ``--only`` select what runs.
 Figures go in bench/README.md.
 """
 
@@ -70,7 +72,9 @@ def train_once(data: str, limit: int | None, epochs: int = 2) -> dict:
     import keras
 
     from imgclf import ImageClassifier
+    from imgclf.cli import bound_heap_growth
 
+    bound_heap_growth()  # as the imgclf command does at start-up (bench/README.md: the shard stream's memory)
     rows = []
 
     class Memory(keras.callbacks.Callback):
