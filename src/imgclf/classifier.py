@@ -168,11 +168,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
             ImgclfError: not a resumable run (no ``last.keras`` / ``state.json``), already finished, its
                 dataset is gone, or ``last.keras`` cannot be loaded safely.
         """
-        from imgclf.training import control
-
         run = Path(run_dir)
-        state = control.read_state(run)
-        if state is None or not (run / control.LAST_MODEL).is_file() or not (run / runfiles.CONFIG_FILE).is_file():
+        state = runfiles.read_state(run)
+        if state is None or not (run / runfiles.LAST_FILE).is_file() or not (run / runfiles.CONFIG_FILE).is_file():
             raise ImgclfError(
                 "RUN must be a run folder that has finished at least one epoch (state.json, last.keras). "
                 f"Received: {str(run_dir)!r}"
@@ -268,8 +266,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         config = TrainingConfig.of(self, resolved, class_mode, cache_features=cache_features, feature_key=key)
         with seeded(self.seed if seed is None else seed):
             result = train(model, data, config, run, verbose=verbose, strategy=strategy, **kwargs)
-            trained = distribute.local_copy(result.model) if strategy is not None else result.model
-            self.model_ = inference_model(trained)  # new layers draw seeds too: inside the block
+            self.model_ = distribute.local_copy(inference_model(result.model))  # new layers draw seeds: inside
         self.classes_ = np.asarray(dataset.class_names)
         self.class_mode_ = class_mode
         self.target_size_, self.color_mode_ = resolved.target_size, resolved.color_mode

@@ -82,7 +82,6 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
     from imgclf.inference import Predictor
     from imgclf.report.diagnosis import diagnose
     from imgclf.training.callbacks import read_history_csv
-    from imgclf.training.control import read_state
 
     run = runfiles.check_run_dir(run_dir)
     predictor = predictor if predictor is not None else Predictor.from_run(run)
@@ -126,7 +125,7 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
         "health": class_balance((config.get("data") or {}).get("train_counts") or {}),
         "curves": [data_uri(p) for p in sorted((run / runfiles.PLOTS_DIR).glob("*.png"))],
         "diagnosis": diagnose(history).to_dict() if history else None,
-        "state": read_state(run) or {},
+        "state": runfiles.read_state(run) or {},
         "metrics": metrics,
         "evaluation_images": [
             data_uri(evaluation / f) for f in ("confusion_matrix.png", "roc_pr.png") if (evaluation / f).is_file()

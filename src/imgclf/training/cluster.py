@@ -67,16 +67,28 @@ def worker_role(environ=None) -> tuple[int, bool]:
     Raises:
         ImgclfError: ``TF_CONFIG`` that is not JSON with a ``task``.
     """
+    config = _tf_config(environ)
+    if config is None:
+        return 0, True
+    kind, index, cluster = config["task"]["type"], config["task"]["index"], config.get("cluster", {})
+    return index, kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+
+
+def _tf_config(environ=None) -> dict | None:
+    """``TF_CONFIG`` parsed (what ``MultiWorkerMirroredStrategy`` reads), or ``None`` when unset.
+
+    Raises:
+        ImgclfError: not JSON with a task type and index.
+    """
     text = (os.environ if environ is None else environ).get("TF_CONFIG")
     if not text:
-        return 0, True
+        return None
     try:
         config = json.loads(text)
-        task, cluster = config["task"], config.get("cluster", {})
-        kind, index = task["type"], int(task["index"])
+        config["task"] = {"type": str(config["task"]["type"]), "index": int(config["task"]["index"])}
     except (ValueError, KeyError, TypeError):
         raise ImgclfError(f"TF_CONFIG must be JSON with a task type and index. Received: {text!r}") from None
-    return index, kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+    return config
 
 
 def get_strategy(distribute: str):
@@ -136,16 +148,14 @@ def _is_mirrored(strategy) -> bool:
 
 
 def worker_position(strategy) -> tuple[int, int]:
-    """``(number of workers, this worker's index)`` of a multi-worker cluster (a ``chief`` task first); ``(1, 0)``
-    for one process."""
-    if not is_multi_worker(strategy):
+    """``(number of workers, this worker's index)`` of a multi-worker cluster (a ``chief`` task first), from
+    ``TF_CONFIG``; ``(1, 0)`` for one process."""
+    config = _tf_config() if is_multi_worker(strategy) else None
+    if config is None:
         return 1, 0
-    resolver = strategy.cluster_resolver
-    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
-    chiefs, workers = len(spec.get("chief", [])), len(spec.get("worker", []))
-    if not chiefs + workers:
-        return 1, 0
-    return chiefs + workers, 0 if resolver.task_type == "chief" else chiefs + int(resolver.task_id)
+    cluster, task = config.get("cluster", {}), config["task"]
+    chiefs, workers = len(cluster.get("chief", [])), len(cluster.get("worker", []))
+    return max(chiefs + workers, 1), 0 if task["type"] == "chief" else chiefs + task["index"]
 
 
 def check_batch_size(strategy, batch_size: int) -> int:

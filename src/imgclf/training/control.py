@@ -19,7 +19,7 @@ import keras
 from imgclf._io import atomic_path, remove_stale_temporaries, write_json
 from imgclf.models.precision import inference_model
 from imgclf.training.run import LAST_FILE as LAST_MODEL
-from imgclf.training.run import STATE_FILE, read_state  # noqa: F401  (read_state: imgclf.training.control's API)
+from imgclf.training.run import STATE_FILE
 
 BEST_MODEL = "best.keras"
 

@@ -51,8 +51,13 @@ def restartable(run: Path | None, record) -> dict | None:
 
 
 def local_copy(model: keras.Model) -> keras.Model:
-    """A copy of a model trained under a strategy, with plain (not mirrored) variables: what prediction,
-    calibration and saving use once distributed training is over (call it outside the strategy's scope)."""
+    """``model`` with plain variables: itself when they are (no strategy, or a float32 twin already rebuilt outside
+    it), else a copy of a model trained under a strategy (mirrored variables) — what prediction, calibration and
+    saving use once training is over (call it outside the strategy's scope)."""
+    import tensorflow as tf
+
+    if not any(isinstance(getattr(v, "value", v), tf.distribute.DistributedValues) for v in model.weights[:1]):
+        return model
     twin = keras.models.clone_model(model)
     twin.set_weights(model.get_weights())
     return twin
@@ -140,13 +145,6 @@ def sync_from_chief(strategy, variables) -> None:
         variable.assign(tf.cast(value, variable.dtype))
 
 
-def _weights_table(class_weight, num_outputs: int):
-    if not class_weight:
-        return None
-    size = max(max(class_weight) + 1, num_outputs, 2)
-    return np.asarray([class_weight.get(i, 1.0) for i in range(size)], np.float32)
-
-
 def _steps(strategy, model, table):
     """``(train_step, test_step)``: tf.functions over a distributed batch returning the global sums
     ``(weighted loss, correct predictions, images)``."""
@@ -154,7 +152,7 @@ def _steps(strategy, model, table):
 
     loss_fn = keras.losses.get(model.loss)
     optimizer = model.optimizer
-    weights = tf.constant(table) if table is not None else None
+    weights = tf.constant(table, tf.float32) if table is not None else None
 
     def sums(x, y, training: bool):
         pred = tf.cast(model(x, training=training), tf.float32)
@@ -217,7 +215,19 @@ def _steps(strategy, model, table):
     return distributed(train_replica), distributed(test_replica)
 
 
-def _batches(strategy, dataset):
+def _remaining(strategy):
+    """A tf.function: how many replicas still have a batch, given whether this one has (``1.0`` or ``0.0``)."""
+    import tensorflow as tf
+
+    @tf.function
+    def remaining(has):
+        out = strategy.run(lambda v: tf.distribute.get_replica_context().all_reduce("SUM", v * 1.0), args=(has,))
+        return strategy.experimental_local_results(out)[0]
+
+    return remaining
+
+
+def _batches(strategy, dataset, remaining):
     """``dataset``'s batches; in a multi-worker cluster, until every worker's have run out, a worker whose shard has
     run out going on with empty batches (every worker must take part in each step's collective operations)."""
     import tensorflow as tf
@@ -225,17 +235,11 @@ def _batches(strategy, dataset):
     if not is_multi_worker(strategy):
         yield from dataset
         return
-
-    @tf.function
-    def anyone(has):  # how many replicas still have a batch
-        out = strategy.run(lambda v: tf.distribute.get_replica_context().all_reduce("SUM", v * 1.0), args=(has,))
-        return strategy.experimental_local_results(out)[0]
-
     empty = tuple(tf.zeros([0, *spec.shape[1:]], spec.dtype) for spec in dataset.element_spec)
     iterator = iter(dataset)
     while True:
         batch = next(iterator, None)
-        if float(anyone(tf.constant(float(batch is not None)))) == 0:
+        if float(remaining(tf.constant(float(batch is not None)))) == 0:
             return
         yield batch if batch is not None else empty
 
@@ -275,7 +279,9 @@ def fit(strategy, model: keras.Model, train, validation=None, *, epochs: int, in
         copy_checkpoint(checkpoint, model)
     with collectives():
         sync_from_chief(strategy, [*model.variables, *model.optimizer.variables])
-    train_step, test_step = _steps(strategy, model, _weights_table(class_weight, model.outputs[0].shape[-1]))
+    table = [class_weight[i] for i in range(len(class_weight))] if class_weight else None  # every class is a key
+    train_step, test_step = _steps(strategy, model, table)
+    remaining = _remaining(strategy)
     hooks = keras.callbacks.CallbackList(list(callbacks), model=model, epochs=epochs, steps=None, verbose=0)
     model.stop_training = False
     logs: dict = {}
@@ -284,14 +290,14 @@ def fit(strategy, model: keras.Model, train, validation=None, *, epochs: int, in
         for epoch in range(initial_epoch, epochs):
             hooks.on_epoch_begin(epoch)
             total = np.zeros(3)
-            for batch, (x, y) in enumerate(_batches(strategy, train)):
+            for batch, (x, y) in enumerate(_batches(strategy, train, remaining)):
                 hooks.on_train_batch_begin(batch)
                 total += [float(v) for v in train_step(x, y)]
                 hooks.on_train_batch_end(batch, _means(total))
             logs = _means(total)
             if validation is not None:
                 seen = np.zeros(3)
-                for x, y in _batches(strategy, validation):
+                for x, y in _batches(strategy, validation, remaining):
                     seen += [float(v) for v in test_step(x, y)]
                 logs.update({f"val_{k}": v for k, v in _means(seen).items()})
             hooks.on_epoch_end(epoch, logs)
