@@ -32,6 +32,7 @@ from imgclf.training.budget import check_training_memory
 from imgclf.training.calibrate import calibrate
 from imgclf.training.features import feature_cache_key, weights_fingerprint
 from imgclf.training.inputs import decoded_cache_dir, load_data, say_cache, training_datasets
+from imgclf.training.lr_find import LrFindResult, check_sweep, range_test
 from imgclf.training.seeding import seeded
 from imgclf.training.trainer import TrainingConfig, TrainingData, compile_model, train
 
@@ -39,7 +40,7 @@ from imgclf.training.trainer import TrainingConfig, TrainingData, compile_model,
 FITTED_ATTRIBUTES = (
     "classes_", "class_mode_", "target_size_", "color_mode_", "epochs_", "augment_", "model_", "history_",
     "stop_reason_", "skipped_", "fine_tune_start_", "features_from_cache_", "dataset_", "calibration_", "ood_",
-    "cache_",
+    "cache_", "interpolation_",
 )  # fmt: skip
 
 
@@ -134,7 +135,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         if state is not None:  # a restarted cluster: on from the chief's last checkpoint (as BackupAndRestore)
             self._continue(run, dataset, resolved, strategy, state, verbose)
         else:
-            model = self._new_model(resolved, dataset.num_classes, class_mode, strategy)
+            model = self._new_model(resolved, dataset, class_mode, strategy)
             if run is not None:
                 record.write(run)
             self._train(model, dataset, resolved, class_mode, run, callbacks=callbacks, verbose=verbose,
@@ -143,13 +144,14 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
             self.save(run)
         return self
 
-    def _new_model(self, resolved: Resolved, num_classes: int, class_mode: str, strategy):
+    def _new_model(self, resolved: Resolved, dataset: Dataset, class_mode: str, strategy):
         """The compiled model to train (in ``strategy``'s scope), once the memory it needs is known to be there."""
         free = available_memory()
         check_training_memory(resolved.input_shape, resolved.batch_size, available=free)  # before allocating
+        config = TrainingConfig.of(self, resolved, class_mode)
         with seeded(self.seed), cluster.scope(strategy):
-            model = self._build_model(resolved, num_classes, class_mode)
-            compile_model(model, self.optimizer, resolved.learning_rate, class_mode)
+            model = self._build_model(resolved, dataset.num_classes, class_mode)
+            compile_model(model, config, config.first_learning_rate(len(dataset.train.labels)))
         check_training_memory(resolved.input_shape, resolved.batch_size, model.count_params(), available=free)
         return model
 
@@ -168,20 +170,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
             ImgclfError: not a resumable run (no ``last.keras`` / ``state.json``), already finished, its
                 dataset is gone, or ``last.keras`` cannot be loaded safely.
         """
-        run = Path(run_dir)
-        state = runfiles.read_state(run)
-        if state is None or not (run / runfiles.LAST_FILE).is_file() or not (run / runfiles.CONFIG_FILE).is_file():
-            raise ImgclfError(
-                "RUN must be a run folder that has finished at least one epoch (state.json, last.keras). "
-                f"Received: {str(run_dir)!r}"
-            )
-        if state.get("status") in ("finished", "stopped"):
-            raise ImgclfError(f"run {str(run_dir)!r} has already {state['status']}: nothing to resume.")
-        record = runfiles.RunConfig.read(run)
+        run, state, record, data = runfiles.resumable(run_dir)
         clf = cls(**record.known_settings(_settings.names()))
-        data = (record.data or {}).get("path")
-        if not data or not Path(data).exists():
-            raise ImgclfError(f"the dataset of run {str(run_dir)!r} is gone. Received: {data!r}")
         resolved = clf.resolve_settings()
         strategy = cluster.get_strategy(clf.distribute)
         clf._continue(run, clf._load_data(data, None, resolved), resolved, strategy, state, verbose)
@@ -201,7 +191,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
             with cluster.scope(strategy):
                 model = runfiles.load_model_file(run / runfiles.LAST_FILE)
         else:  # every worker makes the same variables in the same order; the chief then copies its checkpoint in
-            model = self._new_model(resolved, dataset.num_classes, class_mode, strategy)
+            model = self._new_model(resolved, dataset, class_mode, strategy)
             checkpoint = runfiles.load_model_file(run / runfiles.LAST_FILE) if run is not None else None
         self._train(model, dataset, resolved, class_mode, run, verbose=verbose, initial_epoch=done, history=history,
                     state=state, seed=self.seed + done, strategy=strategy, restored=restored,
@@ -214,7 +204,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
     def _build_model(self, resolved: Resolved, num_classes: int, class_mode: str):
         return create_model(
             resolved.backbone or resolved.model, resolved.input_shape, num_classes, class_mode, resolved.precision,
-            pretrained=resolved.weights if resolved.backbone else None, cut_layer=self.cut_layer, head=self.head,
+            pretrained=resolved.weights if resolved.backbone else None, cut_layer=self.cut_layer, head=resolved.head,
             dropout=resolved.dropout,
         )  # fmt: skip
 
@@ -234,7 +224,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         kwargs.setdefault("batch_size", resolved.batch_size)
         return training_datasets(
             dataset, target_size=resolved.target_size, color_mode=resolved.color_mode,
-            interpolation=self.interpolation, class_mode=self.class_mode, augment=resolved.augment, seed=self.seed,
+            interpolation=resolved.interpolation, class_mode=self.class_mode, augment=resolved.augment, seed=self.seed,
             cache=self.cache, skipped=skipped, **kwargs,
         )  # fmt: skip
 
@@ -257,8 +247,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         key = None
         if cache_features:
             key = feature_cache_key([resolved.backbone, weights_fingerprint(resolved.weights),
-                                     list(resolved.input_shape), self.interpolation, self.cut_layer,
-                                     self.head, class_mode], dataset)  # fmt: skip
+                                     list(resolved.input_shape), resolved.interpolation, self.cut_layer,
+                                     resolved.head, class_mode], dataset)  # fmt: skip
         data = TrainingData(
             train_ds, val_ds, (self.training_datasets(dataset, skipped, in_order=True)[0] if cache_features else None),
             dataset.train.labels, dataset.num_classes, skipped,
@@ -270,6 +260,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         self.classes_ = np.asarray(dataset.class_names)
         self.class_mode_ = class_mode
         self.target_size_, self.color_mode_ = resolved.target_size, resolved.color_mode
+        self.interpolation_ = resolved.interpolation
         self.epochs_, self.augment_ = resolved.epochs, resolved.augment
         self.history_, self.stop_reason_ = result.history, result.stop_reason
         self.skipped_, self.fine_tune_start_ = result.skipped, result.fine_tune_start
@@ -285,6 +276,38 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
     def _run_config(self, resolved: Resolved, dataset: Dataset | None, class_mode: str) -> runfiles.RunConfig:
         classes = dataset.class_names if dataset is not None else self.classes_
         return runfiles.RunConfig.of(self.get_params(), classes, resolved, class_mode, dataset, imgclf.__version__)
+
+    def lr_find(self, X, y=None, *, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 100,
+                plot: str | os.PathLike | None = None) -> LrFindResult:  # fmt: skip
+        """The learning-rate range test (Smith 2015/2017; fastai's ``lr_find``) for these settings: a fresh model
+        trains ``steps`` batches of ``X`` (as ``fit`` reads it, augmented as ``fit`` would) while the learning rate
+        grows exponentially from ``start_lr`` to ``end_lr``; see :func:`imgclf.training.lr_find.range_test`. The
+        classifier is left unfitted and unchanged.
+
+        Args:
+            X, y: the training data, as :meth:`fit` takes it.
+            plot: a PNG file to draw the loss against the learning rate into.
+
+        Returns:
+            An :class:`~imgclf.training.lr_find.LrFindResult`; ``suggestion`` is the rate where the loss falls
+            fastest (a good ``learning_rate``).
+
+        Raises:
+            ImgclfError: a bad sweep or setting, unusable data, or a loss that diverges at once.
+        """
+        check_sweep(start_lr, end_lr, steps)
+        resolved = self.resolve_settings()
+        dataset = self._load_data(X, y, resolved)
+        class_mode = resolve_class_mode(self.class_mode, dataset.num_classes)
+        config = TrainingConfig.of(self, resolved, class_mode)
+        with seeded(self.seed), decoded_cache_dir(None) as cache_dir:
+            model = self._build_model(resolved, dataset.num_classes, class_mode)
+            compile_model(model, config, start_lr)
+            result = range_test(model, self._datasets(dataset, cache_dir=cache_dir)[0], start_lr=start_lr,
+                                end_lr=end_lr, steps=steps)  # fmt: skip
+        if plot is not None:
+            result.plot(plot)
+        return result
 
     # -- persistence -------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -314,6 +337,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         clf = cls(**record.known_settings(_settings.names()))
         clf.model_, clf.classes_, clf.class_mode_ = predictor.model, np.asarray(predictor.classes), predictor.class_mode
         clf.target_size_, clf.color_mode_ = predictor.target_size, predictor.color_mode
+        clf.interpolation_ = predictor.interpolation
         clf.ood_, clf.calibration_ = predictor.ood, predictor.calibration
         clf.epochs_ = record.resolved.get("epochs")
         clf.augment_ = make_augmentation(clf.augment)
@@ -337,7 +361,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         """
         self._check_fitted()
         return Predictor(self.model_, tuple(str(c) for c in self.classes_), self.class_mode_, self.target_size_,
-                         self.color_mode_, self.interpolation, ood=getattr(self, "ood_", None),
+                         self.color_mode_, self.interpolation_, ood=getattr(self, "ood_", None),
                          calibration=getattr(self, "calibration_", None))  # fmt: skip
 
     def load_images(self, paths, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
@@ -363,14 +387,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         """Predicted labels, array ``(n,)`` of ``classes_``' dtype (``""`` for a file that cannot be decoded,
         listed in ``skipped_``); arguments as in :meth:`predict_proba`. With ``unknown_label`` (e.g.
         ``"unknown"``), images the run's OOD detector flags (``ood_``; see :mod:`imgclf.ood`) get that label."""
-        proba, scores, self.skipped_ = self.predictor().predict_scores(X, crop=crop, tta=tta)
-        bad = np.isnan(proba).any(axis=1)
-        labels = np.asarray(self.classes_)[np.nan_to_num(proba, nan=-1).argmax(axis=1)]
-        flagged = self.ood_.unknown(scores) if unknown_label is not None and scores is not None else bad & False
-        if bad.any() or flagged.any():
-            labels = labels.astype(object)
-            labels[flagged], labels[bad] = unknown_label, ""
-            labels = labels.astype(str) if isinstance(unknown_label, str) or not flagged.any() else labels
+        labels, self.skipped_ = self.predictor().predict_labels(X, crop=crop, tta=tta, unknown_label=unknown_label)
         return labels
 
     def evaluate(self, data: str | os.PathLike | Samples) -> dict:

@@ -70,6 +70,12 @@ def is_csv(item) -> bool:
     return isinstance(item, (str, os.PathLike)) and str(item).lower().endswith(".csv") and Path(item).is_file()
 
 
+def recorded_interpolation(record: runfiles.RunConfig) -> str:
+    """The resize filter a run trained with: what its settings resolved to (``resolved.interpolation``), else (runs
+    from before the filter depended on the model) the setting, else :data:`DEFAULT_INTERPOLATION`."""
+    return record.resolved.get("interpolation") or record.settings.get("interpolation") or DEFAULT_INTERPOLATION
+
+
 @dataclass
 class Predictor:
     """A trained model and how to feed it.
@@ -115,7 +121,7 @@ class Predictor:
         calibration = _io.read_json(folder / runfiles.CALIBRATION_FILE) if ood is not None else None
         predictor = cls(
             model, tuple(record.classes), resolved["class_mode"], tuple(resolved["target_size"]),
-            resolved["color_mode"], record.settings.get("interpolation", DEFAULT_INTERPOLATION), record=record,
+            resolved["color_mode"], recorded_interpolation(record), record=record,
             ood=ood, calibration=calibration,
         )  # fmt: skip
         outputs = model.output_shape[-1]
@@ -215,6 +221,20 @@ class Predictor:
         if scores is not None:
             scores[np.isnan(out).any(axis=1)] = np.nan
         return out, scores, skipped
+
+    def predict_labels(self, X, *, crop=None, tta: bool = False, unknown_label=None) -> tuple[np.ndarray, SkippedFiles]:
+        """``(labels, skipped)``: the predicted class of each image (arguments as in :meth:`predict_scores`), array
+        ``(n,)`` of class names; ``""`` for a file that cannot be decoded. With ``unknown_label`` (e.g.
+        ``"unknown"``), images the run's OOD detector flags get that label."""
+        proba, scores, skipped = self.predict_scores(X, crop=crop, tta=tta)
+        bad = np.isnan(proba).any(axis=1)
+        labels = np.asarray(self.classes)[np.nan_to_num(proba, nan=-1).argmax(axis=1)]
+        flagged = self.ood.unknown(scores) if unknown_label is not None and scores is not None else bad & False
+        if bad.any() or flagged.any():
+            labels = labels.astype(object)
+            labels[flagged], labels[bad] = unknown_label, ""
+            labels = labels.astype(str) if isinstance(unknown_label, str) or not flagged.any() else labels
+        return labels, skipped
 
     def _predict(self, X, crop, tta: bool) -> tuple[np.ndarray, np.ndarray | None, SkippedFiles]:
         """``(probabilities, penultimate features or None, skipped)``: see :meth:`predict_scores`."""

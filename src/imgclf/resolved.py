@@ -19,8 +19,10 @@ from imgclf.models import get_model_spec, resolve_precision
 from imgclf.ood import METHODS
 from imgclf.pipeline.augment import make_augmentation
 from imgclf.pipeline.dataset import check_cache, check_class_mode
+from imgclf.recipes import effective_settings, get_recipe
+from imgclf.settings import names
 from imgclf.training.cluster import check_distribute
-from imgclf.training.optimizers import check_learning_rate, check_optimizer
+from imgclf.training.optimizers import LR_SCHEDULES, check_learning_rate, check_optimizer, default_weight_decay
 
 DEFAULT_MODEL = "course_small"
 """The model when neither ``model`` nor ``backbone`` is given: the course's cats-vs-dogs ConvNet."""
@@ -30,6 +32,9 @@ TARGET_MAX_EPOCHS = 100
 """Epochs when none are given but ``target_accuracy`` is: an upper bound, training stops at the target."""
 FINE_TUNE_SCHEDULES = ("cosine", "constant")
 """Learning-rate schedules of the fine-tuning phase."""
+BACKBONE_INTERPOLATION = "bilinear"
+"""The resize filter of pretrained backbones: their ImageNet weights were trained on antialiased resizes; on
+128-px JPEG re-encodes of the validation images SqueezeNet loses 7.6 points more with ``nearest`` (issue 13)."""
 
 
 def _optional(check, name: str, value):
@@ -65,23 +70,43 @@ class Resolved:
     target_accuracy: float | None
     dropout: float
     validation_split: float | None
+    optimizer: str = "rmsprop"
+    weight_decay: float | None = None
+    lr_schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    interpolation: str = "nearest"
+    head: str = "course"
+    recipe: str | None = None
+    recipe_version: int | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return (*self.target_size, channels(self.color_mode))
 
 
-def resolve(settings) -> Resolved:
-    """Check every setting of ``settings`` (an :class:`imgclf.settings.Settings`) and apply the defaults that
-    depend on others.
+def _non_negative(name: str, value, below: float = float("inf")) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < below):
+        raise ImgclfError(f"{name} must be a number in [0, {below:g}). Received: {value!r}")
+    return float(value)
+
+
+def resolve(given) -> Resolved:
+    """Check every setting of ``given`` (an :class:`imgclf.settings.Settings`) and apply, for those not given,
+    its recipe's values (:func:`imgclf.recipes.effective_settings`), the declared fallbacks and the defaults that
+    depend on other settings (the model's ``target_size``, ``color_mode`` and ``interpolation``).
 
     Returns:
         A :class:`Resolved`.
 
     Raises:
-        ImgclfError: a setting out of range, ``model`` together with ``backbone``, fine-tuning without a
-            backbone, or ``tensorboard`` without the TensorBoard package.
+        ImgclfError: a setting out of range, an unknown recipe, ``model`` together with ``backbone``, fine-tuning
+            without a backbone, ``tensorboard`` without the TensorBoard package, ``reduce_lr`` with a learning-rate
+            schedule, or ``label_smoothing`` with ``class_mode="sparse"``.
     """
+    from types import SimpleNamespace
+
+    settings = SimpleNamespace(**effective_settings({name: getattr(given, name) for name in names()}))
     if settings.model is not None and settings.backbone is not None:
         raise ImgclfError(
             f"give model or backbone, not both. Received: model={settings.model!r}, backbone={settings.backbone!r}"
@@ -90,13 +115,34 @@ def resolve(settings) -> Resolved:
         from imgclf.models.backbones import get_backbone
 
         default_size, default_mode = get_backbone(settings.backbone).default_size, "rgb"
-        model = None
+        default_interpolation, model = BACKBONE_INTERPOLATION, None
     else:
         model = settings.model or DEFAULT_MODEL
         spec = get_model_spec(model)
         default_size, default_mode = spec.default_target_size, spec.default_color_mode
-    check_interpolation(settings.interpolation)
+        default_interpolation = spec.default_interpolation
+    interpolation = check_interpolation(settings.interpolation or default_interpolation)
     check_optimizer(settings.optimizer)
+    check_one_of("lr_schedule", settings.lr_schedule, LR_SCHEDULES)
+    warmup = _non_negative("warmup_epochs", settings.warmup_epochs)
+    smoothing = _non_negative("label_smoothing", settings.label_smoothing, below=1)
+    if smoothing and settings.class_mode == "sparse":
+        raise ImgclfError(
+            "label_smoothing needs class_mode binary, categorical or auto (Keras' sparse "
+            f"crossentropy has none). Received: label_smoothing={smoothing:g}, class_mode='sparse'"
+        )
+    if settings.reduce_lr is not None and (settings.lr_schedule != "constant" or warmup):
+        raise ImgclfError(
+            "reduce_lr needs a constant learning rate to change: give lr_schedule='constant' and no "
+            f"warmup_epochs. Received: lr_schedule={settings.lr_schedule!r}, warmup_epochs={warmup:g}"
+        )
+    weight_decay = settings.weight_decay
+    if weight_decay is None:
+        weight_decay = default_weight_decay(settings.optimizer)
+    elif weight_decay == 0:
+        weight_decay = None
+    else:
+        weight_decay = _non_negative("weight_decay", weight_decay, below=1)
     check_class_mode(settings.class_mode)
     check_one_of("monitor", settings.monitor, ("accuracy", "val_accuracy"))
     check_one_of("head", settings.head, ("course", "gap"))
@@ -119,6 +165,8 @@ def resolve(settings) -> Resolved:
     epochs = settings.epochs
     if epochs is None:
         epochs = DEFAULT_EPOCHS if settings.target_accuracy is None else TARGET_MAX_EPOCHS
+    if warmup >= check_positive_int("epochs", epochs):
+        raise ImgclfError(f"warmup_epochs must be fewer than epochs ({epochs}). Received: {warmup:g}")
     weights = None if settings.weights is None or str(settings.weights).lower() == "none" else str(settings.weights)
     return Resolved(
         model=model,
@@ -138,4 +186,13 @@ def resolve(settings) -> Resolved:
         target_accuracy=_optional(_fraction, "target_accuracy", settings.target_accuracy),
         dropout=_fraction("dropout", settings.dropout, low_open=False),
         validation_split=check_validation_split(settings.validation_split),
+        optimizer=settings.optimizer,
+        weight_decay=weight_decay,
+        lr_schedule=settings.lr_schedule,
+        warmup_epochs=warmup,
+        label_smoothing=smoothing,
+        interpolation=interpolation,
+        head=settings.head,
+        recipe=settings.recipe,
+        recipe_version=get_recipe(settings.recipe).version if settings.recipe else None,
     )

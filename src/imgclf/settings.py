@@ -19,16 +19,31 @@ from typing import Any
 PANELS = ("Data", "Model", "Training", "Transfer learning", "Training control", "Calibration")
 
 
-def _setting(default, help: str, panel: str, cli: type | None = None, shown: str | None = None):
+_NO_FALLBACK = object()
+
+
+def _setting(default, help: str, panel: str, cli: type | None = None, shown: str | None = None,
+             fallback=_NO_FALLBACK):  # fmt: skip
     """A field with its help text, CLI panel, CLI value type (default: the field's type without ``None``)
-    and how the default is shown in help (default: ``repr``-like)."""
-    return field(default=default, metadata={"help": help, "panel": panel, "cli": cli, "shown": shown})
+    and how the default is shown in help (default: ``repr``-like).
+
+    A setting whose ``default`` is ``None`` means "not given": a recipe (:mod:`imgclf.recipes`) may then set it,
+    else ``fallback`` (when declared) or a value derived from other settings applies."""
+    metadata = {"help": help, "panel": panel, "cli": cli, "shown": shown}
+    if fallback is not _NO_FALLBACK:
+        metadata["fallback"] = fallback
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
 class Settings:
     """The settings of a training run (see each field's help in :func:`describe`)."""
 
+    recipe: str | None = _setting(
+        None,
+        "A named, versioned set of settings (`imgclf recipes`), e.g. fast; settings given as well override it.",
+        "Model",
+    )
     model: str | None = _setting(
         None, "Model name (`imgclf models`); not with backbone.", "Model", shown="course_small"
     )
@@ -45,11 +60,12 @@ class Settings:
         shown="the model's, 150 150",
     )
     color_mode: str | None = _setting(None, "rgb or grayscale.", "Data", shown="the model's")
-    interpolation: str = _setting(
-        "nearest",
+    interpolation: str | None = _setting(
+        None,
         "Resize filter: nearest (Keras load_img's, so the course's), "
         "bilinear (antialiased), bicubic, lanczos, box, hamming.",
         "Data",
+        shown="the model's: nearest for the course ConvNets, bilinear for backbones and the modern models",
     )
     validation_split: float | None = _setting(
         None,
@@ -80,15 +96,44 @@ class Settings:
         cli=str,
         shown="none",
     )
-    batch_size: int = _setting(20, "Images per batch.", "Training")
+    batch_size: int | None = _setting(None, "Images per batch.", "Training", fallback=20)
     epochs: int | None = _setting(
         None,
         "Passes over the training images (an upper bound when a callback stops early).",
         "Training",
         shown="15; 100 with target_accuracy, which stops earlier",
     )
-    optimizer: str = _setting("rmsprop", "rmsprop, adam or sgd.", "Training")
-    learning_rate: float = _setting(1e-3, "Optimizer learning rate.", "Training")
+    optimizer: str | None = _setting(None, "rmsprop, adam, adamw or sgd.", "Training", fallback="rmsprop")
+    learning_rate: float | None = _setting(
+        None, "Optimizer learning rate (the peak rate with a warm-up or a schedule).", "Training", fallback=1e-3
+    )
+    weight_decay: float | None = _setting(
+        None,
+        "Decoupled weight decay of adamw and sgd (Loshchilov & Hutter 2019; Keras' weight_decay).",
+        "Training",
+        shown="0.004 for adamw (Keras' default), else off",
+    )
+    lr_schedule: str | None = _setting(
+        None,
+        "Learning rate over the training steps: constant, or cosine (annealed to 0 by the last step along a half "
+        "cosine, Loshchilov & Hutter 2017; Keras' CosineDecay).",
+        "Training",
+        fallback="constant",
+    )
+    warmup_epochs: float | None = _setting(
+        None,
+        "Epochs over which the learning rate first rises linearly from learning_rate/10 to learning_rate "
+        "(Goyal et al. 2017); with cosine, a one-cycle-like schedule.",
+        "Training",
+        fallback=0.0,
+    )
+    label_smoothing: float | None = _setting(
+        None,
+        "Mix this much of the uniform distribution into the training targets (Szegedy et al. 2016): binary "
+        "targets become 0.05 and 0.95 with 0.1.",
+        "Training",
+        fallback=0.0,
+    )
     class_mode: str = _setting(
         "auto", "auto (binary for 2 classes, else categorical), binary, categorical or sparse.", "Training"
     )
@@ -116,8 +161,11 @@ class Settings:
     cut_layer: str | None = _setting(
         None, "Backbone layer feeding the head.", "Transfer learning", shown="the backbone's, mixed7 for inception_v3"
     )
-    head: str = _setting(
-        "course", "course (Flatten, Dense 1024, Dropout) or gap (global average pooling, Dropout).", "Transfer learning"
+    head: str | None = _setting(
+        None,
+        "course (Flatten, Dense 1024, Dropout) or gap (global average pooling, Dropout).",
+        "Transfer learning",
+        fallback="course",
     )
     dropout: float = _setting(0.2, "Dropout rate of the head.", "Transfer learning")
     fine_tune: int | None = _setting(
@@ -203,10 +251,20 @@ def shown_default(f: dataclasses.Field) -> str:
     """How a setting's default reads in help text."""
     if f.metadata.get("shown"):
         return f.metadata["shown"]
-    value = f.default
+    value = f.metadata.get("fallback", f.default)
     if isinstance(value, bool):
         return "on" if value else "off"
     return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def recipe_settable() -> list[str]:
+    """The settings a recipe may set: those whose default is ``None`` (= not given), but ``recipe`` itself."""
+    return [f.name for f in fields() if f.default is None and f.name != "recipe"]
+
+
+def fallbacks() -> dict[str, Any]:
+    """``{name: value}`` of the settings that fall back to a fixed value when neither given nor set by a recipe."""
+    return {f.name: f.metadata["fallback"] for f in fields() if "fallback" in f.metadata}
 
 
 def describe() -> str:
@@ -218,4 +276,5 @@ def describe() -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Settings", "PANELS", "fields", "names", "defaults", "shown_default", "describe"]
+__all__ = ["Settings", "PANELS", "fields", "names", "defaults", "shown_default", "describe", "recipe_settable",
+           "fallbacks"]  # fmt: skip

@@ -1,4 +1,4 @@
-"""Commands about data and models: ``preview`` and ``models``."""
+"""Commands about data, models and recipes: ``preview``, ``models``, ``recipes`` and ``split``."""
 
 from __future__ import annotations
 
@@ -73,13 +73,27 @@ def preview(
 def models():
     """List the registered models."""
     load_api()
-    from imgclf.models import get_model_spec, list_models
+    from imgclf.models import count_parameters, get_model_spec, list_models
 
-    table = Table("name", "input", "description")
+    table = Table("name", "input", "resize", "parameters", "description")
     for name in list_models():
         spec = get_model_spec(name)
         h, w = spec.default_target_size
-        table.add_row(name, f"{h}x{w} {spec.default_color_mode}", spec.description)
+        table.add_row(name, f"{h}x{w} {spec.default_color_mode}", spec.default_interpolation,
+                      f"{count_parameters(name):,}", spec.description)  # fmt: skip
+    out.print(table)
+    err.print("Parameters: at the default input size, 2 classes (one sigmoid output).")
+
+
+@app.command()
+def recipes():
+    """List the recipes (--recipe): named, versioned settings, with the figures measured for them."""
+    from imgclf.recipes import list_recipes
+
+    table = Table("name", "version", "settings", "measured")
+    for recipe in list_recipes():
+        shown = ", ".join(f"{k}={v}" for k, v in recipe.settings.items())
+        table.add_row(recipe.name, str(recipe.version), f"{recipe.description}\n[dim]{shown}[/dim]", recipe.measured)
     out.print(table)
 
 

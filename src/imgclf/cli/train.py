@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from imgclf.cli._common import app, describe_data, err, finish_run, load_api, print_metrics
+from imgclf.cli._common import app, describe_data, err, finish_run, load_api, out, print_metrics
 from imgclf.cli._settings import given_settings, with_settings_options
 
 _AUG = "Augmentation (training images only; ImageDataGenerator's names and units)"
@@ -91,7 +91,6 @@ def train(
     flags = {**locals(), **settings}
     imgclf = load_api()
     from imgclf.errors import ImgclfError
-    from imgclf.training.run import read_train_config
 
     if resume is not None:
         given = sorted(k for k, v in {**given_settings(settings), **{k: flags[k] for k in AUG_FLAGS}}.items()
@@ -105,17 +104,7 @@ def train(
         err.print(f"Resuming {resume}")
         finish_run(imgclf.ImageClassifier.resume(resume), resume)
         return
-    from imgclf import settings as declared
-
-    chosen, config_data = read_train_config(config, declared.names()) if config is not None else ({}, None)
-    chosen.update(given_settings(settings))
-    if isinstance(chosen.get("target_size"), list):  # YAML has no tuples
-        chosen["target_size"] = tuple(chosen["target_size"])
-    chosen["augment"] = augmentation_from_options(chosen.get("augment"), **{k: flags[k] for k in AUG_FLAGS})
-    data = data if data is not None else config_data
-    if data is None:
-        raise ImgclfError("DATA is missing: give a dataset folder, or a --config that names one (data: PATH).")
-    clf = imgclf.ImageClassifier(**chosen)
+    clf, data = _classifier(data, config, settings, flags)
     resolved = clf.resolve_settings()  # every setting checked before anything is written
     chief = _cluster(clf.distribute, workers, worker_index, name)
     from imgclf.data.datasets import resolve
@@ -124,9 +113,7 @@ def train(
     data = resolve(data)
     dataset = imgclf.load_folder(data, resolved.validation_split, clf.seed, clf.label_pattern, clf.label_column)
     describe_data(dataset)
-    if not resolved.augment.is_identity:
-        shown = ", ".join(f"{k}={v}" for k, v in resolved.augment.changes().items())
-        err.print(f"Augmenting training images: {shown}")
+    _announce(resolved)
     if not chief:  # it writes nothing: a restart takes the chief's checkpoint
         clf.fit(dataset, run_dir=runs_dir / name)
         err.print(f"Worker finished; the chief wrote the run ({escape(str(runs_dir / name))}).")
@@ -136,6 +123,61 @@ def train(
                  restart=restart) as run:  # fmt: skip
         clf.fit(dataset, run_dir=run)
     finish_run(clf, run)
+
+
+def _classifier(data, config: Path | None, settings: dict, flags: dict):
+    """``(ImageClassifier, data)`` from the command line: ``--config``'s settings, then the flags given."""
+    imgclf = load_api()
+    from imgclf import settings as declared
+    from imgclf.errors import ImgclfError
+    from imgclf.training.run import read_train_config
+
+    chosen, config_data = read_train_config(config, declared.names()) if config is not None else ({}, None)
+    chosen.update(given_settings(settings))
+    if isinstance(chosen.get("target_size"), list):  # YAML has no tuples
+        chosen["target_size"] = tuple(chosen["target_size"])
+    chosen["augment"] = augmentation_from_options(chosen.get("augment"), **{k: flags[k] for k in AUG_FLAGS})
+    data = data if data is not None else config_data
+    if data is None:
+        raise ImgclfError("DATA is missing: give a dataset folder, or a --config that names one (data: PATH).")
+    return imgclf.ImageClassifier(**chosen), data
+
+
+def _announce(resolved) -> None:
+    """Say which recipe, model and augmentation a run uses."""
+    if resolved.recipe is not None:
+        err.print(f"Recipe {resolved.recipe} (version {resolved.recipe_version}): {resolved.model or resolved.backbone}"
+                  f" at {resolved.target_size[0]}x{resolved.target_size[1]}, {resolved.optimizer} "
+                  f"{resolved.learning_rate:g}, {resolved.lr_schedule} schedule, {resolved.epochs} epochs")  # fmt: skip
+    if not resolved.augment.is_identity:
+        shown = ", ".join(f"{k}={v}" for k, v in resolved.augment.changes().items())
+        err.print(f"Augmenting training images: {shown}")
+
+
+@app.command("lr-find")
+@with_settings_options
+def lr_find(
+    data: Annotated[str | None, typer.Argument(help="Training data, as for `imgclf train` (default: the config's data).")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML file of settings (a run's config.yaml works); flags override it.")] = None,
+    start_lr: Annotated[float, typer.Option(help="First learning rate of the sweep.")] = 1e-7,
+    end_lr: Annotated[float, typer.Option(help="Last learning rate of the sweep.")] = 10.0,
+    steps: Annotated[int, typer.Option(help="Training batches in the sweep (at most; it stops when the loss diverges).")] = 100,
+    out_path: Annotated[Path, typer.Option("--out", help="PNG of the loss against the learning rate.")] = Path("lr_find.png"),
+    **settings,
+):  # fmt: skip
+    """Learning-rate range test (Smith 2017; fastai's lr_find): train briefly with a growing rate, suggest one."""
+    flags = {**{k: None for k in AUG_FLAGS}, **settings}
+    clf, data = _classifier(data, config, settings, flags)
+    resolved = clf.resolve_settings()
+    _announce(resolved)
+    from imgclf.data.datasets import resolve
+
+    err.print(f"Sweeping the learning rate from {start_lr:g} to {end_lr:g} over at most {steps} batches ...")
+    result = clf.lr_find(resolve(data), start_lr=start_lr, end_lr=end_lr, steps=steps, plot=out_path)
+    stop = "stopped: the loss diverged" if result.diverged else "reached the end of the sweep"
+    err.print(f"{len(result.learning_rates)} batches, {stop}. Plot: {escape(str(out_path))}")
+    out.print(f"Suggested learning rate: {result.suggestion:.2g} (steepest descent of the loss; its minimum is at "
+              f"{result.minimum:.2g}). Train with --learning-rate {result.suggestion:.2g}")  # fmt: skip
 
 
 def _cluster(distribute: str, workers: str | None, worker_index: int | None, name: str | None) -> bool:

@@ -6,7 +6,15 @@ pixels and preprocesses them itself.
 """
 
 from imgclf.models import convnets as _convnets  # noqa: F401  (fills the registry)
-from imgclf.models._registry import ModelSpec, build_convnet, get_model_spec, list_models, register_model
+from imgclf.models import modern as _modern  # noqa: F401  (fills the registry)
+from imgclf.models._registry import (
+    ModelSpec,
+    build_convnet,
+    count_parameters,
+    get_model_spec,
+    list_models,
+    register_model,
+)
 from imgclf.models.factory import create_model
 from imgclf.models.precision import PRECISIONS, inference_model, resolve_precision, with_precision
 
@@ -18,6 +26,7 @@ __all__ = [
     "ModelSpec",
     "create_model",
     "build_convnet",
+    "count_parameters",
     "get_model_spec",
     "list_models",
     "register_model",

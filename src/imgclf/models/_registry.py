@@ -25,6 +25,7 @@ class ModelSpec:
         default_color_mode: ``"rgb"`` or ``"grayscale"``.
         min_size: smallest ``(height, width)`` whose feature maps do not vanish.
         source: where the exact layers come from.
+        default_interpolation: the resize filter it trains best with (``interpolation`` when none is given).
     """
 
     name: str
@@ -34,16 +35,20 @@ class ModelSpec:
     default_color_mode: str
     min_size: tuple[int, int]
     source: str
+    default_interpolation: str = "nearest"
 
 
 _MODELS: dict[str, ModelSpec] = {}
 
 
-def register_model(name, *, description, default_target_size, min_size, source, default_color_mode="rgb"):
-    """Decorator registering a function that returns the hidden layers of a model."""
+def register_model(name, *, description, default_target_size, min_size, source, default_color_mode="rgb",
+                   default_interpolation="nearest"):  # fmt: skip
+    """Decorator registering a function that returns the hidden layers of a model: a list of layers applied in
+    turn, or a function from the rescaled input tensor to the last hidden tensor (a network with branches)."""
 
     def wrap(fn):
-        _MODELS[name] = ModelSpec(name, fn, description, default_target_size, default_color_mode, min_size, source)
+        _MODELS[name] = ModelSpec(name, fn, description, default_target_size, default_color_mode, min_size, source,
+                                  default_interpolation)  # fmt: skip
         return fn
 
     return wrap
@@ -106,7 +111,19 @@ def build_convnet(
     resolve_precision(precision)  # a bad name fails before anything is built
     inputs = keras.Input(shape=tuple(input_shape), dtype="uint8", name="image")
     x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
-    for layer in spec.build_body():
-        x = layer(x)
+    body = spec.build_body()
+    if callable(body):
+        x = body(x)
+    else:
+        for layer in body:
+            x = layer(x)
     outputs = output_layer(num_classes, class_mode)(x)
     return with_precision(keras.Model(inputs, outputs, name=name), precision)
+
+
+def count_parameters(name: str, num_classes: int = 2) -> int:
+    """Weights of registered model ``name`` at its default input size (binary output for 2 classes)."""
+    spec = get_model_spec(name)
+    mode = "binary" if num_classes == 2 else "categorical"
+    channels = 1 if spec.default_color_mode == "grayscale" else 3
+    return build_convnet(name, (*spec.default_target_size, channels), num_classes, mode).count_params()

@@ -151,6 +151,8 @@ def _steps(strategy, model, table):
     import tensorflow as tf
 
     loss_fn = keras.losses.get(model.loss)
+    if isinstance(loss_fn, keras.losses.Loss):  # per image: the sums below are over the global batch
+        loss_fn = type(loss_fn).from_config({**loss_fn.get_config(), "reduction": None})
     optimizer = model.optimizer
     weights = tf.constant(table, tf.float32) if table is not None else None
 

@@ -103,8 +103,47 @@ class Adam(keras.optimizers.Adam):
 OPTIMIZERS = {
     "rmsprop": RMSprop,  # the course's choice: RMSprop(learning_rate=1e-3)
     "adam": Adam,
+    "adamw": keras.optimizers.AdamW,  # Loshchilov & Hutter 2019: Adam with decoupled weight decay
     "sgd": keras.optimizers.SGD,
 }
+#: Learning-rate schedules over the training steps (the ``lr_schedule`` setting).
+LR_SCHEDULES = ("constant", "cosine")
+#: ``keras.optimizers.AdamW``'s default weight decay, the one imgclf uses when none is given.
+ADAMW_WEIGHT_DECAY = 0.004
+#: Warm-up starts at this fraction of the peak learning rate.
+WARMUP_START = 0.1
+
+
+def default_weight_decay(optimizer: str) -> float | None:
+    """The weight decay when none is given: Keras' AdamW default (:data:`ADAMW_WEIGHT_DECAY`) for ``adamw``,
+    else ``None`` (off)."""
+    return ADAMW_WEIGHT_DECAY if optimizer == "adamw" else None
+
+
+def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int, warmup_steps: int = 0):
+    """The learning rate over ``total_steps`` optimizer steps, built from Keras' own ``CosineDecay``.
+
+    ``constant``: ``learning_rate`` throughout; ``cosine``: annealed from ``learning_rate`` to 0 by the last step
+    along a half cosine (SGDR without restarts, Loshchilov & Hutter 2017). With ``warmup_steps``, the rate first
+    rises linearly from ``learning_rate * WARMUP_START`` to ``learning_rate`` (gradual warm-up, Goyal et al. 2017);
+    warm-up then cosine is the shape of Smith's one-cycle policy (fastai's ``fit_one_cycle``).
+
+    Returns:
+        ``learning_rate`` (a float) for ``constant`` without warm-up, else a
+        ``keras.optimizers.schedules.CosineDecay`` (saved with the optimizer, so a resumed run goes on along it).
+
+    Raises:
+        ImgclfError: an unknown ``schedule``.
+    """
+    check_one_of("lr_schedule", schedule, LR_SCHEDULES)
+    warmup_steps = max(0, min(int(warmup_steps), total_steps - 1))
+    if schedule == "constant" and not warmup_steps:
+        return learning_rate
+    start = learning_rate * WARMUP_START if warmup_steps else learning_rate
+    return keras.optimizers.schedules.CosineDecay(
+        start, decay_steps=max(1, total_steps - warmup_steps), alpha=1.0 if schedule == "constant" else 0.0,
+        warmup_target=learning_rate if warmup_steps else None, warmup_steps=warmup_steps,
+    )  # fmt: skip
 
 
 def check_optimizer(name: str) -> str:
@@ -123,13 +162,18 @@ def check_learning_rate(learning_rate) -> float:
     return float(learning_rate)
 
 
-def make_optimizer(name: str, learning_rate) -> keras.optimizers.Optimizer:
-    """A fresh Keras optimizer ``name`` (``rmsprop``, ``adam``, ``sgd``) with ``learning_rate``: a positive
-    float, or a ``keras.optimizers.schedules.LearningRateSchedule``.
+def make_optimizer(name: str, learning_rate, weight_decay: float | None = None) -> keras.optimizers.Optimizer:
+    """A fresh Keras optimizer ``name`` (``rmsprop``, ``adam``, ``adamw``, ``sgd``) with ``learning_rate``: a
+    positive float, or a ``keras.optimizers.schedules.LearningRateSchedule``.
+
+    Args:
+        weight_decay: decoupled weight decay (each step ``w -= learning_rate * weight_decay * w``, Keras' rule);
+            ``None`` is the optimizer's own default (AdamW 0.004, the others none).
 
     Raises:
         ImgclfError: an unknown ``name`` or a learning rate that is neither.
     """
     if not isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
         learning_rate = check_learning_rate(learning_rate)
-    return OPTIMIZERS[check_optimizer(name)](learning_rate=learning_rate)
+    decay = {} if weight_decay is None else {"weight_decay": float(weight_decay)}
+    return OPTIMIZERS[check_optimizer(name)](learning_rate=learning_rate, **decay)

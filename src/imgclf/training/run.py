@@ -70,6 +70,29 @@ def history_until(run: str | Path | None, done: int) -> list[dict]:
     return [r for r in read_history_csv(path) if r["epoch"] <= done]
 
 
+def resumable(run_dir: str | Path) -> tuple[Path, dict, RunConfig, str]:
+    """``(run, state, record, data)`` of a run that ``--resume`` can continue (``data``: its dataset's path).
+
+    Raises:
+        ImgclfError: not a run folder that has finished at least one epoch, one that has already finished, or one
+            whose dataset is gone.
+    """
+    run = Path(run_dir)
+    state = read_state(run)
+    if state is None or not (run / LAST_FILE).is_file() or not (run / CONFIG_FILE).is_file():
+        raise ImgclfError(
+            "RUN must be a run folder that has finished at least one epoch (state.json, last.keras). "
+            f"Received: {str(run_dir)!r}"
+        )
+    if state.get("status") in ("finished", "stopped"):
+        raise ImgclfError(f"run {str(run_dir)!r} has already {state['status']}: nothing to resume.")
+    record = RunConfig.read(run)
+    data = (record.data or {}).get("path")
+    if not data or not Path(data).exists():
+        raise ImgclfError(f"the dataset of run {str(run_dir)!r} is gone. Received: {data!r}")
+    return run, state, record, data
+
+
 def unfinished_state(run: str | Path | None) -> dict | None:
     """The ``state.json`` of a run that stopped before its end (killed, interrupted) and can be continued from
     its ``last.keras``; ``None`` when ``run`` holds no such run."""
@@ -241,8 +264,13 @@ class RunConfig:
         resolved_record = {
             "model": resolved.model, "backbone": resolved.backbone, "target_size": list(resolved.target_size),
             "color_mode": resolved.color_mode, "class_mode": class_mode, "precision": resolved.precision,
-            "epochs": resolved.epochs, "augment": resolved.augment.changes(),
+            "epochs": resolved.epochs, "augment": resolved.augment.changes(), "interpolation": resolved.interpolation,
+            "batch_size": resolved.batch_size, "optimizer": resolved.optimizer, "learning_rate": resolved.learning_rate,
+            "weight_decay": resolved.weight_decay, "lr_schedule": resolved.lr_schedule,
+            "warmup_epochs": resolved.warmup_epochs, "label_smoothing": resolved.label_smoothing,
         }  # fmt: skip
+        if resolved.recipe is not None:
+            resolved_record["recipe"] = {"name": resolved.recipe, "version": resolved.recipe_version}
         settings = dict(settings)
         if settings.get("augment") is not None and not isinstance(settings["augment"], (str, dict)):
             settings["augment"] = resolved.augment.to_dict()  # an Augmentation object: recorded as its settings

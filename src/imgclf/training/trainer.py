@@ -29,16 +29,24 @@ from imgclf.training.callbacks import (
     SkippedFilesReporter,
 )
 from imgclf.training.features import cached_features
-from imgclf.training.optimizers import make_optimizer
+from imgclf.training.optimizers import learning_rate_schedule, make_optimizer
 from imgclf.training.plots import plot_history
 from imgclf.training.summary import model_summary
 
-#: Loss of each class mode (Keras names).
+#: Loss of each class mode (Keras classes).
 LOSSES = {
-    "binary": "binary_crossentropy",
-    "categorical": "categorical_crossentropy",
-    "sparse": "sparse_categorical_crossentropy",
+    "binary": keras.losses.BinaryCrossentropy,
+    "categorical": keras.losses.CategoricalCrossentropy,
+    "sparse": keras.losses.SparseCategoricalCrossentropy,
 }
+
+
+def make_loss(class_mode: str, label_smoothing: float = 0.0) -> keras.losses.Loss:
+    """The class mode's crossentropy; ``label_smoothing`` (binary, categorical) mixes that much of the uniform
+    distribution into the targets (Szegedy et al. 2016; Keras' ``label_smoothing``)."""
+    if class_mode == "sparse" or not label_smoothing:
+        return LOSSES[class_mode]()
+    return LOSSES[class_mode](label_smoothing=float(label_smoothing))
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,9 @@ class TrainingConfig:
     Attributes:
         epochs: epochs of the first (or only) phase.
         batch_size: images per batch.
-        optimizer, learning_rate: see :func:`imgclf.training.optimizers.make_optimizer`.
+        optimizer, learning_rate, weight_decay: see :func:`imgclf.training.optimizers.make_optimizer`.
+        lr_schedule, warmup_epochs: see :func:`imgclf.training.optimizers.learning_rate_schedule`.
+        label_smoothing: see :func:`make_loss`.
         class_mode: ``binary``, ``categorical`` or ``sparse``.
         target_accuracy, monitor, early_stopping, reduce_lr, class_weight, tensorboard: training control.
         fine_tune, fine_tune_from: layers unfrozen in a second phase (``None``: no fine-tuning).
@@ -64,6 +74,10 @@ class TrainingConfig:
     optimizer: str
     learning_rate: float
     class_mode: str
+    weight_decay: float | None = None
+    lr_schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
     target_accuracy: float | None = None
     monitor: str = "accuracy"
     early_stopping: int | None = None
@@ -83,8 +97,10 @@ class TrainingConfig:
         """The config of checked ``settings`` (:class:`imgclf.settings.Settings`) and what they resolved to
         (:class:`imgclf.resolved.Resolved`); ``kwargs`` set the rest (``cache_features``, ``feature_key``)."""
         return cls(
-            epochs=resolved.epochs, batch_size=resolved.batch_size, optimizer=settings.optimizer,
-            learning_rate=resolved.learning_rate, class_mode=class_mode, target_accuracy=resolved.target_accuracy,
+            epochs=resolved.epochs, batch_size=resolved.batch_size, optimizer=resolved.optimizer,
+            learning_rate=resolved.learning_rate, class_mode=class_mode, weight_decay=resolved.weight_decay,
+            lr_schedule=resolved.lr_schedule, warmup_epochs=resolved.warmup_epochs,
+            label_smoothing=resolved.label_smoothing, target_accuracy=resolved.target_accuracy,
             monitor=settings.monitor, early_stopping=resolved.early_stopping, reduce_lr=resolved.reduce_lr,
             class_weight=settings.class_weight, tensorboard=settings.tensorboard, fine_tune=resolved.fine_tune,
             fine_tune_from=settings.fine_tune_from, fine_tune_epochs=resolved.fine_tune_epochs,
@@ -94,6 +110,13 @@ class TrainingConfig:
     @property
     def fine_tuning(self) -> bool:
         return self.fine_tune is not None or self.fine_tune_from is not None
+
+    def first_learning_rate(self, num_train: int):
+        """The first phase's learning rate for ``num_train`` training images: a float, or a schedule over its
+        steps (:func:`imgclf.training.optimizers.learning_rate_schedule`)."""
+        steps = -(-max(num_train, 1) // self.batch_size)
+        return learning_rate_schedule(self.learning_rate, self.lr_schedule, self.epochs * steps,
+                                      round(self.warmup_epochs * steps))  # fmt: skip
 
     @property
     def total_epochs(self) -> int:
@@ -144,9 +167,12 @@ class TrainingResult:
     features_from_cache: bool = False
 
 
-def compile_model(model: keras.Model, optimizer: str, learning_rate, class_mode: str) -> keras.Model:
-    """Compile ``model`` with the named optimizer, the class mode's loss and accuracy. Returns ``model``."""
-    model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss=LOSSES[class_mode], metrics=["accuracy"])
+def compile_model(model: keras.Model, config: TrainingConfig, learning_rate) -> keras.Model:
+    """Compile ``model`` with ``config``'s optimizer and weight decay
+    (:func:`imgclf.training.optimizers.make_optimizer`) at ``learning_rate`` (a float or a schedule), its class
+    mode's loss with its label smoothing (:func:`make_loss`) and accuracy. Returns ``model``."""
+    model.compile(optimizer=make_optimizer(config.optimizer, learning_rate, config.weight_decay),
+                  loss=make_loss(config.class_mode, config.label_smoothing), metrics=["accuracy"])  # fmt: skip
     return model
 
 
@@ -230,7 +256,7 @@ def _start_fine_tuning(config: TrainingConfig, model, num_train: int, epochs: in
     steps = epochs * -(-num_train // config.batch_size)
     rate = fine_tune_learning_rate(config, steps)
     with cluster.scope(strategy):
-        compile_model(model, config.optimizer, rate, config.class_mode)
+        compile_model(model, config, rate)
     if verbose:
         from rich.console import Console
 
