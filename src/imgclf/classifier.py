@@ -279,18 +279,13 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
 
     def lr_find(self, X, y=None, *, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 100,
                 plot: str | os.PathLike | None = None) -> LrFindResult:  # fmt: skip
-        """The learning-rate range test (Smith 2015/2017; fastai's ``lr_find``) for these settings: a fresh model
-        trains ``steps`` batches of ``X`` (as ``fit`` reads it, augmented as ``fit`` would) while the learning rate
-        grows exponentially from ``start_lr`` to ``end_lr``; see :func:`imgclf.training.lr_find.range_test`. The
-        classifier is left unfitted and unchanged.
-
-        Args:
-            X, y: the training data, as :meth:`fit` takes it.
-            plot: a PNG file to draw the loss against the learning rate into.
+        """The learning-rate range test (Smith 2017; fastai's ``lr_find``) for these settings: a fresh model trains
+        up to ``steps`` batches of ``X`` (data as :meth:`fit` takes it, augmented as ``fit`` would) while the rate
+        grows exponentially from ``start_lr`` to ``end_lr`` (:func:`imgclf.training.lr_find.range_test`); ``plot``
+        names a PNG of the loss against the rate. The classifier stays unfitted and unchanged.
 
         Returns:
-            An :class:`~imgclf.training.lr_find.LrFindResult`; ``suggestion`` is the rate where the loss falls
-            fastest (a good ``learning_rate``).
+            An :class:`~imgclf.training.lr_find.LrFindResult`; its ``suggestion`` is where the loss falls fastest.
 
         Raises:
             ImgclfError: a bad sweep or setting, unusable data, or a loss that diverges at once.
