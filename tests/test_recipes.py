@@ -50,6 +50,8 @@ def test_fast_recipe_sets_the_modern_settings_and_flags_override_it():
 def test_recipe_errors_name_the_bad_value():
     with pytest.raises(ImgclfError, match="recipe must be one of .*Received: 'fastest'"):
         ImageClassifier(recipe="fastest").resolve_settings()
+    with pytest.raises(ImgclfError, match=r"recipe must be one of .*Received: \['fast'\]"):  # a YAML list
+        ImageClassifier(recipe=["fast"]).resolve_settings()
     with pytest.raises(ImgclfError, match="sets 'cache'; a recipe may set only"):
         parse_recipe("name: x\nversion: 1\ndescription: d\nsettings: {cache: memory}\n", "x.yaml")
     with pytest.raises(ImgclfError, match="version must be a positive int. Received: 0"):

@@ -22,7 +22,7 @@ from importlib import resources
 import yaml
 
 from imgclf import settings as _settings
-from imgclf.errors import ImgclfError
+from imgclf.errors import ImgclfError, check_one_of
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,7 @@ def get_recipe(name: str) -> Recipe:
         ImgclfError: no such recipe.
     """
     recipes = _shipped()
-    if name not in recipes:
-        raise ImgclfError(f"recipe must be one of {sorted(recipes)}. Received: {name!r}")
-    return recipes[name]
+    return recipes[check_one_of("recipe", name, recipes)]
 
 
 def effective_settings(given: dict) -> dict:
