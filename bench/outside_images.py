@@ -48,8 +48,9 @@ def reencode(validation: Path, out: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=CATS_AND_DOGS)
-    parser.add_argument("--only", nargs="+", choices=sorted(CONFIGS),
-                        default=["squeezenet-nearest", "squeezenet-bilinear", "fast"])
+    parser.add_argument(
+        "--only", nargs="+", choices=sorted(CONFIGS), default=["squeezenet-nearest", "squeezenet-bilinear", "fast"]
+    )
     parser.add_argument("--runs", nargs="+", type=Path, help="score these run folders instead of training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--target-size", nargs=2, type=int, help="train every configuration at this size instead")

@@ -121,7 +121,8 @@ def resolve(given) -> Resolved:
         spec = get_model_spec(model)
         default_size, default_mode = spec.default_target_size, spec.default_color_mode
         default_interpolation = spec.default_interpolation
-    interpolation = check_interpolation(default_interpolation if settings.interpolation is None else settings.interpolation)
+    given = settings.interpolation
+    interpolation = check_interpolation(default_interpolation if given is None else given)
     check_optimizer(settings.optimizer)
     check_one_of("lr_schedule", settings.lr_schedule, LR_SCHEDULES)
     warmup = _non_negative("warmup_epochs", settings.warmup_epochs)
