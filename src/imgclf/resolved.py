@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -33,8 +34,9 @@ TARGET_MAX_EPOCHS = 100
 FINE_TUNE_SCHEDULES = ("cosine", "constant")
 """Learning-rate schedules of the fine-tuning phase."""
 BACKBONE_INTERPOLATION = "bilinear"
-"""The resize filter of pretrained backbones: their ImageNet weights were trained on antialiased resizes; on
-128-px JPEG re-encodes of the validation images SqueezeNet loses 7.6 points more with ``nearest`` (issue 13)."""
+"""The resize filter of pretrained backbones: their ImageNet weights were trained on antialiased resizes. SqueezeNet
+on cats vs dogs loses 2.7 points more with ``nearest`` on 128-px JPEG re-encodes of the validation images
+(``bench/outside_images.py``), 7.6 on outside photos (issue 13)."""
 
 
 def _optional(check, name: str, value):
@@ -104,8 +106,6 @@ def resolve(given) -> Resolved:
             without a backbone, ``tensorboard`` without the TensorBoard package, ``reduce_lr`` with a learning-rate
             schedule, or ``label_smoothing`` with ``class_mode="sparse"``.
     """
-    from types import SimpleNamespace
-
     settings = SimpleNamespace(**effective_settings({name: getattr(given, name) for name in names()}))
     if settings.model is not None and settings.backbone is not None:
         raise ImgclfError(
@@ -121,8 +121,8 @@ def resolve(given) -> Resolved:
         spec = get_model_spec(model)
         default_size, default_mode = spec.default_target_size, spec.default_color_mode
         default_interpolation = spec.default_interpolation
-    given = settings.interpolation
-    interpolation = check_interpolation(default_interpolation if given is None else given)
+    chosen = settings.interpolation
+    interpolation = check_interpolation(default_interpolation if chosen is None else chosen)
     check_optimizer(settings.optimizer)
     check_one_of("lr_schedule", settings.lr_schedule, LR_SCHEDULES)
     warmup = _non_negative("warmup_epochs", settings.warmup_epochs)

@@ -109,7 +109,8 @@ class Settings:
     )
     weight_decay: float | None = _setting(
         None,
-        "Decoupled weight decay of adamw and sgd (Loshchilov & Hutter 2019; Keras' weight_decay).",
+        "Decoupled weight decay, any optimizer: each step w -= learning_rate * weight_decay * w (Loshchilov & "
+        "Hutter 2019; Keras' weight_decay).",
         "Training",
         shown="0.004 for adamw (Keras' default), else off",
     )

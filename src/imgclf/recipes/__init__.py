@@ -65,8 +65,6 @@ def parse_recipe(text: str, source: str) -> Recipe:
     bad = sorted(k for k in values if k not in settable)
     if bad:
         raise ImgclfError(f"recipe {source} sets {bad[0]!r}; a recipe may set only {settable}.")
-    if isinstance(values.get("target_size"), list):
-        values["target_size"] = tuple(values["target_size"])
     return Recipe(str(raw["name"]), version, str(raw["description"]), str(raw.get("measured") or "").strip(), values)
 
 

@@ -77,12 +77,17 @@ def check_sweep(start_lr: float, end_lr: float, steps: int) -> None:
         raise ImgclfError(f"steps must be an int of at least 10. Received: {steps!r}")
 
 
+def _ema_step(avg: float, loss: float, step: int, beta: float) -> tuple[float, float]:
+    """One step of the moving average: ``(new average, bias-corrected value)`` after ``loss`` at ``step`` (from 0)."""
+    avg = beta * avg + (1 - beta) * loss
+    return avg, avg / (1 - beta ** (step + 1))
+
+
 def smooth(losses: np.ndarray, beta: float = SMOOTHING) -> np.ndarray:
     """Bias-corrected exponential moving average of ``losses`` float ``(n,)`` (as Adam corrects its moments)."""
     out, avg = np.empty(len(losses)), 0.0
     for i, loss in enumerate(losses):
-        avg = beta * avg + (1 - beta) * float(loss)
-        out[i] = avg / (1 - beta ** (i + 1))
+        avg, out[i] = _ema_step(avg, float(loss), i, beta)
     return out
 
 
@@ -120,7 +125,7 @@ def range_test(model, batches, *, start_lr: float = 1e-7, end_lr: float = 10.0, 
     """
     check_sweep(start_lr, end_lr, steps)
     rates = start_lr * (end_lr / start_lr) ** (np.arange(steps) / (steps - 1))
-    lrs, losses, best, avg, diverged = [], [], math.inf, 0.0, False
+    lrs, losses, smoothed, best, avg, diverged = [], [], [], math.inf, 0.0, False
     iterator = iter(batches.repeat() if hasattr(batches, "repeat") else batches)
     for i, rate in enumerate(rates):
         try:
@@ -131,20 +136,19 @@ def range_test(model, batches, *, start_lr: float = 1e-7, end_lr: float = 10.0, 
             break
         model.optimizer.learning_rate.assign(float(rate))
         loss = float(np.asarray(model.train_on_batch(x, y, return_dict=True)["loss"]))
+        avg, value = _ema_step(avg, loss, i, SMOOTHING)
         lrs.append(rate)
         losses.append(loss)
-        avg = SMOOTHING * avg + (1 - SMOOTHING) * loss
-        smoothed = avg / (1 - SMOOTHING ** (i + 1))
-        best = min(best, smoothed)
-        if stop_on_divergence and (not math.isfinite(smoothed) or smoothed > DIVERGENCE * best):
+        smoothed.append(value)
+        best = min(best, value)
+        if stop_on_divergence and (not math.isfinite(value) or value > DIVERGENCE * best):
             diverged = True
             break
-    finite = np.isfinite(losses)
-    lrs, losses = np.asarray(lrs)[finite], np.asarray(losses)[finite]
+    finite = np.isfinite(smoothed)  # a non-finite loss ends the sweep: at most the last step
+    lrs, losses, smoothed = (np.asarray(v)[finite] for v in (lrs, losses, smoothed))
     if len(lrs) < 5:
         raise ImgclfError(f"the loss diverged within {len(lrs)} steps of the range test: lower start_lr. "
                           f"Received: start_lr={start_lr:g}")  # fmt: skip
-    smoothed = smooth(losses)
     steepest, minimum = suggest(lrs, smoothed)
     return LrFindResult(lrs, losses, smoothed, steepest, minimum, diverged)
 
