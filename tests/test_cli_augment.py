@@ -63,3 +63,15 @@ def test_preview_writes_both_grids(split_data, tmp_path, monkeypatch, capsys):
     for path in (out, batch):
         with Image.open(path) as im:
             assert im.size[0] >= 3 * 48 and im.size[1] >= 3 * 48  # a 3x3 grid of 48-px images
+
+
+def test_image_quality_flags_are_recorded_and_checked(split_data, tmp_path, monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "train", split_data, "--target-size", "32", "32", "--epochs", "1",
+                           "--downscale-range", "0.5", "--jpeg-quality-range", "40,90",
+                           "--runs-dir", tmp_path, "--name", "q")  # fmt: skip
+    assert code == 0 and "downscale_range=[0.5, 1.0]" in err
+    config = yaml.safe_load((tmp_path / "q" / "config.yaml").read_text())
+    assert config["augment"]["downscale_range"] == [0.5, 1.0] and config["augment"]["jpeg_quality_range"] == [40, 90]
+    code, _, err = run_cli(monkeypatch, capsys, "preview", split_data, "--out", tmp_path / "p.png",
+                           "--jpeg-quality-range", "50.5")  # fmt: skip
+    assert code == 2 and "expected an integer or LOW,HIGH. Received: '50.5'" in err

@@ -15,10 +15,12 @@ from imgclf.cli.train import (
     Brightness,
     ChannelShift,
     Cval,
+    Downscale,
     FillMode,
     HeightShift,
     HFlip,
     InterpolationOrder,
+    JpegQuality,
     Rotation,
     Shear,
     VFlip,
@@ -49,6 +51,8 @@ def preview(
     brightness_range: Brightness = None,
     channel_shift_range: ChannelShift = None,
     interpolation_order: InterpolationOrder = None,
+    downscale_range: Downscale = None,
+    jpeg_quality_range: JpegQuality = None,
 ):  # fmt: skip
     """Draw one image under random augmentations, and a training batch with its labels."""
     imgclf = load_api()

@@ -14,18 +14,19 @@ from imgclf.cli._settings import given_settings, with_settings_options
 _AUG = "Augmentation (training images only; ImageDataGenerator's names and units)"
 
 
-def parse_range(text: str | None):
-    """``"0.2"`` → 0.2; ``"0.8,1.2"`` → [0.8, 1.2]; ``None`` stays ``None``."""
+def parse_range(text: str | None, number=float):
+    """``"0.2"`` → 0.2; ``"0.8,1.2"`` → [0.8, 1.2]; ``None`` stays ``None``. ``number``: ``float`` or ``int``."""
     if text is None:
         return None
     from imgclf.errors import ImgclfError
 
+    kind = "an integer" if number is int else "a number"
     try:
-        values = [float(v) for v in text.split(",")]
+        values = [number(v) for v in text.split(",")]
     except ValueError:
-        raise ImgclfError(f"expected a number or LOW,HIGH. Received: {text!r}") from None
+        raise ImgclfError(f"expected {kind} or LOW,HIGH. Received: {text!r}") from None
     if len(values) > 2:
-        raise ImgclfError(f"expected a number or LOW,HIGH. Received: {text!r}")
+        raise ImgclfError(f"expected {kind} or LOW,HIGH. Received: {text!r}")
     return values[0] if len(values) == 1 else values
 
 
@@ -44,12 +45,21 @@ ChannelShift = Annotated[float | None, typer.Option(help="Add [-r, r] (0-255 sca
 InterpolationOrder = Annotated[
     int | None, typer.Option(help="Warp: 1 bilinear (default), 0 nearest.", rich_help_panel=_AUG)
 ]
+Downscale = Annotated[
+    str | None,
+    typer.Option(help="Shrink to a fraction of the size, then back: S (means S,1) or LOW,HIGH.", rich_help_panel=_AUG),
+]
+JpegQuality = Annotated[
+    str | None,
+    typer.Option(help="Re-encode as JPEG at quality Q..100 (Q) or LOW..HIGH (LOW,HIGH).", rich_help_panel=_AUG),
+]
 
 
 #: The augmentation flags every command that augments takes (Augmentation field names).
 AUG_FLAGS = (
     "rotation_range", "width_shift_range", "height_shift_range", "shear_range", "zoom_range", "horizontal_flip",
     "vertical_flip", "fill_mode", "cval", "brightness_range", "channel_shift_range", "interpolation_order",
+    "downscale_range", "jpeg_quality_range",
 )  # fmt: skip
 
 
@@ -59,6 +69,8 @@ def augmentation_from_options(base, **flags):
 
     flags["zoom_range"] = parse_range(flags.get("zoom_range"))
     flags["brightness_range"] = parse_range(flags.get("brightness_range"))
+    flags["downscale_range"] = parse_range(flags.get("downscale_range"))
+    flags["jpeg_quality_range"] = parse_range(flags.get("jpeg_quality_range"), number=int)
     return make_augmentation(base, **flags)
 
 
@@ -85,6 +97,8 @@ def train(
     brightness_range: Brightness = None,
     channel_shift_range: ChannelShift = None,
     interpolation_order: InterpolationOrder = None,
+    downscale_range: Downscale = None,
+    jpeg_quality_range: JpegQuality = None,
     **settings,
 ):  # fmt: skip
     """Train a model on a folder of images and write runs/<name>/."""

@@ -5,9 +5,9 @@ and applied by a single warp (bilinear, or nearest with ``interpolation_order=0`
 once, not once per transform. The warp is a handful of gathers and multiply-adds compiled by XLA into one loop
 over the output pixels: under a third of the CPU of TensorFlow's ``ImageProjectiveTransformV3`` kernel for the
 same result (``bench/augment_warp.py``), which matters on a CPU where augmentation and training share the cores.
-Brightness and channel shift follow. Everything runs on whole batches inside the ``tf.data`` pipeline, after the
-decoded-image cache, with stateless random numbers drawn from a per-batch seed: the same ``seed`` gives the same
-augmented stream.
+Brightness and channel shift follow, then the image-quality changes of :mod:`imgclf.pipeline.degrade` (downscale,
+JPEG). Everything runs on whole batches inside the ``tf.data`` pipeline, after the decoded-image cache, with
+stateless random numbers drawn from a per-batch seed: the same ``seed`` gives the same augmented stream.
 
 Source of the option names, units and presets: Keras' ``ImageDataGenerator`` documentation and the
 course's Week 2 notebook (``rotation_range=40, width_shift_range=0.2, height_shift_range=0.2,
@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, fields
 import tensorflow as tf
 
 from imgclf.errors import ImgclfError, check_one_of
+from imgclf.pipeline.degrade import check_jpeg_quality_range, degrade_batch
 
 FILL_MODES = ("nearest", "reflect", "wrap", "constant")
 #: Named settings for ``augment=``: ``none`` and the course's exact ``ImageDataGenerator`` arguments.
@@ -83,6 +84,12 @@ class Augmentation:
             the image's own min and max, as ``ImageDataGenerator.apply_channel_shift`` does.
         interpolation_order: 1 (default, bilinear, as ``ImageDataGenerator``) or 0 (nearest neighbour:
             ~60 % of the CPU, blockier edges; torchvision's ``RandomAffine`` default).
+        downscale_range: ``[low, high]`` with ``0 < low <= high <= 1`` (a float ``s`` means ``[s, 1]``):
+            shrink each image to a fraction of its size drawn from the range, then back (a photo of lower
+            resolution; albumentations' ``Downscale``; see :mod:`imgclf.pipeline.degrade`). ``None``: off.
+        jpeg_quality_range: ``[low, high]`` ints in ``[1, 100]`` (an int ``q`` means ``[q, 100]``): re-encode
+            each image as JPEG at a quality drawn from the range (albumentations' ``ImageCompression``), after
+            the downscale. ``None``: off.
 
     Raises:
         ImgclfError: a value is negative, not a number, or ``fill_mode`` is unknown.
@@ -100,6 +107,8 @@ class Augmentation:
     brightness_range: tuple[float, float] | None = None
     channel_shift_range: float = 0.0
     interpolation_order: int = 1
+    downscale_range: tuple[float, float] | None = None
+    jpeg_quality_range: tuple[int, int] | None = None
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen dataclass)
@@ -120,6 +129,13 @@ class Augmentation:
             raise ImgclfError(
                 f"interpolation_order must be 0 (nearest) or 1 (bilinear). Received: {self.interpolation_order!r}"
             )
+        if self.downscale_range is not None:
+            low, high = _pair("downscale_range", self.downscale_range, scalar=lambda s: (s, 1.0))
+            if high > 1:
+                raise ImgclfError(f"downscale_range must lie in (0, 1]. Received: {self.downscale_range!r}")
+            set_("downscale_range", (low, high))
+        if self.jpeg_quality_range is not None:
+            set_("jpeg_quality_range", check_jpeg_quality_range(self.jpeg_quality_range))
 
     @property
     def geometric(self) -> bool:
@@ -137,7 +153,12 @@ class Augmentation:
     @property
     def is_identity(self) -> bool:
         """True when the settings change nothing."""
-        return not (self.geometric or self.brightness_range is not None or self.channel_shift_range)
+        return not (self.geometric or self.brightness_range is not None or self.channel_shift_range or self.degrades)
+
+    @property
+    def degrades(self) -> bool:
+        """True when images are downscaled or JPEG re-encoded (:mod:`imgclf.pipeline.degrade`)."""
+        return self.downscale_range is not None or self.jpeg_quality_range is not None
 
     def changes(self) -> dict:
         """The settings that differ from the defaults (no augmentation), as in :meth:`to_dict`."""
@@ -148,7 +169,8 @@ class Augmentation:
         """Plain dict (lists, not tuples) for YAML/JSON."""
         d = asdict(self)
         d["zoom_range"] = list(self.zoom_range)
-        d["brightness_range"] = list(self.brightness_range) if self.brightness_range is not None else None
+        for name in ("brightness_range", "downscale_range", "jpeg_quality_range"):
+            d[name] = list(d[name]) if d[name] is not None else None
         return d
 
 
@@ -329,7 +351,7 @@ def augment_batch(images: tf.Tensor, aug: Augmentation, seed: tf.Tensor) -> tf.T
     """
     if aug.is_identity:
         return images
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=10)
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=11)
     n = tf.shape(images)[0]
     height, width = images.shape[1], images.shape[2]
 
@@ -363,4 +385,5 @@ def augment_batch(images: tf.Tensor, aug: Augmentation, seed: tf.Tensor) -> tf.T
         x = tf.clip_by_value(x + tf.reshape(uniform(8, -r, r), (-1, 1, 1, 1)), low, high)
     if aug.brightness_range is not None:
         x = x * tf.reshape(uniform(9, *aug.brightness_range), (-1, 1, 1, 1))
-    return tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), tf.uint8)
+    x = tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), tf.uint8)
+    return degrade_batch(x, seeds[10], aug.downscale_range, aug.jpeg_quality_range)
