@@ -180,3 +180,17 @@ def test_mixed_precision_run_saves_and_loads(split_data, tmp_path):
     assert "mixed_bfloat16" in (tmp_path / "run" / "config.yaml").read_text()
     paths = load_folder(split_data).validation.paths
     np.testing.assert_array_equal(loaded.predict_proba(paths), clf.predict_proba(paths))
+
+
+def test_a_diverged_model_is_named_not_taken_for_unreadable_files(split_data):
+    # Found by the fuzz test (--learning-rate 1370461): NaN weights give NaN rows, which once read as "no file
+    # could be decoded" and crashed the report.
+    import numpy as np
+
+    from imgclf.errors import ImgclfError
+
+    clf = ImageClassifier(model="course_small", target_size=(24, 24), epochs=1, batch_size=8, calibrate=False)
+    clf.fit(split_data, verbose=0)
+    clf.model_.set_weights([np.full_like(w, np.nan) for w in clf.model_.get_weights()])
+    with pytest.raises(ImgclfError, match=r"predicts NaN for \d+ readable images.*training diverged"):
+        clf.evaluate(split_data)

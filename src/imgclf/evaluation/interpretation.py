@@ -51,7 +51,7 @@ class Interpretation:
         Files that cannot be decoded are left out and listed in ``skipped`` (``path``, ``reason``).
 
         Raises:
-            ImgclfError: there are images but none of them can be decoded.
+            ImgclfError: there are images but none of them can be decoded, or the model predicts NaN (diverged).
         """
         classes = tuple(predictor.classes)
         samples = in_memory(samples)  # packed: decoded already, bad files were left out when packing
@@ -61,7 +61,12 @@ class Interpretation:
             proba, _ = predictor.predict_proba(images)
             return cls(classes, tuple(samples.paths), np.asarray(samples.labels), proba, (), images)
         proba, skipped = predictor.predict_proba(list(samples.paths))
-        ok = ~np.isnan(proba).any(axis=1)
+        ok = ~np.isnan(proba).any(axis=1)  # an unreadable file's row is NaN
+        if (~ok).sum() > len(skipped.items()):  # NaN for images that were read: the weights are not finite
+            raise ImgclfError(
+                f"the model predicts NaN for {int((~ok).sum()) - len(skipped.items())} readable images: its weights "
+                "are not finite (training diverged; try a lower learning_rate)."
+            )
         if len(samples.paths) and not ok.any():
             path, reason = skipped.items()[0]
             raise ImgclfError(
