@@ -185,10 +185,6 @@ def test_mixed_precision_run_saves_and_loads(split_data, tmp_path):
 def test_a_diverged_model_is_named_not_taken_for_unreadable_files(split_data):
     # Found by the fuzz test (--learning-rate 1370461): NaN weights give NaN rows, which once read as "no file
     # could be decoded" and crashed the report.
-    import numpy as np
-
-    from imgclf.errors import ImgclfError
-
     clf = ImageClassifier(model="course_small", target_size=(24, 24), epochs=1, batch_size=8, calibrate=False)
     clf.fit(split_data, verbose=0)
     clf.model_.set_weights([np.full_like(w, np.nan) for w in clf.model_.get_weights()])

@@ -62,9 +62,9 @@ class Interpretation:
             return cls(classes, tuple(samples.paths), np.asarray(samples.labels), proba, (), images)
         proba, skipped = predictor.predict_proba(list(samples.paths))
         ok = ~np.isnan(proba).any(axis=1)  # an unreadable file's row is NaN
-        if (~ok).sum() > len(skipped.items()):  # NaN for images that were read: the weights are not finite
+        if (~ok).sum() > len(skipped):  # NaN for images that were read: the weights are not finite
             raise ImgclfError(
-                f"the model predicts NaN for {int((~ok).sum()) - len(skipped.items())} readable images: its weights "
+                f"the model predicts NaN for {int((~ok).sum()) - len(skipped)} readable images: its weights "
                 "are not finite (training diverged; try a lower learning_rate)."
             )
         if len(samples.paths) and not ok.any():
