@@ -181,8 +181,8 @@ def test_fine_tuning_anneals_the_learning_rate_and_resumes_inside_the_phase(tmp_
     from conftest import Crash, crash_after, write_class_folder
 
     data = write_class_folder(tmp_path / "d", {"a_tl": 16, "b_br": 16}, size=64)
-    settings = dict(backbone="mobilenet_v2", weights=None, target_size=(64, 64), head="gap", epochs=2, batch_size=8,
-                    learning_rate=1e-3, fine_tune=3, fine_tune_epochs=4)  # fmt: skip
+    settings = dict(backbone="squeezenet1_1", weights=None, target_size=(64, 64), head="gap", epochs=2, batch_size=8,
+                    learning_rate=1e-3, fine_tune=3, fine_tune_epochs=4, calibrate=False)  # fmt: skip
     whole = ImageClassifier(**settings).fit(data, run_dir=tmp_path / "whole", verbose=0)
     rates = [r["learning_rate"] for r in whole.history_]
     assert rates[:2] == pytest.approx([1e-3, 1e-3])  # the frozen phase: constant

@@ -66,10 +66,18 @@ def test_predict_plain_and_json(cli_run, monkeypatch, capsys):
 
 def test_evaluate_writes_metrics(cli_run, monkeypatch, capsys):
     data, run = cli_run
+    own = (run / "metrics.json").read_bytes()
     code, out, _ = run_cli(monkeypatch, capsys, "evaluate", run, data)
     assert code == 0 and "Confusion matrix" in out and "precision" in out
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = json.loads((run / "evaluations" / "data" / "metrics.json").read_text())
     assert metrics["n"] == 8 and sum(map(sum, metrics["confusion_matrix"])) == 8
+    assert (run / "evaluations" / "data" / "evaluation" / "confusion_matrix.png").is_file()
+    assert (run / "metrics.json").read_bytes() == own  # the run's own record (its validation images) is kept
+    other = write_class_folder(run.parent.parent / "other" / "data", {"cats": 2, "dogs": 2}, start=300)
+    code, _, _ = run_cli(monkeypatch, capsys, "evaluate", run, other)  # another folder of the same name
+    assert code == 0 and json.loads((run / "evaluations" / "data-2" / "metrics.json").read_text())["n"] == 4
+    code, _, _ = run_cli(monkeypatch, capsys, "evaluate", run, data)  # the same data again: its folder, replaced
+    assert code == 0 and sorted(p.name for p in (run / "evaluations").iterdir()) == ["data", "data-2"]
 
 
 def test_demo_offline(tmp_path, monkeypatch, capsys):
@@ -208,7 +216,7 @@ def test_new_run_never_replaces_a_run_holding_the_data_nor_one_being_written(tmp
     import os
 
     from imgclf import ImgclfError
-    from imgclf.training.run import new_run
+    from imgclf.training.run_folder import new_run
 
     odd = tmp_path / "runs" / "odd"  # a run folder someone also keeps the data in
     write_class_folder(odd / "data", {"a": 2, "b": 2})

@@ -77,7 +77,7 @@ def test_class_weights():
 @pytest.mark.parametrize(
     "settings",
     [
-        [],  # imgclf's defaults: 20 % held out, batch 20, no --epochs (so up to 100)
+        pytest.param([], marks=pytest.mark.slow),  # imgclf's defaults: 20 % held out, batch 20, up to 100 epochs
         ["--epochs", 20, "--batch-size", 10, "--validation-split", 0],  # the exercise's: all 80 images, batch 10
     ],
     ids=["defaults", "exercise-settings"],

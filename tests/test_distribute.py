@@ -200,6 +200,7 @@ def test_two_workers_train_and_only_the_chief_writes(data, tmp_path):
     assert np.abs(p_single - p_distributed).mean() <= 0.25
 
 
+@pytest.mark.slow  # ~50 s: two worker processes, one killed and restarted
 def test_a_killed_worker_is_restarted_and_training_resumes(data, tmp_path):
     runs, epochs = tmp_path / "runs", 10
     procs = start_workers(data, runs, "mw", epochs, tmp_path, size=64)

@@ -34,6 +34,7 @@ def test_float_exports_agree_with_keras(run, format):
     }
     assert signature["classes"] == ["a_tl", "b_br"] and "probability of 'b_br'" in signature["output"]["meaning"]
     assert check["unknown_agreement"] == 1.0 and check["max_ood_score_difference"] < 1e-3
+    assert check["near_threshold"] >= 0 and check["unknown_band"] > 0
     assert signature["features"]["shape"] == [None, 512] and signature["ood"]["method"] == "knn"
     assert signature["ood"]["threshold"] == pytest.approx(open_predictor(run).ood.thresholds["knn"])
     assert (folder / "ood.npz").is_file() and signature["calibration"]["temperature"] == 1.0
@@ -47,8 +48,43 @@ def test_float_exports_agree_with_keras(run, format):
     np.testing.assert_allclose(got_scores, want_scores, atol=1e-3)  # the same "unknown" from the export
     assert got_scores[-1] > got_scores[:-1].max()
     records = exported.predict_items(images)
-    assert [r["unknown"] for r in records] == [r["unknown"] for r in keras_side.predict_items(images)]
+    clear = np.abs(want_scores - keras_side.ood.thresholds[keras_side.ood.method]) > check["unknown_band"]
+    assert [r["unknown"] for r, c in zip(records, clear) if c] == [
+        r["unknown"] for r, c in zip(keras_side.predict_items(images), clear) if c
+    ]  # the same answers, but for a score on the threshold, where float rounding may go either way
     assert records[-1]["unknown"] is True
+
+
+def test_export_never_writes_into_a_folder_that_holds_anything(run, tmp_path, monkeypatch, capsys):
+    other = tmp_path / "other_run"  # another run's files, where a careless --out points
+    other.mkdir()
+    (other / "classes.json").write_text('["x", "y", "z"]')
+    (other / "ood.npz").write_bytes(b"theirs")
+    code, _, err = run_cli(monkeypatch, capsys, "export", run, "--format", "tflite", "--out", other)
+    assert code == 2 and "out must be a new or empty folder" in err and "not empty" in err
+    assert (other / "classes.json").read_text() == '["x", "y", "z"]' and (other / "ood.npz").read_bytes() == b"theirs"
+    assert sorted(p.name for p in other.iterdir()) == ["classes.json", "ood.npz"]  # no staging folder left either
+    afile = tmp_path / "model.tflite"
+    afile.write_bytes(b"mine")
+    code, _, err = run_cli(monkeypatch, capsys, "export", run, "--format", "tflite", "--out", afile)
+    assert code == 2 and "a file" in err and afile.read_bytes() == b"mine"
+
+
+def test_parity_counts_no_disagreement_inside_the_band_around_the_threshold():
+    from imgclf.export import ood_parity
+    from imgclf.ood import OodDetector
+
+    class Fixed(OodDetector):  # scores are the first feature: the check sees only scores and the threshold
+        def scores(self, features, method=None):
+            return np.asarray(features)[:, 0]
+
+    detector = Fixed.__new__(Fixed)
+    detector.method, detector.thresholds = "knn", {"knn": 0.5}
+    keras_side = np.array([[0.1], [0.49999], [0.9], [0.3]], np.float32)
+    exported = np.array([[0.1], [0.50001], [0.9], [0.7]], np.float32)  # rounding across the threshold; one real flip
+    check = ood_parity(detector, keras_side, exported)
+    assert check["unknown_agreement"] == 0.75 and check["near_threshold"] == 1
+    assert check["max_ood_score_difference"] == pytest.approx(0.4)
 
 
 def _disc(path):
@@ -81,7 +117,7 @@ def test_cli_export_then_predict_and_evaluate_the_file(run, monkeypatch, capsys)
     assert code == code2 == 0 and from_file.split("\t")[1] == from_run.split("\t")[1]
     assert float(from_file.split("\t")[2]) == pytest.approx(float(from_run.split("\t")[2]), abs=1e-4)
     code, out, _ = run_cli(monkeypatch, capsys, "evaluate", run / "onnx" / "model.onnx", run.parent / "data")
-    assert code == 0 and (run / "onnx" / "metrics.json").is_file()
+    assert code == 0 and (run / "onnx" / "evaluations" / "data" / "metrics.json").is_file()
 
 
 def test_errors_name_the_problem(run, monkeypatch):
@@ -128,12 +164,14 @@ def test_a_run_without_detector_exports_probabilities_only(tmp_path):
     ImageClassifier(model="course_small", target_size=(32, 32), epochs=1, batch_size=8, calibrate=False).fit(
         data, run_dir=run, verbose=0
     )
-    stale = run / "export" / "onnx" / "ood.npz"  # left by an earlier export into the same folder
-    stale.parent.mkdir(parents=True)
-    stale.write_bytes(b"old")
+    earlier = run / "export" / "onnx" / "ood.npz"  # an earlier export's folder: kept, the new one goes beside it
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"old")
     record = export_run(run, "onnx")
-    signature = json.loads((run / "export" / "onnx" / "signature.json").read_text())
-    assert "ood" not in signature and "features" not in signature and not stale.exists()
+    assert record["path"] == str(run / "export" / "onnx-2" / "model.onnx") and earlier.read_bytes() == b"old"
+    signature = json.loads((run / "export" / "onnx-2" / "signature.json").read_text())
+    assert "ood" not in signature and "features" not in signature
+    assert not (run / "export" / "onnx-2" / "ood.npz").exists()
     assert "unknown_agreement" not in record["parity"] and ExportedModel(record["path"]).n_outputs == 1
     records = open_predictor(record["path"]).predict_items(sorted((data / "a_tl").glob("*.png"))[:2])
     assert all("unknown" not in r and r["label"] in ("a_tl", "b_br") for r in records)

@@ -59,3 +59,31 @@ def test_binary_curves():
     assert m["binary"]["roc_auc"] == pytest.approx(roc_auc_score(labels, p1))
     assert m["binary"]["threshold"] == 0.5
     assert 0 < m["binary"]["best_f1_threshold"] <= 0.9
+
+
+def test_a_thousand_classes_give_a_bounded_confusion_matrix_picture_and_table(tmp_path, capsys):
+    import resource
+
+    from PIL import Image
+
+    from imgclf.cli._common import print_metrics
+    from imgclf.evaluation.interpretation import MAX_PLOTTED_CLASSES, Interpretation, most_confused_classes
+
+    k, n = 1000, 3000
+    rng = np.random.default_rng(0)
+    labels = np.arange(n) % k
+    proba = np.full((n, k), 0.1 / (k - 1), np.float32)
+    predicted = np.where(rng.random(n) < 0.8, labels, rng.integers(0, k, n))
+    predicted[labels == 7] = 3  # class 7 is always taken for class 3: the most confused pair
+    proba[np.arange(n), predicted] = 0.9
+    interp = Interpretation(tuple(f"class_{i:04d}" for i in range(k)), tuple(map(str, range(n))), labels, proba)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    path = interp.plot_confusion_matrix(tmp_path / "cm.png")
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    width, height = Image.open(path).size
+    assert width < 3000 and height < 3000 and grown_mb < 500  # was ~19 GB and killed
+    keep = most_confused_classes(interp.metrics["confusion_matrix"], MAX_PLOTTED_CLASSES)
+    assert len(keep) == MAX_PLOTTED_CLASSES and {3, 7} <= set(keep)
+    print_metrics(interp.metrics)
+    out = capsys.readouterr().out
+    assert "30 most confused of 1000 classes" in out and "class_0007" in out and len(out) < 200_000

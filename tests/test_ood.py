@@ -137,7 +137,7 @@ def test_a_model_trained_on_two_shapes_answers_unknown_for_a_third(shapes_run, m
     assert record["label"] in ("a_tl", "b_br")  # the closest class is still given
     code, out, _ = run_cli(monkeypatch, capsys, "evaluate", run, root / "held", "--ood", root / "third")
     assert code == 0 and "ood knn" in out
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = json.loads((run / "evaluations" / "held" / "metrics.json").read_text())
     assert metrics["ood"]["default"] == "knn" and metrics["ood"]["methods"]["knn"]["auroc"] > 0.95
     assert metrics["ood"]["methods"]["knn"]["unknown_rate_in"] <= 0.15
     code, out, _ = run_cli(monkeypatch, capsys, "report", run)

@@ -90,7 +90,7 @@ def test_cli_pack_then_train_evaluate_predict(data, tmp_path, monkeypatch, capsy
                          "--no-calibrate")  # fmt: skip
     assert code == 0 and (run / "model.keras").is_file()
     code, _, _ = run_cli(monkeypatch, capsys, "evaluate", run, out)
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = json.loads((run / "evaluations" / out.name / "metrics.json").read_text())
     assert code == 0 and metrics["n"] == 11 and metrics["data"] == str(out.resolve())  # the packed validation split
     code, lines, _ = run_cli(monkeypatch, capsys, "predict", run, out)
     rows = lines.strip().splitlines()

@@ -83,6 +83,8 @@ def test_run_records_recipe_and_resolved_values(tmp_path, monkeypatch, capsys):
     assert resolved["optimizer"] == "adamw" and resolved["lr_schedule"] == "cosine"
     assert resolved["label_smoothing"] == get_recipe("fast").settings["label_smoothing"]
     assert resolved["interpolation"] == "bilinear" and resolved["epochs"] == 3
+    recipe_augment = get_recipe("fast").settings["augment"]  # the recipe's augmentation, though no flag was typed
+    assert resolved["augment"] == {**recipe_augment, "zoom_range": [0.8, 1.2]} and "Augmenting training images" in err
     # What imgclf wrote for users loads without imgclf.
     model = keras.saving.load_model(tmp_path / "runs" / "r" / "model.keras", safe_mode=True)
     assert [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
@@ -90,6 +92,35 @@ def test_run_records_recipe_and_resolved_values(tmp_path, monkeypatch, capsys):
     assert clf.interpolation_ == "bilinear" and clf.predict([data / "a_tl" / "000.png"]).shape == (1,)
     code, out, _ = run_cli(monkeypatch, capsys, "recipes")
     assert code == 0 and "fast" in out and "course" in out
+
+
+def test_cli_augmentation_flags_refine_the_recipes_never_replace_it():
+    from imgclf.cli.train import AUG_FLAGS, _classifier
+    from imgclf.pipeline.augment import make_augmentation
+
+    untyped = {k: None for k in AUG_FLAGS}
+
+    def augment(settings, **typed):
+        clf, _ = _classifier("DATA", None, settings, {**untyped, **typed})
+        return clf.resolve_settings().augment
+
+    for name in ("fast", "squeezenet", "course"):
+        assert augment({"recipe": name}) == make_augmentation(get_recipe(name).settings["augment"]), name
+    refined = augment({"recipe": "fast"}, rotation_range=5.0)
+    assert refined.rotation_range == 5 and refined.horizontal_flip and refined.fill_mode == "reflect"
+    squeezed = augment({"recipe": "squeezenet"}, vertical_flip=True)
+    assert squeezed.vertical_flip and squeezed.horizontal_flip and squeezed.jpeg_quality_range == (50, 95)
+    assert augment({"recipe": "fast", "augment": "none"}).is_identity  # a preset given replaces the recipe's
+    assert augment({}).is_identity and augment({}, horizontal_flip=True).changes() == {"horizontal_flip": True}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "head"),
+    [({"backbone": "squeezenet1_1"}, "gap"), ({"backbone": "mobilenet_v2"}, "gap"),
+     ({"backbone": "inception_v3"}, "course"), ({"backbone": "squeezenet1_1", "head": "course"}, "course")],
+)  # fmt: skip
+def test_each_backbone_gets_its_own_default_head(kwargs, head):
+    assert ImageClassifier(**kwargs).resolve_settings().head == head
 
 
 # -- resize defaults by model family ---------------------------------------------------------------------------

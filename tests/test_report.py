@@ -78,18 +78,22 @@ def test_report_is_valid_self_contained_html(trained_run):
 
 def test_report_command_with_other_data(trained_run, monkeypatch, capsys):
     data, run = trained_run
+    own = json.loads((run / "metrics.json").read_text())
     code, out, _ = run_cli(monkeypatch, capsys, "report", run, "--data", data / "train")
     assert code == 0 and out.strip().endswith("report.html")
-    assert json.loads((run / "metrics.json").read_text())["n"] == 40
+    assert json.loads((run / "evaluations" / "train" / "metrics.json").read_text())["n"] == 40
+    assert json.loads((run / "metrics.json").read_text()) == own  # the run's own record stays
+    assert "evaluations/train" in (run / "report.html").read_text()  # listed among the other evaluations
 
 
 def test_evaluate_writes_pictures(trained_run, monkeypatch, capsys):
     data, run = trained_run
     code, _, err = run_cli(monkeypatch, capsys, "evaluate", run, data)
     assert code == 0
+    folder = run / "evaluations" / data.name / "evaluation"
     for name in ("confusion_matrix.png", "confusion_matrix.txt", "roc_pr.png"):
-        assert (run / "evaluation" / name).is_file(), name
-    assert "true \\ predicted" in (run / "evaluation" / "confusion_matrix.txt").read_text()
+        assert (folder / name).is_file(), name
+    assert "true \\ predicted" in (folder / "confusion_matrix.txt").read_text()
 
 
 def test_explain_feature_maps_show_and_predict_options(trained_run, tmp_path, monkeypatch, capsys):

@@ -49,7 +49,14 @@ def world(tmp_path_factory):
         "python_tag.yaml": "epochs: !!python/object/apply:os.system ['echo owned']\n",
         "text_epochs.yaml": "epochs: ten\n",
         "nested.yaml": "augment: {rotation_range: {a: 1}}\n",
+        "bomb.yaml": "a: &a [x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
+        + "epochs: *i\n",  # 9**9 = 387 million values from a few hundred bytes
+        "binary_tag.yaml": "epochs: !!binary aGVsbG8=\nmodel: !!binary aGVsbG8=\n",
+        "set_tag.yaml": "augment: !!set {rotation_range: null}\ntarget_size: !!set {1: null, 2: null}\n",
+        "time_tag.yaml": "epochs: 2001-12-14t21:59:43.10-05:00\nseed: 2002-12-14\n",
     }
+    (root / "binary.yaml").write_bytes(bytes(range(256)) * 4)
     for name, text in configs.items():
         (root / name).write_text(text)
     (root / "not_a_dir").write_text("a file where a folder should be")
@@ -65,6 +72,23 @@ def world(tmp_path_factory):
     model.save(lam / "last.keras")
     state = (lam / "state.json").read_text().replace('"finished"', '"interrupted"')
     (lam / "state.json").write_text(state)
+    tampered = {  # interrupted runs whose files were changed by hand: resume refuses, naming the file
+        "history": ("history.csv", b"epoch,loss,accuracy\n1,abc,0.5\n"),
+        "history-rows": ("history.csv", b"epoch,loss,accuracy\n"),
+        "state-type": ("state.json", b'{"epochs": 1, "epochs_completed": "1", "status": "interrupted"}'),
+        "state-binary": ("state.json", b"\x89PNG\r\n\x1a\n\x00\xff"),
+        "state-list": ("state.json", b"[1, 2]"),
+        "last-garbled": ("last.keras", b"PK\x03\x04 not really a zip"),
+    }
+    for name, (file, content) in tampered.items():
+        shutil.copytree(root / "runs" / "r", root / "runs" / name)
+        (root / "runs" / name / "state.json").write_text(state)
+        (root / "runs" / name / file).write_bytes(content)
+    other = root / "runs" / "last-shape"  # a last.keras of another input shape
+    shutil.copytree(root / "runs" / "r", other)
+    (other / "state.json").write_text(state)
+    keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(),
+                      keras.layers.Dense(1, activation="sigmoid")]).save(other / "last.keras")  # fmt: skip
     return root
 
 
@@ -93,6 +117,11 @@ def bad_cases(root: Path) -> dict[str, tuple[list, str]]:
         "train-config-python": ([*train, "--config", root / "python_tag.yaml"], "is not valid YAML"),
         "train-config-text": (["train", data, "--runs-dir", out, "--config", root / "text_epochs.yaml"], "epochs"),
         "train-config-nested": ([*train, "--config", root / "nested.yaml"], "rotation_range"),
+        "train-config-bomb": ([*train, "--config", root / "bomb.yaml"], "expands to more than 100,000 values"),
+        "train-config-binary": ([*train, "--config", root / "binary.yaml"], "is not UTF-8 text"),
+        "train-config-binary-tag": ([*train, "--config", root / "binary_tag.yaml"], "Received: b'hello'"),
+        "train-config-set-tag": ([*train, "--config", root / "set_tag.yaml"], "augment"),
+        "train-config-time-tag": ([*train, "--config", root / "time_tag.yaml"], "Received: datetime"),
         "train-config-missing": ([*train, "--config", root / "nowhere.yaml"], "cannot read config file"),
         "train-runs-dir-file": (["train", data, "--runs-dir", root / "not_a_dir", "--epochs", "1"], "Not a directory"),
         "train-epochs": ([*train[:-2], "--epochs", "0"], "epochs"),
@@ -103,6 +132,13 @@ def bad_cases(root: Path) -> dict[str, tuple[list, str]]:
         "train-resume-data": (["train", data, "--resume", run], "resume continues a run"),
         "train-resume-not-run": (["train", "--resume", data], "RUN must be a run folder"),
         "train-resume-lambda": (["train", "--resume", lam], "cannot load the model"),
+        "train-resume-history": (["train", "--resume", root / "runs" / "history"], "history.csv' is garbled"),
+        "train-resume-history-rows": (["train", "--resume", root / "runs" / "history-rows"], "one row for each"),
+        "train-resume-state-type": (["train", "--resume", root / "runs" / "state-type"], "is not a state imgclf"),
+        "train-resume-state-binary": (["train", "--resume", root / "runs" / "state-binary"], "state.json'"),
+        "train-resume-state-list": (["train", "--resume", root / "runs" / "state-list"], "is not a state imgclf"),
+        "train-resume-last-garbled": (["train", "--resume", root / "runs" / "last-garbled"], "cannot load the model"),
+        "train-resume-last-shape": (["train", "--resume", root / "runs" / "last-shape"], "not this run's checkpoint"),
         # using a run
         "predict-missing": (["predict", run, root / "nowhere.jpg"], "does not exist"),
         "predict-crop": (["predict", run, data / "a" / "000.png", "--crop", "a,b"], "crop must be x,y,w,h"),

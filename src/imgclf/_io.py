@@ -93,10 +93,46 @@ def write_yaml(path: str | os.PathLike, obj) -> None:
     write_text(path, yaml.safe_dump(obj, sort_keys=False, default_flow_style=None))
 
 
+#: The most values (mappings, lists and scalars, counted through every alias) a YAML file imgclf reads may expand to:
+#: a run's config.yaml holds a few hundred; a 376-byte "billion laughs" alias bomb expands to billions.
+YAML_MAX_VALUES = 100_000
+
+
+class YamlTooLarge(yaml.YAMLError):
+    """A YAML document that expands to more than :data:`YAML_MAX_VALUES` values."""
+
+
+def _check_expanded_size(obj, limit: int = YAML_MAX_VALUES) -> None:
+    """Count the values of ``obj`` as if every alias were copied out, stopping past ``limit``.
+
+    Raises:
+        YamlTooLarge: more than ``limit``.
+    """
+    count, stack = 0, [obj]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > limit:
+            raise YamlTooLarge(f"it expands to more than {limit:,} values (YAML aliases repeating each other)")
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+
+
 def read_yaml(path: str | os.PathLike):
-    """Read a YAML file with ``yaml.safe_load``."""
+    """Read a YAML file with ``yaml.safe_load`` (no tags that build Python objects).
+
+    Raises:
+        OSError: the file cannot be read; UnicodeDecodeError: it is not UTF-8 text.
+        yaml.YAMLError: not YAML, or (:class:`YamlTooLarge`) aliases that expand it past :data:`YAML_MAX_VALUES`
+            values — checked before anything else looks at it.
+    """
     with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f)
+        obj = yaml.safe_load(f)
+    _check_expanded_size(obj)
+    return obj
 
 
 def read_json(path: str | os.PathLike):

@@ -187,12 +187,13 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         done = int(state["epochs_completed"])
         history = runfiles.history_until(run, done)
         checkpoint, restored = None, run is not None and not cluster.is_multi_worker(strategy)
+        shape = (resolved.input_shape, 1 if class_mode == "binary" else dataset.num_classes)
         if restored:
             with cluster.scope(strategy):
-                model = runfiles.load_model_file(run / runfiles.LAST_FILE)
+                model = runfiles.load_model_file(run / runfiles.LAST_FILE, *shape)
         else:  # every worker makes the same variables in the same order; the chief then copies its checkpoint in
             model = self._new_model(resolved, dataset, class_mode, strategy)
-            checkpoint = runfiles.load_model_file(run / runfiles.LAST_FILE) if run is not None else None
+            checkpoint = runfiles.load_model_file(run / runfiles.LAST_FILE, *shape) if run is not None else None
         self._train(model, dataset, resolved, class_mode, run, verbose=verbose, initial_epoch=done, history=history,
                     state=state, seed=self.seed + done, strategy=strategy, restored=restored,
                     restore_from=checkpoint)  # fmt: skip

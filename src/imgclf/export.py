@@ -21,7 +21,6 @@ ONNX files run in ``onnxruntime``, TFLite files in the standalone ``ai-edge-lite
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import time
 import warnings
@@ -109,7 +108,9 @@ def export_run(run: str | os.PathLike, format: str, *, out: str | os.PathLike | 
     Args:
         run: a run folder.
         format: ``savedmodel``, ``onnx`` or ``tflite``.
-        out: folder to write into (default ``RUN/export/<format>`` or ``<format>-int8``); created.
+        out: a new or empty folder to write into (default: the first new one of ``RUN/export/<format>`` or
+            ``<format>-int8``, then ``-2``, ``-3``, …). Everything is written into a staging folder beside it and
+            renamed into place at the end: a failed export leaves nothing, and no existing file is ever replaced.
         quantize: ``None`` (float32) or ``"int8"`` (TFLite only), calibrated on up to
             :data:`CALIBRATION_IMAGES` training images.
         data: labelled images for the parity check (default: the run's validation images).
@@ -121,33 +122,64 @@ def export_run(run: str | os.PathLike, format: str, *, out: str | os.PathLike | 
 
     Raises:
         ImgclfError: not a run folder, unknown format or quantization, int8 without calibration images or
-            outside TFLite, or the format's runtime missing.
+            outside TFLite, the format's runtime missing, or ``out`` a file or a folder that is not empty.
     """
-    spec = require(format)
+    require(format)
     check_one_of("quantize", quantize, list(QUANTIZE))
     if quantize and format != "tflite":
         raise ImgclfError(f"quantize={quantize!r} applies to the tflite format. Received: format={format!r}")
     predictor = Predictor.from_run(run)
     record = runfiles.RunConfig.read(run)
     dataset = record.load_dataset()
-    folder = Path(out) if out is not None else Path(run) / "export" / (format + (f"-{quantize}" if quantize else ""))
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / spec.filename
+    folder = _new_folder(Path(out)) if out is not None else _free_folder(Path(run) / "export", format, quantize)
     from imgclf.training.calibrate import feature_model  # Keras: not imported to predict from an export
 
     # With an OOD detector the graph also returns the penultimate features (what ood.npz scores).
     model = feature_model(predictor.model) if predictor.ood is not None else None
     model = model if model is not None else predictor.model
     model(np.zeros((1, *predictor.input_shape), np.uint8))  # Keras exports only a model it has called
+    if quantize == "int8" and dataset is None:
+        raise ImgclfError("int8 calibration needs the run's training images, and its data is gone.")
+    with _io.atomic_dir(folder, note=f"imgclf export {format}") as staging:  # all of it, or nothing
+        result = _write_export(predictor, record, dataset, model, staging, folder, format, quantize, data, max_images)
+        result["keras_bytes"] = _size(Path(run) / runfiles.MODEL_FILE)
+        _io.write_json(staging / EXPORT_RECORD, result)
+    return result
+
+
+def _new_folder(folder: Path) -> Path:
+    """``folder`` when it does not exist or is an empty folder: an export never replaces anything.
+
+    Raises:
+        ImgclfError: it is a file, or a folder with something in it.
+    """
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ImgclfError(
+            f"out must be a new or empty folder: export never replaces files. Received: {str(folder)!r} "
+            f"({'a file' if not folder.is_dir() else 'not empty'})"
+        )
+    return folder
+
+
+def _free_folder(parent: Path, format: str, quantize: str | None) -> Path:
+    """The first of ``parent/<format>[-int8]``, ``…-2``, ``…-3``, … that is new or empty."""
+    base = format + (f"-{quantize}" if quantize else "")
+    folder, i = parent / base, 2
+    while folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        folder, i = parent / f"{base}-{i}", i + 1
+    return folder
+
+
+def _write_export(predictor: Predictor, record, dataset, model, folder: Path, final: Path, format: str,
+                  quantize: str | None, data, max_images: int | None) -> dict:  # fmt: skip
+    """Write the export into ``folder`` (a staging folder that becomes ``final``) and check it; the record."""
+    spec = require(format)
+    target = folder / spec.filename
     start = time.perf_counter()
     if quantize == "int8":
-        if dataset is None:
-            raise ImgclfError("int8 calibration needs the run's training images, and its data is gone.")
         calibration = _decoded(predictor, dataset.train, CALIBRATION_IMAGES)
         _tflite_int8(model, calibration, target)
     else:
-        if target.exists() and target.is_dir():
-            shutil.rmtree(target)
         with warnings.catch_warnings():  # tf2onnx's own NumPy deprecation notices are not the user's concern
             warnings.simplefilter("ignore", FutureWarning)
             model.export(str(target), format=spec.keras_format, verbose=False)
@@ -156,8 +188,6 @@ def export_run(run: str | os.PathLike, format: str, *, out: str | os.PathLike | 
     with_ood = model is not predictor.model
     if with_ood:
         predictor.ood.save(folder / runfiles.OOD_FILE)
-    elif (folder / runfiles.OOD_FILE).exists():  # from an earlier export into the same folder
-        (folder / runfiles.OOD_FILE).unlink()
     _io.write_json(folder / SIGNATURE_FILE, signature(predictor, format, quantize, with_ood))
 
     if data is not None:
@@ -168,9 +198,8 @@ def export_run(run: str | os.PathLike, format: str, *, out: str | os.PathLike | 
         samples = dataset.validation if dataset is not None else None
         described = f"{record.data['path']} (validation)" if samples is not None else None
     images = _decoded(predictor, samples, max_images) if samples is not None else None
-    result = {"format": format, "quantize": quantize, "path": str(target), "bytes": _size(target),
-              "keras_bytes": _size(Path(run) / runfiles.MODEL_FILE), "seconds": round(seconds, 2), "data": described,
-              "parity": None}  # fmt: skip
+    result = {"format": format, "quantize": quantize, "path": str(final / spec.filename), "bytes": _size(target),
+              "seconds": round(seconds, 2), "data": described, "parity": None}  # fmt: skip
     if images is not None and len(images):
         t0 = time.perf_counter()
         reference = model.predict(images, batch_size=predictor.batch_size, verbose=0)
@@ -182,17 +211,29 @@ def export_run(run: str | os.PathLike, format: str, *, out: str | os.PathLike | 
         if with_ood:
             result["parity"].update(ood_parity(predictor.ood, reference[1], exported[1]))
         result["ms_per_image"] = {"export": 1000 * (t2 - t1) / len(images), "keras": 1000 * (t1 - t0) / len(images)}
-    _io.write_json(folder / EXPORT_RECORD, result)
     return result
 
 
+UNKNOWN_BAND = 1e-3
+"""Half-width of the band around the "unknown" threshold, relative to ``max(1, |threshold|)``, inside which an
+export and Keras may answer differently without it counting as a disagreement: float rounding (TFLite's kernels,
+ONNX Runtime's) moves a score by ~1e-5, and an image whose score sits on the threshold would otherwise flip the
+check by chance (issue 23: 0.875 agreement on 8 images from one such image)."""
+
+
 def ood_parity(detector: OodDetector, reference: np.ndarray, exported: np.ndarray) -> dict:
-    """How far the export's OOD scores are from Keras': ``max_ood_score_difference`` (of the detector's method)
-    and ``unknown_agreement`` (share of images both call unknown or both do not), from penultimate features
-    ``(n, d)`` of the same images."""
+    """How far the export's OOD scores are from Keras', from penultimate features ``(n, d)`` float32 of the same
+    images: ``max_ood_score_difference`` (of the detector's method), ``unknown_agreement`` (share of images both
+    call unknown or both do not, an image with either score within :data:`UNKNOWN_BAND` of the threshold counting
+    as agreeing), ``near_threshold`` (how many images were in that band) and ``unknown_band`` (its half-width, in
+    score units)."""
     a, b = detector.scores(reference), detector.scores(exported)
-    return {"max_ood_score_difference": float(np.abs(a - b).max()),
-            "unknown_agreement": float((detector.unknown(a) == detector.unknown(b)).mean())}  # fmt: skip
+    threshold = detector.thresholds[detector.method]
+    band = UNKNOWN_BAND * max(1.0, abs(float(threshold)))
+    near = (np.abs(a - threshold) <= band) | (np.abs(b - threshold) <= band)
+    agree = (detector.unknown(a) == detector.unknown(b)) | near
+    return {"max_ood_score_difference": float(np.abs(a - b).max()), "unknown_agreement": float(agree.mean()),
+            "near_threshold": int(near.sum()), "unknown_band": band}  # fmt: skip
 
 
 def signature(predictor: Predictor, format: str, quantize: str | None, with_ood: bool = False) -> dict:

@@ -114,13 +114,14 @@ def resolve(given) -> Resolved:
     if settings.backbone is not None:
         from imgclf.models.backbones import get_backbone
 
-        default_size, default_mode = get_backbone(settings.backbone).default_size, "rgb"
+        spec = get_backbone(settings.backbone)
+        default_size, default_mode, default_head = spec.default_size, "rgb", spec.default_head
         default_interpolation, model = BACKBONE_INTERPOLATION, None
     else:
         model = settings.model or DEFAULT_MODEL
         spec = get_model_spec(model)
         default_size, default_mode = spec.default_target_size, spec.default_color_mode
-        default_interpolation = spec.default_interpolation
+        default_interpolation, default_head = spec.default_interpolation, "course"  # no head without a backbone
     chosen = settings.interpolation
     interpolation = check_interpolation(default_interpolation if chosen is None else chosen)
     check_optimizer(settings.optimizer)
@@ -146,7 +147,7 @@ def resolve(given) -> Resolved:
         weight_decay = _non_negative("weight_decay", weight_decay, below=1)
     check_class_mode(settings.class_mode)
     check_one_of("monitor", settings.monitor, ("accuracy", "val_accuracy"))
-    check_one_of("head", settings.head, ("course", "gap"))
+    head = check_one_of("head", default_head if settings.head is None else settings.head, ("course", "gap"))
     check_one_of("fine_tune_schedule", settings.fine_tune_schedule, FINE_TUNE_SCHEDULES)
     check_cache(settings.cache)
     check_distribute(settings.distribute)
@@ -193,7 +194,7 @@ def resolve(given) -> Resolved:
         warmup_epochs=warmup,
         label_smoothing=smoothing,
         interpolation=interpolation,
-        head=settings.head,
+        head=head,
         recipe=settings.recipe,
         recipe_version=get_recipe(settings.recipe).version if settings.recipe else None,
     )

@@ -166,7 +166,7 @@ class Settings:
         None,
         "course (Flatten, Dense 1024, Dropout) or gap (global average pooling, Dropout).",
         "Transfer learning",
-        fallback="course",
+        shown="the backbone's (`imgclf backbones`): course for inception_v3, as in the course; gap for the others",
     )
     dropout: float = _setting(0.2, "Dropout rate of the head.", "Transfer learning")
     fine_tune: int | None = _setting(

@@ -21,8 +21,24 @@ from imgclf.cli._common import app, err
 USER_ERROR, INTERNAL_ERROR, INTERRUPTED = 2, 1, 130
 
 
+#: The longest error message printed whole; a longer one (a huge value quoted back) keeps its start and end.
+MAX_MESSAGE = 1000
+
+
+def shorten(message: str, limit: int = MAX_MESSAGE) -> str:
+    """``message`` on one line, at most about ``limit`` characters: the middle of a longer one is left out, and
+    said so."""
+    if len(message) > 4 * limit:  # split() of a huge value is itself slow: cut first
+        message = message[: 2 * limit] + " " + message[-limit:]
+    one_line = " ".join(message.split())
+    if len(one_line) <= limit:
+        return one_line
+    head, tail = one_line[: limit * 7 // 10], one_line[-(limit * 2 // 10) :]
+    return f"{head} … ({len(one_line) - len(head) - len(tail):,} characters left out) … {tail}"
+
+
 def _say(message: str) -> None:
-    err.print(f"[bold red]Error:[/bold red] {escape(' '.join(message.split()))}", soft_wrap=True)
+    err.print(f"[bold red]Error:[/bold red] {escape(shorten(message))}", soft_wrap=True)
 
 
 def os_error_message(exc: OSError) -> str:

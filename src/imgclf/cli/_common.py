@@ -70,13 +70,22 @@ def print_metrics(metrics: dict) -> None:
     out.print(f"images {metrics['n']}  loss {metrics['loss']:.4f}  accuracy {metrics['accuracy']:.4f}")
     for bad in metrics.get("skipped", []):
         err.print(f"[yellow]skipped[/yellow] {escape(bad['path'])}: {escape(bad['reason'])}")
-    out.print("Confusion matrix (rows: true class, columns: predicted class)")
+    from imgclf.evaluation.interpretation import MAX_PLOTTED_CLASSES, most_confused_classes
+
+    matrix = metrics["confusion_matrix"]
+    keep = list(range(len(names)))
+    if len(names) > MAX_PLOTTED_CLASSES:
+        keep = most_confused_classes(matrix, MAX_PLOTTED_CLASSES)
+        out.print(f"Confusion matrix of the {len(keep)} most confused of {len(names)} classes (the whole matrix is "
+                  "in metrics.json; rows: true class, columns: predicted class)")  # fmt: skip
+    else:
+        out.print("Confusion matrix (rows: true class, columns: predicted class)")
     cm = Table()
     cm.add_column("")
-    for name in names:
-        cm.add_column(escape(name), justify="right")
-    for name, row in zip(names, metrics["confusion_matrix"]):
-        cm.add_row(escape(name), *map(str, row))
+    for i in keep:
+        cm.add_column(escape(names[i]), justify="right")
+    for i in keep:
+        cm.add_row(escape(names[i]), *(str(matrix[i][j]) for j in keep))
     out.print(cm)
     per = Table()
     for col in ("class", "precision", "recall", "f1", "support"):

@@ -126,15 +126,16 @@ def split(
 
 @app.command()
 def backbones():
-    """List the pretrained backbones: input size, cut layer, parameters, preprocessing."""
+    """List the pretrained backbones: input size, cut layer, parameters, preprocessing, default head."""
     load_api()
     from imgclf.models.backbones import backbone_table
 
-    table = Table("input", "cut layer", "backbone params", "preprocessing")
+    table = Table("input", "cut layer", "backbone params", "preprocessing", "default head")
     table.add_column("name", no_wrap=True)
     table.columns.insert(0, table.columns.pop())
     for row in backbone_table():
-        table.add_row(row["name"], row["input"], row["cut_layer"], f"{row['params']:,}", row["preprocess"])
+        table.add_row(row["name"], row["input"], row["cut_layer"], f"{row['params']:,}", row["preprocess"],
+                      row["head"])  # fmt: skip
     out.print(table)
 
 

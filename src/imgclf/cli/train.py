@@ -122,7 +122,7 @@ def train(
     resolved = clf.resolve_settings()  # every setting checked before anything is written
     chief = _cluster(clf.distribute, workers, worker_index, name)
     from imgclf.data.datasets import resolve
-    from imgclf.training.run import new_run
+    from imgclf.training.run_folder import new_run
 
     data = resolve(data)
     dataset = imgclf.load_folder(data, resolved.validation_split, clf.seed, clf.label_pattern, clf.label_column)
@@ -150,7 +150,16 @@ def _classifier(data, config: Path | None, settings: dict, flags: dict):
     chosen.update(given_settings(settings))
     if isinstance(chosen.get("target_size"), list):  # YAML has no tuples
         chosen["target_size"] = tuple(chosen["target_size"])
-    chosen["augment"] = augmentation_from_options(chosen.get("augment"), **{k: flags[k] for k in AUG_FLAGS})
+    typed = {k: flags[k] for k in AUG_FLAGS if flags[k] is not None}
+    if typed:  # flags refine the augmentation given, else the recipe's; untyped flags never replace a recipe's
+        base = chosen.get("augment")
+        if base is None and chosen.get("recipe") is not None:
+            from imgclf.recipes import get_recipe
+
+            base = get_recipe(chosen["recipe"]).settings.get("augment")
+        chosen["augment"] = augmentation_from_options(base, **typed)
+    elif chosen.get("augment") is not None:
+        chosen["augment"] = augmentation_from_options(chosen["augment"])
     data = data if data is not None else config_data
     if data is None:
         raise ImgclfError("DATA is missing: give a dataset folder, or a --config that names one (data: PATH).")
@@ -225,7 +234,8 @@ def demo(
     imgclf = load_api()
     from imgclf._io import read_json
     from imgclf.data.demo import write_digits
-    from imgclf.training.run import METRICS_FILE, new_run
+    from imgclf.training.run import METRICS_FILE
+    from imgclf.training.run_folder import new_run
 
     root = write_digits()
     err.print(f"Digits dataset (scikit-learn, 8x8 PNGs): {root}")

@@ -66,17 +66,19 @@ def evaluate(
         None, help="Folder of other images (none of the classes): how well each OOD score tells them from DATA."
     ),
 ):
-    """Evaluate a trained model: metrics, confusion matrix, ROC/PR, worst mistakes with Grad-CAM (into RUN)."""
+    """Evaluate a trained model: metrics, confusion matrix, ROC/PR, worst mistakes with Grad-CAM (into
+    RUN/evaluations/<DATA's name>/; the run's own metrics.json stays)."""
     load_api()
     from imgclf.data.datasets import resolve
     from imgclf.data.folders import load_eval_samples
-    from imgclf.evaluation.interpretation import write_evaluation
+    from imgclf.evaluation.interpretation import further_evaluation_dir, write_evaluation
     from imgclf.exported import open_predictor
     from imgclf.training.run import METRICS_FILE
 
     predictor = open_predictor(run)
     data = resolve(data)
-    folder = run if run.is_dir() and (run / "model.keras").is_file() else run.parent  # an export: beside it
+    owner = run if run.is_dir() and (run / "model.keras").is_file() else run.parent  # an export: beside it
+    folder = further_evaluation_dir(owner, data)  # the run's own record (its validation images) stays as it is
     samples = load_eval_samples(data, predictor.classes)
     metrics = write_evaluation(predictor, samples, folder, data=str(Path(data).resolve()))
     if ood is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from imgclf._io import read_json as _read_json
 from imgclf._io import write_json, write_text
 from imgclf.data.folders import Samples
 from imgclf.data.images import to_model_input
@@ -24,6 +25,58 @@ from imgclf.plotting import heatmap_overlay, new_figure, save_figure, save_grid
 
 #: Sub-folder of a run that ``evaluate`` writes its pictures into.
 EVALUATION_DIR = "evaluation"
+#: Sub-folder of a run that holds its evaluations on other data (``imgclf evaluate RUN DATA``), one folder each:
+#: the run's own record (``metrics.json``, ``evaluation/``: on its validation images) is never replaced.
+FURTHER_EVALUATIONS_DIR = "evaluations"
+
+
+def further_evaluation_dir(run_dir: str | os.PathLike, data: str | os.PathLike) -> Path:
+    """Where an evaluation of ``run_dir``'s model on ``data`` goes: ``RUN/evaluations/<data's folder name>``, the
+    folder that already holds this data's evaluation (it is replaced), or a new one (``-2``, ``-3``, …) when that
+    name holds another data's."""
+    from imgclf.training.run import METRICS_FILE
+
+    source = str(Path(data).resolve())
+    base = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(source).name).lstrip(".") or "data"
+    folder, i = Path(run_dir) / FURTHER_EVALUATIONS_DIR / base, 2
+    while folder.exists():
+        try:
+            recorded = _read_json(folder / METRICS_FILE).get("data")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if recorded == source:
+            break
+        folder, i = Path(run_dir) / FURTHER_EVALUATIONS_DIR / f"{base}-{i}", i + 1
+    return folder
+
+
+def further_evaluations(run_dir: str | os.PathLike) -> list[dict]:
+    """The ``metrics.json`` of each evaluation on other data (:func:`further_evaluation_dir`), oldest first, each
+    with ``folder`` (relative to the run) added; unreadable ones are left out."""
+    from imgclf.training.run import METRICS_FILE
+
+    found = []
+    for path in (Path(run_dir) / FURTHER_EVALUATIONS_DIR).glob(f"*/{METRICS_FILE}"):
+        try:
+            metrics = _read_json(path)
+            found.append((path.stat().st_mtime, {**metrics, "folder": str(path.parent.relative_to(run_dir))}))
+        except (OSError, ValueError, TypeError):
+            continue
+    return [m for _, m in sorted(found, key=lambda pair: pair[0])]
+
+
+#: Most classes drawn in the confusion-matrix picture (and printed by ``imgclf evaluate``); past it, the most
+#: confused ones. 1,000 classes drawn whole took ~19 GB of memory (a million annotated cells).
+MAX_PLOTTED_CLASSES = 30
+
+
+def most_confused_classes(cm: np.ndarray, limit: int) -> list[int]:
+    """Indices (sorted) of the ``limit`` classes with the most mistakes, made or received, in a confusion matrix
+    int ``(k, k)`` (rows true, columns predicted); ties go to the lower index."""
+    cm = np.asarray(cm)
+    off = cm - np.diag(np.diag(cm))
+    involvement = off.sum(axis=0) + off.sum(axis=1)
+    return sorted(np.argsort(-involvement, kind="stable")[:limit].tolist())
 
 
 @dataclass
@@ -111,15 +164,25 @@ class Interpretation:
         return self.images[[where[p] for p in paths]]
 
     def plot_confusion_matrix(self, path: str | os.PathLike) -> Path:
-        """Confusion matrix picture (scikit-learn's ``ConfusionMatrixDisplay``)."""
+        """Confusion matrix picture (scikit-learn's ``ConfusionMatrixDisplay``). With more than
+        :data:`MAX_PLOTTED_CLASSES` classes, the sub-matrix of the classes most involved in mistakes
+        (:func:`most_confused_classes`): the figure and its annotations stay bounded whatever the class count."""
         from sklearn.metrics import ConfusionMatrixDisplay
 
-        k = len(self.class_names)
+        cm, names = np.asarray(self.metrics["confusion_matrix"]), list(self.class_names)
+        title = f"Confusion matrix (accuracy {self.metrics['accuracy']:.3f})"
+        if len(names) > MAX_PLOTTED_CLASSES:
+            keep = most_confused_classes(cm, MAX_PLOTTED_CLASSES)
+            cm, names = cm[np.ix_(keep, keep)], [names[i] for i in keep]
+            title = (
+                f"The {len(keep)} most confused of {len(self.class_names)} classes " + title[len("Confusion matrix ") :]
+            )
+        k = len(names)
         fig, ax = new_figure(figsize=(max(4, 0.6 * k + 3), max(3.5, 0.6 * k + 2.5)))
-        ConfusionMatrixDisplay(np.asarray(self.metrics["confusion_matrix"]), display_labels=self.class_names).plot(
+        ConfusionMatrixDisplay(cm, display_labels=names).plot(
             ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45 if k > 4 else "horizontal"
         )
-        ax.set_title(f"Confusion matrix (accuracy {self.metrics['accuracy']:.3f})")
+        ax.set_title(title)
         fig.tight_layout()
         return save_figure(fig, path)
 
@@ -161,7 +224,8 @@ def write_evaluation(
     explain: bool = True,
     data: str | None = None,
 ) -> dict:
-    """Evaluate a trained model on ``samples`` and write everything into ``run_dir``.
+    """Evaluate a trained model on ``samples`` and write everything into ``run_dir`` (a run folder, for its own
+    record, or a :func:`further_evaluation_dir`).
 
     Writes ``metrics.json`` (metrics + ``mistakes``), and in ``evaluation/``: ``confusion_matrix.png``,
     ``confusion_matrix.txt``, ``roc_pr.png`` (two classes), ``mistakes.png`` and, with ``explain``,

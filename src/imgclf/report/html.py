@@ -77,7 +77,12 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
     """
     import jinja2
 
-    from imgclf.evaluation.interpretation import EVALUATION_DIR, write_evaluation
+    from imgclf.evaluation.interpretation import (
+        EVALUATION_DIR,
+        further_evaluation_dir,
+        further_evaluations,
+        write_evaluation,
+    )
     from imgclf.explain.feature_maps import write_feature_maps
     from imgclf.inference import Predictor
     from imgclf.report.diagnosis import diagnose
@@ -86,14 +91,15 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
     run = runfiles.check_run_dir(run_dir)
     predictor = predictor if predictor is not None else Predictor.from_run(run)
     record = runfiles.RunConfig.read(run)
-    metrics_path = run / runfiles.METRICS_FILE
+    root = run if data is None else further_evaluation_dir(run, data)  # other data: beside the run's own record
+    metrics_path = root / runfiles.METRICS_FILE
     metrics = _io.read_json(metrics_path) if metrics_path.is_file() else None
     samples = None
     if data is not None or metrics is None or "files" not in metrics:
         samples, described = _eval_samples(predictor, record, data)
         if samples is not None and len(samples):
             try:
-                metrics = write_evaluation(predictor, samples, run, data=described)
+                metrics = write_evaluation(predictor, samples, root, data=described)
             except ImgclfError:
                 if data is not None:
                     raise
@@ -114,7 +120,9 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
     history_path = run / runfiles.HISTORY_FILE
     history = read_history_csv(history_path) if history_path.is_file() else None
     config = _io.read_yaml(run / runfiles.CONFIG_FILE)
-    evaluation = run / EVALUATION_DIR
+    evaluation = root / EVALUATION_DIR
+    further = further_evaluations(run)
+    ood_eval = metrics if metrics and metrics.get("ood") else next((m for m in further[::-1] if m.get("ood")), None)
     context = {
         "name": run.resolve().name,
         "written": time.strftime("%Y-%m-%d %H:%M"),
@@ -127,6 +135,8 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
         "diagnosis": diagnose(history).to_dict() if history else None,
         "state": runfiles.read_state(run) or {},
         "metrics": metrics,
+        "further": further,
+        "ood_eval": ood_eval,
         "evaluation_images": [
             data_uri(evaluation / f) for f in ("confusion_matrix.png", "roc_pr.png") if (evaluation / f).is_file()
         ],

@@ -67,9 +67,24 @@ def write_history_csv(path: str | Path, rows: list[dict]) -> None:
 
 
 def read_history_csv(path: str | Path) -> list[dict]:
-    """Read ``history.csv`` back into rows (``epoch`` int, other columns float)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+    """Read ``history.csv`` back into rows (``epoch`` int, other columns float).
+
+    Raises:
+        ImgclfError: a row that is not numbers under the header's names (a garbled or hand-edited file), or a file
+            that is not UTF-8 text; the message names the file and the row.
+    """
+    from imgclf.errors import ImgclfError
+
+    rows = []
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            for line, r in enumerate(csv.DictReader(f), start=2):
+                if None in r or "epoch" not in r or any(v is None for v in r.values()):
+                    raise ValueError(f"row {line} does not match the header")
+                rows.append({k: (int(v) if k == "epoch" else float(v)) for k, v in r.items() if v != ""})
+    except (ValueError, UnicodeDecodeError, csv.Error) as exc:
+        raise ImgclfError(f"{str(path)!r} is garbled: {str(exc)[:200]}") from None
+    return rows
 
 
 class RichProgress(keras.callbacks.Callback):

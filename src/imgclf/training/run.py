@@ -7,16 +7,11 @@ adds ``metrics.json``. A saved :class:`~imgclf.ImageClassifier` is the first thr
 
 from __future__ import annotations
 
-import os
 import platform
-import shutil
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from imgclf import _io
-from imgclf.data.files import is_run_folder
 from imgclf.data.packed import is_url
 from imgclf.errors import ImgclfError
 
@@ -35,39 +30,70 @@ LAST_FILE = "last.keras"
 #: Progress of training: epochs asked for and completed, status, best monitored value (:mod:`imgclf.training.control`).
 STATE_FILE = "state.json"
 PLOTS_DIR = "plots"
+#: The values of ``state.json``'s ``status`` (:class:`imgclf.training.control.RunCheckpoint`).
+STATUSES = ("running", "interrupted", "finished", "stopped")
 #: Files whose presence makes a folder a saved model.
 REQUIRED_FILES = (MODEL_FILE, CLASSES_FILE, CONFIG_FILE)
 
 
-def _run_path(runs_dir: str | Path, name: str | None, prefix: str) -> Path:
-    if name is None:
-        name = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
-        base, i = name, 2
-        while (Path(runs_dir) / name).exists():
-            name, i = f"{base}-{i}", i + 1
-    if not name or name in (".", "..") or "/" in name or "\\" in name:
-        raise ImgclfError(f"run name must be a plain folder name. Received: {name!r}")
-    return Path(runs_dir) / name
-
-
-LOCK_FILE = ".lock"
-
-
 def read_state(run: str | Path) -> dict | None:
-    """A run's ``state.json``, or ``None`` when it has none."""
+    """A run's ``state.json``, or ``None`` when it has none.
+
+    Raises:
+        ImgclfError: the file is not JSON text (named).
+    """
     path = Path(run) / STATE_FILE
-    return _io.read_json(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return _io.read_json(path)
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ImgclfError(f"cannot read {str(path)!r}: {str(exc)[:200]}") from None
 
 
 def history_until(run: str | Path | None, done: int) -> list[dict]:
     """The rows of a run's ``history.csv`` for epochs 1 to ``done`` (a resumed run goes on from them); rows that
-    only count the epochs (``{"epoch": k}``) when there is no folder or no file (a worker other than the chief)."""
+    only count the epochs (``{"epoch": k}``) when there is no folder or no file (a worker other than the chief).
+
+    Raises:
+        ImgclfError: the file is garbled or lacks a row for one of those epochs (it is named).
+    """
     path = Path(run) / HISTORY_FILE if run is not None else None
     if path is None or not path.is_file():
         return [{"epoch": epoch + 1} for epoch in range(done)]
     from imgclf.training.callbacks import read_history_csv
 
-    return [r for r in read_history_csv(path) if r["epoch"] <= done]
+    rows = [r for r in read_history_csv(path) if r["epoch"] <= done]
+    if [r["epoch"] for r in rows] != list(range(1, done + 1)):
+        raise ImgclfError(
+            f"{str(path)!r} does not hold one row for each of the {done} epochs state.json says are done "
+            f"(epochs found: {[r['epoch'] for r in rows][:20]}); it was changed outside imgclf, so the run cannot "
+            "be continued as it was. Start a new run."
+        )
+    return rows
+
+
+def check_state(state, path: str | Path) -> dict:
+    """``state`` (a run's ``state.json``) when its values are what training writes: a mapping with ``epochs`` and
+    ``epochs_completed`` ints, ``0 <= epochs_completed <= epochs``, and a known ``status``.
+
+    Raises:
+        ImgclfError: anything else (a file changed by hand or by another program), naming the file and the value.
+    """
+
+    def whole(key):
+        value = state.get(key) if isinstance(state, dict) else None
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+    epochs, done = whole("epochs"), whole("epochs_completed")
+    status = state.get("status") if isinstance(state, dict) else None
+    if epochs is None or done is None or done > epochs or status not in STATUSES:
+        shown = repr(state)[:200]
+        raise ImgclfError(
+            f"{str(path)!r} is not a state imgclf writes (epochs and epochs_completed ints with epochs_completed <= "
+            f"epochs, status one of {list(STATUSES)}). Received: {shown}"
+        )
+    return state
 
 
 def resumable(run_dir: str | Path) -> tuple[Path, dict, RunConfig, str]:
@@ -84,6 +110,7 @@ def resumable(run_dir: str | Path) -> tuple[Path, dict, RunConfig, str]:
             "RUN must be a run folder that has finished at least one epoch (state.json, last.keras). "
             f"Received: {str(run_dir)!r}"
         )
+    check_state(state, run / STATE_FILE)
     if state.get("status") in ("finished", "stopped"):
         raise ImgclfError(f"run {str(run_dir)!r} has already {state['status']}: nothing to resume.")
     record = RunConfig.read(run)
@@ -102,104 +129,39 @@ def unfinished_state(run: str | Path | None) -> dict | None:
     return state
 
 
-def _lock_holder(path: Path) -> int | None:
-    """The live process holding ``path``'s lock, or ``None`` (no lock, or a stale one left by a dead process)."""
-    try:
-        pid = int((path / LOCK_FILE).read_text().strip() or 0)
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid if pid != os.getpid() else None
-
-
-@contextmanager
-def new_run(runs_dir: str | Path = "runs", name: str | None = None, overwrite: bool = False, prefix: str = "run",
-            protect=(), restart: bool = False):  # fmt: skip
-    """A run folder to write into, locked while the block runs; an existing run is replaced only safely.
-
-    With ``overwrite``, an existing folder of that name is replaced only if it is an imgclf run folder
-    (:func:`imgclf.data.files.is_run_folder`), no process is writing it, and it neither is nor holds any path in
-    ``protect`` (the data being trained on). It is moved aside first and deleted only when the block succeeds; if the
-    block fails (an error, Ctrl-C), the new folder is removed and the old run put back. A new run that fails before
-    its first checkpoint (``last.keras``) is removed too (nothing to resume); one that fails later stays, for
-    ``--resume``. With ``restart`` (a restarted multi-worker cluster), a folder holding an unfinished run
-    (:func:`unfinished_state`) is handed back as it is, for training to continue.
-
-    Raises:
-        ImgclfError: a bad name; the folder exists and is not empty (without ``overwrite``); it is not a run, is in
-            use by another process, or holds protected data (with ``overwrite``).
-    """
-    path = _run_path(runs_dir, name, prefix)
-    aside = None
-    holder = _lock_holder(path) if path.is_dir() else None
-    if holder is not None:
-        raise ImgclfError(f"run folder {str(path)!r} is being written by process {holder}; choose another name.")
-    if restart and unfinished_state(path) is not None:
-        (path / LOCK_FILE).unlink(missing_ok=True)  # left by a killed process (a live one was refused above)
-    elif path.exists() and any(path.iterdir()):
-        if not overwrite:
-            raise ImgclfError(
-                f"run folder {str(path)!r} already exists and is not empty; choose another name or pass overwrite=True."
-            )
-        if not is_run_folder(path):
-            raise ImgclfError(
-                f"refusing to replace {str(path)!r}: it is not an imgclf run folder (no classes.json + config.yaml "
-                "or state.json); choose another name."
-            )
-        real = os.path.realpath(path)
-        for p in protect:
-            q = os.path.realpath(p)
-            if q == real or q.startswith(real + os.sep):
-                raise ImgclfError(f"refusing to replace {str(path)!r}: it holds the data {str(p)!r}.")
-        aside = path.with_name(f".{path.name}.replaced-{os.getpid()}")
-        os.replace(path, aside)
-    created = aside is not None or not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
-    lock = path / LOCK_FILE
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        raise ImgclfError(
-            f"run folder {str(path)!r} is being written by another process; choose another name."
-        ) from None
-    with os.fdopen(fd, "w") as f:
-        f.write(str(os.getpid()))
-    try:
-        yield path
-    except BaseException:
-        if aside is not None:  # put the old run back
-            shutil.rmtree(path, ignore_errors=True)
-            os.replace(aside, path)
-        elif created and not (path / LAST_FILE).exists():  # nothing to resume: leave no half-written folder
-            shutil.rmtree(path, ignore_errors=True)
-        raise
-    else:
-        if aside is not None:
-            shutil.rmtree(aside, ignore_errors=True)
-    finally:
-        if lock.exists():
-            lock.unlink(missing_ok=True)
-
-
-def load_model_file(path: str | Path):
+def load_model_file(path: str | Path, input_shape: tuple | None = None, outputs: int | None = None):
     """Load a ``.keras`` file with Keras' ``safe_mode`` on (no Python code from the file is ever run).
 
+    Args:
+        input_shape: when given, ``(height, width, channels)`` the model must take (a checkpoint of this run).
+        outputs: when given, the number of output units it must have.
+
     Raises:
-        ImgclfError: the file is missing, is not a Keras model, or holds code (a ``Lambda`` layer) that
-            ``safe_mode`` refuses; the message names the file.
+        ImgclfError: the file is missing or unreadable, is not a Keras model, holds code (a ``Lambda`` layer) that
+            ``safe_mode`` refuses, or takes or returns another shape than asked; the message names the file.
     """
     import keras
 
     try:
-        return keras.saving.load_model(path, safe_mode=True)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        with open(path, "rb"):  # an unreadable file is named as such (Keras says "File not found")
+            pass
+    except OSError as exc:
+        raise ImgclfError(f"cannot load the model {str(path)!r}: {exc.strerror or exc}") from None
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as exc:  # a damaged archive raises whatever its first broken part raises
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise ImgclfError(f"cannot load the model {str(path)!r}: {first}") from None
+    if not isinstance(model, keras.Model):
+        raise ImgclfError(f"cannot load the model {str(path)!r}: it holds a {type(model).__name__}, not a model.")
+    got_in, got_out = tuple(model.inputs[0].shape[1:]), model.outputs[0].shape[-1]
+    if (input_shape is not None and got_in != tuple(input_shape)) or (outputs is not None and got_out != outputs):
+        raise ImgclfError(
+            f"the model {str(path)!r} takes {got_in} and returns {got_out} values; this run needs "
+            f"{tuple(input_shape) if input_shape else got_in} and {outputs if outputs is not None else got_out}. "
+            "It is not this run's checkpoint."
+        )
+    return model
 
 
 def check_run_dir(path: str | Path) -> Path:
@@ -269,6 +231,8 @@ class RunConfig:
             "weight_decay": resolved.weight_decay, "lr_schedule": resolved.lr_schedule,
             "warmup_epochs": resolved.warmup_epochs, "label_smoothing": resolved.label_smoothing,
         }  # fmt: skip
+        if resolved.backbone is not None:
+            resolved_record["head"] = resolved.head
         if resolved.recipe is not None:
             resolved_record["recipe"] = {"name": resolved.recipe, "version": resolved.recipe_version}
         settings = dict(settings)
@@ -382,8 +346,10 @@ def read_train_config(path: str | Path, allowed: list[str] | tuple[str, ...]) ->
         raw = _io.read_yaml(path)
     except OSError as exc:
         raise ImgclfError(f"cannot read config file {str(path)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ImgclfError(f"config file {str(path)!r} is not UTF-8 text (a YAML file of settings).") from None
     except yaml.YAMLError as exc:
-        raise ImgclfError(f"config file {str(path)!r} is not valid YAML: {exc}") from None
+        raise ImgclfError(f"config file {str(path)!r} is not valid YAML: {str(exc)[:300]}") from None
     if not isinstance(raw, dict):
         raise ImgclfError(f"config file {str(path)!r} must hold a mapping of settings. Received: {type(raw).__name__}")
     data = raw.get("data")

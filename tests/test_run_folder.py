@@ -1,0 +1,83 @@
+"""Run folders are replaced only when imgclf made them and they hold nothing else; a killed --overwrite is mended."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from imgclf import ImgclfError
+from imgclf.training.run_folder import RUN_MARKER, check_replaceable, new_run, recover_replaced
+
+from conftest import write_class_folder
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _made_run(runs, name: str) -> object:
+    with new_run(runs, name) as run:
+        (run / "config.yaml").write_text("seed: 0\n")
+        (run / "classes.json").write_text('["a", "b"]')
+    return run
+
+
+def test_a_folder_of_someone_s_files_holding_state_json_is_never_replaced(tmp_path):
+    folder = tmp_path / "runs" / "mine"
+    write_class_folder(folder / "photos", {"holiday": 2})
+    (folder / "state.json").write_text('{"status": "finished"}')  # looks like a run, but imgclf never marked it
+    (folder / "notes.txt").write_text("keep me")
+    with pytest.raises(ImgclfError, match=f"no {RUN_MARKER}"):
+        with new_run(tmp_path / "runs", "mine", overwrite=True):
+            pass
+    assert (folder / "notes.txt").read_text() == "keep me" and len(list(folder.rglob("*.png"))) == 2
+
+
+def test_a_marked_run_holding_anything_else_is_not_replaced(tmp_path):
+    run = _made_run(tmp_path / "runs", "r")
+    assert json.loads((run / RUN_MARKER).read_text())["imgclf_version"]
+    check_replaceable(run)  # only what imgclf wrote: replaceable
+    (run / "thesis.docx").write_text("two years of work")
+    with pytest.raises(ImgclfError, match="'thesis.docx', which imgclf did not write"):
+        with new_run(tmp_path / "runs", "r", overwrite=True):
+            pass
+    assert (run / "thesis.docx").read_text() == "two years of work"
+    (run / "thesis.docx").unlink()
+    with new_run(tmp_path / "runs", "r", overwrite=True) as again:
+        assert not (again / "config.yaml").exists() and (again / RUN_MARKER).is_file()
+
+
+def test_a_killed_overwrite_is_restored_reported_or_finished_by_the_next_run(tmp_path):
+    runs = tmp_path / "runs"
+    pid = _dead_pid()
+    # Killed before the new run began: the old run is put back.
+    old = _made_run(runs, "gone")
+    old.rename(runs / f".gone.replaced-{pid}")
+    messages = recover_replaced(runs)
+    assert (runs / "gone" / "config.yaml").is_file() and not (runs / f".gone.replaced-{pid}").exists()
+    assert "Restored" in messages[0]
+    # Killed mid-training: the unfinished new run and the old one are both kept, and said.
+    _made_run(runs, "half").rename(runs / f".half.replaced-{pid}")
+    (runs / "half").mkdir()
+    (runs / "half" / "last.keras").write_bytes(b"checkpoint")
+    for _ in range(2):  # said every time, until the person decides
+        messages = recover_replaced(runs)
+        assert len(messages) == 1 and "--resume" in messages[0] and f".half.replaced-{pid}" in messages[0]
+    assert (runs / f".half.replaced-{pid}" / "config.yaml").is_file()
+    # The new run finished later (--resume): the replacement is complete, the old copy goes.
+    (runs / "half" / "model.keras").write_bytes(b"model")
+    assert "Deleted" in recover_replaced(runs)[0] and not (runs / f".half.replaced-{pid}").exists()
+    assert recover_replaced(runs) == []
+
+
+def test_new_run_restores_a_killed_overwrite_before_anything_else(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    _made_run(runs, "old").rename(runs / f".old.replaced-{_dead_pid()}")
+    with new_run(runs, "other"):
+        pass
+    assert (runs / "old" / "config.yaml").is_file() and "Restored" in capsys.readouterr().err
