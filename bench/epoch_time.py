@@ -4,13 +4,18 @@ Trains the same model (``course_small`` by default, 150x150, RMSprop 1e-3, batch
 the course) for N epochs with each input pipeline, in one process, and prints per-epoch seconds, the
 steady-epoch time (median of the epochs after the first) and their ratio.
 
-    python bench/epoch_time.py [DATA] [--epochs 3] [--model course_small] [--augment course]
+    python bench/epoch_time.py [DATA] [--epochs 3] [--model course_small] [--augment course] [--cli]
 
 The course pipeline is ``ImageDataGenerator(rescale=1/255).flow_from_directory(..., target_size=(150, 150),
 batch_size=20, class_mode='binary')`` (Course 2 week 1 notebook), fed to a model without the rescaling layer
 so that both models do the same arithmetic. With ``--augment course`` the training images are augmented with
 the course's settings in both pipelines (``ImageDataGenerator(rescale=1/255, rotation_range=40, ...)`` on the
 course side, needing scipy), validation images never. ``ImageDataGenerator`` is used here only, never in imgclf.
+
+With ``--cli`` imgclf's side is the command a user types, ``imgclf train DATA --model M --augment A --epochs N``
+(its own process, calibration off), timed by the ``seconds`` column of the run's ``history.csv``: what the
+command's process set-up costs shows there (its 64 KB mmap threshold made augmented epochs up to 2.3x slower and no
+API benchmark saw it: issue 23).
 """
 
 from __future__ import annotations
@@ -62,6 +67,23 @@ def run_imgclf(data: Path, model_name: str, epochs: int, augment: str, precision
     return timed_fit(compiled(model_name, True, precision, make_optimizer("rmsprop", 1e-3)), train, val, epochs)
 
 
+def run_imgclf_cli(data: Path, model_name: str, epochs: int, augment: str, precision: str) -> list[dict]:
+    """``imgclf train`` as typed, in its own process; the epochs of its ``history.csv``."""
+    import csv
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as runs:
+        cmd = ["imgclf", "train", str(data), "--model", model_name, "--target-size", "150", "150", "--augment",
+               augment, "--precision", precision, "--epochs", str(epochs), "--no-calibrate", "--runs-dir", runs,
+               "--name", "r"]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+        with open(Path(runs) / "r" / "history.csv", newline="") as f:
+            return [{k: float(v) for k, v in row.items() if v} for row in csv.DictReader(f)]
+
+
 def run_course(data: Path, model_name: str, epochs: int, augment: str, precision: str) -> list[dict]:
     from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
@@ -85,9 +107,11 @@ def main() -> None:
     parser.add_argument("--model", default="course_small")
     parser.add_argument("--augment", default="none", choices=sorted(PRESETS))
     parser.add_argument("--precision", default="auto", help="imgclf side: auto, float32, mixed_bfloat16")
+    parser.add_argument("--cli", action="store_true", help="imgclf's side as `imgclf train`, in its own process")
     args = parser.parse_args()
     results = {}
-    for name, fn in (("imgclf tf.data", run_imgclf), ("course ImageDataGenerator", run_course)):
+    ours = ("imgclf train (CLI)", run_imgclf_cli) if args.cli else ("imgclf tf.data", run_imgclf)
+    for name, fn in (ours, ("course ImageDataGenerator", run_course)):
         start = time.perf_counter()
         rows = fn(args.data, args.model, args.epochs, args.augment, args.precision)
         results[name] = rows

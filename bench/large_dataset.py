@@ -8,9 +8,14 @@ of the area, flips, brightness/contrast/colour jitter; quality 90), 12,500 per c
 ``--work/images`` (a ``.complete`` marker). Each run trains in its own process (``ru_maxrss`` is the process's
 peak): ``course_small`` at 150x150, batch 20, 2 epochs, ``cache=none`` (folder) or streamed shards; the peak RSS
 after each epoch and its current RSS are reported, and the epoch time against a 3,000-image run scaled by count.
-Like the ``imgclf`` command, each run first sets glibc's mmap threshold (:func:`imgclf.cli.bound_heap_growth`; a
-``MALLOC_MMAP_THRESHOLD_`` in the environment wins). ``--epochs`` and ``--only`` select what runs.
-Figures go in bench/README.md.
+Like the ``imgclf`` command, each run first caps glibc's arenas (:func:`imgclf.cli.bound_heap_growth`; a
+``MALLOC_ARENA_MAX`` in the environment wins). ``--epochs`` and ``--only`` select what runs.
+
+``--only cli`` runs the command a user types instead, ``imgclf train IMAGES --epochs 2 --validation-split 0.1``
+with the default cache (and calibration, evaluation and the report), samples its RSS every 0.2 s from
+``/proc/PID/status``, and prints the peak of each phase: until the first epoch ends (decoding into the cache),
+the epochs, and after the last epoch (calibration, the "unknown" reference, evaluation, report). Figures go in
+bench/README.md.
 """
 
 from __future__ import annotations
@@ -98,6 +103,53 @@ def train_once(data: str, limit: int | None, epochs: int = 2) -> dict:
     return {"data": data, "images": limit or None, "epochs": rows}
 
 
+def cli_phases(images: Path, epochs: int) -> None:
+    """``imgclf train`` on the images as typed; the peak RSS (MB) of each phase, from ``/proc/PID/status``."""
+    import csv
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as runs:
+        cmd = ["imgclf", "train", str(images), "--epochs", str(epochs), "--validation-split", "0.1", "--runs-dir",
+               runs, "--name", "r"]  # fmt: skip
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})  # fmt: skip
+        history, samples = Path(runs) / "r" / "history.csv", []  # (seconds, rss MB, epochs done)
+        while proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/status") as f:
+                    rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+            except (OSError, StopIteration):  # the process has just ended
+                continue
+            try:
+                with open(history, newline="") as f:
+                    done = len(list(csv.DictReader(f)))
+            except OSError:  # no epoch has ended yet
+                done = 0
+            samples.append((time.perf_counter() - start, rss, done))
+            time.sleep(0.2)
+        err = proc.stderr.read()
+        if proc.returncode:
+            print(err[-3000:])
+            return
+    after = "after training (calibration, unknown reference, evaluation, report)"
+    phases = {
+        "until epoch 1 ends (decoding, cache)": [s for s in samples if s[2] == 0],
+        "epochs 2..": [s for s in samples if 0 < s[2] < epochs],
+        after: [s for s in samples if s[2] >= epochs],
+    }
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the kernel's own count, every moment
+    print(
+        f"imgclf train {images.name} --epochs {epochs} --validation-split 0.1: {samples[-1][0]:.0f} s, "
+        f"peak RSS {peak:,.0f} MB (sampled: {max(s[1] for s in samples):,.0f} MB)"
+    )
+    for name, rows in phases.items():
+        if rows:
+            top = max(rows, key=lambda r: r[1])
+            print(f"  {name}: peak {top[1]:,.0f} MB at {top[0]:.0f} s ({rows[0][0]:.0f}-{rows[-1][0]:.0f} s)")
+    print("  " + " ".join(line for line in err.splitlines() if "Decoded training images" in line))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=25_000)
@@ -105,7 +157,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument(
         "--only",
-        choices=("folder-3000", "folder", "packed"),
+        choices=("folder-3000", "folder", "packed", "cli"),
         action="append",
         help="run only these (repeatable; default: all three)",
     )
@@ -126,6 +178,11 @@ def main() -> None:
         manifest = pack(images, packed, target_size=(150, 150))
         size = sum(s["bytes"] for part in manifest["splits"].values() for s in part["shards"])
         print(f"packed in {time.perf_counter() - start:.0f} s: {size / 1e9:.2f} GB")
+    if args.only and "cli" in args.only:
+        cli_phases(images, args.epochs)
+        args.only.remove("cli")
+        if not args.only:
+            return
     runs = {"folder-3000": (str(images), 3000), "folder": (str(images), None), "packed": (str(packed), None)}
     for data, limit in [runs[name] for name in args.only or runs]:
         cmd = [sys.executable, __file__, "--train", data, "--epochs", str(args.epochs)]

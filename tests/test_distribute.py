@@ -222,3 +222,35 @@ def test_a_killed_worker_is_restarted_and_training_resumes(data, tmp_path):
     assert wait_all(procs) == [0, 0], [log_of(p)[-2000:] for p in procs]
     assert [r["epoch"] for r in history(runs / "mw")] == list(range(1, epochs + 1))  # every epoch once
     assert json.loads(state_file.read_text())["status"] == "finished"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_worker_waiting_for_a_missing_peer_stops_on_a_signal(data, tmp_path, sig):
+    """Only worker 0 of two is started: it waits for worker 1 (in Python: TensorFlow would wait inside C++, holding
+    the GIL). SIGTERM or Ctrl-C stops it within seconds, with one line (it ignored both for 845 s)."""
+    workers = ",".join(f"127.0.0.1:{p}" for p in free_ports(2))
+    log = tmp_path / "worker0.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([*IMGCLF, "train", str(data), "--runs-dir", str(tmp_path / "runs"), "--name", "alone",
+                                 "--epochs", "1", *COMMON, "--target-size", "32", "32", "--distribute", "multi-worker",
+                                 "--workers", workers, "--worker-index", "0"],
+                                env=env_for(tmp_path / "home"), stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while "Waiting for every worker" not in log.read_text(errors="replace") and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.2)
+        time.sleep(2)  # inside the wait for the peer
+        assert proc.poll() is None, log.read_text()[-2000:]
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        code = proc.wait(timeout=30)
+        assert time.monotonic() - sent < 20
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = log.read_text(errors="replace")
+    assert code == 130, text[-2000:]
+    assert "Traceback" not in text and "Ctrl-C or SIGTERM stops this one" in " ".join(text.split())
+    assert text.strip().splitlines()[-1] == "Interrupted."
+    assert not (tmp_path / "runs" / "alone").exists()  # nothing was written yet

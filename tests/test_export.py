@@ -175,3 +175,87 @@ def test_a_run_without_detector_exports_probabilities_only(tmp_path):
     assert "unknown_agreement" not in record["parity"] and ExportedModel(record["path"]).n_outputs == 1
     records = open_predictor(record["path"]).predict_items(sorted((data / "a_tl").glob("*.png"))[:2])
     assert all("unknown" not in r and r["label"] in ("a_tl", "b_br") for r in records)
+
+
+@pytest.fixture(scope="module")
+def exported(run):
+    return export_run(run, "tflite", out=run / "export" / "tamper-source")["path"]
+
+
+def _tampered_npz(source, **changes):
+    with np.load(source, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays.update(changes)
+    return arrays
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [("huge_size", "is not the model's input"), ("three_classes", "class_mode binary needs two classes"),
+     ("filter", "interpolation must be one of"), ("not_json", "cannot read"), ("k_zero", "k must be in"),
+     ("nan_threshold", "threshold must be a finite number"), ("narrow_reference", "do not match the kernel"),
+     ("wide_kernel", "does not fit the model"), ("html_model", "cannot load the exported model")],
+)  # fmt: skip
+def test_a_tampered_export_is_refused_with_the_reason(exported, tmp_path, monkeypatch, capsys, case, message):
+    import shutil
+    from pathlib import Path
+
+    folder = tmp_path / "export"
+    shutil.copytree(Path(exported).parent, folder)
+    signature = json.loads((folder / "signature.json").read_text())
+    ood = folder / "ood.npz"
+    if case == "huge_size":
+        signature["target_size"] = [100000, 100000]  # allocated until killed, once
+    elif case == "three_classes":
+        signature["classes"] = ["a", "b", "c"]
+    elif case == "filter":
+        signature["interpolation"] = "sharpest"
+    elif case == "html_model":
+        (folder / "model.tflite").write_bytes(b"<!doctype html><html>404</html>")
+    arrays = _tampered_npz(ood)
+    if case == "k_zero":
+        arrays["k"] = np.array(0)
+    elif case == "nan_threshold":
+        arrays["thresholds"] = np.full_like(arrays["thresholds"], np.nan)
+    elif case == "narrow_reference":
+        arrays["reference"] = arrays["reference"][:, :10]
+    elif case == "wide_kernel":  # a detector of another model: 3 classes over the same features
+        arrays["kernel"], arrays["bias"] = np.zeros((512, 3), np.float32), np.zeros(3, np.float32)
+    np.savez(ood, **arrays)
+    (folder / "signature.json").write_text("{not json" if case == "not_json" else json.dumps(signature))
+    image = sorted((Path(exported).parents[3] / "data" / "a_tl").glob("*.png"))[0]
+    code, _, err = run_cli(monkeypatch, capsys, "predict", folder / "model.tflite", image)
+    assert code == 2 and message in " ".join(err.split()) and "Traceback" not in err, err[-2000:]
+
+
+SIGNATURE_KEYS = ["classes", "class_mode", "target_size", "color_mode", "interpolation", "features", "ood", "input"]
+
+
+def test_fuzz_signature_files(exported, tmp_path_factory):
+    """Any value under any key of signature.json: the export opens, or one ImgclfError says why; nothing else."""
+    import shutil
+    from pathlib import Path
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    leaves = st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats() | st.text(max_size=10)
+    value = st.recursive(
+        leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    )
+    source = Path(exported).parent
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(key=st.sampled_from(SIGNATURE_KEYS), value=value)
+    def check(key, value):
+        folder = tmp_path_factory.mktemp("sig")
+        shutil.copytree(source, folder, dirs_exist_ok=True)
+        signature = json.loads((folder / "signature.json").read_text())
+        signature[key] = value
+        (folder / "signature.json").write_text(json.dumps(signature))
+        try:
+            open_predictor(folder / "model.tflite")
+        except ImgclfError:
+            pass
+
+    check()

@@ -139,3 +139,57 @@ def test_packed_samples_serve_feature_keys_and_in_memory_reads(data, packed, tmp
     held = in_memory(loaded.validation)
     assert held.images.shape == (11, 32, 32, 3) and held.paths == loaded.validation.paths
     assert in_memory(load_folder(data).validation).images is None  # files stay files
+
+
+def _tamper(manifest: dict, case: str, folder) -> None:
+    train = manifest["splits"]["train"]
+    if case == "phantom_class":  # a class the data does not hold: it would train a phantom output
+        manifest["classes"].append("d_phantom")
+    elif case == "duplicate_class":
+        manifest["classes"][1] = manifest["classes"][0]
+    elif case == "label_out_of_range":
+        train["labels"][0] = 7
+    elif case == "escape_path":
+        train["shards"][0]["file"] = "../../etc/passwd"
+    elif case == "absolute_path":
+        train["shards"][0]["file"] = "/etc/passwd"
+    elif case == "shard_count":
+        train["shards"][0]["records"] += 1
+    elif case == "no_train":
+        del manifest["splits"]["train"]
+    elif case == "classes_type":
+        manifest["classes"] = "a_tl"
+    elif case == "huge_size":
+        manifest["target_size"] = [100000, 100000]
+    elif case == "swapped_shard":  # the bytes of another shard under this one's name
+        first, second = train["shards"][0]["file"], train["shards"][1]["file"]
+        (folder / first).write_bytes((folder / second).read_bytes())
+    elif case == "truncated_shard":
+        shard = folder / train["shards"][-1]["file"]
+        shard.write_bytes(shard.read_bytes()[:100])
+    elif case == "missing_shard":
+        (folder / train["shards"][0]["file"]).unlink()
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [("phantom_class", "'d_phantom' has no training images"), ("duplicate_class", "distinct"),
+     ("label_out_of_range", "does not name one of the 3 classes"), ("escape_path", "plain names inside the pack"),
+     ("absolute_path", "plain names inside the pack"), ("shard_count", "shards hold"), ("no_train", "train split"),
+     ("classes_type", "classes must be a list"), ("huge_size", "target_size must be two ints"),
+     ("swapped_shard", "SHA-256 differs"), ("truncated_shard", "SHA-256 differs"),
+     ("missing_shard", "cannot read shard")],
+)  # fmt: skip
+def test_a_tampered_pack_is_refused_before_training(packed, tmp_path, monkeypatch, capsys, case, message):
+    import shutil
+
+    folder = tmp_path / "pack"
+    shutil.copytree(packed, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    _tamper(manifest, case, folder)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ImgclfError, match=message):
+        load_packed(folder)
+    code, _, err = run_cli(monkeypatch, capsys, "train", folder, "--runs-dir", tmp_path / "runs", "--epochs", "1")
+    assert code == 2 and message.split("'")[0] in " ".join(err.split()) and "Traceback" not in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("model.keras"))

@@ -84,6 +84,11 @@ def world(tmp_path_factory):
         shutil.copytree(root / "runs" / "r", root / "runs" / name)
         (root / "runs" / name / "state.json").write_text(state)
         (root / "runs" / name / file).write_bytes(content)
+    for name, content in (("config-tag", b"seed: !!python/object/apply:os.system ['echo owned']\n"),
+                          ("config-binary", bytes(range(256)))):  # fmt: skip
+        shutil.copytree(root / "runs" / "r", root / "runs" / name)
+        (root / "runs" / name / "state.json").write_text(state)
+        (root / "runs" / name / "config.yaml").write_bytes(content)
     other = root / "runs" / "last-shape"  # a last.keras of another input shape
     shutil.copytree(root / "runs" / "r", other)
     (other / "state.json").write_text(state)
@@ -138,6 +143,10 @@ def bad_cases(root: Path) -> dict[str, tuple[list, str]]:
         "train-resume-state-binary": (["train", "--resume", root / "runs" / "state-binary"], "state.json'"),
         "train-resume-state-list": (["train", "--resume", root / "runs" / "state-list"], "is not a state imgclf"),
         "train-resume-last-garbled": (["train", "--resume", root / "runs" / "last-garbled"], "cannot load the model"),
+        "train-resume-config-tag": (["train", "--resume", root / "runs" / "config-tag"], "is not valid YAML"),
+        "train-resume-config-binary": (["train", "--resume", root / "runs" / "config-binary"], "is not UTF-8"),
+        "predict-config-tag": (["predict", root / "runs" / "config-tag", data / "a" / "000.png"], "not valid YAML"),
+        "report-config-binary": (["report", root / "runs" / "config-binary"], "is not UTF-8"),
         "train-resume-last-shape": (["train", "--resume", root / "runs" / "last-shape"], "not this run's checkpoint"),
         # using a run
         "predict-missing": (["predict", run, root / "nowhere.jpg"], "does not exist"),
@@ -148,7 +157,12 @@ def bad_cases(root: Path) -> dict[str, tuple[list, str]]:
         "evaluate-unreadable": (["evaluate", run, bad], "none of the 6 evaluation images can be read"),
         "export-format": (["export", run, "--format", "nope"], "format must be one of"),
         "export-not-run": (["export", data, "--format", "onnx"], "RUN must be"),
-        "serve-not-run": (["serve", root / "nowhere"], "RUN must be"),
+        "serve-not-run": (["serve", root / "nowhere", "--port", "0"], "port must be an int in [1, 65535]"),
+        "serve-not-run-2": (["serve", root / "nowhere", "--port", "8765"], "RUN must be"),
+        "serve-port-range": (["serve", run, "--port", "70000"], "port must be an int in [1, 65535]"),
+        "serve-host": (["serve", run, "--host", "no such host!"], "host must be an address of this computer"),
+        "serve-upload": (["serve", run, "--max-upload-mb", "0", "--port", "8765"], "max_upload_bytes must be"),
+        "serve-window": (["serve", run, "--batch-window-ms", "-5", "--port", "8765"], "batch_window_ms must be"),
         "report-not-run": (["report", root / "nowhere"], "RUN must be"),
         # looking inside
         "explain-html": (["explain", run, page], "cannot read image"),
@@ -164,7 +178,10 @@ def bad_cases(root: Path) -> dict[str, tuple[list, str]]:
         "split-into-source": (["split", data, data / "out"], "dest must be outside source"),
         "split-ratio": (["split", data, out / "split", "--ratio", "2"], "ratio"),
         "pack-missing": (["pack", root / "nowhere", out / "pk"], "does not exist"),
-        "pack-into-data": (["pack", data, data], "OUT must be a new or empty folder"),
+        "pack-into-data": (["pack", data, data], "OUT must be outside DATA"),
+        "pack-inside-data": (["pack", data, data / "packed"], "OUT must be outside DATA"),
+        "pack-into-file": (["pack", data, root / "not_a_dir"], "OUT must be a new or empty folder"),
+        "export-max-images": (["export", run, "--format", "tflite", "--max-images", "-5"], "max_images must be"),
         "pack-size": (["pack", data, out / "pk", "--target-size", "0", "32"], "target_size must be"),
         "pack-shard-size": (["pack", data, out / "pk", "--shard-size", "0"], "shard_size must be a positive"),
         "pack-unreadable": (["pack", bad, out / "pk"], "none of the training images"),
@@ -196,6 +213,16 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(world, monkeypatch, ca
     assert {k: v for k, v in after.items() if not k.startswith("out/")} == before  # inputs byte-identical
     assert not any(Path(world / "out").rglob("model.keras"))
     assert not any(p.name.startswith("owned") for p in world.iterdir())
+
+
+def test_serve_on_a_port_in_use_is_one_line(world, monkeypatch, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        code, _, err = run_cli(monkeypatch, capsys, "serve", world / "runs" / "r", "--port", taken.getsockname()[1])
+    assert code == 2 and "is in use by another program" in err and "Traceback" not in err
 
 
 def test_a_full_disk_mid_training_puts_the_old_run_back(world, tmp_path, monkeypatch, capsys):
@@ -439,3 +466,48 @@ def test_a_read_only_runs_folder_is_one_line(world, tmp_path, monkeypatch, capsy
     code, out, err = run_cli(monkeypatch, capsys, "train", world / "data", "--runs-dir", tmp_path / "ro", "--epochs", 1)
     assert code == 2 and "Traceback" not in err
     assert "Permission denied" in err and "choose a folder you can write to" in " ".join(err.split())
+
+
+@pytest.fixture(scope="module")
+def packed_world(world, tmp_path_factory):
+    from imgclf.pipeline.records import pack
+
+    out = tmp_path_factory.mktemp("packed_world") / "packed"
+    pack(world / "data", out, target_size=(24, 24))
+    return out
+
+
+MANIFEST_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats() | st.text(max_size=12),
+    _containers,
+    max_leaves=8,
+)
+
+
+@FUZZ
+@given(key=st.sampled_from(["classes", "target_size", "color_mode", "interpolation", "splits", "version", "format",
+                            "train", "validation", "count", "labels", "names", "shards", "file", "records", "sha256"]),
+       value=MANIFEST_VALUE)  # fmt: skip
+def test_fuzz_pack_manifests(packed_world, tmp_path_factory, key, value):
+    """Any value anywhere in a pack's manifest: it loads or ImgclfError names the problem; nothing else."""
+    import json
+
+    from imgclf import ImgclfError
+    from imgclf.data.packed import load_packed
+
+    packed = packed_world
+    folder = tmp_path_factory.mktemp("manifest")
+    shutil.copytree(packed, folder, dirs_exist_ok=True)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    targets = [manifest, manifest["splits"], manifest["splits"]["train"], manifest["splits"]["train"]["shards"][0]]
+    for target in targets:
+        if key in target:
+            target[key] = value
+            break
+    else:
+        manifest[key] = value
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    try:
+        load_packed(folder)
+    except ImgclfError:
+        pass

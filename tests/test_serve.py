@@ -30,7 +30,7 @@ def run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(run):
     app = create_app(Predictor.from_run(run), name="squares")  # the default 10 MB upload limit
-    with TestClient(app) as c:  # runs the lifespan: the micro-batching loop
+    with TestClient(app, base_url="http://127.0.0.1") as c:  # runs the lifespan: the micro-batching loop
         yield c
 
 
@@ -84,6 +84,9 @@ def test_explain_model_health_page_and_docs(client):
     page = client.get("/").text
     assert "a_tl, b_br" in page and "http://" not in page and "https://" not in page  # no external resources
     assert "/predict" in client.get("/openapi.json").json()["paths"]
+    for page in ("/docs", "/redoc"):  # they load scripts from a CDN: not served (nothing leaves this computer)
+        answer = client.get(page)
+        assert answer.status_code == 404 and "error" in answer.json()
 
 
 @pytest.mark.parametrize(
@@ -147,7 +150,90 @@ def test_uploads_streamed_without_a_content_length_are_counted_too(run):
             yield b"\xff" * 4096  # 256 KiB in all
         yield b"\r\n--x--\r\n"
 
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://localhost") as c:
         answer = c.post("/predict", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=x"})
         assert answer.status_code == 413 and "limit is 65,536 bytes" in answer.json()["error"]
         assert c.get("/health").status_code == 200
+
+
+def test_hostile_clients_get_json_errors_and_cannot_stall_the_server(run):
+    import threading
+    import time
+
+    from imgclf.serve.app import decode_uploads
+
+    predictor = Predictor.from_run(run)  # class and run names with markup: escaped where OpenAPI renders them
+    predictor.classes = ("<img src=x onerror=alert(1)>", "b_br")
+    app = create_app(predictor, name="<script>alert(1)</script>")
+    with TestClient(app, base_url="http://localhost") as c:
+        description = c.get("/openapi.json").json()["info"]["description"]
+        assert "<script>" not in description and "&lt;script&gt;" in description and "<img" not in description
+        evil = c.get("/health", headers={"host": "attacker.example"})  # DNS rebinding: another site's name
+        assert evil.status_code == 400 and "not served here" in evil.json()["error"]
+        assert c.get("/health", headers={"host": "127.0.0.1:8000"}).status_code == 200
+        two = [("file", (f"{i}.png", png_bytes(square_image("tl", 40)), "image/png")) for i in range(2)]
+        answer = c.post("/explain", files=two)
+        assert answer.status_code == 400 and "one image" in answer.json()["error"]
+        assert "error" in c.post("/health").json()  # 405: the same {"error"} form
+        # Many small files declaring huge pictures: refused by their headers, before any decode.
+        many = [("file", (f"{i}.png", huge_png_header(6000), "image/png")) for i in range(3)]
+        answered, started = [], time.perf_counter()
+
+        def big():
+            answered.append(c.post("/predict", files=many))
+
+        worker = threading.Thread(target=big)
+        worker.start()
+        health = c.get("/health")
+        worker.join(timeout=60)
+        assert health.status_code == 200 and answered[0].status_code == 413, answered[0].text
+        assert "at most 64,000,000 pixels" in answered[0].json()["error"] and time.perf_counter() - started < 10
+    with pytest.raises(Exception, match="pixels"):
+        decode_uploads([("a.png", huge_png_header(6000))] * 2, predictor)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"max_upload_bytes": 0}, "max_upload_bytes must be a positive"),
+     ({"max_upload_bytes": -5}, "max_upload_bytes must be a positive"),
+     ({"batch_window_ms": -5}, "batch_window_ms must be"), ({"batch_window_ms": float("nan")}, "batch_window_ms")],
+)  # fmt: skip
+def test_serve_limits_are_checked(run, options, message):
+    from imgclf import ImgclfError
+
+    with pytest.raises(ImgclfError, match=message):
+        create_app(Predictor.from_run(run), **options)
+
+
+def test_a_connection_sending_headers_slowly_is_closed(run):
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from imgclf.serve.guards import header_timeout_protocol
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(Predictor.from_run(run))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           http=header_timeout_protocol(1.0)))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.time() + 30
+        while not server.started and time.time() < deadline:
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never finished
+            start = time.time()
+            assert conn.recv(100) == b""  # closed by the server
+            assert time.time() - start < 5
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:  # a whole request is answered
+            conn.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert b"200 OK" in conn.recv(200)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -223,10 +223,11 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
     def _datasets(self, dataset: Dataset, skipped: SkippedFiles | None = None, **kwargs):
         resolved = self.resolve_settings()
         kwargs.setdefault("batch_size", resolved.batch_size)
+        kwargs.setdefault("cache", self.cache)
         return training_datasets(
             dataset, target_size=resolved.target_size, color_mode=resolved.color_mode,
             interpolation=resolved.interpolation, class_mode=self.class_mode, augment=resolved.augment, seed=self.seed,
-            cache=self.cache, skipped=skipped, **kwargs,
+            skipped=skipped, **kwargs,
         )  # fmt: skip
 
     def _train(self, model, dataset: Dataset, resolved: Resolved, class_mode: str, run: Path | None, *,
@@ -267,9 +268,11 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
         self.skipped_, self.fine_tune_start_ = result.skipped, result.fine_tune_start
         self.features_from_cache_, self.dataset_ = result.features_from_cache, dataset
         done = None
+        in_order = data.train_in_order
+        del data, train_ds  # the training stream and its in-memory cache can go before calibration decodes
         if self.calibrate:  # validation (and cached-feature) batches hold decoded images by now: read from memory
-            in_order = data.train_in_order
-            in_order = self.training_datasets(dataset, in_order=True)[0] if in_order is None else in_order
+            # else one streamed pass: a second in-memory copy of the training images doubled the peak (issue 23)
+            in_order = self._datasets(dataset, in_order=True, cache="none")[0] if in_order is None else in_order
             val_ds = val_ds if strategy is None else self._datasets(dataset)[1]
             done = calibrate(self.model_, in_order, val_ds, self.ood_method, self.ood_false_alarm_rate, run)
         self.calibration_, self.ood_ = done if done is not None else (None, None)

@@ -31,7 +31,7 @@ import numpy as np
 from imgclf import _io
 from imgclf.data.folders import Samples
 from imgclf.data.images import load_image, to_model_input
-from imgclf.errors import ImgclfError, check_one_of
+from imgclf.errors import ImgclfError, check_one_of, check_positive_int
 from imgclf.exported import SIGNATURE_FILE, ExportedModel, require
 from imgclf.inference import Predictor
 from imgclf.ood import OodDetector
@@ -88,6 +88,27 @@ def _tflite_int8(model, calibration: np.ndarray, target: Path) -> None:
         Path(tmp_file).write_bytes(data)
 
 
+#: What the exported graph's outputs are called, in their order: the probabilities first, in every format.
+OUTPUT_NAMES = ("probabilities", "features")
+
+
+def name_onnx_outputs(path: Path, names) -> None:
+    """Rename an ONNX file's graph outputs, in order, to ``names`` (tf2onnx calls them ``Identity:0``,
+    ``Identity_1:0``), with the ``onnx`` package (tf2onnx's own dependency)."""
+    import onnx
+
+    graph_model = onnx.load(str(path))
+    renamed = {out.name: new for out, new in zip(graph_model.graph.output, names)}
+    for node in graph_model.graph.node:
+        node.output[:] = [renamed.get(o, o) for o in node.output]
+        node.input[:] = [renamed.get(i, i) for i in node.input]
+    for out in graph_model.graph.output:
+        out.name = renamed.get(out.name, out.name)
+    onnx.checker.check_model(graph_model)
+    with _io.atomic_path(path) as tmp:
+        onnx.save(graph_model, str(tmp))
+
+
 def parity(reference: np.ndarray, exported: np.ndarray) -> dict:
     """Top-1 agreement and the largest probability difference between two probability arrays
     ``(n, outputs)`` (one output: the probability of class 1, thresholded at 0.5)."""
@@ -122,10 +143,13 @@ def export_run(run: str | os.PathLike, format: str, *, out: str | os.PathLike | 
 
     Raises:
         ImgclfError: not a run folder, unknown format or quantization, int8 without calibration images or
-            outside TFLite, the format's runtime missing, or ``out`` a file or a folder that is not empty.
+            outside TFLite, the format's runtime missing, ``max_images`` not a positive int, or ``out`` a file or a
+            folder that is not empty.
     """
     require(format)
     check_one_of("quantize", quantize, list(QUANTIZE))
+    if max_images is not None:
+        check_positive_int("max_images", max_images)
     if quantize and format != "tflite":
         raise ImgclfError(f"quantize={quantize!r} applies to the tflite format. Received: format={format!r}")
     predictor = Predictor.from_run(run)
@@ -183,6 +207,8 @@ def _write_export(predictor: Predictor, record, dataset, model, folder: Path, fi
         with warnings.catch_warnings():  # tf2onnx's own NumPy deprecation notices are not the user's concern
             warnings.simplefilter("ignore", FutureWarning)
             model.export(str(target), format=spec.keras_format, verbose=False)
+        if format == "onnx":
+            name_onnx_outputs(target, OUTPUT_NAMES[: len(model.outputs)])
     seconds = time.perf_counter() - start
     _io.write_json(folder / runfiles.CLASSES_FILE, list(predictor.classes))
     with_ood = model is not predictor.model
@@ -250,6 +276,7 @@ def signature(predictor: Predictor, format: str, quantize: str | None, with_ood:
     if with_ood:
         ood = predictor.ood
         extra["features"] = {
+            "name": _output_name(format, 1),
             "shape": [None, int(ood.kernel.shape[0])],
             "dtype": "float32",
             "meaning": "second output: penultimate features (the input of the output layer), scored against "
@@ -273,6 +300,7 @@ def signature(predictor: Predictor, format: str, quantize: str | None, with_ood:
             " (EXIF orientation applied); preprocessing is inside the model",
         },
         "output": {
+            "name": _output_name(format, 0),
             "shape": [None, 1 if binary else len(predictor.classes)],
             "dtype": "float32",
             "meaning": f"probability of {predictor.classes[1]!r} (classes[1])"
@@ -286,6 +314,12 @@ def signature(predictor: Predictor, format: str, quantize: str | None, with_ood:
         "interpolation": predictor.interpolation,
         **extra,
     }
+
+
+def _output_name(format: str, index: int) -> str:
+    """The name under which a reader finds output ``index``: the graph output's name in ONNX; the signature's output
+    key in TFLite and SavedModel (Keras names them ``output_0``, ``output_1``; TFLite's tensor order is not theirs)."""
+    return OUTPUT_NAMES[index] if format == "onnx" else f"output_{index}"
 
 
 def _size(path: Path) -> int:

@@ -72,6 +72,15 @@ class ExportedModel:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         suffix = self.path.suffix.lower()
+        try:
+            self._open(suffix, path)
+        except ImgclfError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (each runtime has its own errors for a file that is not its format)
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise ImgclfError(f"cannot load the exported model {str(path)!r}: {first}") from None
+
+    def _open(self, suffix: str, path) -> None:
         if suffix == ".onnx":
             require("onnx")
             import onnxruntime
@@ -139,6 +148,18 @@ class ExportedModel:
         return _AllOutputs(self) if self.n_outputs > 1 else None
 
     @property
+    def input_shape(self) -> tuple:
+        """The exported input's shape without the batch axis, ``(height, width, channels)``; ``None`` for an axis
+        the graph leaves open."""
+        if self.kind == "onnx":
+            shape = self._session.get_inputs()[0].shape[1:]
+        elif self.kind == "tflite":
+            shape = self._interpreter.get_input_details()[0]["shape_signature"][1:]
+        else:
+            shape = next(iter(self._serve.structured_input_signature[1].values())).shape[1:]
+        return tuple(int(v) if isinstance(v, (int, np.integer)) and v > 0 else None for v in shape)
+
+    @property
     def n_outputs(self) -> int:
         """How many outputs the exported graph has (2 with penultimate features)."""
         if self.kind == "onnx":
@@ -180,8 +201,52 @@ def open_predictor(path: str | os.PathLike) -> Predictor:
             f"model must be a run folder or a model written by `imgclf export` (with {SIGNATURE_FILE} beside it). "
             f"Received: {str(path)!r}"
         )
-    sig = _io.read_json(signature)
+    try:
+        sig = _io.read_json(signature)
+    except (OSError, ValueError) as exc:
+        raise ImgclfError(f"cannot read {str(signature)!r}: {str(exc)[:200]}") from None
+    model = ExportedModel(path)
+    problem = _signature_problem(sig, model)
+    if problem:
+        raise ImgclfError(f"{str(signature)!r} does not describe the model beside it: {problem}")
     ood_file = path.parent / runfiles.OOD_FILE
     ood = OodDetector.load(ood_file) if sig.get("ood") and ood_file.is_file() else None
-    return Predictor(ExportedModel(path), tuple(sig["classes"]), sig["class_mode"], tuple(sig["target_size"]),
+    if ood is not None:
+        features = sig.get("features") if isinstance(sig.get("features"), dict) else {}
+        width = (features.get("shape") or [None])[-1]
+        problem = ood.problem(features=width, outputs=_units(sig))
+        if problem or model.n_outputs < 2:
+            raise ImgclfError(f"{str(ood_file)!r} does not fit the model beside it: {problem or 'no features output'}")
+    return Predictor(model, tuple(sig["classes"]), sig["class_mode"], tuple(sig["target_size"]),
                      sig["color_mode"], sig["interpolation"], ood=ood, calibration=sig.get("calibration"))  # fmt: skip
+
+
+def _units(sig: dict) -> int:
+    return 1 if sig["class_mode"] == "binary" else len(sig["classes"])
+
+
+def _signature_problem(sig, model: ExportedModel) -> str | None:
+    """What in a ``signature.json`` disagrees with what imgclf writes or with the model's own input, or ``None``."""
+    from imgclf.data.images import INTERPOLATIONS
+
+    if not isinstance(sig, dict):
+        return f"it must hold a mapping. Received: {type(sig).__name__}"
+    classes, size = sig.get("classes"), sig.get("target_size")
+    if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+        return f"classes must be a list of two or more names. Received: {str(classes)[:200]}"
+    if len(set(classes)) != len(classes):
+        return "classes must be distinct names"
+    if sig.get("class_mode") not in ("binary", "categorical", "sparse"):
+        return f"class_mode must be binary, categorical or sparse. Received: {str(sig.get('class_mode'))[:50]!r}"
+    if sig["class_mode"] == "binary" and len(classes) != 2:
+        return f"class_mode binary needs two classes. Received: {len(classes)}"
+    if sig.get("color_mode") not in ("rgb", "grayscale"):
+        return f"color_mode must be rgb or grayscale. Received: {str(sig.get('color_mode'))[:50]!r}"
+    if not isinstance(sig.get("interpolation"), str) or sig["interpolation"] not in INTERPOLATIONS:
+        return f"interpolation must be one of {list(INTERPOLATIONS)}. Received: {str(sig.get('interpolation'))[:50]!r}"
+    ok = isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in size)
+    expected = (*size, 3 if sig["color_mode"] == "rgb" else 1) if ok else None
+    actual = model.input_shape
+    if not ok or any(a is not None and a != e for a, e in zip(actual, expected)) or None in actual:
+        return f"target_size {str(size)[:50]} ({sig['color_mode']}) is not the model's input {actual}"
+    return None

@@ -243,10 +243,43 @@ class OodDetector:
         try:
             with np.load(path, allow_pickle=False) as z:
                 thresholds = dict(zip(z["threshold_methods"].tolist(), z["thresholds"].tolist()))
-                return cls(str(z["method"]), z["kernel"], z["bias"], z["reference"], z["means"], z["precision"],
-                           thresholds, float(z["false_alarm_rate"]), int(z["k"]))  # fmt: skip
-        except (OSError, KeyError, ValueError) as exc:
-            raise ImgclfError(f"cannot read the OOD detector {str(path)!r}: {exc}") from None
+                detector = cls(str(z["method"]), z["kernel"], z["bias"], z["reference"], z["means"], z["precision"],
+                               thresholds, float(z["false_alarm_rate"]), int(z["k"]))  # fmt: skip
+        except (OSError, KeyError, ValueError, TypeError, EOFError) as exc:
+            raise ImgclfError(f"cannot read the OOD detector {str(path)!r}: {str(exc)[:200]}") from None
+        problem = detector.problem()
+        if problem:
+            raise ImgclfError(f"the OOD detector {str(path)!r} is not one imgclf wrote: {problem}")
+        return detector
+
+    def problem(self, features: int | None = None, outputs: int | None = None) -> str | None:
+        """What is wrong with this detector's arrays (shapes that disagree, a threshold that is not a finite
+        number, ``k`` out of range), or ``None``. ``features`` and ``outputs``, when given, are the model's
+        penultimate width and output units, which the arrays must match."""
+        kernel, reference = np.asarray(self.kernel), np.asarray(self.reference)
+        if self.method not in METHODS:
+            return f"method must be one of {list(METHODS)}. Received: {self.method!r}"
+        if kernel.ndim != 2 or np.asarray(self.bias).shape != (kernel.shape[1],):
+            return f"kernel {kernel.shape} and bias {np.asarray(self.bias).shape} do not make an output layer"
+        d = kernel.shape[0]
+        if reference.ndim != 2 or reference.shape[1] != d or len(reference) < 1:
+            return f"reference features {reference.shape} do not match the kernel's {d} features"
+        if np.asarray(self.means).ndim != 2 or np.asarray(self.means).shape[1] != d:
+            return f"class means {np.asarray(self.means).shape} do not match the kernel's {d} features"
+        if np.asarray(self.precision).shape != (d, d):
+            return f"precision {np.asarray(self.precision).shape} is not ({d}, {d})"
+        if not 1 <= self.k <= len(reference):
+            return f"k must be in [1, {len(reference)}] (the reference features). Received: {self.k}"
+        threshold = self.thresholds.get(self.method)
+        if not isinstance(threshold, float) or not np.isfinite(threshold):
+            return f"the {self.method} threshold must be a finite number. Received: {threshold!r}"
+        if not 0 < self.false_alarm_rate < 1:
+            return f"false_alarm_rate must be in (0, 1). Received: {self.false_alarm_rate!r}"
+        if features is not None and features != d:
+            return f"it scores {d} features; the model gives {features}"
+        if outputs is not None and outputs != kernel.shape[1]:
+            return f"its output layer has {kernel.shape[1]} units; the model {outputs}"
+        return None
 
 
 def ood_metrics(in_scores: np.ndarray, out_scores: np.ndarray) -> dict:

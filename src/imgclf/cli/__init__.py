@@ -41,13 +41,18 @@ def _say(message: str) -> None:
     err.print(f"[bold red]Error:[/bold red] {escape(shorten(message))}", soft_wrap=True)
 
 
+#: What a full disk leaves behind, whichever command hit it (every file is written atomically).
+KEPT = ("free some disk space; nothing half-written was kept (a run being replaced was put back, a new run keeps "
+        "its finished epochs for --resume, a failed export or pack left nothing)")  # fmt: skip
+
+
 def os_error_message(exc: OSError) -> str:
     """One line for an operating-system error the user can act on: what failed, on which path, what to do."""
     where = f" {exc.filename!r}" if exc.filename else ""
     what = exc.strerror or str(exc) or type(exc).__name__
     hints = {
-        errno.ENOSPC: "free some disk space (the run folder was left as it was before)",
-        errno.EDQUOT: "free some disk space (the run folder was left as it was before)",
+        errno.ENOSPC: KEPT,
+        errno.EDQUOT: KEPT,
         errno.EACCES: "choose a folder you can write to (e.g. --runs-dir)",
         errno.EROFS: "choose a folder you can write to (e.g. --runs-dir)",
         errno.EPERM: "choose a folder you can write to (e.g. --runs-dir)",
@@ -79,28 +84,30 @@ def _log_internal_error(exc: BaseException) -> str:
         return "printed above"
 
 
-#: glibc's ``mallopt`` parameter number of ``M_MMAP_THRESHOLD`` (malloc.h).
-M_MMAP_THRESHOLD = -3
-#: Allocations from this size up get their own memory mapping (what ``MALLOC_MMAP_THRESHOLD_=65536`` does).
-MMAP_THRESHOLD_BYTES = 65536
+#: glibc's ``mallopt`` parameter number of ``M_ARENA_MAX`` (malloc.h).
+M_ARENA_MAX = -8
+#: Heaps glibc may keep (what ``MALLOC_ARENA_MAX=2`` does); its default is 8 per core.
+ARENAS = 2
 
 
 def bound_heap_growth() -> bool:
-    """Have glibc give allocations of 64 KB and more their own memory mapping, returned to the system when freed.
+    """Have glibc keep at most :data:`ARENAS` heaps, so that freed blocks are reused instead of spread over more.
 
-    Streaming packed shards keeps ~3,800 decoded images (67.5 KB each at 150x150) in a shuffle buffer refilled
-    every epoch; under glibc's default (a threshold that rises to 32 MB) they come from the heap, which fragments and
-    grows: peak RSS 1,341 / 1,550 / 1,737 / 1,754 MB over 4 epochs of 25,000 images, against 1,172 / 1,222 / 1,224 /
-    1,225 MB with this setting (bench/README.md). The command line owns its process, so it sets this at start-up
-    (the library never does); a ``MALLOC_MMAP_THRESHOLD_`` already in the environment wins. Returns whether it was
-    set (``False`` off glibc).
+    Streaming packed shards keeps ~3,800 decoded images (67.5 KB each at 150x150) in a shuffle buffer refilled every
+    epoch; under glibc's default the heaps fragment and grow: peak RSS 1,341 / 1,550 / 1,737 / 1,754 MB over 4
+    epochs of 25,000 images, against 1,344 / 1,547 / 1,547 / 1,547 MB with two arenas, epochs 51.9-54.7 s instead
+    of 56-62 s (bench/README.md). (An earlier fix, a 64 KB mmap threshold, was flatter still but gave every tensor
+    of 64 KB or more its own mapping: TensorFlow's per-step activations were mapped, zeroed and unmapped every step,
+    and an augmented `course_small` epoch took 37-66 s instead of 28-29 s: issue 23.) The command line owns its
+    process, so it sets this at start-up (the library never does); ``MALLOC_ARENA_MAX`` or
+    ``MALLOC_MMAP_THRESHOLD_`` already in the environment win. Returns whether it was set (``False`` off glibc).
     """
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ or not sys.platform.startswith("linux"):
+    if {"MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_"} & set(os.environ) or not sys.platform.startswith("linux"):
         return False
     import ctypes
 
     try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+        return bool(ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, ARENAS))
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False
 

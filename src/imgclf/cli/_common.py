@@ -64,6 +64,13 @@ def describe_data(dataset) -> None:
         err.print("No validation images: training without validation")
 
 
+def field(text) -> str:
+    """One tab-separated field: a backslash, tab, newline or carriage return in a file or class name is written as
+    ``\\\\``, ``\\t``, ``\\n``, ``\\r`` (the escapes of PostgreSQL's text COPY format), so every answer stays one line of
+    three or four fields."""
+    return str(text).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
 def print_metrics(metrics: dict) -> None:
     """Loss, accuracy, confusion matrix and per-class table on stdout."""
     names = metrics["class_names"]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from imgclf.cli._common import app, err, load_api
+from imgclf.cli._common import app, err, field, load_api
 
 
 @app.command()
@@ -41,7 +41,7 @@ def explain(
     if records:
         err.print(f"Grad-CAM on layer {records[0]['layer']!r}")
     for r in records:
-        print(f"{r['path']}\t{r['class']}\t{r['probability']:.4f}\t{r['picture']}")
+        print(f"{field(r['path'])}\t{field(r['class'])}\t{r['probability']:.4f}\t{field(r['picture'])}")
 
 
 @app.command("feature-maps")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -121,6 +122,12 @@ def train(
     clf, data = _classifier(data, config, settings, flags)
     resolved = clf.resolve_settings()  # every setting checked before anything is written
     chief = _cluster(clf.distribute, workers, worker_index, name)
+    if clf.distribute == "multi-worker":
+        from imgclf.training.cluster import get_strategy
+
+        err.print("Waiting for every worker of the cluster to start (Ctrl-C or SIGTERM stops this one) ...")
+        with sigterm_interrupts():
+            get_strategy(clf.distribute)  # waits for the peers in Python, then made once; training uses this one
     from imgclf.data.datasets import resolve
     from imgclf.training.run_folder import new_run
 
@@ -222,6 +229,22 @@ def _cluster(distribute: str, workers: str | None, worker_index: int | None, nam
     if workers is not None:
         os.environ["TF_CONFIG"] = cluster_config(workers, worker_index)
     return worker_role()[1]
+
+
+@contextlib.contextmanager
+def sigterm_interrupts():
+    """While the block runs, SIGTERM interrupts like Ctrl-C (a ``KeyboardInterrupt``: one line, exit 130) instead of
+    killing the process with no word. Process-wide: only the command line uses it."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @app.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from imgclf.cli._common import app, err, load_api, out, print_metrics
+from imgclf.cli._common import app, err, field, load_api, out, print_metrics
 
 
 @app.command()
@@ -35,17 +35,18 @@ def predict(
     records = open_predictor(run).predict_items(images, crop=box, tta=tta)
     unreadable = unknown = 0
     for r in records:
+        path, label = field(r["path"]), field(r["label"] or "")
         if r["label"] is None:  # unreadable: say why, keep going
             unreadable += 1
-            print(json.dumps(r) if as_json else f"{r['path']}\t-\tunreadable: {r['error']}")
+            print(json.dumps(r) if as_json else f"{path}\t-\tunreadable: {field(r['error'])}")
         elif as_json:
             print(json.dumps({**r, "probability": round(r["probability"], 6),
                               "probabilities": {c: round(p, 6) for c, p in r["probabilities"].items()}}))  # fmt: skip
         elif r.get("unknown"):  # unlike every training image: no class is claimed
             unknown += 1
-            print(f"{r['path']}\tunknown\t{r['probability']:.4f}\t(closest class: {r['label']})")
+            print(f"{path}\tunknown\t{r['probability']:.4f}\t(closest class: {label})")
         else:
-            print(f"{r['path']}\t{r['label']}\t{r['probability']:.4f}")
+            print(f"{path}\t{label}\t{r['probability']:.4f}")
     if unreadable:
         err.print(f"Skipped {unreadable} unreadable file(s).")
     if unknown:
@@ -145,7 +146,7 @@ def serve(
     from imgclf.serve.app import serve_run
 
     def announce():
-        err.print(f"Serving {run} at http://{host}:{port}/  (API docs: /docs; Ctrl-C stops)")
+        err.print(f"Serving {run} at http://{host}:{port}/  (API description: /openapi.json; Ctrl-C stops)")
 
     serve_run(run, host, port, announce, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
               batch_window_ms=batch_window_ms)  # fmt: skip

@@ -12,7 +12,6 @@ passes ``max_bytes`` (zip bombs).
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import shutil
@@ -30,7 +29,7 @@ import yaml
 from imgclf import _io
 from imgclf._io import atomic_dir, is_complete
 from imgclf.data.cache import imgclf_home
-from imgclf.data.packed import is_packed, is_url, open_file
+from imgclf.data.packed import is_packed, is_url, sha256_of
 from imgclf.errors import ImgclfError
 
 #: Unpacked bytes above which extraction stops (zip-bomb guard), unless told otherwise.
@@ -110,15 +109,6 @@ def get_spec(name: str, registry: dict[str, DatasetSpec] | None = None) -> Datas
 def dataset_dir(name: str, data_home: str | os.PathLike | None = None) -> Path:
     """Where dataset ``name`` lives in the cache (whether or not it is there yet)."""
     return Path(data_home or imgclf_home()) / "datasets" / name
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """SHA-256 (hex) of a file (a local path, or a URL read through ``tf.io.gfile``), read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open_file(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # -- downloading ---------------------------------------------------------------------------------------

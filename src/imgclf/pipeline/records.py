@@ -13,10 +13,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from imgclf.data.datasets import sha256_of
 from imgclf.data.folders import load_folder
 from imgclf.data.images import DEFAULT_INTERPOLATION, channels, check_color_mode, check_interpolation, check_target_size
-from imgclf.data.packed import FORMAT, MANIFEST, VERSION, is_url, join
+from imgclf.data.packed import FORMAT, MANIFEST, VERSION, is_url, join, sha256_of
 from imgclf.data.samples import Records, Samples
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.dataset import PARALLEL_CALLS, SHUFFLE_BUFFER_BYTES, _batched, image_dataset
@@ -49,8 +48,11 @@ def _example(image: np.ndarray, label: int, name: str) -> bytes:
 
 
 def _check_out(out) -> None:
-    if tf.io.gfile.exists(str(out)) and tf.io.gfile.listdir(str(out)):
-        raise ImgclfError(f"OUT must be a new or empty folder (packing never overwrites). Received: {str(out)!r}")
+    if tf.io.gfile.exists(str(out)) and (not tf.io.gfile.isdir(str(out)) or tf.io.gfile.listdir(str(out))):
+        what = "a file" if not tf.io.gfile.isdir(str(out)) else "not empty"
+        raise ImgclfError(
+            f"OUT must be a new or empty folder (packing never overwrites). Received: {str(out)!r} ({what})"
+        )
     tf.io.gfile.makedirs(str(out))
 
 
@@ -74,7 +76,8 @@ def pack(data, out, *, target_size=(150, 150), color_mode: str = "rgb", interpol
         The manifest written to ``OUT/manifest.json``.
 
     Raises:
-        ImgclfError: bad settings, a non-empty OUT, data :func:`imgclf.load_folder` refuses, or no image readable.
+        ImgclfError: bad settings, a non-empty OUT or one inside DATA, data :func:`imgclf.load_folder` refuses, or
+            no image readable.
     """
     target_size = check_target_size(target_size)
     check_color_mode(color_mode)
@@ -84,6 +87,10 @@ def pack(data, out, *, target_size=(150, 150), color_mode: str = "rgb", interpol
     dataset = load_folder(data, validation_split, seed, label_pattern)
     if dataset.train.images is not None:
         raise ImgclfError("pixel CSVs are small and already decoded: train on them directly, no need to pack.")
+    if not is_url(out) and not is_url(data):  # inside DATA it would be read back as a class folder
+        top, target = os.path.realpath(dataset.root), os.path.realpath(out)
+        if target == top or target.startswith(top + os.sep):
+            raise ImgclfError(f"OUT must be outside DATA ({str(data)!r}). Received: {str(out)!r}")
     _check_out(out)
     try:
         return _write(dataset, data, out, target_size, color_mode, interpolation, seed, shard_size_mb, batch_size,

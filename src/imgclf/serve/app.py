@@ -4,13 +4,20 @@
   "label", "probabilities": {class: p}, "ood_score", "unknown"}], "model", "ms"}`` (the last two when the run has
   an out-of-distribution detector; ``unknown`` means unlike every training image);
 - ``POST /explain`` — one ``file`` → PNG: the image with its Grad-CAM heat-map;
-- ``GET /model`` — classes, input size, metrics, training date; ``GET /health``; OpenAPI docs at ``/docs``;
+- ``GET /model`` — classes, input size, metrics, training date; ``GET /health``; the OpenAPI description at
+  ``/openapi.json`` (no ``/docs`` or ``/redoc`` pages: they load their scripts from a CDN, and nothing here does);
 - ``GET /`` — one page (no external resources) to drop images on and see labels, bars and heat-maps.
 
 Uploads are untrusted: the body is counted as it arrives and refused past ``max_upload_bytes`` (413); content
 is sniffed by decoding it (never by its name); decompression bombs, non-images and truncated files get a 400
-with a JSON ``{"error": ...}`` that says what was wrong; no endpoint reads a path the client names. Inference
-runs off the event loop, and requests that arrive together are micro-batched (:class:`MicroBatcher`).
+with a JSON ``{"error": ...}`` that says what was wrong (every error answer has that form); the pixels one
+request may declare are bounded (:data:`MAX_REQUEST_PIXELS`, 413), and images are decoded off the event loop, so
+``/health`` answers while a large request decodes; no endpoint reads a path the client names. Only requests whose
+``Host`` is a name the server was bound to are answered (400 otherwise: a web page elsewhere cannot reach the API
+through DNS rebinding). Inference runs off the event loop, and requests that arrive together are micro-batched
+(:class:`MicroBatcher`). A connection that has not sent its request's headers within
+:data:`~imgclf.serve.guards.HEADER_TIMEOUT_S` is
+closed (:func:`serve_run`).
 """
 
 import asyncio
@@ -25,11 +32,23 @@ import numpy as np
 from imgclf.errors import ImgclfError
 from imgclf.inference import Predictor
 from imgclf.serve.batching import MicroBatcher
+from imgclf.serve.guards import (
+    LOOPBACK_NAMES,
+    BodyLimit,
+    HostCheck,
+    allowed_hosts,
+    check_address,
+    header_timeout_protocol,
+)
 
 #: Largest request body accepted, in bytes (the whole multipart body: all files of one request).
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 #: How long the batcher waits for more requests before running a batch, in milliseconds.
 DEFAULT_BATCH_WINDOW_MS = 5.0
+#: Most pixels (width x height, summed over its files) one request may declare: 110 PNGs of 8,000 x 8,000 pixels
+#: fit in 9.5 MB and took 48 s to decode. 64 M pixels is ~250 phone photos at a 0.25-megapixel preview size, or
+#: five 12-megapixel photos.
+MAX_REQUEST_PIXELS = 64_000_000
 
 
 class UploadError(ImgclfError):
@@ -66,9 +85,56 @@ def decode_upload(data: bytes, name: str, predictor: Predictor) -> np.ndarray:
         raise UploadError(f"file {name!r} is {kind} ({type(exc).__name__}: {exc}).") from None
 
 
+def check_serve_options(max_upload_bytes, batch_window_ms, max_request_pixels=MAX_REQUEST_PIXELS) -> None:
+    """Refuse limits that would make the server useless or unbounded.
+
+    Raises:
+        ImgclfError: ``max_upload_bytes`` or ``max_request_pixels`` not a positive number, ``batch_window_ms``
+            negative or above 10 s.
+    """
+    for label, value in (("max_upload_bytes", max_upload_bytes), ("max_request_pixels", max_request_pixels)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ImgclfError(f"{label} must be a positive number. Received: {value!r}")
+    ok = not isinstance(batch_window_ms, bool) and isinstance(batch_window_ms, (int, float))
+    if not ok or not 0 <= batch_window_ms <= 10_000:
+        raise ImgclfError(
+            f"batch_window_ms must be a number of milliseconds in [0, 10000]. Received: {batch_window_ms!r}"
+        )
+
+
+def decode_uploads(uploads: list[tuple[str, bytes]], predictor: Predictor,
+                   max_pixels: int = MAX_REQUEST_PIXELS) -> tuple[list[str], np.ndarray]:  # fmt: skip
+    """Decode one request's ``(name, bytes)`` uploads (:func:`decode_upload`) once the pixels they declare, summed,
+    are within ``max_pixels`` (their headers are read first; nothing is decoded otherwise).
+
+    Returns:
+        ``(names, images)``, images uint8 ``(n, height, width, channels)`` at the model's input size.
+
+    Raises:
+        UploadError: 413 past ``max_pixels``; 400 for a file :func:`decode_upload` refuses.
+    """
+    from PIL import Image
+
+    declared = 0
+    for name, data in uploads:
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                declared += image.width * image.height
+        except Exception:  # noqa: BLE001  (not an image: decode_upload names what is wrong below)
+            continue
+        if declared > max_pixels:
+            raise UploadError(
+                f"the images of one request may hold at most {max_pixels:,} pixels; these declare more "
+                f"({declared:,} by file {name!r}). Send fewer or smaller images per request.",
+                status=413,
+            )
+    return [n for n, _ in uploads], np.stack([decode_upload(data, name, predictor) for name, data in uploads])
+
+
 def create_app(predictor: Predictor, *, name: str = "model", info: dict | None = None,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
-               batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS):  # fmt: skip
+               batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS, hosts=LOOPBACK_NAMES,
+               max_request_pixels: int = MAX_REQUEST_PIXELS):  # fmt: skip
     """The FastAPI application serving ``predictor``.
 
     Args:
@@ -77,27 +143,39 @@ def create_app(predictor: Predictor, *, name: str = "model", info: dict | None =
         info: what ``GET /model`` adds (metrics, training date, ...).
         max_upload_bytes: largest request body accepted (413 beyond it), counted while it arrives.
         batch_window_ms: how long concurrent requests are gathered into one forward pass.
+        hosts: the ``Host`` header values answered (:func:`allowed_hosts`; ``["*"]`` for any).
+        max_request_pixels: most pixels the images of one request may declare (413 beyond).
 
     Raises:
-        ImgclfError: the ``serve`` extra (FastAPI, python-multipart) is not installed.
+        ImgclfError: the ``serve`` extra (FastAPI, python-multipart) is not installed, or a limit out of range
+            (:func:`check_serve_options`).
     """
+    check_serve_options(max_upload_bytes, batch_window_ms, max_request_pixels)
     try:
         import fastapi  # noqa: F401
         import python_multipart  # noqa: F401  (FastAPI's form parser)
     except ImportError:
         raise ImgclfError("serving needs FastAPI: install the serve extra, pip install 'imgclf[serve]'.") from None
+    import html
+
     from fastapi import FastAPI, File, Request, UploadFile
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from starlette.exceptions import HTTPException
 
     def infer(x: np.ndarray) -> np.ndarray:  # probabilities, then the OOD score as a last column if there is one
         proba, scores, _ = predictor.predict_scores(x)
         return proba if scores is None else np.concatenate([proba, scores[:, None]], axis=1)
 
     batcher = MicroBatcher(infer, window_ms=batch_window_ms)
-    app = FastAPI(title="imgclf", description=f"Image classifier {name!r}: {', '.join(predictor.classes)}",
-                  lifespan=batcher.lifespan)  # fmt: skip
+    described = html.escape(f"Image classifier {name!r}: {', '.join(predictor.classes)}")  # rendered as HTML
+    app = FastAPI(title="imgclf", description=described, lifespan=batcher.lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, max_bytes=max_upload_bytes)
+    app.add_middleware(HostCheck, hosts=list(hosts))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):  # 404, 405, ...: the same {"error"} form
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(UploadError)
     async def upload_error(request: Request, exc: UploadError):
@@ -113,12 +191,8 @@ def create_app(predictor: Predictor, *, name: str = "model", info: dict | None =
         )
 
     async def read_images(files: list[UploadFile]) -> tuple[list[str], np.ndarray]:
-        names, images = [], []
-        for f in files:
-            data = await f.read()
-            names.append(f.filename or "upload")
-            images.append(decode_upload(data, names[-1], predictor))
-        return names, np.stack(images)
+        uploads = [(f.filename or "upload", await f.read()) for f in files]
+        return await asyncio.to_thread(decode_uploads, uploads, predictor, max_request_pixels)
 
     @app.get("/health")
     async def health():
@@ -149,12 +223,14 @@ def create_app(predictor: Predictor, *, name: str = "model", info: dict | None =
         return {"predictions": predictions, "model": name, "ms": round(1000 * (time.perf_counter() - start), 2)}
 
     @app.post("/explain", response_class=Response, responses={200: {"content": {"image/png": {}}}})
-    async def explain(file: UploadFile = File(...)):
+    async def explain(file: list[UploadFile] = File(...)):
         import keras
 
         if not isinstance(predictor.model, keras.Model):
             raise UploadError("Grad-CAM needs a Keras model: serve a run folder, not an export.", status=501)
-        _, images = await read_images([file])
+        if len(file) != 1:
+            raise UploadError(f"explain takes one image in the field 'file'. Received: {len(file)}")
+        _, images = await read_images(file)
         png = await asyncio.to_thread(_gradcam_png, predictor, images[0])
         return Response(png, media_type="image/png")
 
@@ -181,70 +257,15 @@ def _gradcam_png(predictor: Predictor, image: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-class BodyLimit:
-    """ASGI middleware: answer 413 as soon as a request body passes ``max_bytes`` (by its Content-Length, or by
-    counting the chunks as they arrive), before anything parses or stores it."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._refuse(send)
-        seen, refused = 0, False
-
-        async def counted():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge  # stops the parser reading on; the answer is replaced below
-            return message
-
-        async def guarded(message):
-            nonlocal refused
-            if seen > self.max_bytes:  # whatever the app answers to the aborted parse, the client gets a 413
-                if not refused:
-                    refused = True
-                    await self._refuse(send)
-                return
-            await send(message)
-
-        try:
-            await self.app(scope, counted, guarded)
-        except _TooLarge:
-            if not refused:
-                await self._refuse(send)
-
-    async def _refuse(self, send):
-        import json
-
-        body = json.dumps({"error": f"upload too large: the limit is {self.max_bytes:,} bytes."}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})  # fmt: skip
-
-
-class _TooLarge(Exception):
-    pass
-
-
 def serve_run(run: str | Path, host: str = "127.0.0.1", port: int = 8000, announce=None, **options) -> None:
-    """Serve a run folder with uvicorn until interrupted (see :func:`create_app` for ``options``).
+    """Serve a run folder with uvicorn until interrupted (see :func:`create_app` for ``options``), answering only
+    the host names of ``host`` (:func:`allowed_hosts`), with a header timeout (:func:`header_timeout_protocol`).
 
     ``announce``, if given, is called with no argument once the model has loaded, just before serving starts.
 
     Raises:
-        ImgclfError: not a run folder, a model refused by Keras' safe mode, or the serve extra missing.
+        ImgclfError: a bad or busy address (:func:`check_address`), a limit out of range, not a run folder, a model
+            refused by Keras' safe mode, or the serve extra missing.
     """
     try:
         import uvicorn
@@ -253,13 +274,16 @@ def serve_run(run: str | Path, host: str = "127.0.0.1", port: int = 8000, announ
     from imgclf import _io
     from imgclf.training import run as runfiles
 
+    check_address(host, port)
+    check_serve_options(options.get("max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES),
+                        options.get("batch_window_ms", DEFAULT_BATCH_WINDOW_MS))  # fmt: skip
     predictor = Predictor.from_run(run)
     metrics_path = Path(run) / runfiles.METRICS_FILE
     metrics = _io.read_json(metrics_path) if metrics_path.is_file() else {}
     trained = time.localtime((Path(run) / runfiles.MODEL_FILE).stat().st_mtime)
     info = {"metrics": {k: metrics.get(k) for k in ("accuracy", "loss", "n") if k in metrics},
             "trained": time.strftime("%Y-%m-%d %H:%M", trained)}  # fmt: skip
-    app = create_app(predictor, name=Path(run).resolve().name, info=info, **options)
+    app = create_app(predictor, name=Path(run).resolve().name, info=info, hosts=allowed_hosts(host), **options)
     if announce is not None:
         announce()
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", http=header_timeout_protocol())

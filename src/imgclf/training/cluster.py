@@ -74,6 +74,62 @@ def worker_role(environ=None) -> tuple[int, bool]:
     return index, kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
 
 
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = str(text).rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def wait_for_peers(environ=None, poll: float = 0.5) -> None:
+    """Return once every other task of ``TF_CONFIG``'s cluster accepts TCP connections on its address (at once
+    without ``TF_CONFIG``). Meanwhile this task listens on its own address and accepts (and closes) what connects, so
+    that the others see it too.
+
+    ``MultiWorkerMirroredStrategy`` waits for missing peers inside C++ while holding Python's GIL, so neither
+    Ctrl-C nor SIGTERM (nor any Python thread) can act until every worker has joined: a worker whose peer never came
+    ignored both for 845 s (issue 23). This wait is a Python loop, where a ``KeyboardInterrupt`` lands within
+    ``poll`` seconds; the strategy is made only once everyone is there.
+
+    Raises:
+        ImgclfError: ``TF_CONFIG`` that is not JSON with a task, or an address that is not ``host:port``.
+    """
+    import socket
+    import time
+
+    config = _tf_config(environ)
+    if config is None:
+        return
+    tasks = [(kind, i, a) for kind, addresses in config.get("cluster", {}).items() for i, a in enumerate(addresses)]
+    own = config["task"]["type"], config["task"]["index"]
+    try:
+        peers = {a: _address(a) for kind, i, a in tasks if (kind, i) != own}
+        mine = next((_address(a) for kind, i, a in tasks if (kind, i) == own), None)
+    except ValueError:
+        raise ImgclfError(f"TF_CONFIG's cluster must list host:port addresses. Received: {tasks!r}") from None
+    listener = None
+    if mine is not None:
+        with contextlib.suppress(OSError):  # taken (a server of this process already): the others see that one
+            listener = socket.create_server(("" if mine[0] in ("0.0.0.0", "") else mine[0], mine[1]), reuse_port=False)
+            listener.setblocking(False)
+    try:
+        while peers:
+            for name, (host, port) in list(peers.items()):
+                try:
+                    socket.create_connection((host, port), timeout=poll).close()
+                    del peers[name]
+                except OSError:
+                    pass
+            while listener is not None:  # answer the others' checks (a full backlog would hide this task)
+                try:
+                    listener.accept()[0].close()
+                except (BlockingIOError, InterruptedError):
+                    break
+            if peers:
+                time.sleep(poll)
+    finally:
+        if listener is not None:
+            listener.close()
+
+
 def _tf_config(environ=None) -> dict | None:
     """``TF_CONFIG`` parsed (what ``MultiWorkerMirroredStrategy`` reads), or ``None`` when unset.
 
@@ -111,6 +167,7 @@ def get_strategy(distribute: str):
             devices = [d.name for d in tf.config.list_logical_devices("GPU")] if gpus else _cpu_devices(tf)
             _STRATEGIES[distribute] = tf.distribute.MirroredStrategy(devices)
         else:
+            wait_for_peers()  # in Python, where Ctrl-C works: TensorFlow would wait inside C++ holding the GIL
             try:
                 _STRATEGIES[distribute] = tf.distribute.MultiWorkerMirroredStrategy()
             except (RuntimeError, ValueError) as exc:

@@ -15,8 +15,8 @@ import numpy as np
 
 from imgclf import _io
 from imgclf.data.cache import imgclf_home
-from imgclf.data.datasets import sha256_of
 from imgclf.data.folders import Dataset
+from imgclf.data.packed import sha256_of
 
 
 def feature_cache_key(description: list, dataset: Dataset) -> str:

@@ -288,9 +288,18 @@ class RunConfig:
 
         Raises:
             OSError, ValueError: a file is missing or unreadable.
+            ImgclfError: ``config.yaml`` is not UTF-8 YAML (a binary file, a tag that builds Python objects, an
+                alias bomb).
         """
+        import yaml
+
         folder = Path(folder)
-        raw = _io.read_yaml(folder / CONFIG_FILE) or {}
+        try:
+            raw = _io.read_yaml(folder / CONFIG_FILE) or {}
+        except UnicodeDecodeError:
+            raise ImgclfError(f"{str(folder / CONFIG_FILE)!r} is not UTF-8 text (a run's YAML record).") from None
+        except yaml.YAMLError as exc:
+            raise ImgclfError(f"{str(folder / CONFIG_FILE)!r} is not valid YAML: {str(exc)[:300]}") from None
         if not isinstance(raw, dict):
             raise ValueError(f"{CONFIG_FILE} must hold a mapping. Received: {type(raw).__name__}")
         settings = {k: v for k, v in raw.items() if k not in RUN_RECORD_KEYS}

@@ -1,0 +1,168 @@
+"""What protects ``imgclf serve`` from its clients: the request-body limit, the ``Host`` check, the header
+timeout, and the check of the address before anything loads (see :mod:`imgclf.serve.app`)."""
+
+from __future__ import annotations
+
+from imgclf.errors import ImgclfError
+
+#: Seconds a client has to send a request's headers once connected (or after its previous answer).
+HEADER_TIMEOUT_S = 10.0
+#: Host names a server bound to a loopback address answers to.
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+def allowed_hosts(host: str) -> list[str]:
+    """The ``Host`` names a server bound to ``host`` answers to: the loopback names for a loopback address, else
+    ``host`` itself (``0.0.0.0`` or ``::``, every interface: any name, the user chose to be reachable)."""
+    if host in ("0.0.0.0", "::", ""):
+        return ["*"]
+    if host in LOOPBACK_NAMES or host.startswith("127."):
+        return sorted({*LOOPBACK_NAMES, host} - {"::1"})
+    return [host]
+
+
+class HostCheck:
+    """ASGI middleware: answer 400 ``{"error"}`` to a request whose ``Host`` header (port left off) is not one of
+    ``hosts`` (``"*"``: any). Starlette's ``TrustedHostMiddleware`` does the same with a plain-text answer."""
+
+    def __init__(self, app, hosts: list[str]):
+        self.app, self.hosts = app, {h.lower() for h in hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or "*" in self.hosts:
+            return await self.app(scope, receive, send)
+        raw = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1").lower()
+        name = raw.split("]")[0] + "]" if raw.startswith("[") else raw.split(":")[0]  # the port left off
+        if name not in self.hosts:
+            message = f"host {raw[:100]!r} is not served here (expected one of {sorted(self.hosts)})"
+            return await _json_answer(send, 400, message + ": open the address imgclf serve printed.")
+        return await self.app(scope, receive, send)
+
+
+async def _json_answer(send, status: int, message: str) -> None:
+    import json
+
+    body = json.dumps({"error": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})  # fmt: skip
+
+
+class BodyLimit:
+    """ASGI middleware: answer 413 as soon as a request body passes ``max_bytes`` (by its Content-Length, or by
+    counting the chunks as they arrive), before anything parses or stores it."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._refuse(send)
+        seen, refused = 0, False
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge  # stops the parser reading on; the answer is replaced below
+            return message
+
+        async def guarded(message):
+            nonlocal refused
+            if seen > self.max_bytes:  # whatever the app answers to the aborted parse, the client gets a 413
+                if not refused:
+                    refused = True
+                    await self._refuse(send)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except _TooLarge:
+            if not refused:
+                await self._refuse(send)
+
+    async def _refuse(self, send):
+        await _json_answer(send, 413, f"upload too large: the limit is {self.max_bytes:,} bytes.")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse an address the server could not listen on, before the model loads.
+
+    Raises:
+        ImgclfError: ``port`` outside 1-65535, ``host`` not an address or name of this computer, or the port taken.
+    """
+    import socket
+
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ImgclfError(f"port must be an int in [1, 65535]. Received: {port!r}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ImgclfError(
+            f"host must be an address of this computer, e.g. 127.0.0.1. Received: {host!r} ({exc})"
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            reason = "is in use by another program" if exc.errno == 98 else f"cannot be listened on ({exc.strerror})"
+            raise ImgclfError(f"{host}:{port} {reason}; choose another --port or --host.") from None
+
+
+def header_timeout_protocol(seconds: float = HEADER_TIMEOUT_S):
+    """uvicorn's h11 HTTP protocol, closing a connection that has not sent a whole request's headers within
+    ``seconds`` of connecting or of its previous answer (uvicorn has no such timeout: a client sending headers a
+    byte at a time held a connection open indefinitely)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeout(H11Protocol):
+        _header_timer = None
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self._arm()
+
+        def _arm(self):
+            if self._header_timer is None:
+                self._header_timer = self.loop.call_later(seconds, self._too_slow)
+
+        def _disarm(self):
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _too_slow(self):
+            self._header_timer = None
+            if self.cycle is None or self.cycle.response_complete:  # still waiting for headers
+                self.transport.close()
+
+        def data_received(self, data):
+            before = self.cycle
+            if before is None or before.response_complete:
+                self._arm()
+            super().data_received(data)
+            if self.cycle is not before:  # the headers are in: the request is being handled
+                self._disarm()
+
+        def connection_lost(self, exc):
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeaderTimeout
