@@ -259,3 +259,29 @@ def test_fuzz_signature_files(exported, tmp_path_factory):
             pass
 
     check()
+
+
+def test_a_reader_taking_the_first_output_gets_the_probabilities(run):
+    """Outside imgclf, output 0 is the probabilities in every format: ONNX by position and name, TFLite through the
+    signature runner (keys output_0, output_1) and its raw tensor list alike."""
+    import onnxruntime
+    from ai_edge_litert.interpreter import Interpreter
+
+    images = np.zeros((2, 32, 32, 3), np.uint8)
+    onnx_path = export_run(run, "onnx", out=run / "export" / "reader-onnx")["path"]
+    session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["probabilities", "features"]
+    first = session.run(None, {session.get_inputs()[0].name: images})[0]
+    assert first.shape == (2, 1) and ((first >= 0) & (first <= 1)).all()
+    tflite_path = export_run(run, "tflite", out=run / "export" / "reader-tflite")["path"]
+    interpreter = Interpreter(tflite_path)
+    runner = interpreter.get_signature_runner()
+    outputs = {k: np.array(v) for k, v in runner(**{next(iter(runner.get_input_details())): images}).items()}
+    assert outputs["output_0"].shape == (2, 1) and outputs["output_1"].shape == (2, 512)
+    del runner
+    plain = Interpreter(tflite_path)  # as a reader who never heard of signatures
+    plain.allocate_tensors()
+    shapes = [tuple(d["shape"][1:]) for d in plain.get_output_details()]
+    assert shapes[0] == (1,), shapes  # the raw list too: a reader taking output 0 gets the probabilities
+    signature = json.loads((run / "export" / "reader-onnx" / "signature.json").read_text())
+    assert signature["output"]["name"] == "probabilities" and signature["features"]["name"] == "features"

@@ -212,3 +212,23 @@ def test_the_temperature_is_folded_into_the_output_layer(tmp_path):
     expected = 1 / (1 + np.exp(-np.log(p_plain / (1 - p_plain)) / record["temperature"]))
     np.testing.assert_allclose(p_cal, expected, atol=2e-3)
     assert (calibrated.predict(files) == plain.predict(files)).all()
+
+
+def test_calibration_streams_the_training_images_instead_of_caching_them_twice(tmp_path, monkeypatch):
+    """Calibration reads the training images once, unaugmented: streamed, never a second in-memory copy beside the
+    training cache (25,000 images peaked at 4.7 GB that way; issue 23)."""
+    import imgclf.classifier as classifier
+    from imgclf import ImageClassifier
+
+    data = write_class_folder(tmp_path / "d", {"a_tl": 12, "b_br": 12}, size=32)
+    seen, real = [], classifier.training_datasets
+
+    def spy(dataset, **kwargs):
+        seen.append((kwargs.get("in_order", False), kwargs["cache"]))
+        return real(dataset, **kwargs)
+
+    monkeypatch.setattr(classifier, "training_datasets", spy)
+    clf = ImageClassifier(model="course_small", target_size=(32, 32), epochs=1, batch_size=8, cache="memory")
+    clf.fit(data, verbose=0)
+    assert (False, "memory") in seen and (True, "none") in seen and (True, "memory") not in seen
+    assert clf.ood_ is not None and clf.ood_.reference.shape[0] == len(clf.dataset_.train)

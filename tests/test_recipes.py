@@ -253,3 +253,11 @@ def test_lr_find_on_generated_images(tmp_path, monkeypatch, capsys):
     assert 1e-5 <= rate <= 10 and math.isfinite(rate) and (tmp_path / "cli.png").is_file()
     with pytest.raises(ImgclfError, match="start_lr and end_lr must satisfy 0 < start_lr < end_lr"):
         clf.lr_find(data, start_lr=1.0, end_lr=0.1)
+
+
+def test_backbones_command_says_each_default_head(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run_cli(monkeypatch, capsys, "backbones")
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}
+    assert code == 0 and rows["inception_v3"].rstrip("│ ").endswith("course")
+    assert rows["squeezenet1_1"].rstrip("│ ").endswith("gap") and rows["mobilenet_v2"].rstrip("│ ").endswith("gap")

@@ -81,3 +81,24 @@ def test_new_run_restores_a_killed_overwrite_before_anything_else(tmp_path, caps
     with new_run(runs, "other"):
         pass
     assert (runs / "old" / "config.yaml").is_file() and "Restored" in capsys.readouterr().err
+
+
+def test_everything_imgclf_writes_into_a_run_is_its_own(tmp_path, monkeypatch, capsys):
+    """Train, evaluate on other data, report, explain, draw feature maps and export: the run holds only names in
+    OWN_NAMES, so --overwrite can replace it; one foreign file stops that."""
+    from imgclf.training.run_folder import foreign_entries
+
+    from conftest import run_cli
+
+    data = write_class_folder(tmp_path / "data", {"a_tl": 10, "b_br": 10}, size=40)
+    other = write_class_folder(tmp_path / "other", {"a_tl": 3, "b_br": 3}, size=40, start=50)
+    runs, image = tmp_path / "runs", data / "a_tl" / "000.png"
+    base = ["--runs-dir", runs, "--name", "r", "--target-size", "32", "32", "--epochs", "1", "--batch-size", "8"]
+    assert run_cli(monkeypatch, capsys, "train", data, *base)[0] == 0
+    run = runs / "r"
+    for command in (["evaluate", run, other], ["report", run, "--data", other], ["explain", run, image],
+                    ["feature-maps", run, image], ["export", run, "--format", "tflite"]):  # fmt: skip
+        code, _, err = run_cli(monkeypatch, capsys, *command)
+        assert code == 0, (command, err[-2000:])
+    assert foreign_entries(run) == [], sorted(p.name for p in run.iterdir())
+    assert run_cli(monkeypatch, capsys, "train", data, *base, "--overwrite")[0] == 0

@@ -109,6 +109,27 @@ def name_onnx_outputs(path: Path, names) -> None:
         onnx.save(graph_model, str(tmp))
 
 
+def order_tflite_outputs(path: Path) -> None:
+    """Put a TFLite file's outputs in the order of its signature's keys (``output_0``, ``output_1``): the converter
+    lists the features tensor first, so a reader taking the interpreter's output 0 got the features instead of the
+    probabilities (issue 23). Rewritten with TensorFlow Lite's own ``flatbuffer_utils``; the signature maps names to
+    tensors, so it reads the same either way."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    graph_model = flatbuffer_utils.read_model(str(path))
+    signature = graph_model.signatureDefs[0] if graph_model.signatureDefs else None
+    if signature is None or len(signature.outputs) < 2:
+        return
+    names = {m.name.decode() if isinstance(m.name, bytes) else m.name: m.tensorIndex for m in signature.outputs}
+    subgraph = graph_model.subgraphs[signature.subgraphIndex]
+    wanted = [names[k] for k in sorted(names, key=lambda k: int(k.rsplit("_", 1)[-1]) if k[-1].isdigit() else 0)]
+    if sorted(wanted) != sorted(int(i) for i in subgraph.outputs):
+        return  # not the layout Keras writes: leave it
+    subgraph.outputs = wanted
+    with _io.atomic_path(path) as tmp:
+        flatbuffer_utils.write_model(graph_model, str(tmp))
+
+
 def parity(reference: np.ndarray, exported: np.ndarray) -> dict:
     """Top-1 agreement and the largest probability difference between two probability arrays
     ``(n, outputs)`` (one output: the probability of class 1, thresholded at 0.5)."""
@@ -209,6 +230,8 @@ def _write_export(predictor: Predictor, record, dataset, model, folder: Path, fi
             model.export(str(target), format=spec.keras_format, verbose=False)
         if format == "onnx":
             name_onnx_outputs(target, OUTPUT_NAMES[: len(model.outputs)])
+    if format == "tflite":
+        order_tflite_outputs(target)
     seconds = time.perf_counter() - start
     _io.write_json(folder / runfiles.CLASSES_FILE, list(predictor.classes))
     with_ood = model is not predictor.model
