@@ -102,3 +102,39 @@ def test_everything_imgclf_writes_into_a_run_is_its_own(tmp_path, monkeypatch, c
         assert code == 0, (command, err[-2000:])
     assert foreign_entries(run) == [], sorted(p.name for p in run.iterdir())
     assert run_cli(monkeypatch, capsys, "train", data, *base, "--overwrite")[0] == 0
+
+
+def test_kill_9_during_overwrite_is_reported_then_finished(tmp_path, monkeypatch, capsys):
+    """A real ``kill -9`` of ``imgclf train --overwrite`` after its first epoch: the next command in that runs folder
+    says where the old run is and how to go on; once ``--resume`` has finished the new run, the old copy goes."""
+    import json
+    import os
+    import signal
+    import time
+
+    from conftest import run_cli
+
+    data = write_class_folder(tmp_path / "data", {"a_tl": 40, "b_br": 40}, size=40)
+    runs = tmp_path / "runs"
+    base = ["--runs-dir", runs, "--target-size", "32", "32", "--batch-size", "8", "--no-calibrate"]
+    assert run_cli(monkeypatch, capsys, "train", data, *base, "--name", "r", "--epochs", "1")[0] == 0
+    proc = subprocess.Popen([sys.executable, "-m", "imgclf", "train", str(data), *map(str, base), "--name", "r",
+                             "--epochs", "40", "--overwrite"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})  # fmt: skip
+    aside = runs / f".r.replaced-{proc.pid}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        state = runs / "r" / "state.json"
+        if aside.is_dir() and state.is_file() and json.loads(state.read_text() or "{}").get("epochs_completed", 0):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert aside.is_dir() and (runs / "r" / "last.keras").is_file()
+    code, _, err = run_cli(monkeypatch, capsys, "train", data, *base, "--name", "other", "--epochs", "1")
+    said = " ".join(err.split())
+    assert code == 0 and f".r.replaced-{proc.pid}" in said and "--resume" in said and aside.is_dir()
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--resume", runs / "r")
+    assert code == 0 and (runs / "r" / "model.keras").is_file(), err[-2000:]
+    code, _, err = run_cli(monkeypatch, capsys, "train", data, *base, "--name", "third", "--epochs", "1")
+    assert code == 0 and "Deleted" in err and not aside.exists()

@@ -155,7 +155,7 @@ def _say(messages: list[str]) -> None:
 
         console = Console(stderr=True, highlight=False)
         for message in messages:
-            console.print(escape(message))
+            console.print(escape(message), soft_wrap=True)
 
 
 @contextmanager
