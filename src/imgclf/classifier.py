@@ -17,8 +17,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 import imgclf
 from imgclf import settings as _settings
-from imgclf.data.folders import Dataset, Samples, load_eval_samples
-from imgclf.errors import ImgclfError
+from imgclf.data.folders import Dataset
+from imgclf.fitted import UsesFittedModel
 from imgclf.inference import Predictor
 from imgclf.models import create_model, inference_model
 from imgclf.pipeline.augment import make_augmentation
@@ -44,7 +44,7 @@ FITTED_ATTRIBUTES = (
 )  # fmt: skip
 
 
-class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
+class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings):
     __doc__ = f"""Train a ConvNet on a folder of images (or image paths and labels) and use it.
 
     A scikit-learn estimator: ``__init__`` only stores its keyword arguments, ``fit`` returns ``self``, learned
@@ -346,68 +346,6 @@ class ImageClassifier(ClassifierMixin, BaseEstimator, Settings):
 
             clf.history_ = read_history_csv(history)
         return clf
-
-    # -- inference ---------------------------------------------------------------------------------
-    def _check_fitted(self):
-        if not hasattr(self, "model_"):
-            raise ImgclfError("this ImageClassifier is not fitted yet: call fit() or ImageClassifier.load() first.")
-
-    def predictor(self) -> Predictor:
-        """The fitted model with how to read images for it (:class:`imgclf.inference.Predictor`).
-
-        Raises:
-            ImgclfError: not fitted.
-        """
-        self._check_fitted()
-        return Predictor(self.model_, tuple(str(c) for c in self.classes_), self.class_mode_, self.target_size_,
-                         self.color_mode_, self.interpolation_, ood=getattr(self, "ood_", None),
-                         calibration=getattr(self, "calibration_", None))  # fmt: skip
-
-    def load_images(self, paths, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
-        """Read image files exactly as training does: uint8 ``(n, height, width, channels)``
-        (see :meth:`imgclf.inference.Predictor.load_images`)."""
-        return self.predictor().load_images(paths, crop)
-
-    def predict_proba(self, X, *, crop: tuple[int, int, int, int] | None = None, tta: bool = False) -> np.ndarray:
-        """Class probabilities, float32 ``(n, len(classes_))``; column ``i`` is ``classes_[i]``.
-
-        ``X`` is an image file or folder, a list of them, a pixel CSV, or a uint8 array; ``crop`` and ``tta``
-        apply to files. A file that cannot be decoded gets a row of NaN and is listed in ``skipped_`` (never an
-        exception). See :meth:`imgclf.inference.Predictor.predict_proba`.
-
-        Raises:
-            ImgclfError: not fitted, or as :meth:`imgclf.inference.Predictor.predict_proba`.
-        """
-        proba, self.skipped_ = self.predictor().predict_proba(X, crop=crop, tta=tta)
-        return proba
-
-    def predict(self, X, *, crop: tuple[int, int, int, int] | None = None, tta: bool = False,
-                unknown_label=None) -> np.ndarray:  # fmt: skip
-        """Predicted labels, array ``(n,)`` of ``classes_``' dtype (``""`` for a file that cannot be decoded,
-        listed in ``skipped_``); arguments as in :meth:`predict_proba`. With ``unknown_label`` (e.g.
-        ``"unknown"``), images the run's OOD detector flags (``ood_``; see :mod:`imgclf.ood`) get that label."""
-        labels, self.skipped_ = self.predictor().predict_labels(X, crop=crop, tta=tta, unknown_label=unknown_label)
-        return labels
-
-    def evaluate(self, data: str | os.PathLike | Samples) -> dict:
-        """Loss, accuracy, confusion matrix and per-class precision/recall/F1 on labelled images.
-
-        Args:
-            data: a folder (its test or validation split if it has split folders, else all of its class
-                folders; see :func:`imgclf.data.folders.load_eval_samples`) or
-                :class:`~imgclf.data.folders.Samples` labelled with ``classes_``.
-
-        Returns:
-            The dict of :func:`imgclf.evaluation.metrics.classification_metrics`.
-
-        Raises:
-            ImgclfError: not fitted, or the folder is unusable or has a class the model lacks.
-        """
-        from imgclf.evaluation.interpretation import Interpretation
-
-        predictor = self.predictor()
-        samples = data if isinstance(data, Samples) else load_eval_samples(data, predictor.classes)
-        return Interpretation.from_predictor(predictor, samples).metrics
 
 
 __all__ = ["ImageClassifier"]

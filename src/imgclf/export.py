@@ -32,7 +32,7 @@ from imgclf import _io
 from imgclf.data.folders import Samples
 from imgclf.data.images import load_image, to_model_input
 from imgclf.errors import ImgclfError, check_one_of, check_positive_int
-from imgclf.exported import SIGNATURE_FILE, ExportedModel, require
+from imgclf.exported import SIGNATURE_FILE, ExportedModel, _output_number, require
 from imgclf.inference import Predictor
 from imgclf.ood import OodDetector
 from imgclf.training import run as runfiles
@@ -122,7 +122,7 @@ def order_tflite_outputs(path: Path) -> None:
         return
     names = {m.name.decode() if isinstance(m.name, bytes) else m.name: m.tensorIndex for m in signature.outputs}
     subgraph = graph_model.subgraphs[signature.subgraphIndex]
-    wanted = [names[k] for k in sorted(names, key=lambda k: int(k.rsplit("_", 1)[-1]) if k[-1].isdigit() else 0)]
+    wanted = [names[k] for k in sorted(names, key=_output_number)]
     if sorted(wanted) != sorted(int(i) for i in subgraph.outputs):
         return  # not the layout Keras writes: leave it
     subgraph.outputs = wanted

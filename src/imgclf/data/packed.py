@@ -217,7 +217,9 @@ def load_packed(path, verify: bool = True) -> Dataset:
             continue
         labels = np.asarray(part["labels"], np.int32)
         files = tuple(join(path, shard["file"]) for shard in part["shards"])
-        source = Records(files, tuple(manifest["target_size"]), manifest["color_mode"], manifest["interpolation"])
+        digests = tuple(shard["sha256"] for shard in part["shards"]) if verify else ()
+        source = Records(files, tuple(manifest["target_size"]), manifest["color_mode"], manifest["interpolation"],
+                         digests)  # fmt: skip
         records[split] = Samples(tuple(part["names"]), labels, None, source)
     if records["train"] is None:
         raise ImgclfError(f"packed data {str(path)!r} has no training images.")

@@ -26,12 +26,14 @@ class Records:
         target_size: ``(height, width)`` in pixels the images were resized to when packed.
         color_mode: ``rgb`` or ``grayscale``.
         interpolation: the resize filter used when packing.
+        sha256: each file's SHA-256 (hex), as the manifest records it and loading verified; ``()`` if unknown.
     """
 
     files: tuple[str, ...]
     target_size: tuple[int, int]
     color_mode: str
     interpolation: str
+    sha256: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

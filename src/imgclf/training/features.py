@@ -31,9 +31,9 @@ def feature_cache_key(description: list, dataset: Dataset) -> str:
         digest.update(np.asarray(samples.labels).tobytes())
         if samples.images is not None:
             digest.update(samples.images.tobytes())
-        elif samples.records is not None:  # packed: the shards hold the pixels
-            for shard in samples.records.files:
-                digest.update(sha256_of(shard).encode())
+        elif samples.records is not None:  # packed: the shards hold the pixels (hashed once, when loaded)
+            for shard in samples.records.sha256 or map(sha256_of, samples.records.files):
+                digest.update(shard.encode())
         else:
             for path in samples.paths:
                 digest.update(sha256_of(path).encode())
