@@ -68,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     from imgclf import ImageClassifier
     from imgclf.evaluation.unknown import ood_evaluation
-    from imgclf.inference import Predictor
+    from imgclf.predict.predictor import Predictor
 
     args.work.mkdir(parents=True, exist_ok=True)
     if args.run is None:
@@ -102,9 +102,9 @@ def main() -> None:
 
 def exported(run: Path, kind: str, inside: Path, others: dict) -> None:
     """Export the run as ``kind`` and print the default method's AUROC from the export's own runtime."""
+    from imgclf.deploy.export import export_run
+    from imgclf.deploy.runtime import open_predictor
     from imgclf.evaluation.unknown import ood_evaluation
-    from imgclf.export import export_run
-    from imgclf.exported import open_predictor
 
     format, _, quantize = kind.partition("-")
     record = export_run(run, format, quantize=quantize or None, out=run / "export" / kind)

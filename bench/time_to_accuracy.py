@@ -91,7 +91,7 @@ def cli_run(recipe: str, seed: int, data: str, sets: list[str]) -> tuple[list[di
 def api_resolved(recipe: str, seed: int, overrides: dict) -> dict:
     """What ``ImageClassifier(recipe=..., seed=...)`` resolves to, recorded as a run records it."""
     from imgclf import ImageClassifier
-    from imgclf.training.run import RunConfig
+    from imgclf.runs.record import RunConfig
 
     clf = ImageClassifier(recipe=recipe, seed=seed, calibrate=False, **overrides)
     resolved = clf.resolve_settings()

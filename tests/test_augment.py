@@ -11,7 +11,7 @@ from imgclf.data.folders import load_folder
 from imgclf.data.images import load_image
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.augment import PRESETS, Augmentation, affine_matrices, augment_batch, make_augmentation, warp
-from imgclf.pipeline.dataset import image_dataset
+from imgclf.pipeline.tfdata import image_dataset
 
 H = W = 41  # odd, so the centre is the pixel (20, 20)
 

@@ -176,7 +176,7 @@ def test_classifier_with_backbone_and_fine_tuning(tmp_path):
 
 
 def test_fine_tuning_anneals_the_learning_rate_and_resumes_inside_the_phase(tmp_path):
-    from imgclf.training.callbacks import read_history_csv
+    from imgclf.runs.history import read_history_csv
 
     from conftest import Crash, crash_after, write_class_folder
 

@@ -12,9 +12,9 @@ from PIL import Image
 from imgclf import ImageClassifier, ImgclfError
 from imgclf.data.folders import load_folder
 from imgclf.data.images import load_image
-from imgclf.pipeline.splits import samples_dataset
-from imgclf.training.callbacks import read_history_csv
-from imgclf.training.run import check_run_dir
+from imgclf.pipeline.sources import samples_dataset
+from imgclf.runs.history import read_history_csv
+from imgclf.runs.record import check_run_dir
 
 
 @pytest.fixture(scope="module")

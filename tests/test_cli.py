@@ -216,7 +216,7 @@ def test_new_run_never_replaces_a_run_holding_the_data_nor_one_being_written(tmp
     import os
 
     from imgclf import ImgclfError
-    from imgclf.training.run_folder import new_run
+    from imgclf.runs.folder import new_run
 
     odd = tmp_path / "runs" / "odd"  # a run folder someone also keeps the data in
     write_class_folder(odd / "data", {"a": 2, "b": 2})

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from imgclf import ImageClassifier, ImgclfError
-from imgclf.training.callbacks import read_history_csv
+from imgclf.runs.history import read_history_csv
 from imgclf.training.trainer import class_weights
 
 from conftest import HAPPY_OR_SAD, requires_shared, run_cli, write_class_folder

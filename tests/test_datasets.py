@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from imgclf.data.datasets import DatasetSpec, RemoteFile, download, extract_archive, load_registry, resolve
 from imgclf.data.folders import load_folder
+from imgclf.data.named import DatasetSpec, RemoteFile, download, extract_archive, load_registry, resolve
 from imgclf.errors import ImgclfError
 
 from conftest import HAPPY_OR_SAD, requires_shared, run_cli, square_image

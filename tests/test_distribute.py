@@ -81,7 +81,7 @@ def log_of(proc) -> str:
 
 
 def history(run: Path) -> list[dict]:
-    from imgclf.training.callbacks import read_history_csv
+    from imgclf.runs.history import read_history_csv
 
     return read_history_csv(run / "history.csv")
 

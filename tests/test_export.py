@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from imgclf import ImgclfError
-from imgclf.export import export_run
-from imgclf.exported import FORMATS, ExportedModel, open_predictor, require
+from imgclf.deploy.export import export_run
+from imgclf.deploy.runtime import FORMATS, ExportedModel, open_predictor, require
 
 from conftest import run_cli, squares_run
 
@@ -71,8 +71,8 @@ def test_export_never_writes_into_a_folder_that_holds_anything(run, tmp_path, mo
 
 
 def test_parity_counts_no_disagreement_inside_the_band_around_the_threshold():
-    from imgclf.export import ood_parity
-    from imgclf.ood import OodDetector
+    from imgclf.deploy.export import ood_parity
+    from imgclf.unknown.detector import OodDetector
 
     class Fixed(OodDetector):  # scores are the first feature: the check sees only scores and the threshold
         def scores(self, features, method=None):

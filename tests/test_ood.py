@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from imgclf.errors import ImgclfError
-from imgclf.ood import (
+from imgclf.unknown.detector import (
     METHODS,
     OodDetector,
     expected_calibration_error,

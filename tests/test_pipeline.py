@@ -8,8 +8,8 @@ import pytest
 from imgclf.data.folders import load_folder
 from imgclf.data.images import load_image
 from imgclf.errors import ImgclfError
-from imgclf.pipeline.dataset import encode_labels, image_dataset, resolve_class_mode
-from imgclf.pipeline.splits import samples_dataset
+from imgclf.pipeline.sources import samples_dataset
+from imgclf.pipeline.tfdata import encode_labels, image_dataset, resolve_class_mode
 
 
 def _batches(ds):
@@ -104,7 +104,7 @@ def test_training_datasets_run_without_the_autotuner(split_data):
 
 
 def test_cache_setting_and_automatic_choice(tmp_path, monkeypatch):
-    from imgclf.pipeline import dataset as pipeline
+    from imgclf.pipeline import tfdata as pipeline
 
     assert [pipeline.check_cache(v) for v in (True, False, "TRUE", "false", "disk")] == [
         "memory",

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from imgclf import ImgclfError
-from imgclf.training.run_folder import RUN_MARKER, check_replaceable, new_run, recover_replaced
+from imgclf.runs.folder import RUN_MARKER, check_replaceable, new_run, recover_replaced
 
 from conftest import write_class_folder
 
@@ -86,7 +86,7 @@ def test_new_run_restores_a_killed_overwrite_before_anything_else(tmp_path, caps
 def test_everything_imgclf_writes_into_a_run_is_its_own(tmp_path, monkeypatch, capsys):
     """Train, evaluate on other data, report, explain, draw feature maps and export: the run holds only names in
     OWN_NAMES, so --overwrite can replace it; one foreign file stops that."""
-    from imgclf.training.run_folder import foreign_entries
+    from imgclf.runs.folder import foreign_entries
 
     from conftest import run_cli
 

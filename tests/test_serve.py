@@ -16,8 +16,8 @@ pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not install
 from fastapi.testclient import TestClient  # noqa: E402
 
 from imgclf import ImageClassifier  # noqa: E402
-from imgclf.inference import Predictor  # noqa: E402
-from imgclf.serve.app import create_app  # noqa: E402
+from imgclf.deploy.serve.app import create_app  # noqa: E402
+from imgclf.predict.predictor import Predictor  # noqa: E402
 
 from conftest import square_image, squares_run  # noqa: E402
 
@@ -160,7 +160,7 @@ def test_hostile_clients_get_json_errors_and_cannot_stall_the_server(run):
     import threading
     import time
 
-    from imgclf.serve.app import decode_uploads
+    from imgclf.deploy.serve.app import decode_uploads
 
     predictor = Predictor.from_run(run)  # class and run names with markup: escaped where OpenAPI renders them
     predictor.classes = ("<img src=x onerror=alert(1)>", "b_br")
@@ -212,7 +212,7 @@ def test_a_connection_sending_headers_slowly_is_closed(run):
 
     import uvicorn
 
-    from imgclf.serve.guards import header_timeout_protocol
+    from imgclf.deploy.serve.guards import header_timeout_protocol
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -25,8 +25,8 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from imgclf import ImageClassifier
-    from imgclf.inference import Predictor
-    from imgclf.serve.app import create_app
+    from imgclf.deploy.serve.app import create_app
+    from imgclf.predict.predictor import Predictor
 
     root = tmp_path_factory.mktemp("web")
     for split, count in (("train", 16), ("validation", 4)):  # a few of the course's photos: a real, small model

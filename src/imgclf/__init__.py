@@ -24,7 +24,7 @@ _LAZY = {
     "ImageClassifier": "imgclf.classifier",
     "Dataset": "imgclf.data.folders",
     "load_folder": "imgclf.data.folders",
-    "Predictor": "imgclf.inference",
+    "Predictor": "imgclf.predict.predictor",
 }
 
 

@@ -3,7 +3,7 @@
 It is thin: its parameters are the fields of :class:`imgclf.settings.Settings` (``__init__`` only stores
 them); ``fit`` checks them, resolves what they imply into trailing-underscore attributes, builds the model
 (:mod:`imgclf.models`) and the datasets (:mod:`imgclf.pipeline`), and hands both to the trainer
-(:func:`imgclf.training.trainer.train`); prediction goes through :class:`imgclf.inference.Predictor`.
+(:func:`imgclf.training.trainer.train`); prediction goes through :class:`imgclf.predict.predictor.Predictor`.
 """
 
 from __future__ import annotations
@@ -19,22 +19,22 @@ import imgclf
 from imgclf import settings as _settings
 from imgclf.data.folders import Dataset
 from imgclf.fitted import UsesFittedModel
-from imgclf.inference import Predictor
 from imgclf.models import create_model, inference_model
 from imgclf.pipeline.augment import make_augmentation
-from imgclf.pipeline.dataset import available_memory, resolve_class_mode
 from imgclf.pipeline.skipped import SkippedFiles
-from imgclf.resolved import Resolved, resolve
+from imgclf.pipeline.tfdata import available_memory, resolve_class_mode
+from imgclf.predict.predictor import Predictor
+from imgclf.runs import record as runfiles
 from imgclf.settings import Settings
 from imgclf.training import cluster, distribute
-from imgclf.training import run as runfiles
 from imgclf.training.budget import check_training_memory
-from imgclf.training.calibrate import calibrate
 from imgclf.training.features import feature_cache_key, weights_fingerprint
 from imgclf.training.inputs import decoded_cache_dir, load_data, say_cache, training_datasets
 from imgclf.training.lr_find import LrFindResult, check_sweep, range_test
+from imgclf.training.resolved import Resolved, resolve
 from imgclf.training.seeding import seeded
 from imgclf.training.trainer import TrainingConfig, TrainingData, compile_model, train
+from imgclf.unknown.calibrate import calibrate
 
 #: Attributes ``fit`` sets; a new ``fit`` removes them first, so a fit that fails leaves nothing fitted.
 FITTED_ATTRIBUTES = (
@@ -89,7 +89,7 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
 
     # -- settings ----------------------------------------------------------------------------------
     def resolve_settings(self) -> Resolved:
-        """Check every setting and apply the defaults that depend on others (:func:`imgclf.resolved.resolve`).
+        """Check every setting and apply the defaults that depend on others (:func:`imgclf.training.resolved.resolve`).
 
         Raises:
             ImgclfError: a setting out of range, ``model`` together with ``backbone``, fine-tuning without a
@@ -328,7 +328,7 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         """Load a classifier saved by :meth:`save` or a run folder written by ``fit``.
 
         Raises:
-            ImgclfError: ``path`` is not a run folder (see :func:`imgclf.training.run.check_run_dir`) or its
+            ImgclfError: ``path`` is not a run folder (see :func:`imgclf.runs.record.check_run_dir`) or its
                 files are unreadable.
         """
         predictor = Predictor.from_run(path)
@@ -342,7 +342,7 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         clf.augment_ = make_augmentation(clf.augment)
         history = Path(path) / runfiles.HISTORY_FILE
         if history.is_file():
-            from imgclf.training.callbacks import read_history_csv
+            from imgclf.runs.history import read_history_csv
 
             clf.history_ = read_history_csv(history)
         return clf

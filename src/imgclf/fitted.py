@@ -1,5 +1,5 @@
 """What a fitted :class:`~imgclf.ImageClassifier` does with its model: predict, read images as training did, and
-evaluate — all through :class:`imgclf.inference.Predictor` (a mixin: the estimator itself trains)."""
+evaluate — all through :class:`imgclf.predict.predictor.Predictor` (a mixin: the estimator itself trains)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from imgclf.data.folders import Samples, load_eval_samples
 from imgclf.errors import ImgclfError
-from imgclf.inference import Predictor
+from imgclf.predict.predictor import Predictor
 
 
 class UsesFittedModel:
@@ -22,7 +22,7 @@ class UsesFittedModel:
             raise ImgclfError("this ImageClassifier is not fitted yet: call fit() or ImageClassifier.load() first.")
 
     def predictor(self) -> Predictor:
-        """The fitted model with how to read images for it (:class:`imgclf.inference.Predictor`).
+        """The fitted model with how to read images for it (:class:`imgclf.predict.predictor.Predictor`).
 
         Raises:
             ImgclfError: not fitted.
@@ -34,7 +34,7 @@ class UsesFittedModel:
 
     def load_images(self, paths, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """Read image files exactly as training does: uint8 ``(n, height, width, channels)``
-        (see :meth:`imgclf.inference.Predictor.load_images`)."""
+        (see :meth:`imgclf.predict.predictor.Predictor.load_images`)."""
         return self.predictor().load_images(paths, crop)
 
     def predict_proba(self, X, *, crop: tuple[int, int, int, int] | None = None, tta: bool = False) -> np.ndarray:
@@ -42,10 +42,10 @@ class UsesFittedModel:
 
         ``X`` is an image file or folder, a list of them, a pixel CSV, or a uint8 array; ``crop`` and ``tta``
         apply to files. A file that cannot be decoded gets a row of NaN and is listed in ``skipped_`` (never an
-        exception). See :meth:`imgclf.inference.Predictor.predict_proba`.
+        exception). See :meth:`imgclf.predict.predictor.Predictor.predict_proba`.
 
         Raises:
-            ImgclfError: not fitted, or as :meth:`imgclf.inference.Predictor.predict_proba`.
+            ImgclfError: not fitted, or as :meth:`imgclf.predict.predictor.Predictor.predict_proba`.
         """
         proba, self.skipped_ = self.predictor().predict_proba(X, crop=crop, tta=tta)
         return proba
@@ -54,7 +54,8 @@ class UsesFittedModel:
                 unknown_label=None) -> np.ndarray:  # fmt: skip
         """Predicted labels, array ``(n,)`` of ``classes_``' dtype (``""`` for a file that cannot be decoded,
         listed in ``skipped_``); arguments as in :meth:`predict_proba`. With ``unknown_label`` (e.g.
-        ``"unknown"``), images the run's OOD detector flags (``ood_``; see :mod:`imgclf.ood`) get that label."""
+        ``"unknown"``), images the run's OOD detector flags (``ood_``; see :mod:`imgclf.unknown.detector`) get that
+        label."""
         labels, self.skipped_ = self.predictor().predict_labels(X, crop=crop, tta=tta, unknown_label=unknown_label)
         return labels
 

@@ -161,7 +161,7 @@ def pack(
     from rich.progress import Progress
 
     load_api()
-    from imgclf.data.datasets import resolve
+    from imgclf.data.named import resolve
     from imgclf.pipeline.records import pack as pack_data
 
     with Progress(console=err, transient=True) as bar:

@@ -22,7 +22,7 @@ DataHome = Annotated[Path | None, typer.Option(help="Cache folder (default: $IMG
 @datasets_app.command("list")
 def list_datasets(data_home: DataHome = None):
     """The named datasets, and whether each is in the cache."""
-    from imgclf.data.datasets import dataset_dir, load_registry
+    from imgclf.data.named import dataset_dir, load_registry
 
     table = Table("name", "layout", "cached", "description")
     for name, spec in sorted(load_registry().items()):
@@ -38,8 +38,8 @@ def download(
     data_home: DataHome = None,
 ):  # fmt: skip
     """Download (or take --from a local copy), verify the checksum, unpack into the cache."""
-    from imgclf.data.datasets import download as fetch
-    from imgclf.data.datasets import get_spec
+    from imgclf.data.named import download as fetch
+    from imgclf.data.named import get_spec
 
     spec = get_spec(name)
     with Progress(TextColumn(name), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err,
@@ -56,7 +56,7 @@ def download(
 @datasets_app.command()
 def path(name: Annotated[str, typer.Argument(help="Dataset name.")], data_home: DataHome = None):
     """Print where a named dataset lives in the cache (exit 1 if it is not there yet)."""
-    from imgclf.data.datasets import dataset_dir, get_spec
+    from imgclf.data.named import dataset_dir, get_spec
 
     spec = get_spec(name)
     folder = dataset_dir(name, data_home)

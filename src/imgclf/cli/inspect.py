@@ -35,7 +35,7 @@ def explain(
     """Grad-CAM: write each image with a heat-map of where the model looked for the class."""
     load_api()
     from imgclf.explain import explain_files
-    from imgclf.inference import Predictor
+    from imgclf.predict.predictor import Predictor
 
     records = explain_files(Predictor.from_run(run), images, out_dir or Path(run) / "explain", class_name, layer)
     if records:
@@ -53,7 +53,7 @@ def feature_maps_command(
     """Draw every convolution and pooling layer's channels for one image, plus the first layer's filters."""
     load_api()
     from imgclf.explain.feature_maps import write_feature_maps
-    from imgclf.inference import Predictor
+    from imgclf.predict.predictor import Predictor
 
     predictor = Predictor.from_run(run)
     for path in write_feature_maps(

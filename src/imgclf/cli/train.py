@@ -128,8 +128,8 @@ def train(
         err.print("Waiting for every worker of the cluster to start (Ctrl-C or SIGTERM stops this one) ...")
         with sigterm_interrupts():
             get_strategy(clf.distribute)  # waits for the peers in Python, then made once; training uses this one
-    from imgclf.data.datasets import resolve
-    from imgclf.training.run_folder import new_run
+    from imgclf.data.named import resolve
+    from imgclf.runs.folder import new_run
 
     data = resolve(data)
     dataset = imgclf.load_folder(data, resolved.validation_split, clf.seed, clf.label_pattern, clf.label_column)
@@ -151,7 +151,7 @@ def _classifier(data, config: Path | None, settings: dict, flags: dict):
     imgclf = load_api()
     from imgclf import settings as declared
     from imgclf.errors import ImgclfError
-    from imgclf.training.run import read_train_config
+    from imgclf.runs.record import read_train_config
 
     chosen, config_data = read_train_config(config, declared.names()) if config is not None else ({}, None)
     chosen.update(given_settings(settings))
@@ -200,7 +200,7 @@ def lr_find(
     clf, data = _classifier(data, config, settings, flags)
     resolved = clf.resolve_settings()
     _announce(resolved)
-    from imgclf.data.datasets import resolve
+    from imgclf.data.named import resolve
 
     err.print(f"Sweeping the learning rate from {start_lr:g} to {end_lr:g} over at most {steps} batches ...")
     result = clf.lr_find(resolve(data), start_lr=start_lr, end_lr=end_lr, steps=steps, plot=out_path)
@@ -257,8 +257,8 @@ def demo(
     imgclf = load_api()
     from imgclf._io import read_json
     from imgclf.data.demo import write_digits
-    from imgclf.training.run import METRICS_FILE
-    from imgclf.training.run_folder import new_run
+    from imgclf.runs.folder import new_run
+    from imgclf.runs.record import METRICS_FILE
 
     root = write_digits()
     err.print(f"Digits dataset (scikit-learn, 8x8 PNGs): {root}")

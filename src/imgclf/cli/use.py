@@ -23,8 +23,8 @@ def predict(
     """Predict the class of new images: path, label (or unknown), probability per line."""
     if run.suffix.lower() not in (".onnx", ".tflite"):  # an ONNX or TFLite file runs without TensorFlow
         load_api()
+    from imgclf.deploy.runtime import open_predictor
     from imgclf.errors import ImgclfError
-    from imgclf.exported import open_predictor
 
     box = None
     if crop is not None:
@@ -70,11 +70,11 @@ def evaluate(
     """Evaluate a trained model: metrics, confusion matrix, ROC/PR, worst mistakes with Grad-CAM (into
     RUN/evaluations/<DATA's name>/; the run's own metrics.json stays)."""
     load_api()
-    from imgclf.data.datasets import resolve
     from imgclf.data.folders import load_eval_samples
+    from imgclf.data.named import resolve
+    from imgclf.deploy.runtime import open_predictor
     from imgclf.evaluation.interpretation import further_evaluation_dir, write_evaluation
-    from imgclf.exported import open_predictor
-    from imgclf.training.run import METRICS_FILE
+    from imgclf.runs.record import METRICS_FILE
 
     predictor = open_predictor(run)
     data = resolve(data)
@@ -117,7 +117,7 @@ def export(
     """Export the model (raw uint8 pixels in, probabilities out; with the run's OOD detector, penultimate features
     as a second output and ood.npz beside it) and check it against the Keras model."""
     load_api()
-    from imgclf.export import export_run
+    from imgclf.deploy.export import export_run
 
     record = export_run(run, format, out=out, quantize=quantize, data=data, max_images=max_images)
     check = record["parity"]
@@ -143,7 +143,7 @@ def serve(
 ):
     """A local web app and JSON API: drop images, see labels, probabilities and Grad-CAM (needs the serve extra)."""
     load_api()
-    from imgclf.serve.app import serve_run
+    from imgclf.deploy.serve.app import serve_run
 
     def announce():
         err.print(f"Serving {run} at http://{host}:{port}/  (API description: /openapi.json; Ctrl-C stops)")

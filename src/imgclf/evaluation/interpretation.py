@@ -19,9 +19,9 @@ from imgclf.data.folders import Samples
 from imgclf.data.images import to_model_input
 from imgclf.errors import ImgclfError
 from imgclf.evaluation.metrics import classification_metrics, sample_losses, top_losses
-from imgclf.inference import Predictor
 from imgclf.pipeline.records import in_memory
 from imgclf.plotting import heatmap_overlay, new_figure, save_figure, save_grid
+from imgclf.predict.predictor import Predictor
 
 #: Sub-folder of a run that ``evaluate`` writes its pictures into.
 EVALUATION_DIR = "evaluation"
@@ -34,7 +34,7 @@ def further_evaluation_dir(run_dir: str | os.PathLike, data: str | os.PathLike) 
     """Where an evaluation of ``run_dir``'s model on ``data`` goes: ``RUN/evaluations/<data's folder name>``, the
     folder that already holds this data's evaluation (it is replaced), or a new one (``-2``, ``-3``, …) when that
     name holds another data's."""
-    from imgclf.training.run import METRICS_FILE
+    from imgclf.runs.record import METRICS_FILE
 
     source = str(Path(data).resolve())
     base = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(source).name).lstrip(".") or "data"
@@ -53,7 +53,7 @@ def further_evaluation_dir(run_dir: str | os.PathLike, data: str | os.PathLike) 
 def further_evaluations(run_dir: str | os.PathLike) -> list[dict]:
     """The ``metrics.json`` of each evaluation on other data (:func:`further_evaluation_dir`), oldest first, each
     with ``folder`` (relative to the run) added; unreadable ones are left out."""
-    from imgclf.training.run import METRICS_FILE
+    from imgclf.runs.record import METRICS_FILE
 
     found = []
     for path in (Path(run_dir) / FURTHER_EVALUATIONS_DIR).glob(f"*/{METRICS_FILE}"):
@@ -237,7 +237,7 @@ def write_evaluation(
     Returns:
         The metrics dict, with ``mistakes`` (see :meth:`Interpretation.top_losses`), ``files`` and ``data``.
     """
-    from imgclf.training.run import METRICS_FILE
+    from imgclf.runs.record import METRICS_FILE
 
     run_dir = Path(run_dir)
     out = run_dir / EVALUATION_DIR

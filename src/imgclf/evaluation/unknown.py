@@ -1,7 +1,7 @@
 """How well a run tells its own kind of images from others: AUROC and FPR at 95 % TPR for every OOD method.
 
 ``imgclf evaluate RUN DATA --ood OTHER`` calls :func:`ood_evaluation` with DATA's evaluation images as the
-in-distribution set and every image under OTHER as the out-of-distribution set (see :mod:`imgclf.ood`).
+in-distribution set and every image under OTHER as the out-of-distribution set (see :mod:`imgclf.unknown.detector`).
 """
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np
 
 from imgclf.errors import ImgclfError
-from imgclf.inference import Predictor
-from imgclf.ood import METHODS, ood_metrics
+from imgclf.predict.predictor import Predictor
+from imgclf.unknown.detector import METHODS, ood_metrics
 
 
 def ood_evaluation(predictor: Predictor, in_images, out_images) -> dict:
     """Score both sets with every method of the run's detector.
 
     Args:
-        predictor: a run's :class:`~imgclf.inference.Predictor` with an OOD detector.
+        predictor: a run's :class:`~imgclf.predict.predictor.Predictor` with an OOD detector.
         in_images: images like the training set (paths, folders or a uint8 array; see
-            :meth:`~imgclf.inference.Predictor.predict_scores`).
+            :meth:`~imgclf.predict.predictor.Predictor.predict_scores`).
         out_images: other images (an OTHER folder is searched recursively).
 
     Returns:

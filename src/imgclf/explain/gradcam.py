@@ -98,7 +98,7 @@ def explain_files(predictor, paths, out_dir, class_name: str | None = None, laye
     """Grad-CAM pictures of image files: each image with the heat-map of where the model looked for a class.
 
     Args:
-        predictor: a :class:`~imgclf.inference.Predictor` (model, classes, how to read images).
+        predictor: a :class:`~imgclf.predict.predictor.Predictor` (model, classes, how to read images).
         paths: image files or folders (searched recursively).
         out_dir: folder for the PNGs (created). Each is named ``<k>_<stem>_gradcam_<class>.png`` (``k`` the
             image's position, so two images with the same file name never overwrite each other).
@@ -116,8 +116,8 @@ def explain_files(predictor, paths, out_dir, class_name: str | None = None, laye
 
     from PIL import Image
 
-    from imgclf.inference import expand_image_paths
     from imgclf.plotting import heatmap_overlay
+    from imgclf.predict.predictor import expand_image_paths
 
     classes = list(predictor.classes)
     if class_name is not None and class_name not in classes:

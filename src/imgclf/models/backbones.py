@@ -276,7 +276,7 @@ def weights_file(spec: BackboneSpec, weights: str | os.PathLike | None, data_hom
             )
         return path
     from imgclf.data.cache import imgclf_home
-    from imgclf.data.datasets import RemoteFile, fetch_file
+    from imgclf.data.named import RemoteFile, fetch_file
 
     home = Path(data_home or imgclf_home())
     return fetch_file(RemoteFile((spec.weights_url,), spec.weights_hash), home / "weights")

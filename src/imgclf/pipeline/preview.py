@@ -11,7 +11,7 @@ from imgclf.data.folders import Samples
 from imgclf.data.images import DEFAULT_INTERPOLATION, load_image, read_image
 from imgclf.errors import ImgclfError, check_positive_int
 from imgclf.pipeline.augment import Augmentation, augment_batch
-from imgclf.pipeline.dataset import image_dataset
+from imgclf.pipeline.tfdata import image_dataset
 from imgclf.plotting import save_grid  # noqa: F401  (re-exported: the preview pictures are grids)
 
 

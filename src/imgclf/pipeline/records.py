@@ -18,8 +18,8 @@ from imgclf.data.images import DEFAULT_INTERPOLATION, channels, check_color_mode
 from imgclf.data.packed import FORMAT, MANIFEST, VERSION, is_url, join, sha256_of
 from imgclf.data.samples import Records, Samples
 from imgclf.errors import ImgclfError
-from imgclf.pipeline.dataset import PARALLEL_CALLS, SHUFFLE_BUFFER_BYTES, _batched, image_dataset
 from imgclf.pipeline.skipped import SkippedFiles
+from imgclf.pipeline.tfdata import PARALLEL_CALLS, SHUFFLE_BUFFER_BYTES, _batched, image_dataset
 
 #: Default shard size in MB (TensorFlow's guide suggests 100-200 MB files for reading in parallel).
 SHARD_SIZE_MB = 100.0
@@ -168,7 +168,7 @@ def record_dataset(records: Records, *, class_mode: str, num_classes: int, targe
 
     Args:
         records: the shards (:class:`~imgclf.data.samples.Records`).
-        class_mode, num_classes: how labels become targets (see :func:`imgclf.pipeline.dataset.encode_labels`).
+        class_mode, num_classes: how labels become targets (see :func:`imgclf.pipeline.tfdata.encode_labels`).
         target_size, color_mode: what the model takes; they must be what the data was packed at.
         shard: ``(num_workers, worker_index)``: this worker's part, every ``num_workers``-th shard file from
             ``worker_index`` (files are not read twice), or every ``num_workers``-th record when there are fewer

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from imgclf import _io
 from imgclf.errors import ImgclfError
-from imgclf.training import run as runfiles
+from imgclf.runs import record as runfiles
 
 REPORT_FILE = "report.html"
 FEATURE_MAPS_DIR = "feature_maps"
@@ -67,7 +67,7 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
     evaluation image) into ``feature_maps/``. Every picture is embedded: the HTML references no file.
 
     Args:
-        predictor: the run's :class:`~imgclf.inference.Predictor` if it is at hand (saves loading the model).
+        predictor: the run's :class:`~imgclf.predict.predictor.Predictor` if it is at hand (saves loading the model).
 
     Without ``data``, a run whose validation images cannot be read gets a report without evaluation, and the
     feature maps are drawn on the first evaluation image that can be read.
@@ -84,9 +84,9 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
         write_evaluation,
     )
     from imgclf.explain.feature_maps import write_feature_maps
-    from imgclf.inference import Predictor
+    from imgclf.predict.predictor import Predictor
     from imgclf.report.diagnosis import diagnose
-    from imgclf.training.callbacks import read_history_csv
+    from imgclf.runs.history import read_history_csv
 
     run = runfiles.check_run_dir(run_dir)
     predictor = predictor if predictor is not None else Predictor.from_run(run)

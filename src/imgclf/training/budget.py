@@ -18,7 +18,7 @@ estimated at 21.4 GB; with 22.5 GB available it was killed by the kernel during 
 from __future__ import annotations
 
 from imgclf.errors import ImgclfError
-from imgclf.pipeline.dataset import available_memory
+from imgclf.pipeline.tfdata import available_memory
 
 #: float32 activation values kept per input pixel for the backward pass (measured, rounded up; see above).
 ACTIVATION_VALUES_PER_PIXEL = 100
@@ -51,7 +51,7 @@ def check_training_memory(input_shape: tuple[int, int, int], batch_size: int, pa
         input_shape: ``(height, width, channels)`` in pixels.
         batch_size: images per training step.
         parameters: the model's parameter count, once built (0 checks the activations alone).
-        available: bytes available (default: :func:`imgclf.pipeline.dataset.available_memory`).
+        available: bytes available (default: :func:`imgclf.pipeline.tfdata.available_memory`).
 
     Raises:
         ImgclfError: the estimate (:func:`training_memory`) is above :data:`MEMORY_FRACTION` of the memory

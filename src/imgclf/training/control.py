@@ -18,10 +18,10 @@ import keras
 
 from imgclf._io import atomic_path, remove_stale_temporaries, write_json
 from imgclf.models.precision import inference_model
-from imgclf.training.run import LAST_FILE as LAST_MODEL
-from imgclf.training.run import STATE_FILE
+from imgclf.runs.record import BEST_FILE, STATE_FILE
+from imgclf.runs.record import LAST_FILE as LAST_MODEL
 
-BEST_MODEL = "best.keras"
+BEST_MODEL = BEST_FILE
 
 
 class TargetAccuracy(keras.callbacks.Callback):

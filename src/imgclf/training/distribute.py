@@ -33,12 +33,12 @@ def restartable(run: Path | None, record) -> dict | None:
     there, or one that has finished).
 
     Args:
-        record: the :class:`~imgclf.training.run.RunConfig` of the run being started.
+        record: the :class:`~imgclf.runs.record.RunConfig` of the run being started.
 
     Raises:
         ImgclfError: the unfinished run there was trained with other settings or classes.
     """
-    from imgclf.training import run as runfiles
+    from imgclf.runs import record as runfiles
 
     state = runfiles.unfinished_state(run)
     if state is None:

@@ -1,6 +1,6 @@
 """What ``fit`` trains on: the data a user names, loaded (:func:`load_data`), and the ``tf.data`` datasets of its
 training and validation images (:func:`training_datasets`), with where decoded images are kept
-(:func:`imgclf.pipeline.dataset.choose_cache`: memory, a file cache on disk, or none).
+(:func:`imgclf.pipeline.tfdata.choose_cache`: memory, a file cache on disk, or none).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 from imgclf.data.folders import Dataset, dataset_from_files, load_folder
 from imgclf.errors import ImgclfError
-from imgclf.pipeline.dataset import CacheChoice, check_cache, choose_cache, resolve_class_mode
 from imgclf.pipeline.skipped import SkippedFiles
-from imgclf.pipeline.splits import samples_dataset
+from imgclf.pipeline.sources import samples_dataset
+from imgclf.pipeline.tfdata import CacheChoice, check_cache, choose_cache, resolve_class_mode
 
 VALIDATION_BATCH_SIZE = 100
 """Smallest batch of the validation pass during training (forward passes only)."""
@@ -38,7 +38,7 @@ def load_data(X, y, *, validation_split: float | None, seed: int, label_pattern:
         return dataset_from_files(X, y, validation_split, seed)
     if not isinstance(X, (str, os.PathLike)):
         raise ImgclfError(f"X must be a folder, a named dataset or image paths with y. Received: {type(X).__name__}")
-    from imgclf.data.datasets import resolve
+    from imgclf.data.named import resolve
 
     return load_folder(resolve(X), validation_split, seed, label_pattern, label_column)
 
@@ -91,12 +91,12 @@ def training_datasets(dataset: Dataset, *, target_size, color_mode: str, interpo
         in_order: instead, the training images once, unshuffled and unaugmented (cached in memory only when
             the training split is), and no validation dataset.
         shard: ``(num_workers, worker_index)``: only this worker's part of each split (distributed training;
-            see :func:`imgclf.pipeline.splits.samples_dataset`); ``batch_size`` is then the batch of one replica.
+            see :func:`imgclf.pipeline.sources.samples_dataset`); ``batch_size`` is then the batch of one replica.
 
     Returns:
         ``(train, validation, choices)``: datasets of ``(images, targets)``, images uint8
         ``(batch, height, width, channels)`` (``validation`` is ``None`` without validation data or with
-        ``in_order``), and the :class:`~imgclf.pipeline.dataset.CacheChoice` of each split.
+        ``in_order``), and the :class:`~imgclf.pipeline.tfdata.CacheChoice` of each split.
     """
     choices = cache_choices(dataset, cache, target_size, color_mode, cache_dir)
     common = dict(

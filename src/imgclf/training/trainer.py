@@ -19,8 +19,8 @@ import numpy as np
 from imgclf import _io
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.skipped import SkippedFiles
+from imgclf.runs import record as runfiles
 from imgclf.training import cluster, control, distribute
-from imgclf.training import run as runfiles
 from imgclf.training.callbacks import (
     EpochTimer,
     HistoryRecorder,
@@ -95,7 +95,7 @@ class TrainingConfig:
     @classmethod
     def of(cls, settings, resolved, class_mode: str, **kwargs) -> TrainingConfig:
         """The config of checked ``settings`` (:class:`imgclf.settings.Settings`) and what they resolved to
-        (:class:`imgclf.resolved.Resolved`); ``kwargs`` set the rest (``cache_features``, ``feature_key``)."""
+        (:class:`imgclf.training.resolved.Resolved`); ``kwargs`` set the rest (``cache_features``, ``feature_key``)."""
         return cls(
             epochs=resolved.epochs, batch_size=resolved.batch_size, optimizer=resolved.optimizer,
             learning_rate=resolved.learning_rate, class_mode=class_mode, weight_decay=resolved.weight_decay,
@@ -269,7 +269,7 @@ def _start_fine_tuning(config: TrainingConfig, model, num_train: int, epochs: in
 def _feature_dataset(features, targets, batch_size: int, shuffle: bool, seed: int):
     import tensorflow as tf
 
-    from imgclf.pipeline.dataset import finish
+    from imgclf.pipeline.tfdata import finish
 
     ds = tf.data.Dataset.from_tensor_slices((features, targets))
     if shuffle:

@@ -1,5 +1,5 @@
 """What protects ``imgclf serve`` from its clients: the request-body limit, the ``Host`` check, the header
-timeout, and the check of the address before anything loads (see :mod:`imgclf.serve.app`)."""
+timeout, and the check of the address before anything loads (see :mod:`imgclf.deploy.serve.app`)."""
 
 from __future__ import annotations
 

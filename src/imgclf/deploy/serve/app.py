@@ -16,7 +16,7 @@ request may declare are bounded (:data:`MAX_REQUEST_PIXELS`, 413), and images ar
 ``Host`` is a name the server was bound to are answered (400 otherwise: a web page elsewhere cannot reach the API
 through DNS rebinding). Inference runs off the event loop, and requests that arrive together are micro-batched
 (:class:`MicroBatcher`). A connection that has not sent its request's headers within
-:data:`~imgclf.serve.guards.HEADER_TIMEOUT_S` is
+:data:`~imgclf.deploy.serve.guards.HEADER_TIMEOUT_S` is
 closed (:func:`serve_run`).
 """
 
@@ -29,10 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from imgclf.errors import ImgclfError
-from imgclf.inference import Predictor
-from imgclf.serve.batching import MicroBatcher
-from imgclf.serve.guards import (
+from imgclf.deploy.serve.batching import MicroBatcher
+from imgclf.deploy.serve.guards import (
     LOOPBACK_NAMES,
     BodyLimit,
     HostCheck,
@@ -40,6 +38,8 @@ from imgclf.serve.guards import (
     check_address,
     header_timeout_protocol,
 )
+from imgclf.errors import ImgclfError
+from imgclf.predict.predictor import Predictor
 
 #: Largest request body accepted, in bytes (the whole multipart body: all files of one request).
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -236,7 +236,9 @@ def create_app(predictor: Predictor, *, name: str = "model", info: dict | None =
 
     @app.get("/", response_class=HTMLResponse)
     async def page():
-        template = resources.files("imgclf.serve").joinpath("templates/index.html.j2").read_text(encoding="utf-8")
+        template = (
+            resources.files("imgclf.deploy.serve").joinpath("templates/index.html.j2").read_text(encoding="utf-8")
+        )
         import jinja2
 
         env = jinja2.Environment(autoescape=True)
@@ -272,7 +274,7 @@ def serve_run(run: str | Path, host: str = "127.0.0.1", port: int = 8000, announ
     except ImportError:
         raise ImgclfError("serving needs uvicorn: install the serve extra, pip install 'imgclf[serve]'.") from None
     from imgclf import _io
-    from imgclf.training import run as runfiles
+    from imgclf.runs import record as runfiles
 
     check_address(host, port)
     check_serve_options(options.get("max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES),

@@ -19,20 +19,19 @@ from pathlib import Path
 
 from imgclf import _io
 from imgclf.errors import ImgclfError
-from imgclf.training import run as runfiles
-from imgclf.training.control import BEST_MODEL
+from imgclf.runs import record as runfiles
 
 #: Written into a run folder when imgclf makes it: ``{"imgclf_version", "created"}``.
 RUN_MARKER = ".imgclf-run.json"
 LOCK_FILE = ".lock"
-#: Every name imgclf writes at the top of a run folder: the run record (:mod:`imgclf.training.run`), the
+#: Every name imgclf writes at the top of a run folder: the run record (:mod:`imgclf.runs.record`), the
 #: checkpoint, the report and its pictures (``report/html.py``, ``evaluation/interpretation.py``), further
 #: evaluations, exports, Grad-CAM pictures and TensorBoard logs. A test trains, evaluates, reports, explains and
 #: exports a run and checks that it holds nothing else.
 OWN_NAMES = frozenset({
     runfiles.MODEL_FILE, runfiles.CLASSES_FILE, runfiles.CONFIG_FILE, runfiles.HISTORY_FILE, runfiles.SUMMARY_FILE,
     runfiles.METRICS_FILE, runfiles.SKIPPED_FILE, runfiles.CALIBRATION_FILE, runfiles.OOD_FILE, runfiles.LAST_FILE,
-    runfiles.STATE_FILE, runfiles.PLOTS_DIR, BEST_MODEL, LOCK_FILE, RUN_MARKER, "report.html", "evaluation",
+    runfiles.STATE_FILE, runfiles.PLOTS_DIR, runfiles.BEST_FILE, LOCK_FILE, RUN_MARKER, "report.html", "evaluation",
     "evaluations", "feature_maps", "explain", "export", "tensorboard",
 })  # fmt: skip
 _REPLACED = re.compile(r"^\.(?P<name>.+)\.replaced-(?P<pid>\d+)$")
@@ -170,7 +169,7 @@ def new_run(runs_dir: str | Path = "runs", name: str | None = None, overwrite: b
     block fails (an error, Ctrl-C), the new folder is removed and the old run put back (after ``kill -9``, the next
     ``new_run`` does: :func:`recover_replaced`). A new run that fails before its first checkpoint (``last.keras``) is
     removed too (nothing to resume); one that fails later stays, for ``--resume``. With ``restart`` (a restarted
-    multi-worker cluster), a folder holding an unfinished run (:func:`imgclf.training.run.unfinished_state`) is
+    multi-worker cluster), a folder holding an unfinished run (:func:`imgclf.runs.record.unfinished_state`) is
     handed back as it is, for training to continue.
 
     Raises:

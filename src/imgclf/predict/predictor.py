@@ -21,9 +21,9 @@ from imgclf.data.files import list_images
 from imgclf.data.images import DEFAULT_INTERPOLATION, channels, load_image, read_image, to_model_input
 from imgclf.data.packed import is_packed, load_packed
 from imgclf.errors import ImgclfError
-from imgclf.ood import OodDetector
 from imgclf.pipeline.skipped import SkippedFiles
-from imgclf.training import run as runfiles
+from imgclf.runs import record as runfiles
+from imgclf.unknown.detector import OodDetector
 
 #: Images per forward pass when predicting.
 PREDICT_BATCH_SIZE = 32
@@ -163,10 +163,10 @@ class Predictor:
         if self.ood is None:
             return None
         if self._features is None and hasattr(self.model, "get_layer"):  # a Keras model
-            from imgclf.training.calibrate import feature_model
+            from imgclf.unknown.calibrate import feature_model
 
             self._features = feature_model(self.model)
-        elif self._features is None and hasattr(self.model, "scoring_model"):  # an export (imgclf.exported)
+        elif self._features is None and hasattr(self.model, "scoring_model"):  # an export (imgclf.deploy.runtime)
             self._features = self.model.scoring_model()
         return self._features
 
@@ -208,8 +208,8 @@ class Predictor:
         Returns:
             ``(proba, ood_score, skipped)``: ``proba`` float32 ``(n, len(classes))``, rows summing to 1, in the
             order of :func:`expand_image_paths`; ``ood_score`` float64 ``(n,)`` from the run's detector
-            (:class:`imgclf.ood.OodDetector`; higher = more unlike the training images), or ``None`` without
-            one; a file that cannot be decoded gets NaN and is listed in ``skipped`` with the reason (never an
+            (:class:`imgclf.unknown.detector.OodDetector`; higher = more unlike the training images), or ``None``
+            without one; a file that cannot be decoded gets NaN and is listed in ``skipped`` with the reason (never an
             exception).
 
         Raises:
@@ -264,7 +264,7 @@ class Predictor:
         if tta or crop is not None or len(paths) <= self.batch_size:  # a few files: decoded here, no pipeline
             out, feats = self._views_forward(paths, crop, tta, skipped)
         else:
-            from imgclf.pipeline.dataset import image_dataset
+            from imgclf.pipeline.tfdata import image_dataset
 
             data = image_dataset(
                 paths, target_size=self.target_size, color_mode=self.color_mode, interpolation=self.interpolation,

@@ -1,5 +1,5 @@
 """The ``tf.data`` dataset of labelled :class:`~imgclf.data.samples.Samples`, whatever holds their images: files
-(:func:`~imgclf.pipeline.dataset.image_dataset`), pixels in memory (:func:`~imgclf.pipeline.dataset.array_dataset`)
+(:func:`~imgclf.pipeline.tfdata.image_dataset`), pixels in memory (:func:`~imgclf.pipeline.tfdata.array_dataset`)
 or packed TFRecord shards (:func:`~imgclf.pipeline.records.record_dataset`).
 """
 
@@ -11,9 +11,9 @@ import tensorflow as tf
 from imgclf.data.images import DEFAULT_INTERPOLATION
 from imgclf.data.samples import Samples
 from imgclf.pipeline.augment import Augmentation
-from imgclf.pipeline.dataset import array_dataset, check_cache, encode_labels, image_dataset
 from imgclf.pipeline.records import record_dataset
 from imgclf.pipeline.skipped import SkippedFiles
+from imgclf.pipeline.tfdata import array_dataset, check_cache, encode_labels, image_dataset
 
 
 def samples_dataset(
@@ -33,11 +33,11 @@ def samples_dataset(
     skipped: SkippedFiles | None = None,
     shard: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
-    """:func:`~imgclf.pipeline.dataset.image_dataset` (files), :func:`~imgclf.pipeline.dataset.array_dataset`
+    """:func:`~imgclf.pipeline.tfdata.image_dataset` (files), :func:`~imgclf.pipeline.tfdata.array_dataset`
     (pixels) or :func:`~imgclf.pipeline.records.record_dataset` (packed shards; ``cache`` memory keeps them in
     memory, anything else streams them: they are decoded already) of labelled
     :class:`~imgclf.data.folders.Samples`, targets encoded for ``class_mode``
-    (see :func:`~imgclf.pipeline.dataset.encode_labels`).
+    (see :func:`~imgclf.pipeline.tfdata.encode_labels`).
 
     ``shard=(num_workers, worker_index)`` keeps one worker's part (distributed training): every
     ``num_workers``-th sample from ``worker_index``; packed shards as :func:`~imgclf.pipeline.records.record_dataset`

@@ -22,9 +22,11 @@ HISTORY_FILE = "history.csv"
 SUMMARY_FILE = "summary.txt"
 METRICS_FILE = "metrics.json"
 SKIPPED_FILE = "skipped.json"
-#: Temperature and calibration figures, and the out-of-distribution detector (:mod:`imgclf.training.calibrate`).
+#: Temperature and calibration figures, and the out-of-distribution detector (:mod:`imgclf.unknown.calibrate`).
 CALIBRATION_FILE = "calibration.json"
 OOD_FILE = "ood.npz"
+#: The checkpoint of the best monitored epoch so far.
+BEST_FILE = "best.keras"
 #: The checkpoint ``--resume`` continues from (model, optimizer and step count).
 LAST_FILE = "last.keras"
 #: Progress of training: epochs asked for and completed, status, best monitored value (:mod:`imgclf.training.control`).
@@ -61,7 +63,7 @@ def history_until(run: str | Path | None, done: int) -> list[dict]:
     path = Path(run) / HISTORY_FILE if run is not None else None
     if path is None or not path.is_file():
         return [{"epoch": epoch + 1} for epoch in range(done)]
-    from imgclf.training.callbacks import read_history_csv
+    from imgclf.runs.history import read_history_csv
 
     rows = [r for r in read_history_csv(path) if r["epoch"] <= done]
     if [r["epoch"] for r in rows] != list(range(1, done + 1)):
@@ -222,7 +224,7 @@ class RunConfig:
     @classmethod
     def of(cls, settings: dict, classes, resolved, class_mode: str, dataset, version: str) -> RunConfig:
         """The record of an estimator's run: its ``settings`` (``get_params()``), ``classes``, the
-        :class:`~imgclf.resolved.Resolved` settings, the ``dataset`` (or ``None``) and imgclf's ``version``."""
+        :class:`~imgclf.training.resolved.Resolved` settings, the ``dataset`` (or ``None``) and imgclf's ``version``."""
         resolved_record = {
             "model": resolved.model, "backbone": resolved.backbone, "target_size": list(resolved.target_size),
             "color_mode": resolved.color_mode, "class_mode": class_mode, "precision": resolved.precision,

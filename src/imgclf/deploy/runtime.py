@@ -1,9 +1,9 @@
 """Exported models run in their own runtimes — ONNX in onnxruntime, TFLite in the standalone ai-edge-litert
-interpreter, SavedModel in TensorFlow — as :class:`~imgclf.inference.Predictor` objects, with nothing of Keras.
+interpreter, SavedModel in TensorFlow — as :class:`~imgclf.predict.predictor.Predictor` objects, with nothing of Keras.
 
-What :mod:`imgclf.export` writes: the model file, ``signature.json`` (input shape, resize, classes, and with an OOD
-detector the second output, penultimate features) and ``ood.npz`` beside it. Importing this module imports neither
-TensorFlow nor Keras, so ``imgclf predict model.tflite`` starts in a fraction of a second.
+What :mod:`imgclf.deploy.export` writes: the model file, ``signature.json`` (input shape, resize, classes, and with
+an OOD detector the second output, penultimate features) and ``ood.npz`` beside it. Importing this module imports
+neither TensorFlow nor Keras, so ``imgclf predict model.tflite`` starts in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import numpy as np
 
 from imgclf import _io
 from imgclf.errors import ImgclfError, check_one_of
-from imgclf.inference import Predictor
-from imgclf.ood import OodDetector
-from imgclf.training import run as runfiles
+from imgclf.predict.predictor import Predictor
+from imgclf.runs import record as runfiles
+from imgclf.unknown.detector import OodDetector
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def require(format: str) -> Format:
 
 class ExportedModel:
     """An exported model run in its own runtime, with Keras' ``predict`` interface (what
-    :class:`~imgclf.inference.Predictor` calls).
+    :class:`~imgclf.predict.predictor.Predictor` calls).
 
     Args:
         path: a ``.onnx`` file (onnxruntime), a ``.tflite`` file (ai-edge-litert) or a SavedModel folder
@@ -143,7 +143,7 @@ class ExportedModel:
         return merged if all_outputs else merged[0]
 
     def scoring_model(self) -> _AllOutputs | None:
-        """What :class:`~imgclf.inference.Predictor` calls for ``(probabilities, features)``: ``None`` when the
+        """What :class:`~imgclf.predict.predictor.Predictor` calls for ``(probabilities, features)``: ``None`` when the
         export has no features output."""
         return _AllOutputs(self) if self.n_outputs > 1 else None
 
@@ -186,7 +186,7 @@ def _output_number(name: str) -> int:
 
 
 def open_predictor(path: str | os.PathLike) -> Predictor:
-    """A :class:`~imgclf.inference.Predictor` for a run folder or an exported model (``signature.json`` and
+    """A :class:`~imgclf.predict.predictor.Predictor` for a run folder or an exported model (``signature.json`` and
     ``classes.json`` beside it say how to feed it), for ``imgclf predict`` and ``imgclf evaluate``.
 
     Raises:

@@ -17,13 +17,13 @@ from imgclf.data.folders import check_validation_split
 from imgclf.data.images import channels, check_color_mode, check_interpolation, check_target_size
 from imgclf.errors import ImgclfError, check_one_of, check_positive_int
 from imgclf.models import get_model_spec, resolve_precision
-from imgclf.ood import METHODS
 from imgclf.pipeline.augment import make_augmentation
-from imgclf.pipeline.dataset import check_cache, check_class_mode
+from imgclf.pipeline.tfdata import check_cache, check_class_mode
 from imgclf.recipes import effective_settings, get_recipe
 from imgclf.settings import names
 from imgclf.training.cluster import check_distribute
 from imgclf.training.optimizers import LR_SCHEDULES, check_learning_rate, check_optimizer, default_weight_decay
+from imgclf.unknown.detector import METHODS
 
 DEFAULT_MODEL = "course_small"
 """The model when neither ``model`` nor ``backbone`` is given: the course's cats-vs-dogs ConvNet."""

@@ -1,6 +1,6 @@
 """After training: fit a temperature and an out-of-distribution detector on the validation images.
 
-The temperature ``T`` (Guo et al. 2017, see :mod:`imgclf.ood`) is folded into the trained model itself: the
+The temperature ``T`` (Guo et al. 2017, see :mod:`imgclf.unknown.detector`) is folded into the trained model itself: the
 output layer's kernel and bias are divided by ``T``, which divides its logits by ``T``. So ``model.keras``, every
 export, the CLI and the web app give the calibrated probabilities with no extra step, and the predicted classes
 do not change. The detector (``ood.npz``) keeps the training images' penultimate features and statistics, and a
@@ -17,8 +17,8 @@ import numpy as np
 
 from imgclf import _io
 from imgclf.models.precision import OUTPUT_LAYER
-from imgclf.ood import OodDetector, fit_temperature, logits_of, reliability, softmax
-from imgclf.training.run import CALIBRATION_FILE, OOD_FILE
+from imgclf.runs.record import CALIBRATION_FILE, OOD_FILE
+from imgclf.unknown.detector import OodDetector, fit_temperature, logits_of, reliability, softmax
 
 #: Validation images below which the temperature is not fitted (left at 1). Nor is it when every validation image is
 #: classified right: the likelihood then grows without end as the probabilities sharpen (temperature towards 0),
@@ -81,7 +81,7 @@ def calibrate(model: keras.Model, train_in_order, validation, method: str = "knn
         model: the trained float32 inference model (uint8 images in, probabilities out).
         train_in_order: the training images, unaugmented, as ``(images, targets)`` batches.
         validation: the validation batches.
-        method: the OOD method that decides ``unknown`` (see :data:`imgclf.ood.METHODS`).
+        method: the OOD method that decides ``unknown`` (see :data:`imgclf.unknown.detector.METHODS`).
         false_alarm_rate: share of validation images the threshold calls unknown.
         run: a run folder to write ``calibration.json`` and ``ood.npz`` into.
 
@@ -93,7 +93,7 @@ def calibrate(model: keras.Model, train_in_order, validation, method: str = "knn
     Raises:
         ImgclfError: an unknown method or a false-alarm rate outside (0, 1).
     """
-    from imgclf.ood import negative_log_likelihood
+    from imgclf.unknown.detector import negative_log_likelihood
 
     features = feature_model(model)
     if features is None or validation is None:

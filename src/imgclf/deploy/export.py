@@ -9,10 +9,11 @@ TensorFlow's "Post-training integer quantization" guide), built-in ops only. Bes
 agreement and the largest probability difference against Keras on the run's validation images).
 
 Probabilities are already calibrated (the temperature is folded into the output layer, see
-:mod:`imgclf.training.calibrate`). When the run has an out-of-distribution detector (``ood.npz``), the exported
+:mod:`imgclf.unknown.calibrate`). When the run has an out-of-distribution detector (``ood.npz``), the exported
 graph has a second output, the penultimate features float32 ``(batch, d)``, and ``ood.npz`` is copied beside it:
-:func:`imgclf.exported.open_predictor` then scores ``ood_score``/``unknown`` with :mod:`imgclf.ood` (NumPy, no
-TensorFlow), exactly as for the run, and ``signature.json`` says how to compute the default score without imgclf.
+:func:`imgclf.deploy.runtime.open_predictor` then scores ``ood_score``/``unknown`` with
+:mod:`imgclf.unknown.detector` (NumPy, no TensorFlow), exactly as for the run, and ``signature.json`` says how to
+compute the default score without imgclf.
 
 ONNX files run in ``onnxruntime``, TFLite files in the standalone ``ai-edge-litert`` interpreter; both (and
 ``tf2onnx``, which Keras uses to write ONNX) come with ``pip install "imgclf[export]"``.
@@ -31,17 +32,18 @@ import numpy as np
 from imgclf import _io
 from imgclf.data.folders import Samples
 from imgclf.data.images import load_image, to_model_input
+from imgclf.deploy.runtime import SIGNATURE_FILE, ExportedModel, _output_number, require
 from imgclf.errors import ImgclfError, check_one_of, check_positive_int
-from imgclf.exported import SIGNATURE_FILE, ExportedModel, _output_number, require
-from imgclf.inference import Predictor
-from imgclf.ood import OodDetector
-from imgclf.training import run as runfiles
+from imgclf.predict.predictor import Predictor
+from imgclf.runs import record as runfiles
+from imgclf.unknown.detector import OodDetector
 
 QUANTIZE = (None, "int8")
 #: Training images used to calibrate int8 quantization (TensorFlow's guide: 100-500 are enough).
 CALIBRATION_IMAGES = 200
 EXPORT_RECORD = "export.json"
-#: How each OOD method scores features, for ``signature.json`` (readers without imgclf; see :mod:`imgclf.ood`).
+#: How each OOD method scores features, for ``signature.json`` (readers without imgclf; see
+#: :mod:`imgclf.unknown.detector`).
 OOD_HOW = {
     "knn": "L2-normalise the features; score = Euclidean distance to the k-th nearest row of ood.npz 'reference' "
     "(already L2-normalised)",
@@ -177,7 +179,7 @@ def export_run(run: str | os.PathLike, format: str, *, out: str | os.PathLike | 
     record = runfiles.RunConfig.read(run)
     dataset = record.load_dataset()
     folder = _new_folder(Path(out)) if out is not None else _free_folder(Path(run) / "export", format, quantize)
-    from imgclf.training.calibrate import feature_model  # Keras: not imported to predict from an export
+    from imgclf.unknown.calibrate import feature_model  # Keras: not imported to predict from an export
 
     # With an OOD detector the graph also returns the penultimate features (what ood.npz scores).
     model = feature_model(predictor.model) if predictor.ood is not None else None
