@@ -49,14 +49,15 @@ def test_training_skips_and_records_bad_files(dirty_data, tmp_path, cache):
 
 
 def test_predict_and_evaluate_skip_bad_files(dirty_data, tmp_path, monkeypatch, capsys):
-    root, _, bad_val = dirty_data
+    root, bad_train, bad_val = dirty_data
     clf = ImageClassifier(model="course_small", target_size=(32, 32), epochs=1, batch_size=8).fit(root, verbose=0)
     folder = root / "validation" / "b_br"
     proba = clf.predict_proba(folder)
     paths = sorted(str(p) for p in folder.iterdir())
     bad_rows = [i for i, p in enumerate(paths) if p in bad_val]
     assert np.isnan(proba[bad_rows]).all() and not np.isnan(np.delete(proba, bad_rows, axis=0)).any()
-    assert set(dict(clf.skipped_.items())) == bad_val
+    assert set(dict(clf.predictions(folder).skipped.items())) == bad_val
+    assert set(dict(clf.skipped_.items())) == bad_train | bad_val  # what fit met; predicting changes nothing
     labels = clf.predict(folder)
     assert [labels[i] for i in bad_rows] == ["", "", ""]
     metrics = clf.evaluate(root)

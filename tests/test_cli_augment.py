@@ -75,3 +75,22 @@ def test_image_quality_flags_are_recorded_and_checked(split_data, tmp_path, monk
     code, _, err = run_cli(monkeypatch, capsys, "preview", split_data, "--out", tmp_path / "p.png",
                            "--jpeg-quality-range", "50.5")  # fmt: skip
     assert code == 2 and "expected an integer or LOW,HIGH. Received: '50.5'" in err
+
+
+def test_augmentation_options_are_declared_once_for_every_command():
+    """Each ``Augmentation`` field is one option, declared once (``imgclf.settings.AUGMENTATION_OPTIONS``) and
+    generated into every command that augments, with the same help."""
+    import dataclasses
+
+    import typer
+
+    from imgclf.cli import app
+    from imgclf.pipeline.augment import Augmentation
+    from imgclf.settings import AUGMENTATION_OPTIONS
+
+    assert [o.name for o in AUGMENTATION_OPTIONS] == [f.name for f in dataclasses.fields(Augmentation)]
+    commands = typer.main.get_command(app).commands
+    for name in ("train", "preview", "lr-find"):
+        params = {p.name: p for p in commands[name].params}
+        for option in AUGMENTATION_OPTIONS:
+            assert params[option.name].help == option.help, (name, option.name)

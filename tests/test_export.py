@@ -42,8 +42,8 @@ def test_float_exports_agree_with_keras(run, format):
     keras_side = open_predictor(run)
     images = sorted((run.parent / "data" / "b_br").glob("*.png"))[:5]
     images += [_disc(run.parent / f"disc{format}.png")]  # unlike both classes
-    got, got_scores, _ = exported.predict_scores(images)
-    want, want_scores, _ = keras_side.predict_scores(images)
+    got, want = exported.predict(images), keras_side.predict(images)
+    got, got_scores, want, want_scores = got.probabilities, got.ood_score, want.probabilities, want.ood_score
     np.testing.assert_allclose(got, want, atol=1e-4)
     np.testing.assert_allclose(got_scores, want_scores, atol=1e-3)  # the same "unknown" from the export
     assert got_scores[-1] > got_scores[:-1].max()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 
@@ -68,7 +70,12 @@ def test_precision_names():
     from imgclf.models import resolve_precision
 
     assert resolve_precision("float32") == "float32"
-    assert resolve_precision("auto") in ("float32", "mixed_bfloat16")
+    from imgclf.models import precision
+
+    for has_bf16, expected in ((True, "mixed_bfloat16"), (False, "float32")):
+        with mock.patch.object(precision, "cpu_has_bf16", return_value=has_bf16):
+            assert resolve_precision("auto") == expected
+    assert resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
     with pytest.raises(ImgclfError, match=r"precision must be one of \['float32', 'mixed_bfloat16', 'auto'\]"):
         resolve_precision("float16")
 

@@ -185,6 +185,24 @@ def test_calibrate_off_and_no_validation_leave_no_detector(tmp_path):
         ImageClassifier(ood_false_alarm_rate=1).fit(data)
 
 
+def test_a_diverged_model_gets_no_calibration_instead_of_a_crash(tmp_path):
+    """A learning rate far too high leaves infinite features (found by the CLI fuzz test: --learning-rate 4.5e7):
+    calibration is skipped, and evaluation then says the weights are not finite, in one line."""
+    from imgclf import ImageClassifier
+    from imgclf.unknown.calibrate import calibrate, output_layer
+
+    data = write_class_folder(tmp_path / "data", {"a_tl": 12, "b_br": 12}, size=40)
+    clf = ImageClassifier(target_size=(32, 32), epochs=1, batch_size=8).fit(data, verbose=0)
+    assert clf.calibration_ is not None
+    layer = output_layer(clf.model_)
+    train, validation = clf.training_datasets(clf.dataset_, in_order=True)[0], clf.training_datasets(clf.dataset_)[1]
+    for weight in (1e30, np.inf):  # so large that the features' covariance overflows, or not finite
+        layer.set_weights([np.full_like(w, weight) for w in layer.get_weights()])
+        assert calibrate(clf.model_, train, validation) is None
+    with pytest.raises(ImgclfError, match="not finite|NaN"):
+        clf.evaluate(data)
+
+
 def test_the_temperature_is_folded_into_the_output_layer(tmp_path):
     """With validation errors (a third of the validation labels swapped) the temperature is fitted; the calibrated
     model's probabilities are exactly sigmoid(logit / T) of the same model trained without calibration (same seed),
@@ -217,17 +235,17 @@ def test_the_temperature_is_folded_into_the_output_layer(tmp_path):
 def test_calibration_streams_the_training_images_instead_of_caching_them_twice(tmp_path, monkeypatch):
     """Calibration reads the training images once, unaugmented: streamed, never a second in-memory copy beside the
     training cache (25,000 images peaked at 4.7 GB that way; issue 23)."""
-    import imgclf.classifier as classifier
+    import imgclf.training.fit as fit_module
     from imgclf import ImageClassifier
 
     data = write_class_folder(tmp_path / "d", {"a_tl": 12, "b_br": 12}, size=32)
-    seen, real = [], classifier.training_datasets
+    seen, real = [], fit_module.training_datasets
 
     def spy(dataset, **kwargs):
         seen.append((kwargs.get("in_order", False), kwargs["cache"]))
         return real(dataset, **kwargs)
 
-    monkeypatch.setattr(classifier, "training_datasets", spy)
+    monkeypatch.setattr(fit_module, "training_datasets", spy)
     clf = ImageClassifier(model="course_small", target_size=(32, 32), epochs=1, batch_size=8, cache="memory")
     clf.fit(data, verbose=0)
     assert (False, "memory") in seen and (True, "none") in seen and (True, "memory") not in seen

@@ -57,7 +57,10 @@ def test_make_optimizer_names_and_errors():
     assert type(optimizers.make_optimizer("adam", 1e-3)) is optimizers.Adam
     assert isinstance(optimizers.make_optimizer("sgd", 1e-3), keras.optimizers.SGD)
     schedule = keras.optimizers.schedules.CosineDecay(1e-3, 10)
-    assert optimizers.make_optimizer("rmsprop", schedule).learning_rate is not None
+    opt = optimizers.make_optimizer("rmsprop", schedule)
+    assert float(opt.learning_rate) == pytest.approx(1e-3)  # the schedule at step 0
+    opt.iterations.assign(5)
+    assert float(opt.learning_rate) == pytest.approx(5e-4)  # half-way down the cosine
     with pytest.raises(optimizers.ImgclfError, match="optimizer must be one of"):
         optimizers.make_optimizer("adagrad", 1e-3)
     with pytest.raises(optimizers.ImgclfError, match="learning_rate must be a positive float. Received: -1"):

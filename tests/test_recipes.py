@@ -95,7 +95,8 @@ def test_run_records_recipe_and_resolved_values(tmp_path, monkeypatch, capsys):
 
 
 def test_cli_augmentation_flags_refine_the_recipes_never_replace_it():
-    from imgclf.cli.train import AUG_FLAGS, _classifier
+    from imgclf.cli._settings import AUG_FLAGS
+    from imgclf.cli.train import _classifier
     from imgclf.pipeline.augment import make_augmentation
 
     untyped = {k: None for k in AUG_FLAGS}

@@ -71,7 +71,10 @@ def test_predict_one_and_several(client, run):
     p = answer["predictions"][0]
     assert p["unknown"] is True and p["ood_score"] > 0
     assert list(expected.predict(np.asarray(grey)[None], unknown_label="unknown")) == ["unknown"]
-    assert all(isinstance(q["unknown"], bool) and q["ood_score"] >= 0 for q in body["predictions"])
+    images = np.stack([np.asarray(square_image(kind, 40, seed=s)) for kind, s in (("tl", 900), ("br", 901))])
+    library = expected.predictions(images)
+    for q, score, unknown in zip(body["predictions"], library.ood_score, library.unknown):
+        assert q["unknown"] is bool(unknown) and q["ood_score"] == pytest.approx(float(score), rel=1e-4, abs=1e-6)
 
 
 def test_explain_model_health_page_and_docs(client):

@@ -2,4 +2,5 @@
 
 from imgclf.cli import main
 
-main()
+if __name__ == "__main__":  # importing it (a documentation tool does) runs nothing
+    main()

@@ -9,13 +9,13 @@ import numpy as np
 
 from imgclf.data.folders import Samples, load_eval_samples
 from imgclf.errors import ImgclfError
-from imgclf.predict.predictor import Predictor
+from imgclf.predict.predictor import Predictions, Predictor
 
 
 class UsesFittedModel:
     """The inference half of :class:`~imgclf.ImageClassifier`: it reads the fitted attributes ``model_``,
     ``classes_``, ``class_mode_``, ``target_size_``, ``color_mode_``, ``interpolation_``, ``ood_`` and
-    ``calibration_``, and sets ``skipped_``."""
+    ``calibration_``, and changes nothing on the estimator (scikit-learn's ``check_dict_unchanged``)."""
 
     def _check_fitted(self):
         if not hasattr(self, "model_"):
@@ -37,27 +37,34 @@ class UsesFittedModel:
         (see :meth:`imgclf.predict.predictor.Predictor.load_images`)."""
         return self.predictor().load_images(paths, crop)
 
+    def predictions(self, X, *, crop: tuple[int, int, int, int] | None = None, tta: bool = False,
+                    features: bool = False) -> Predictions:  # fmt: skip
+        """Everything the model says of images: probabilities, the files that could not be read, and with the run's
+        OOD detector the "unknown" scores (see :meth:`imgclf.predict.predictor.Predictor.predict`).
+
+        Raises:
+            ImgclfError: not fitted, or as :meth:`imgclf.predict.predictor.Predictor.predict`.
+        """
+        return self.predictor().predict(X, crop=crop, tta=tta, features=features)
+
     def predict_proba(self, X, *, crop: tuple[int, int, int, int] | None = None, tta: bool = False) -> np.ndarray:
         """Class probabilities, float32 ``(n, len(classes_))``; column ``i`` is ``classes_[i]``.
 
         ``X`` is an image file or folder, a list of them, a pixel CSV, or a uint8 array; ``crop`` and ``tta``
-        apply to files. A file that cannot be decoded gets a row of NaN and is listed in ``skipped_`` (never an
-        exception). See :meth:`imgclf.predict.predictor.Predictor.predict_proba`.
+        apply to files. A file that cannot be decoded gets a row of NaN (never an exception; :meth:`predictions`
+        says which files and why).
 
         Raises:
-            ImgclfError: not fitted, or as :meth:`imgclf.predict.predictor.Predictor.predict_proba`.
+            ImgclfError: not fitted, or as :meth:`imgclf.predict.predictor.Predictor.predict`.
         """
-        proba, self.skipped_ = self.predictor().predict_proba(X, crop=crop, tta=tta)
-        return proba
+        return self.predictions(X, crop=crop, tta=tta).probabilities
 
     def predict(self, X, *, crop: tuple[int, int, int, int] | None = None, tta: bool = False,
                 unknown_label=None) -> np.ndarray:  # fmt: skip
-        """Predicted labels, array ``(n,)`` of ``classes_``' dtype (``""`` for a file that cannot be decoded,
-        listed in ``skipped_``); arguments as in :meth:`predict_proba`. With ``unknown_label`` (e.g.
-        ``"unknown"``), images the run's OOD detector flags (``ood_``; see :mod:`imgclf.unknown.detector`) get that
-        label."""
-        labels, self.skipped_ = self.predictor().predict_labels(X, crop=crop, tta=tta, unknown_label=unknown_label)
-        return labels
+        """Predicted labels, array ``(n,)`` of ``classes_``' dtype (``""`` for a file that cannot be decoded);
+        arguments as in :meth:`predict_proba`. With ``unknown_label`` (e.g. ``"unknown"``), images the run's OOD
+        detector flags (``ood_``; see :mod:`imgclf.unknown.detector`) get that label."""
+        return self.predictions(X, crop=crop, tta=tta).labels(unknown_label)
 
     def evaluate(self, data: str | os.PathLike | Samples) -> dict:
         """Loss, accuracy, confusion matrix and per-class precision/recall/F1 on labelled images.

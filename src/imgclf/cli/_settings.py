@@ -40,25 +40,12 @@ def help_text(f) -> str:
     return f"{f.metadata['help']} (default: {settings.shown_default(f)})"
 
 
-def with_settings_options(command):
-    """Give ``command`` one ``--option`` per setting, defaulting to ``None`` (= not given), after its own
-    parameters. The command receives them as keyword arguments named like the settings."""
+def _with_options(command, extra: list[inspect.Parameter]):
+    """``command`` with keyword-only parameters ``extra`` after its own; it receives them in its ``**kwargs``."""
     own = [
         p
         for p in inspect.signature(command, eval_str=True).parameters.values()
         if p.kind is not inspect.Parameter.VAR_KEYWORD
-    ]
-    extra = [
-        inspect.Parameter(
-            f.name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=None,
-            annotation=Annotated[
-                cli_type(f) | None,
-                typer.Option(option_names(f), help=help_text(f), rich_help_panel=f.metadata["panel"]),
-            ],
-        )  # fmt: skip
-        for f in settings.fields()
     ]
 
     @functools.wraps(command)
@@ -67,6 +54,68 @@ def with_settings_options(command):
 
     wrapper.__signature__ = inspect.Signature([*own, *extra])
     return wrapper
+
+
+def _option(name: str, kind: type, option: typer.models.OptionInfo) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[kind | None, option]
+    )
+
+
+def with_settings_options(command):
+    """Give ``command`` one ``--option`` per setting, defaulting to ``None`` (= not given), after its own
+    parameters. The command receives them as keyword arguments named like the settings."""
+    return _with_options(command, [
+        _option(f.name, cli_type(f), typer.Option(option_names(f), help=help_text(f), rich_help_panel=f.metadata["panel"]))
+        for f in settings.fields()
+    ])  # fmt: skip
+
+
+#: The augmentation options' names (:data:`imgclf.settings.AUGMENTATION_OPTIONS`).
+AUG_FLAGS = tuple(o.name for o in settings.AUGMENTATION_OPTIONS)
+
+
+def with_augmentation_options(command):
+    """Give ``command`` one ``--option`` per augmentation field (``--rotation-range``...), from their one declaration
+    (:data:`imgclf.settings.AUGMENTATION_OPTIONS`), each defaulting to ``None`` (= not given)."""
+    return _with_options(command, [
+        _option(o.name, o.cli, typer.Option(help=o.help, rich_help_panel=settings.AUGMENTATION_PANEL))
+        for o in settings.AUGMENTATION_OPTIONS
+    ])  # fmt: skip
+
+
+def augmentation_flags(values: dict) -> dict:
+    """The augmentation options given (not ``None``), ranges given as text (``0.8,1.2``) turned into numbers.
+
+    Raises:
+        ImgclfError: a range that is not one or two numbers of its kind.
+    """
+    out = {}
+    for o in settings.AUGMENTATION_OPTIONS:
+        value = values.get(o.name)
+        if value is not None:
+            out[o.name] = parse_range(value, o.number) if o.number is not None else value
+    return out
+
+
+def parse_range(text: str | None, number=float):
+    """``"0.2"`` → 0.2; ``"0.8,1.2"`` → [0.8, 1.2]; ``None`` stays ``None``. ``number``: ``float`` or ``int``.
+
+    Raises:
+        ImgclfError: not one or two numbers of that kind.
+    """
+    if text is None:
+        return None
+    from imgclf.errors import ImgclfError
+
+    kind = "an integer" if number is int else "a number"
+    try:
+        values = [number(v) for v in text.split(",")]
+    except ValueError:
+        raise ImgclfError(f"expected {kind} or LOW,HIGH. Received: {text!r}") from None
+    if len(values) > 2:
+        raise ImgclfError(f"expected {kind} or LOW,HIGH. Received: {text!r}")
+    return values[0] if len(values) == 1 else values
 
 
 def given_settings(values: dict) -> dict:

@@ -9,28 +9,13 @@ import typer
 from rich.table import Table
 
 from imgclf.cli._common import app, err, load_api, out
-from imgclf.cli.train import (
-    AUG_FLAGS,
-    Augment,
-    Brightness,
-    ChannelShift,
-    Cval,
-    Downscale,
-    FillMode,
-    HeightShift,
-    HFlip,
-    InterpolationOrder,
-    JpegQuality,
-    Rotation,
-    Shear,
-    VFlip,
-    WidthShift,
-    Zoom,
-    augmentation_from_options,
-)
+from imgclf.cli._settings import AUG_FLAGS, with_augmentation_options
+from imgclf.cli.train import augmentation_from_options
+from imgclf.settings import AUGMENTATION_PANEL
 
 
 @app.command()
+@with_augmentation_options
 def preview(
     data: Annotated[Path, typer.Argument(help="Dataset folder (as for `imgclf train`).")],
     image: Annotated[Path | None, typer.Option(help="Image to augment (default: the first training image).")] = None,
@@ -38,29 +23,15 @@ def preview(
     count: Annotated[int, typer.Option(help="Number of augmented copies and batch size.")] = 16,
     target_size: Annotated[tuple[int, int], typer.Option(help="Height and width in pixels.")] = (150, 150),
     seed: Annotated[int, typer.Option(help="Seed of the random augmentations and shuffling.")] = 0,
-    augment: Augment = "course",
-    rotation_range: Rotation = None,
-    width_shift_range: WidthShift = None,
-    height_shift_range: HeightShift = None,
-    shear_range: Shear = None,
-    zoom_range: Zoom = None,
-    horizontal_flip: HFlip = None,
-    vertical_flip: VFlip = None,
-    fill_mode: FillMode = None,
-    cval: Cval = None,
-    brightness_range: Brightness = None,
-    channel_shift_range: ChannelShift = None,
-    interpolation_order: InterpolationOrder = None,
-    downscale_range: Downscale = None,
-    jpeg_quality_range: JpegQuality = None,
+    augment: Annotated[str | None, typer.Option(help="Preset: course or none.", rich_help_panel=AUGMENTATION_PANEL)] = "course",
+    **flags,
 ):  # fmt: skip
     """Draw one image under random augmentations, and a training batch with its labels."""
     imgclf = load_api()
     from imgclf.data.images import check_target_size
     from imgclf.pipeline.preview import augmented_copies, save_grid, training_batch
 
-    flags = locals()
-    aug = augmentation_from_options(augment, **{k: flags[k] for k in AUG_FLAGS})
+    aug = augmentation_from_options(augment, **{k: flags.get(k) for k in AUG_FLAGS})
     size = check_target_size(target_size)
     dataset = imgclf.load_folder(data, validation_split=0, seed=seed)
     source = image if image is not None else dataset.train.paths[0]

@@ -10,73 +10,29 @@ import typer
 from rich.markup import escape
 
 from imgclf.cli._common import app, describe_data, err, finish_run, load_api, out, print_metrics
-from imgclf.cli._settings import given_settings, with_settings_options
-
-_AUG = "Augmentation (training images only; ImageDataGenerator's names and units)"
-
-
-def parse_range(text: str | None, number=float):
-    """``"0.2"`` → 0.2; ``"0.8,1.2"`` → [0.8, 1.2]; ``None`` stays ``None``. ``number``: ``float`` or ``int``."""
-    if text is None:
-        return None
-    from imgclf.errors import ImgclfError
-
-    kind = "an integer" if number is int else "a number"
-    try:
-        values = [number(v) for v in text.split(",")]
-    except ValueError:
-        raise ImgclfError(f"expected {kind} or LOW,HIGH. Received: {text!r}") from None
-    if len(values) > 2:
-        raise ImgclfError(f"expected {kind} or LOW,HIGH. Received: {text!r}")
-    return values[0] if len(values) == 1 else values
-
-
-Augment = Annotated[str | None, typer.Option(help="Preset: course or none.", rich_help_panel=_AUG)]
-Rotation = Annotated[float | None, typer.Option(help="Degrees, random in [-r, r].", rich_help_panel=_AUG)]
-WidthShift = Annotated[float | None, typer.Option(help="Fraction of width (pixels if >= 1).", rich_help_panel=_AUG)]
-HeightShift = Annotated[float | None, typer.Option(help="Fraction of height (pixels if >= 1).", rich_help_panel=_AUG)]
-Shear = Annotated[float | None, typer.Option(help="Shear angle in degrees.", rich_help_panel=_AUG)]
-Zoom = Annotated[str | None, typer.Option(help="Z (means 1-Z,1+Z) or LOW,HIGH.", rich_help_panel=_AUG)]
-HFlip = Annotated[bool | None, typer.Option(help="Random left-right mirror.", rich_help_panel=_AUG)]
-VFlip = Annotated[bool | None, typer.Option(help="Random top-bottom mirror.", rich_help_panel=_AUG)]
-FillMode = Annotated[str | None, typer.Option(help="nearest, reflect, wrap or constant.", rich_help_panel=_AUG)]
-Cval = Annotated[float | None, typer.Option(help="Fill value for fill-mode constant.", rich_help_panel=_AUG)]
-Brightness = Annotated[str | None, typer.Option(help="LOW,HIGH brightness factor.", rich_help_panel=_AUG)]
-ChannelShift = Annotated[float | None, typer.Option(help="Add [-r, r] (0-255 scale).", rich_help_panel=_AUG)]
-InterpolationOrder = Annotated[
-    int | None, typer.Option(help="Warp: 1 bilinear (default), 0 nearest.", rich_help_panel=_AUG)
-]
-Downscale = Annotated[
-    str | None,
-    typer.Option(help="Shrink to a fraction of the size, then back: S (means S,1) or LOW,HIGH.", rich_help_panel=_AUG),
-]
-JpegQuality = Annotated[
-    str | None,
-    typer.Option(help="Re-encode as JPEG at quality Q..100 (Q) or LOW..HIGH (LOW,HIGH).", rich_help_panel=_AUG),
-]
-
-
-#: The augmentation flags every command that augments takes (Augmentation field names).
-AUG_FLAGS = (
-    "rotation_range", "width_shift_range", "height_shift_range", "shear_range", "zoom_range", "horizontal_flip",
-    "vertical_flip", "fill_mode", "cval", "brightness_range", "channel_shift_range", "interpolation_order",
-    "downscale_range", "jpeg_quality_range",
-)  # fmt: skip
+from imgclf.cli._settings import (
+    AUG_FLAGS,
+    augmentation_flags,
+    given_settings,
+    with_augmentation_options,
+    with_settings_options,
+)
 
 
 def augmentation_from_options(base, **flags):
-    """An ``Augmentation`` from a preset/config value plus the CLI flags that were given."""
+    """An ``Augmentation`` from a preset/config value plus the augmentation options given (ranges as text).
+
+    Raises:
+        ImgclfError: a bad preset, range or value.
+    """
     from imgclf.pipeline.augment import make_augmentation
 
-    flags["zoom_range"] = parse_range(flags.get("zoom_range"))
-    flags["brightness_range"] = parse_range(flags.get("brightness_range"))
-    flags["downscale_range"] = parse_range(flags.get("downscale_range"))
-    flags["jpeg_quality_range"] = parse_range(flags.get("jpeg_quality_range"), number=int)
-    return make_augmentation(base, **flags)
+    return make_augmentation(base, **augmentation_flags(flags))
 
 
 @app.command()
 @with_settings_options
+@with_augmentation_options
 def train(
     data: Annotated[str | None, typer.Argument(help="Folder (DATA/train/<class>/ + DATA/validation/<class>/, or DATA/<class>/), pixel CSV, or a named dataset (`imgclf datasets list`) (default: the config's data)")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML file of settings (a run's config.yaml works); flags override it.")] = None,
@@ -86,20 +42,6 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder of the same name.")] = False,
     workers: Annotated[str | None, typer.Option(help="With --distribute multi-worker: host:port of every worker, comma-separated, the same on each (writes TF_CONFIG; without it TF_CONFIG is read).", rich_help_panel="Training")] = None,
     worker_index: Annotated[int | None, typer.Option(help="This worker's position in --workers, from 0 (worker 0 is the chief, which writes the run).", rich_help_panel="Training")] = None,
-    rotation_range: Rotation = None,
-    width_shift_range: WidthShift = None,
-    height_shift_range: HeightShift = None,
-    shear_range: Shear = None,
-    zoom_range: Zoom = None,
-    horizontal_flip: HFlip = None,
-    vertical_flip: VFlip = None,
-    fill_mode: FillMode = None,
-    cval: Cval = None,
-    brightness_range: Brightness = None,
-    channel_shift_range: ChannelShift = None,
-    interpolation_order: InterpolationOrder = None,
-    downscale_range: Downscale = None,
-    jpeg_quality_range: JpegQuality = None,
     **settings,
 ):  # fmt: skip
     """Train a model on a folder of images and write runs/<name>/."""
@@ -186,6 +128,7 @@ def _announce(resolved) -> None:
 
 @app.command("lr-find")
 @with_settings_options
+@with_augmentation_options
 def lr_find(
     data: Annotated[str | None, typer.Argument(help="Training data, as for `imgclf train` (default: the config's data).")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML file of settings (a run's config.yaml works); flags override it.")] = None,
@@ -196,7 +139,7 @@ def lr_find(
     **settings,
 ):  # fmt: skip
     """Learning-rate range test (Smith 2017; fastai's lr_find): train briefly with a growing rate, suggest one."""
-    flags = {**{k: None for k in AUG_FLAGS}, **settings}
+    flags = {**{k: None for k in AUG_FLAGS}, **settings}  # augmentation options arrive with the settings
     clf, data = _classifier(data, config, settings, flags)
     resolved = clf.resolve_settings()
     _announce(resolved)

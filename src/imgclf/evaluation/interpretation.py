@@ -111,9 +111,10 @@ class Interpretation:
         if samples.images is not None:  # pixel rows: nothing to decode, nothing to skip
             images = to_model_input(samples.images, predictor.target_size, predictor.color_mode,
                                     predictor.interpolation)  # fmt: skip
-            proba, _ = predictor.predict_proba(images)
+            proba = predictor.predict_proba(images)
             return cls(classes, tuple(samples.paths), np.asarray(samples.labels), proba, (), images)
-        proba, skipped = predictor.predict_proba(list(samples.paths))
+        result = predictor.predict(list(samples.paths))
+        proba, skipped = result.probabilities, result.skipped
         ok = ~np.isnan(proba).any(axis=1)  # an unreadable file's row is NaN
         if (~ok).sum() > len(skipped):  # NaN for images that were read: the weights are not finite
             raise ImgclfError(

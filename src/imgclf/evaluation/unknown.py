@@ -21,7 +21,7 @@ def ood_evaluation(predictor: Predictor, in_images, out_images) -> dict:
     Args:
         predictor: a run's :class:`~imgclf.predict.predictor.Predictor` with an OOD detector.
         in_images: images like the training set (paths, folders or a uint8 array; see
-            :meth:`~imgclf.predict.predictor.Predictor.predict_scores`).
+            :meth:`~imgclf.predict.predictor.Predictor.predict`).
         out_images: other images (an OTHER folder is searched recursively).
 
     Returns:
@@ -32,8 +32,8 @@ def ood_evaluation(predictor: Predictor, in_images, out_images) -> dict:
     Raises:
         ImgclfError: the run has no OOD detector, or either set has no readable image.
     """
-    f_in, _ = predictor.predict_features(in_images)
-    f_out, _ = predictor.predict_features(out_images)
+    f_in = predictor.predict(in_images, features=True).features
+    f_out = predictor.predict(out_images, features=True).features
     f_in, f_out = f_in[~np.isnan(f_in).any(axis=1)], f_out[~np.isnan(f_out).any(axis=1)]
     if not len(f_in) or not len(f_out):
         raise ImgclfError("OOD evaluation needs readable images in both sets. "

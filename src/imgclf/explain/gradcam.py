@@ -127,7 +127,7 @@ def explain_files(predictor, paths, out_dir, class_name: str | None = None, laye
     index = classes.index(class_name) if class_name is not None else None
     name = layer or find_last_conv_layer(predictor.model)
     maps, chosen = gradcam(predictor.model, x, index, name)
-    proba, _ = predictor.predict_proba(x)
+    proba = predictor.predict_proba(x)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     width = len(str(len(files)))

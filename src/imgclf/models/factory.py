@@ -40,7 +40,9 @@ def create_model(
         precision: ``"float32"``, ``"mixed_bfloat16"`` or ``"auto"`` (set per layer).
         pretrained: a backbone's weights: ``"imagenet"`` (cached, checksummed download), a local weight file, or
             ``None`` (random). ConvNets are never pretrained.
-        cut_layer, head, dropout: a backbone's head (see :func:`imgclf.models.transfer.create_transfer_model`).
+        cut_layer: the backbone's layer the head goes on (see :func:`imgclf.models.transfer.create_transfer_model`).
+        head: the head's kind (``course``, ``gap``...; same function).
+        dropout: the head's dropout rate (same function).
 
     Raises:
         ImgclfError: unknown name, ``pretrained`` for a ConvNet, or as the builders raise.

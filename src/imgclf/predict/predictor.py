@@ -76,6 +76,42 @@ def recorded_interpolation(record: runfiles.RunConfig) -> str:
     return record.resolved.get("interpolation") or record.settings.get("interpolation") or DEFAULT_INTERPOLATION
 
 
+@dataclass(frozen=True)
+class Predictions:
+    """What :meth:`Predictor.predict` gives for ``n`` images.
+
+    Attributes:
+        probabilities: float32 ``(n, len(classes))``, rows summing to 1 (calibrated when the run is); a row of NaN
+            for a file that cannot be decoded.
+        classes: class names, column order.
+        skipped: the files that could not be decoded, with the reasons.
+        ood_score: float64 ``(n,)``, how unlike the training images each is (higher = more unlike; see
+            :class:`imgclf.unknown.detector.OodDetector`), or ``None`` without a detector.
+        unknown: bool ``(n,)``, the score above the detector's threshold, or ``None`` without a detector.
+        features: float32 ``(n, d)`` penultimate features when asked for, else ``None``.
+    """
+
+    probabilities: np.ndarray
+    classes: tuple[str, ...]
+    skipped: SkippedFiles
+    ood_score: np.ndarray | None = None
+    unknown: np.ndarray | None = None
+    features: np.ndarray | None = None
+
+    def labels(self, unknown_label=None) -> np.ndarray:
+        """The predicted class of each image, array ``(n,)`` of class names; ``""`` for a file that cannot be
+        decoded. With ``unknown_label`` (e.g. ``"unknown"``), images the run's OOD detector flags get that label."""
+        proba = self.probabilities
+        bad = np.isnan(proba).any(axis=1)
+        labels = np.asarray(self.classes)[np.nan_to_num(proba, nan=-1).argmax(axis=1)]
+        flagged = self.unknown if unknown_label is not None and self.unknown is not None else bad & False
+        if bad.any() or flagged.any():
+            labels = labels.astype(object)
+            labels[flagged], labels[bad] = unknown_label, ""
+            labels = labels.astype(str) if isinstance(unknown_label, str) or not flagged.any() else labels
+        return labels
+
+
 @dataclass
 class Predictor:
     """A trained model and how to feed it.
@@ -153,11 +189,6 @@ class Predictor:
             raise ImgclfError("no image files given.")
         return np.stack([read_image(p, size, mode, interpolation, crop) for p in files])
 
-    def probabilities(self, data) -> np.ndarray:
-        """Probabilities float32 ``(n, len(classes))`` of uint8 images ``(n, h, w, c)`` at ``target_size``
-        or a dataset of such batches; a binary model's one output becomes two columns."""
-        return self._forward(data, features=False)[0]
-
     def _scoring_model(self):
         """The Keras model with a second output, the penultimate features (built once), or ``None``."""
         if self.ood is None:
@@ -188,56 +219,46 @@ class Predictor:
             out = np.concatenate([1.0 - out, out], axis=1)
         return out, feats
 
-    def predict_proba(self, X, *, crop=None, tta: bool = False) -> tuple[np.ndarray, SkippedFiles]:
-        """Class probabilities of images: ``(proba, skipped)`` of :meth:`predict_scores`."""
-        proba, _, skipped = self.predict_scores(X, crop=crop, tta=tta)
-        return proba, skipped
-
-    def predict_scores(self, X, *, crop=None, tta: bool = False) -> tuple[np.ndarray, np.ndarray | None, SkippedFiles]:
-        """Class probabilities of images, and how unlike the training images they are.
+    def predict(self, X, *, crop=None, tta: bool = False, features: bool = False) -> Predictions:
+        """Score images: the one way to predict (the other methods are conveniences over it).
 
         Args:
             X: an image file or folder path, a list of them (folders are searched recursively), a pixel CSV
-                (one image per row; a label column, if any, is ignored), or a uint8 array
-                ``(batch, height, width, channels)`` / ``(height, width, channels)`` of 0-255 pixels (resized
-                to ``target_size`` if needed).
+                (one image per row; a label column, if any, is ignored), packed shards (``imgclf pack``), or a
+                uint8 array ``(batch, height, width, channels)`` / ``(height, width, channels)`` of 0-255 pixels
+                (resized to ``target_size`` if needed).
             crop: box ``(x, y, w, h)`` in pixels cut out of every image file before resizing.
             tta: average the predictions (and features) of 8 flipped and cropped views of each image file
                 (:func:`imgclf.pipeline.tta.tta_views`).
+            features: keep the penultimate features (what the OOD detector scores) in the result.
 
         Returns:
-            ``(proba, ood_score, skipped)``: ``proba`` float32 ``(n, len(classes))``, rows summing to 1, in the
-            order of :func:`expand_image_paths`; ``ood_score`` float64 ``(n,)`` from the run's detector
-            (:class:`imgclf.unknown.detector.OodDetector`; higher = more unlike the training images), or ``None``
-            without one; a file that cannot be decoded gets NaN and is listed in ``skipped`` with the reason (never an
-            exception).
+            :class:`Predictions`, rows in the order of :func:`expand_image_paths`; a file that cannot be decoded
+            gets a row of NaN and is listed in ``skipped`` with the reason (never an exception).
 
         Raises:
             ImgclfError: a path does not exist, a folder holds no images, an array has the wrong dtype or
-                rank, ``crop``/``tta`` given with arrays, or a crop box outside an image.
+                rank, ``crop``/``tta`` given with arrays, a crop box outside an image, or ``features`` asked of
+                a model without an OOD detector (trained with ``calibrate=False``, without validation images, or
+                with a model imgclf did not build).
         """
+        if features and self._scoring_model() is None:
+            raise ImgclfError("this model has no out-of-distribution detector (ood.npz): train it with validation "
+                              "images and calibrate on.")  # fmt: skip
         out, feats, skipped = self._predict(X, crop, tta)
         scores = self._scores(feats)
         if scores is not None:
             scores[np.isnan(out).any(axis=1)] = np.nan
-        return out, scores, skipped
+        unknown = self.ood.unknown(scores) if scores is not None else None
+        return Predictions(out, self.classes, skipped, scores, unknown, feats if features else None)
 
-    def predict_labels(self, X, *, crop=None, tta: bool = False, unknown_label=None) -> tuple[np.ndarray, SkippedFiles]:
-        """``(labels, skipped)``: the predicted class of each image (arguments as in :meth:`predict_scores`), array
-        ``(n,)`` of class names; ``""`` for a file that cannot be decoded. With ``unknown_label`` (e.g.
-        ``"unknown"``), images the run's OOD detector flags get that label."""
-        proba, scores, skipped = self.predict_scores(X, crop=crop, tta=tta)
-        bad = np.isnan(proba).any(axis=1)
-        labels = np.asarray(self.classes)[np.nan_to_num(proba, nan=-1).argmax(axis=1)]
-        flagged = self.ood.unknown(scores) if unknown_label is not None and scores is not None else bad & False
-        if bad.any() or flagged.any():
-            labels = labels.astype(object)
-            labels[flagged], labels[bad] = unknown_label, ""
-            labels = labels.astype(str) if isinstance(unknown_label, str) or not flagged.any() else labels
-        return labels, skipped
+    def predict_proba(self, X, *, crop=None, tta: bool = False) -> np.ndarray:
+        """``predict(X, crop=crop, tta=tta).probabilities``: float32 ``(n, len(classes))``, NaN rows for files
+        that cannot be decoded (see :meth:`predict`)."""
+        return self.predict(X, crop=crop, tta=tta).probabilities
 
     def _predict(self, X, crop, tta: bool) -> tuple[np.ndarray, np.ndarray | None, SkippedFiles]:
-        """``(probabilities, penultimate features or None, skipped)``: see :meth:`predict_scores`."""
+        """``(probabilities, penultimate features or None, skipped)``: see :meth:`predict`."""
         skipped = SkippedFiles()
         if is_csv(X):
             from imgclf.data.pixel_csv import read_pixel_csv
@@ -282,20 +303,6 @@ class Predictor:
             return None
         return self.ood.scores(np.nan_to_num(feats))
 
-    def predict_features(self, X) -> tuple[np.ndarray, SkippedFiles]:
-        """Penultimate features float32 ``(n, d)`` of images (``X`` as in :meth:`predict_scores`; NaN rows for
-        files that cannot be decoded), what the OOD detector scores.
-
-        Raises:
-            ImgclfError: the run has no OOD detector (trained with ``calibrate=False``, without validation images,
-                or with a model imgclf did not build), or as :meth:`predict_scores`.
-        """
-        if self._scoring_model() is None:
-            raise ImgclfError("this model has no out-of-distribution detector (ood.npz): train it with validation "
-                              "images and calibrate on.")  # fmt: skip
-        _, feats, skipped = self._predict(X, None, False)
-        return feats, skipped
-
     def _views_forward(self, paths, crop, tta: bool, skipped: SkippedFiles) -> tuple[np.ndarray, np.ndarray | None]:
         from imgclf.pipeline.tta import NUM_VIEWS, tta_views
 
@@ -330,17 +337,18 @@ class Predictor:
             ``{"path", "label": None, "error": reason}`` for a file that cannot be decoded.
 
         Raises:
-            ImgclfError: as :meth:`predict_scores`.
+            ImgclfError: as :meth:`predict`.
         """
         items = [items] if isinstance(items, (str, os.PathLike)) else list(items)
         csvs = [p for p in items if is_csv(p) or is_packed(p)]
         files = [p for p in items if p not in csvs]
         paths = expand_image_paths(files) if files else []
-        proba, scores, skipped = self.predict_scores(paths, crop=crop, tta=tta)  # (0, classes) when there are none
-        reasons = dict(skipped.items())
-        names, rows, score_rows = list(paths), [proba], [scores]
+        first = self.predict(paths, crop=crop, tta=tta)  # (0, classes) when there are none
+        reasons = dict(first.skipped.items())
+        names, rows, score_rows = list(paths), [first.probabilities], [first.ood_score]
         for csv_path in csvs:
-            p, sc, _ = self.predict_scores(csv_path)
+            more = self.predict(csv_path)
+            p, sc = more.probabilities, more.ood_score
             if is_packed(csv_path):
                 names += [f"{csv_path}#{name}" for name in packed_names(csv_path)]
             else:

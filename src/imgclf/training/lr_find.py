@@ -113,7 +113,8 @@ def range_test(model, batches, *, start_lr: float = 1e-7, end_lr: float = 10.0, 
         model: a compiled Keras model whose optimizer has a constant (float) learning rate.
         batches: an iterable of ``(images, targets)`` batches (a ``tf.data.Dataset``), repeated if shorter than
             ``steps``.
-        start_lr, end_lr: the sweep's first and last rates.
+        start_lr: the sweep's first rate.
+        end_lr: its last rate.
         steps: batches trained, at most.
         stop_on_divergence: stop once the smoothed loss exceeds :data:`DIVERGENCE` times its minimum (or is NaN).
 

@@ -1,10 +1,9 @@
 """The training loop: a model, its datasets and a :class:`TrainingConfig` in, a :class:`TrainingResult` out.
 
-It assembles the callbacks (timing, history, skipped files, progress, target accuracy / early stopping /
-learning-rate control, run checkpoints), trains the head on cached backbone features when the backbone is
-frozen and nothing is augmented, runs the optional fine-tuning phase, and keeps the run folder's per-epoch
-files (``history.csv``, ``last.keras``, ``best.keras``, ``state.json``) and, at the end, ``summary.txt`` and
-the curves. It never sees the estimator: ``ImageClassifier.fit`` and ``ImageClassifier.resume`` call it.
+It assembles the callbacks (timing, history, skipped files, progress, target accuracy / early stopping / learning
+rate control, run checkpoints), trains the head on cached backbone features when the backbone is frozen and nothing
+is augmented, runs the optional fine-tuning phase, and keeps the run's per-epoch files (``history.csv``, ``last.keras``,
+``best.keras``, ``state.json``), then ``summary.txt`` and the curves. :mod:`imgclf.training.fit` calls it.
 """
 
 from __future__ import annotations
@@ -315,8 +314,9 @@ def train(model: keras.Model, data: TrainingData, config: TrainingConfig, run: P
         run: the run folder for per-epoch files, or ``None``.
         callbacks: extra ``keras.callbacks.Callback`` objects.
         verbose: 1 prints a Rich progress bar per epoch on stderr; 0 is silent.
-        initial_epoch, history, state: where a resumed run starts: the epochs done, their history rows and
-            ``state.json``.
+        initial_epoch: where a resumed run starts: the epochs done.
+        history: their history rows.
+        state: the run's ``state.json``.
         restored: with ``initial_epoch``, ``model`` is the checkpoint's (fine-tuning layers and optimizer included);
             else it is new (a worker other than the chief, which gets the chief's values) and a run resumed inside
             the fine-tuning phase first opens that phase's layers and optimizer again.

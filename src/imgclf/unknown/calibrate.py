@@ -73,6 +73,14 @@ def collect_features(features: keras.Model, ds) -> tuple[np.ndarray, np.ndarray]
     return np.concatenate(feats), np.concatenate(labels)
 
 
+#: Features or weights beyond this size come from a diverged model: their squares (covariances) overflow float32.
+DIVERGED = 1e18
+
+
+def _usable(values: np.ndarray) -> bool:
+    return bool(np.isfinite(values).all() and (np.abs(values).max(initial=0.0) < DIVERGED))
+
+
 def calibrate(model: keras.Model, train_in_order, validation, method: str = "knn", false_alarm_rate: float = 0.05,
               run: str | Path | None = None) -> tuple[dict, OodDetector] | None:  # fmt: skip
     """Fit the temperature (folded into ``model``'s output layer, in place) and the OOD detector.
@@ -86,8 +94,9 @@ def calibrate(model: keras.Model, train_in_order, validation, method: str = "knn
         run: a run folder to write ``calibration.json`` and ``ood.npz`` into.
 
     Returns:
-        ``(record, detector)``, or ``None`` when the model has no imgclf output layer or no validation image
-        can be read. ``record`` holds ``temperature``, ``ece_before``/``ece_after`` (15 bins), ``nll_before``/
+        ``(record, detector)``, or ``None`` when the model has no imgclf output layer, no validation image
+        can be read, or its features or weights are not finite or beyond :data:`DIVERGED` (training diverged).
+        ``record`` holds ``temperature``, ``ece_before``/``ece_after`` (15 bins), ``nll_before``/
         ``nll_after``, the reliability diagram's bins before and after, and the detector's settings.
 
     Raises:
@@ -104,6 +113,8 @@ def calibrate(model: keras.Model, train_in_order, validation, method: str = "knn
         return None
     layer = output_layer(model)
     kernel, bias = (np.asarray(w, np.float64) for w in layer.get_weights())
+    if not all(_usable(x) for x in (f_val, f_train, kernel, bias)):
+        return None  # training diverged (a learning rate far too high): nothing to calibrate; evaluation says so
     logits = logits_of(f_val, kernel, bias)
     errors = int((softmax(logits).argmax(axis=1) != y_val).sum())
     fitted = len(y_val) >= MIN_CALIBRATION_IMAGES and errors > 0

@@ -148,7 +148,8 @@ class OodDetector:
         Args:
             train_features: penultimate features float32 ``(n, d)`` of the training images (unaugmented).
             train_labels: their classes, int ``(n,)``.
-            kernel, bias: the output layer's weights (temperature applied).
+            kernel: the output layer's kernel float32 ``(d, outputs)`` (temperature applied).
+            bias: its bias float32 ``(outputs,)``.
             method: the deciding method, one of :data:`METHODS`.
             k: the ``knn`` neighbour (at most ``n``).
 

@@ -164,7 +164,8 @@ def create_app(predictor: Predictor, *, name: str = "model", info: dict | None =
     from starlette.exceptions import HTTPException
 
     def infer(x: np.ndarray) -> np.ndarray:  # probabilities, then the OOD score as a last column if there is one
-        proba, scores, _ = predictor.predict_scores(x)
+        result = predictor.predict(x)
+        proba, scores = result.probabilities, result.ood_score
         return proba if scores is None else np.concatenate([proba, scores[:, None]], axis=1)
 
     batcher = MicroBatcher(infer, window_ms=batch_window_ms)

@@ -1,0 +1,250 @@
+"""What ``ImageClassifier.fit`` does, as functions: settings and data in, a frozen :class:`FitResult` out.
+
+:func:`fit` trains a new model (or, in a restarted multi-worker cluster, goes on from the chief's checkpoint),
+:func:`resume` continues a run folder from its last finished epoch, :func:`lr_find` runs the learning-rate range
+test. Each takes the settings (an :class:`imgclf.settings.Settings`, e.g. the estimator itself) and what they
+resolved to (:class:`imgclf.training.resolved.Resolved`); none of them keeps state. The estimator copies a
+result's fields into its trailing-underscore attributes (scikit-learn's convention).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from imgclf import settings as _settings
+from imgclf.data.samples import Dataset
+from imgclf.models import create_model, inference_model
+from imgclf.pipeline.augment import Augmentation
+from imgclf.pipeline.skipped import SkippedFiles
+from imgclf.pipeline.tfdata import available_memory, resolve_class_mode
+from imgclf.runs import record as runfiles
+from imgclf.settings import Settings
+from imgclf.training import cluster, distribute
+from imgclf.training.budget import check_training_memory
+from imgclf.training.features import feature_cache_key, weights_fingerprint
+from imgclf.training.inputs import decoded_cache_dir, load_data, say_cache, training_datasets
+from imgclf.training.lr_find import LrFindResult, check_sweep, range_test
+from imgclf.training.resolved import Resolved
+from imgclf.training.seeding import seeded
+from imgclf.training.trainer import TrainingConfig, TrainingData, compile_model, train
+from imgclf.unknown.calibrate import calibrate
+from imgclf.unknown.detector import OodDetector
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What a training run produced.
+
+    Attributes:
+        model: the trained model, float32, from uint8 ``(batch, height, width, channels)`` to probabilities
+            ``(batch, 1)`` (binary) or ``(batch, n_classes)``; calibrated when ``calibration`` is set.
+        classes: class names; output ``i`` is ``classes[i]``.
+        class_mode: ``binary``, ``categorical`` or ``sparse``.
+        target_size, color_mode, interpolation: how images were read (pixels, ``rgb``/``grayscale``, filter).
+        epochs: epochs of the first phase; augment: the augmentation it trained with.
+        history: one dict per epoch (``epoch``, ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
+            ``learning_rate``, ``seconds``).
+        stop_reason: why training stopped before its last epoch, or ``None``.
+        skipped: training or validation files that could not be read.
+        fine_tune_start: first epoch (1-based) of the fine-tuning phase, or ``None``.
+        features_from_cache: the frozen backbone's features came from the disk cache.
+        dataset: the data trained on.
+        cache: where decoded images were kept, per split (``memory``, ``disk`` or ``none``).
+        calibration: the figures of ``calibration.json`` (temperature, ECE before and after), or ``None``.
+        ood: the out-of-distribution detector fitted on the training features, or ``None``.
+        run: the run folder this process wrote, or ``None`` (none asked for, or a worker other than the chief).
+    """
+
+    model: keras.Model
+    classes: np.ndarray
+    class_mode: str
+    target_size: tuple[int, int]
+    color_mode: str
+    interpolation: str
+    epochs: int
+    augment: Augmentation
+    history: list[dict]
+    stop_reason: str | None
+    skipped: SkippedFiles
+    fine_tune_start: int | None
+    features_from_cache: bool
+    dataset: Dataset
+    cache: dict = field(default_factory=dict)
+    calibration: dict | None = None
+    ood: OodDetector | None = None
+    run: Path | None = None
+
+
+def params_of(settings: Settings) -> dict:
+    """Every setting's value, by name (what ``get_params`` gives for the estimator)."""
+    return {name: getattr(settings, name) for name in _settings.names()}
+
+
+def run_record(settings: Settings, resolved: Resolved, classes, class_mode: str, dataset: Dataset | None):
+    """The :class:`imgclf.runs.record.RunConfig` of a run with these settings (``config.yaml``)."""
+    import imgclf
+
+    return runfiles.RunConfig.of(params_of(settings), classes, resolved, class_mode, dataset, imgclf.__version__)
+
+
+def load(settings: Settings, resolved: Resolved, X, y=None) -> Dataset:
+    """The data ``fit`` trains on (:func:`imgclf.training.inputs.load_data`, split as the settings say)."""
+    return load_data(X, y, validation_split=resolved.validation_split, seed=settings.seed,
+                     label_pattern=settings.label_pattern, label_column=settings.label_column)  # fmt: skip
+
+
+def fit(settings: Settings, resolved: Resolved, X, y=None, *, run_dir: str | os.PathLike | None = None,
+        callbacks=(), verbose: int = 1) -> FitResult:  # fmt: skip
+    """Train a new model on ``X``/``y`` (as ``ImageClassifier.fit`` takes them), writing the run into ``run_dir``.
+
+    Raises:
+        ImgclfError: as ``ImageClassifier.fit``.
+    """
+    strategy = cluster.get_strategy(settings.distribute)  # before TensorFlow runs anything: multi-worker needs it
+    dataset = load(settings, resolved, X, y)
+    class_mode = resolve_class_mode(settings.class_mode, dataset.num_classes)
+    run, _ = cluster.own_folder(run_dir, strategy)  # None on a worker other than the chief
+    record = run_record(settings, resolved, dataset.class_names, class_mode, dataset)
+    state = distribute.restartable(run, record) if strategy is not None else None
+    state = distribute.chief_state(strategy, state)
+    if state is not None:  # a restarted cluster: on from the chief's last checkpoint (as BackupAndRestore)
+        return _continue(settings, resolved, run, dataset, strategy, state, verbose)
+    model = new_model(settings, resolved, dataset, class_mode, strategy)
+    if run is not None:
+        record.write(run)
+    return _train(settings, resolved, model, dataset, class_mode, run, callbacks=callbacks, verbose=verbose,
+                  strategy=strategy)  # fmt: skip
+
+
+def resume(settings: Settings, resolved: Resolved, run: Path, state: dict, data, verbose: int = 1) -> FitResult:
+    """Continue the run folder ``run`` from ``state`` (its ``state.json``) on ``data`` (the data it names), with the
+    settings its ``config.yaml`` records (see :func:`imgclf.runs.record.resumable`)."""
+    strategy = cluster.get_strategy(settings.distribute)
+    return _continue(settings, resolved, run, load(settings, resolved, data), strategy, state, verbose)
+
+
+def build_model(settings: Settings, resolved: Resolved, num_classes: int, class_mode: str) -> keras.Model:
+    """The uncompiled model the settings describe (:func:`imgclf.models.create_model`)."""
+    return create_model(
+        resolved.backbone or resolved.model, resolved.input_shape, num_classes, class_mode, resolved.precision,
+        pretrained=resolved.weights if resolved.backbone else None, cut_layer=settings.cut_layer, head=resolved.head,
+        dropout=resolved.dropout,
+    )  # fmt: skip
+
+
+def new_model(settings: Settings, resolved: Resolved, dataset: Dataset, class_mode: str, strategy=None):
+    """The compiled model to train (in ``strategy``'s scope), once the memory it needs is known to be there.
+
+    Raises:
+        ImgclfError: not enough memory for these settings (:func:`imgclf.training.budget.check_training_memory`).
+    """
+    free = available_memory()
+    check_training_memory(resolved.input_shape, resolved.batch_size, available=free)  # before allocating
+    config = TrainingConfig.of(settings, resolved, class_mode)
+    with seeded(settings.seed), cluster.scope(strategy):
+        model = build_model(settings, resolved, dataset.num_classes, class_mode)
+        compile_model(model, config, config.first_learning_rate(len(dataset.train.labels)))
+    check_training_memory(resolved.input_shape, resolved.batch_size, model.count_params(), available=free)
+    return model
+
+
+def _continue(settings: Settings, resolved: Resolved, run: Path | None, dataset: Dataset, strategy, state: dict,
+              verbose: int) -> FitResult:  # fmt: skip
+    """Train on from a run folder's last checkpoint (``last.keras`` + ``state.json``); without a folder (a worker
+    other than the chief), from a new model that :func:`imgclf.training.distribute.fit` gives the chief's values."""
+    class_mode = resolve_class_mode(settings.class_mode, dataset.num_classes)
+    done = int(state["epochs_completed"])
+    history = runfiles.history_until(run, done)
+    checkpoint, restored = None, run is not None and not cluster.is_multi_worker(strategy)
+    shape = (resolved.input_shape, 1 if class_mode == "binary" else dataset.num_classes)
+    if restored:
+        with cluster.scope(strategy):
+            model = runfiles.load_model_file(run / runfiles.LAST_FILE, *shape)
+    else:  # every worker makes the same variables in the same order; the chief then copies its checkpoint in
+        model = new_model(settings, resolved, dataset, class_mode, strategy)
+        checkpoint = runfiles.load_model_file(run / runfiles.LAST_FILE, *shape) if run is not None else None
+    return _train(settings, resolved, model, dataset, class_mode, run, verbose=verbose, initial_epoch=done,
+                  history=history, state=state, seed=settings.seed + done, strategy=strategy, restored=restored,
+                  restore_from=checkpoint)  # fmt: skip
+
+
+def datasets(settings: Settings, resolved: Resolved, dataset: Dataset, skipped: SkippedFiles | None = None, **kwargs):
+    """``(train, validation, cache choices)`` of ``dataset`` read and augmented as the settings say
+    (:func:`imgclf.training.inputs.training_datasets`; ``kwargs`` override ``batch_size`` and ``cache``)."""
+    kwargs.setdefault("batch_size", resolved.batch_size)
+    kwargs.setdefault("cache", settings.cache)
+    return training_datasets(
+        dataset, target_size=resolved.target_size, color_mode=resolved.color_mode,
+        interpolation=resolved.interpolation, class_mode=settings.class_mode, augment=resolved.augment,
+        seed=settings.seed, skipped=skipped, **kwargs,
+    )  # fmt: skip
+
+
+def _train(settings: Settings, resolved: Resolved, model, dataset: Dataset, class_mode: str, run: Path | None,
+           **kwargs) -> FitResult:  # fmt: skip
+    with decoded_cache_dir(run) as cache_dir:
+        return _train_from(settings, resolved, model, dataset, class_mode, run, cache_dir, **kwargs)
+
+
+def _train_from(settings: Settings, resolved: Resolved, model, dataset: Dataset, class_mode: str, run: Path | None,
+                cache_dir: Path, *, seed: int | None = None, verbose: int = 1, strategy=None,
+                **kwargs) -> FitResult:  # fmt: skip
+    skipped = SkippedFiles()
+    build = functools.partial(datasets, settings, resolved, dataset, skipped, cache_dir=cache_dir)  # a shard each
+    train_ds, val_ds, choices = distribute.worker_datasets(strategy, build, resolved.batch_size)
+    if verbose:
+        say_cache(choices, dataset.validation is not None)
+    cache_features = bool(resolved.backbone) and settings.cache_features and resolved.augment.is_identity
+    cache_features = cache_features and strategy is None
+    key = None
+    if cache_features:
+        key = feature_cache_key([resolved.backbone, weights_fingerprint(resolved.weights),
+                                 list(resolved.input_shape), resolved.interpolation, settings.cut_layer,
+                                 resolved.head, class_mode], dataset)  # fmt: skip
+    in_order = datasets(settings, resolved, dataset, skipped, in_order=True)[0] if cache_features else None
+    data = TrainingData(train_ds, val_ds, in_order, dataset.train.labels, dataset.num_classes, skipped)
+    config = TrainingConfig.of(settings, resolved, class_mode, cache_features=cache_features, feature_key=key)
+    with seeded(settings.seed if seed is None else seed):
+        result = train(model, data, config, run, verbose=verbose, strategy=strategy, **kwargs)
+        trained = distribute.local_copy(inference_model(result.model))  # new layers draw seeds: inside
+    done = None
+    del data, train_ds  # the training stream and its in-memory cache can go before calibration decodes
+    if settings.calibrate:  # validation (and cached-feature) batches hold decoded images by now: read from memory
+        # else one streamed pass: a second in-memory copy of the training images doubled the peak (issue 23)
+        if in_order is None:
+            in_order = datasets(settings, resolved, dataset, in_order=True, cache="none")[0]
+        val_ds = val_ds if strategy is None else datasets(settings, resolved, dataset)[1]
+        done = calibrate(trained, in_order, val_ds, settings.ood_method, settings.ood_false_alarm_rate, run)
+    calibration, ood = done if done is not None else (None, None)
+    return FitResult(
+        trained, np.asarray(dataset.class_names), class_mode, resolved.target_size, resolved.color_mode,
+        resolved.interpolation, resolved.epochs, resolved.augment, result.history, result.stop_reason,
+        result.skipped, result.fine_tune_start, result.features_from_cache, dataset,
+        {split: choice.mode for split, choice in choices.items()}, calibration, ood, run,
+    )  # fmt: skip
+
+
+def lr_find(settings: Settings, resolved: Resolved, X, y=None, *, start_lr: float = 1e-7, end_lr: float = 10.0,
+            steps: int = 100) -> LrFindResult:  # fmt: skip
+    """The learning-rate range test (Smith 2017; fastai's ``lr_find``) for these settings: a fresh model trains up
+    to ``steps`` batches of ``X`` (augmented as ``fit`` would) while the rate grows exponentially from
+    ``start_lr`` to ``end_lr`` (:func:`imgclf.training.lr_find.range_test`).
+
+    Raises:
+        ImgclfError: a bad sweep, unusable data, or a loss that diverges at once.
+    """
+    check_sweep(start_lr, end_lr, steps)
+    dataset = load(settings, resolved, X, y)
+    class_mode = resolve_class_mode(settings.class_mode, dataset.num_classes)
+    config = TrainingConfig.of(settings, resolved, class_mode)
+    with seeded(settings.seed), decoded_cache_dir(None) as cache_dir:
+        model = build_model(settings, resolved, dataset.num_classes, class_mode)
+        compile_model(model, config, start_lr)
+        train_ds = datasets(settings, resolved, dataset, cache_dir=cache_dir)[0]
+        return range_test(model, train_ds, start_lr=start_lr, end_lr=end_lr, steps=steps)
