@@ -172,10 +172,11 @@ def main() -> None:
     print(f"images: {args.count:,} in {images} ({time.perf_counter() - start:.0f} s)")
     packed = args.work / "packed"
     if not (packed / "manifest.json").is_file():
+        from imgclf.data.images import ImageSpec
         from imgclf.pipeline.records import pack
 
         start = time.perf_counter()
-        manifest = pack(images, packed, target_size=(150, 150))
+        manifest = pack(images, packed, image=ImageSpec((150, 150)))
         size = sum(s["bytes"] for part in manifest["splits"].values() for s in part["shards"])
         print(f"packed in {time.perf_counter() - start:.0f} s: {size / 1e9:.2f} GB")
     if args.only and "cli" in args.only:

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from imgclf import ImageClassifier
 from imgclf.data.folders import load_folder
-from imgclf.data.images import load_image
+from imgclf.data.images import ImageSpec, load_image
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.augment import PRESETS, Augmentation, affine_matrices, augment_batch, make_augmentation, warp
 from imgclf.pipeline.tfdata import image_dataset
@@ -166,7 +166,7 @@ def test_rotation_stays_in_range():
 
 
 def _stream(paths, aug, seed, epochs=2):
-    ds = image_dataset(paths, target_size=(24, 24), batch_size=8, shuffle=False, seed=seed, augment=aug)
+    ds = image_dataset(paths, image=ImageSpec((24, 24)), batch_size=8, shuffle=False, seed=seed, augment=aug)
     return [np.asarray(b) for _ in range(epochs) for b in ds]
 
 

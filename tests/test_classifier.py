@@ -11,7 +11,7 @@ from PIL import Image
 
 from imgclf import ImageClassifier, ImgclfError
 from imgclf.data.folders import load_folder
-from imgclf.data.images import load_image
+from imgclf.data.images import ImageSpec, load_image
 from imgclf.pipeline.sources import samples_dataset
 from imgclf.runs.history import read_history_csv
 from imgclf.runs.record import check_run_dir
@@ -79,7 +79,7 @@ def test_predict_applies_training_preprocessing(trained):
         [
             np.asarray(b[0])
             for b in samples_dataset(
-                ds.validation, target_size=(32, 32), color_mode="rgb", class_mode="binary", num_classes=2, batch_size=8
+                ds.validation, image=ImageSpec((32, 32)), class_mode="binary", num_classes=2, batch_size=8
             )
         ]
     )

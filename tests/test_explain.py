@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from imgclf import ImageClassifier, ImgclfError
-from imgclf.data.images import load_image
+from imgclf.data.images import ImageSpec, load_image
 from imgclf.explain import feature_maps, filter_tiles, find_last_conv_layer, gradcam
 from imgclf.explain.feature_maps import channel_tiles, wrap_tiles, write_feature_maps
 from imgclf.pipeline.tta import NUM_VIEWS, tta_views
@@ -104,7 +104,7 @@ def test_crop_before_resize(tmp_path):
 def test_tta_views_and_average(square_model, tmp_path):
     clf, root = square_model
     path = sorted((root / "validation" / "square").glob("*.png"))[0]
-    views = tta_views(path, (SIZE, SIZE))
+    views = tta_views(path, ImageSpec((SIZE, SIZE)))
     assert views.shape == (NUM_VIEWS, SIZE, SIZE, 3)
     np.testing.assert_array_equal(views[0], load_image(path, (SIZE, SIZE)))
     np.testing.assert_array_equal(views[1], views[0][:, ::-1])

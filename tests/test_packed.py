@@ -9,7 +9,7 @@ import pytest
 
 from imgclf import ImageClassifier, ImgclfError
 from imgclf.data.folders import load_folder
-from imgclf.data.images import load_image
+from imgclf.data.images import ImageSpec, load_image
 from imgclf.data.packed import is_packed, load_packed
 from imgclf.pipeline.records import pack, read_images, record_dataset
 
@@ -27,7 +27,7 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def packed(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("packed") / "shards"
-    pack(data, out, target_size=(32, 32), shard_size_mb=0.02)  # ~6 images of 32x32x3 per shard
+    pack(data, out, image=ImageSpec((32, 32)), shard_size_mb=0.02)  # ~6 images of 32x32x3 per shard
     return out
 
 
@@ -56,7 +56,7 @@ def test_pack_is_lossless_for_classes_counts_and_pixels(data, packed):
 
 def test_stream_is_shuffled_bounded_and_sharded_by_file(packed):
     records = load_packed(packed).train.records
-    common = dict(class_mode="sparse", num_classes=3, target_size=(32, 32), color_mode="rgb", batch_size=64)
+    common = dict(class_mode="sparse", num_classes=3, image=ImageSpec((32, 32)), batch_size=64)
     once = [int(y) for _, ys in record_dataset(records, **common) for y in ys]
     epochs = [[int(y) for _, ys in ds for y in ys] for ds in [record_dataset(records, shuffle=True, seed=1,
                                                                              **common)] * 2]  # fmt: skip
@@ -64,7 +64,7 @@ def test_stream_is_shuffled_bounded_and_sharded_by_file(packed):
     halves = [[int(y) for _, ys in record_dataset(records, shard=(2, i), **common) for y in ys] for i in (0, 1)]
     assert sorted(halves[0] + halves[1]) == sorted(once) and halves[0] and halves[1]
     with pytest.raises(ImgclfError, match=r"packed at target_size \(32, 32\)"):
-        record_dataset(records, **{**common, "target_size": (64, 64)})
+        record_dataset(records, **{**common, "image": ImageSpec((64, 64))})
 
 
 def test_packed_and_folder_runs_reach_the_same_accuracy(data, packed, tmp_path):
@@ -105,7 +105,7 @@ def test_packed_data_at_a_url_trains_and_predicts(data, tmp_path):
     import yaml
 
     url = "ram://imgclf-test/packed"
-    pack(data, url, target_size=(32, 32), shard_size_mb=0.05)
+    pack(data, url, image=ImageSpec((32, 32)), shard_size_mb=0.05)
     run = tmp_path / "run"
     clf = ImageClassifier(model="course_small", target_size=(32, 32), epochs=2, batch_size=8).fit(url, run_dir=run,
                                                                                                  verbose=0)  # fmt: skip
@@ -120,7 +120,7 @@ def test_a_failed_pack_leaves_no_folder(tmp_path):
         for i in range(3):
             (bad / cls / f"x{i}.png").write_bytes(b"not an image")
     with pytest.raises(ImgclfError, match="none of the training images"):
-        pack(bad, tmp_path / "out", target_size=(16, 16))
+        pack(bad, tmp_path / "out", image=ImageSpec((16, 16)))
     assert not (tmp_path / "out").exists()
 
 
@@ -134,7 +134,7 @@ def test_packed_samples_serve_feature_keys_and_in_memory_reads(data, packed, tmp
     key = feature_cache_key(["squeezenet1_1"], loaded)
     assert key == feature_cache_key(["squeezenet1_1"], load_packed(packed))  # stable
     other = tmp_path / "other"
-    pack(data, other, target_size=(32, 32), shard_size_mb=0.02, seed=1)  # same images, another order
+    pack(data, other, image=ImageSpec((32, 32)), shard_size_mb=0.02, seed=1)  # same images, another order
     assert feature_cache_key(["squeezenet1_1"], load_packed(other)) != key
     held = in_memory(loaded.validation)
     assert held.images.shape == (11, 32, 32, 3) and held.paths == loaded.validation.paths

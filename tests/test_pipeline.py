@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from imgclf.data.folders import load_folder
-from imgclf.data.images import load_image
+from imgclf.data.images import ImageSpec, load_image
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.sources import samples_dataset
 from imgclf.pipeline.tfdata import encode_labels, image_dataset, resolve_class_mode
@@ -22,9 +22,7 @@ def _batches(ds):
 )
 def test_shapes_and_dtypes(split_data, class_mode, target_shape, target_dtype):
     ds = load_folder(split_data)
-    data = samples_dataset(
-        ds.train, target_size=(32, 40), color_mode="rgb", class_mode=class_mode, num_classes=2, batch_size=5
-    )
+    data = samples_dataset(ds.train, image=ImageSpec((32, 40)), class_mode=class_mode, num_classes=2, batch_size=5)
     batches = _batches(data)
     images, targets = batches[0]
     assert images.shape == (5, 32, 40, 3) and images.dtype == np.uint8
@@ -35,14 +33,14 @@ def test_shapes_and_dtypes(split_data, class_mode, target_shape, target_dtype):
 
 def test_grayscale_images(split_data):
     ds = load_folder(split_data)
-    images = _batches(image_dataset(ds.train.paths[:4], target_size=(20, 20), color_mode="grayscale", batch_size=4))[0]
+    images = _batches(image_dataset(ds.train.paths[:4], image=ImageSpec((20, 20), "grayscale"), batch_size=4))[0]
     assert images.shape == (4, 20, 20, 1) and images.dtype == np.uint8
 
 
 def test_images_are_exactly_load_image(split_data):
     ds = load_folder(split_data)
     paths = ds.train.paths[:6]
-    got = np.concatenate(_batches(image_dataset(paths, target_size=(30, 30), batch_size=4)))
+    got = np.concatenate(_batches(image_dataset(paths, image=ImageSpec((30, 30)), batch_size=4)))
     want = np.stack([load_image(p, (30, 30)) for p in paths])
     np.testing.assert_array_equal(got, want)
 
@@ -51,7 +49,7 @@ def test_images_are_exactly_load_image(split_data):
 def test_cache_does_not_change_content(split_data, cache, tmp_path):
     ds = load_folder(split_data)
     labels = encode_labels(ds.train.labels, "sparse", 2)
-    data = image_dataset(ds.train.paths, labels=labels, target_size=(24, 24), batch_size=8, cache=cache,
+    data = image_dataset(ds.train.paths, labels=labels, image=ImageSpec((24, 24)), batch_size=8, cache=cache,
                          cache_file=str(tmp_path / "train"))  # fmt: skip
     for _ in range(2):  # the second pass reads the cache back
         got = _batches(data)
@@ -68,7 +66,7 @@ def test_shuffle_is_seeded_and_reshuffles(split_data, cache, tmp_path):
 
     def order(seed):
         data = image_dataset(
-            ds.train.paths, labels=labels, target_size=(8, 8), batch_size=48, shuffle=True, seed=seed, cache=cache,
+            ds.train.paths, labels=labels, image=ImageSpec((8, 8)), batch_size=48, shuffle=True, seed=seed, cache=cache,
             cache_file=str(tmp_path / f"c{seed}-{len(list(tmp_path.iterdir()))}"),
         )  # fmt: skip
         return [np.asarray(b[1]).tolist() for _ in range(2) for b in data]
@@ -116,17 +114,17 @@ def test_cache_setting_and_automatic_choice(tmp_path, monkeypatch):
     with pytest.raises(ImgclfError, match=r"cache must be one of .*Received: 'ram'"):
         pipeline.check_cache("ram")
     with pytest.raises(ImgclfError, match="needs a cache_file"):
-        image_dataset(["x.png"], target_size=(8, 8), cache="disk")
+        image_dataset(["x.png"], image=ImageSpec((8, 8)), cache="disk")
     # 1,000 images of 100x100x3 = 30 MB: memory when half the available memory holds them, else disk, else none
     monkeypatch.setattr(pipeline, "available_memory", lambda: 10**9)
-    assert pipeline.choose_cache("auto", 1000, (100, 100), "rgb", tmp_path).mode == "memory"
+    assert pipeline.choose_cache("auto", 1000, ImageSpec((100, 100)), tmp_path).mode == "memory"
     monkeypatch.setattr(pipeline, "available_memory", lambda: 50 * 10**6)
-    choice = pipeline.choose_cache("auto", 1000, (100, 100), "rgb", tmp_path)
+    choice = pipeline.choose_cache("auto", 1000, ImageSpec((100, 100)), tmp_path)
     assert choice.mode == "disk" and "0.03 GB" in choice.reason and choice.bytes == 30_000_000
-    assert pipeline.choose_cache("auto", 1000, (100, 100), "rgb", None).mode == "none"  # nowhere to write
+    assert pipeline.choose_cache("auto", 1000, ImageSpec((100, 100)), None).mode == "none"  # nowhere to write
     monkeypatch.setattr(pipeline.shutil, "disk_usage", lambda path: type("U", (), {"free": 10**6})())
-    assert pipeline.choose_cache("auto", 1000, (100, 100), "rgb", tmp_path).mode == "none"
-    assert pipeline.choose_cache("memory", 1000, (100, 100), "rgb", tmp_path).mode == "memory"  # the setting rules
+    assert pipeline.choose_cache("auto", 1000, ImageSpec((100, 100)), tmp_path).mode == "none"
+    assert pipeline.choose_cache("memory", 1000, ImageSpec((100, 100)), tmp_path).mode == "memory"  # the setting rules
 
 
 def test_fit_with_a_disk_cache_leaves_no_cache_behind(split_data, tmp_path, capsys):

@@ -479,10 +479,11 @@ def test_a_read_only_runs_folder_is_one_line(world, tmp_path, monkeypatch, capsy
 
 @pytest.fixture(scope="module")
 def packed_world(world, tmp_path_factory):
+    from imgclf.data.images import ImageSpec
     from imgclf.pipeline.records import pack
 
     out = tmp_path_factory.mktemp("packed_world") / "packed"
-    pack(world / "data", out, target_size=(24, 24))
+    pack(world / "data", out, image=ImageSpec((24, 24)))
     return out
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from imgclf import settings as _settings
+from imgclf.data.images import ImageSpec
 from imgclf.data.samples import Dataset
 from imgclf.fitted import UsesFittedModel
 from imgclf.pipeline.augment import make_augmentation
@@ -32,7 +33,7 @@ from imgclf.training.resolved import Resolved, resolve
 FITTED_ATTRIBUTES = (
     "classes_", "class_mode_", "target_size_", "color_mode_", "epochs_", "augment_", "model_", "history_",
     "stop_reason_", "skipped_", "fine_tune_start_", "features_from_cache_", "dataset_", "calibration_", "ood_",
-    "cache_", "interpolation_",
+    "cache_", "interpolation_", "image_",
 )  # fmt: skip
 
 
@@ -48,8 +49,9 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
     Attributes:
         classes_ (ndarray): class labels, shape ``(n_classes,)``; output ``i`` of the model is ``classes_[i]``
             (folder names, or the distinct ``y``).
-        class_mode_, target_size_, color_mode_, interpolation_, epochs_, augment_: what ``class_mode``,
-            ``target_size``, ``color_mode``, ``interpolation``, ``epochs`` and ``augment`` resolved to.
+        image_ (ImageSpec): how images are read for the model (what ``target_size``, ``color_mode`` and
+            ``interpolation`` resolved to; ``target_size_``, ``color_mode_`` and ``interpolation_`` are its parts).
+        class_mode_, epochs_, augment_: what ``class_mode``, ``epochs`` and ``augment`` resolved to.
         model_ (keras.Model): the trained model, float32, taking uint8 ``(batch, height, width, channels)``; what
             ``model.keras`` holds.
         history_ (list[dict]): per-epoch ``epoch``, ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
@@ -138,8 +140,8 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         """Copy a :class:`~imgclf.training.fit.FitResult` into the fitted attributes, and save the run folder this
         process wrote (none on a worker other than the chief)."""
         self.model_, self.classes_, self.class_mode_ = result.model, result.classes, result.class_mode
-        self.target_size_, self.color_mode_ = result.target_size, result.color_mode
-        self.interpolation_, self.epochs_, self.augment_ = result.interpolation, result.epochs, result.augment
+        self._set_image(result.image)
+        self.epochs_, self.augment_ = result.epochs, result.augment
         self.history_, self.stop_reason_ = result.history, result.stop_reason
         self.skipped_, self.fine_tune_start_ = result.skipped, result.fine_tune_start
         self.features_from_cache_, self.dataset_, self.cache_ = result.features_from_cache, result.dataset, result.cache
@@ -147,6 +149,11 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         if result.run is not None:
             self.save(result.run)
         return self
+
+    def _set_image(self, image: ImageSpec) -> None:
+        self.image_ = image  # and its parts, as scikit-learn names what a setting resolved to
+        self.target_size_, self.color_mode_ = image.target_size, image.color_mode
+        self.interpolation_ = image.interpolation
 
     def training_datasets(self, dataset: Dataset, skipped: SkippedFiles | None = None, *, in_order: bool = False,
                           cache_dir: Path | None = None):  # fmt: skip
@@ -206,8 +213,7 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         record = predictor.record  # read once, with the model
         clf = cls(**record.known_settings(_settings.names()))
         clf.model_, clf.classes_, clf.class_mode_ = predictor.model, np.asarray(predictor.classes), predictor.class_mode
-        clf.target_size_, clf.color_mode_ = predictor.target_size, predictor.color_mode
-        clf.interpolation_ = predictor.interpolation
+        clf._set_image(predictor.image)
         clf.ood_, clf.calibration_ = predictor.ood, predictor.calibration
         clf.epochs_ = record.resolved.get("epochs")
         clf.augment_ = make_augmentation(clf.augment)

@@ -14,7 +14,7 @@ from imgclf.predict.predictor import Predictions, Predictor
 
 class UsesFittedModel:
     """The inference half of :class:`~imgclf.ImageClassifier`: it reads the fitted attributes ``model_``,
-    ``classes_``, ``class_mode_``, ``target_size_``, ``color_mode_``, ``interpolation_``, ``ood_`` and
+    ``classes_``, ``class_mode_``, ``image_``, ``ood_`` and
     ``calibration_``, and changes nothing on the estimator (scikit-learn's ``check_dict_unchanged``)."""
 
     def _check_fitted(self):
@@ -28,9 +28,8 @@ class UsesFittedModel:
             ImgclfError: not fitted.
         """
         self._check_fitted()
-        return Predictor(self.model_, tuple(str(c) for c in self.classes_), self.class_mode_, self.target_size_,
-                         self.color_mode_, self.interpolation_, ood=getattr(self, "ood_", None),
-                         calibration=getattr(self, "calibration_", None))  # fmt: skip
+        return Predictor(self.model_, tuple(str(c) for c in self.classes_), self.class_mode_, self.image_,
+                         ood=getattr(self, "ood_", None), calibration=getattr(self, "calibration_", None))  # fmt: skip
 
     def load_images(self, paths, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """Read image files exactly as training does: uint8 ``(n, height, width, channels)``

@@ -16,6 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: Panels of ``imgclf train --help``.
+#: The default ``target_size`` ``(height, width)``: the course's 150x150 (its cats-vs-dogs ConvNets).
+DEFAULT_TARGET_SIZE = (150, 150)
+#: The default resize filter: Keras ``load_img`` / ``flow_from_directory``'s, so results match the course's
+#: pipeline (measured on cats_and_dogs_filtered: see bench/README.md).
+DEFAULT_INTERPOLATION = "nearest"
+
 PANELS = ("Data", "Model", "Training", "Transfer learning", "Training control", "Calibration")
 
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from imgclf.cli._common import app, err, load_api, out
 from imgclf.cli._settings import AUG_FLAGS, with_augmentation_options
 from imgclf.cli.train import augmentation_from_options
-from imgclf.settings import AUGMENTATION_PANEL
+from imgclf.settings import AUGMENTATION_PANEL, DEFAULT_INTERPOLATION, DEFAULT_TARGET_SIZE
 
 
 @app.command()
@@ -21,23 +21,23 @@ def preview(
     image: Annotated[Path | None, typer.Option(help="Image to augment (default: the first training image).")] = None,
     out_path: Annotated[Path, typer.Option("--out", help="PNG of the augmented copies; the batch goes to <stem>-batch.png.")] = Path("preview.png"),
     count: Annotated[int, typer.Option(help="Number of augmented copies and batch size.")] = 16,
-    target_size: Annotated[tuple[int, int], typer.Option(help="Height and width in pixels.")] = (150, 150),
+    target_size: Annotated[tuple[int, int], typer.Option(help="Height and width in pixels.")] = DEFAULT_TARGET_SIZE,
     seed: Annotated[int, typer.Option(help="Seed of the random augmentations and shuffling.")] = 0,
     augment: Annotated[str | None, typer.Option(help="Preset: course or none.", rich_help_panel=AUGMENTATION_PANEL)] = "course",
     **flags,
 ):  # fmt: skip
     """Draw one image under random augmentations, and a training batch with its labels."""
     imgclf = load_api()
-    from imgclf.data.images import check_target_size
+    from imgclf.data.images import ImageSpec
     from imgclf.pipeline.preview import augmented_copies, save_grid, training_batch
 
     aug = augmentation_from_options(augment, **{k: flags.get(k) for k in AUG_FLAGS})
-    size = check_target_size(target_size)
+    spec = ImageSpec(target_size)
     dataset = imgclf.load_folder(data, validation_split=0, seed=seed)
     source = image if image is not None else dataset.train.paths[0]
-    copies = augmented_copies(source, aug, count=count, target_size=size, seed=seed)
+    copies = augmented_copies(source, aug, count=count, image=spec, seed=seed)
     save_grid(copies, out_path, title=f"{Path(source).name}: {count} random augmentations")
-    images, labels = training_batch(dataset.train, aug, count=count, target_size=size, seed=seed)
+    images, labels = training_batch(dataset.train, aug, count=count, image=spec, seed=seed)
     batch_path = out_path.with_name(f"{out_path.stem}-batch{out_path.suffix or '.png'}")
     save_grid(images, batch_path, titles=[dataset.class_names[i] for i in labels], title="A training batch")
     err.print(f"Augmentation: {aug.changes() or 'none'}")
@@ -114,12 +114,9 @@ def backbones():
 def pack(
     data: Annotated[str, typer.Argument(help="Dataset folder or named dataset (any layout train reads).")],
     out_dir: Annotated[str, typer.Argument(metavar="OUT", help="New or empty folder (or gs://, s3:// URL).")],
-    target_size: Annotated[tuple[int, int], typer.Option(help="Height and width in pixels (train at this size).")] = (
-        150,
-        150,
-    ),
+    target_size: Annotated[tuple[int, int], typer.Option(help="Height and width in pixels (train at this size).")] = DEFAULT_TARGET_SIZE,
     color_mode: Annotated[str, typer.Option(help="rgb or grayscale.")] = "rgb",
-    interpolation: Annotated[str, typer.Option(help="Resize filter, as for train.")] = "nearest",
+    interpolation: Annotated[str, typer.Option(help="Resize filter, as for train.")] = DEFAULT_INTERPOLATION,
     validation_split: Annotated[
         float | None, typer.Option(help="Held out when DATA has no validation folder (0.2).")
     ] = None,
@@ -132,13 +129,14 @@ def pack(
     from rich.progress import Progress
 
     load_api()
+    from imgclf.data.images import ImageSpec
     from imgclf.data.named import resolve
     from imgclf.pipeline.records import pack as pack_data
 
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("Packing", total=None)
-        manifest = pack_data(resolve(data), out_dir, target_size=target_size, color_mode=color_mode,
-                             interpolation=interpolation, validation_split=validation_split, seed=seed,
+        manifest = pack_data(resolve(data), out_dir, image=ImageSpec(target_size, color_mode, interpolation),
+                             validation_split=validation_split, seed=seed,
                              label_pattern=label_pattern, shard_size_mb=shard_size,
                              progress=lambda n: bar.update(task, completed=n))  # fmt: skip
     for bad in manifest["skipped"]:

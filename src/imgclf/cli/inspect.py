@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from imgclf.cli._common import app, err, field, load_api
+from imgclf.settings import DEFAULT_TARGET_SIZE
 
 
 @app.command()
@@ -67,14 +68,14 @@ def show(
     data: Annotated[Path, typer.Argument(help="Dataset folder (as for `imgclf train`).")],
     count: Annotated[int, typer.Option(help="Images per class.")] = 8,
     out_path: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("samples.png"),
-    target_size: Annotated[tuple[int, int], typer.Option(help="Height and width in pixels.")] = (150, 150),
+    target_size: Annotated[tuple[int, int], typer.Option(help="Height and width in pixels.")] = DEFAULT_TARGET_SIZE,
     seed: Annotated[int, typer.Option(help="Seed of the random choice.")] = 0,
 ):  # fmt: skip
     """A grid of sample training images per class, with labels (the course's 4x4 view)."""
     imgclf = load_api()
-    from imgclf.data.images import check_target_size
+    from imgclf.data.images import ImageSpec
     from imgclf.pipeline.preview import sample_grid
 
-    size = check_target_size(target_size)
+    spec = ImageSpec(target_size)
     dataset = imgclf.load_folder(data, validation_split=0, seed=seed)
-    print(sample_grid(dataset, out_path, count, size, seed, title=Path(data).name))
+    print(sample_grid(dataset, out_path, count, spec, seed, title=Path(data).name))

@@ -10,18 +10,17 @@ or grayscale (transparency composited on white, 16-bit scaled to 8-bit), resize 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from imgclf.errors import ImgclfError, check_one_of
+from imgclf.settings import DEFAULT_INTERPOLATION, DEFAULT_TARGET_SIZE  # noqa: F401  (re-exported)
 
 COLOR_MODES = {"rgb": ("RGB", 3), "grayscale": ("L", 1)}
 # EXIF orientations 5-8 swap width and height (TIFF/EXIF 2.3 spec, tag 0x0112).
 _TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}
-#: The default filter: Keras ``load_img`` / ``flow_from_directory``'s, so results match the course's
-#: pipeline (measured on cats_and_dogs_filtered: see bench/README.md).
-DEFAULT_INTERPOLATION = "nearest"
 #: Resampling filters by their Keras ``load_img`` / Pillow names.
 INTERPOLATIONS = {
     "nearest": Image.Resampling.NEAREST,
@@ -227,3 +226,67 @@ def to_model_input(images: np.ndarray, target_size, color_mode: str, interpolati
             for a in images
         ]
     )
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """How images are read for a model: ``target_size`` ``(height, width)`` in pixels, ``color_mode`` (``rgb`` or
+    ``grayscale``) and the resize filter ``interpolation`` (see :data:`INTERPOLATIONS`).
+
+    One value, made once from the settings (:attr:`imgclf.training.resolved.Resolved.image`) or read back from a run
+    (:meth:`imgclf.runs.record.RunConfig.image`) or an export's ``signature.json``, and carried whole by the
+    pipeline, :class:`~imgclf.predict.predictor.Predictor` and the exports to the decoder (:meth:`load`).
+
+    Raises:
+        ImgclfError: a ``target_size`` that is not two positive ints, or an unknown color mode or filter.
+    """
+
+    target_size: tuple[int, int] = DEFAULT_TARGET_SIZE
+    color_mode: str = "rgb"
+    interpolation: str = DEFAULT_INTERPOLATION
+
+    def __post_init__(self):
+        object.__setattr__(self, "target_size", check_target_size(self.target_size))
+        check_color_mode(self.color_mode)
+        check_interpolation(self.interpolation)
+
+    @property
+    def channels(self) -> int:
+        """3 for ``rgb``, 1 for ``grayscale``."""
+        return channels(self.color_mode)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(height, width, channels)`` of one image as the model takes it."""
+        return (*self.target_size, self.channels)
+
+    def load(self, path: str | os.PathLike | bytes, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """:func:`load_image` with this spec: uint8 :attr:`input_shape`."""
+        return load_image(path, self.target_size, self.color_mode, self.interpolation, crop)
+
+    def read(self, path: str | os.PathLike, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """:func:`read_image` with this spec (an unreadable file is an ImgclfError naming it)."""
+        return read_image(path, self.target_size, self.color_mode, self.interpolation, crop)
+
+    def to_model_input(self, images: np.ndarray) -> np.ndarray:
+        """:func:`to_model_input` with this spec: uint8 ``(n, *input_shape)``."""
+        return to_model_input(images, self.target_size, self.color_mode, self.interpolation)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ImageSpec:
+        """The spec :meth:`to_dict` wrote (``config.yaml``'s ``resolved``, ``signature.json``).
+
+        Raises:
+            ImgclfError: a missing or invalid value.
+        """
+        try:
+            return cls(tuple(values["target_size"]), values["color_mode"], values["interpolation"])
+        except (KeyError, TypeError) as exc:
+            raise ImgclfError(f"an image spec needs target_size, color_mode and interpolation. Received: "
+                              f"{str(values)[:200]} ({type(exc).__name__}: {exc})") from None  # fmt: skip
+
+    def to_dict(self) -> dict:
+        """``{"target_size": [h, w], "color_mode", "interpolation"}``, as ``config.yaml`` and ``signature.json``
+        record it."""
+        return {"target_size": list(self.target_size), "color_mode": self.color_mode,
+                "interpolation": self.interpolation}  # fmt: skip

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclf.data.images import ImageSpec
 from imgclf.errors import ImgclfError
 
 #: Validation fraction held out when none is given and the data has no validation folder.
@@ -34,6 +35,11 @@ class Records:
     color_mode: str
     interpolation: str
     sha256: tuple[str, ...] = ()
+
+    @property
+    def image(self) -> ImageSpec:
+        """How the images were read when packed (a model must take this size and colour mode)."""
+        return ImageSpec(self.target_size, self.color_mode, self.interpolation)
 
 
 @dataclass(frozen=True)

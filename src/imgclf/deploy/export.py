@@ -31,7 +31,6 @@ import numpy as np
 
 from imgclf import _io
 from imgclf.data.folders import Samples
-from imgclf.data.images import load_image, to_model_input
 from imgclf.deploy.runtime import SIGNATURE_FILE, ExportedModel, _output_number, require
 from imgclf.errors import ImgclfError, check_one_of, check_positive_int
 from imgclf.predict.predictor import Predictor
@@ -63,13 +62,11 @@ def _decoded(predictor: Predictor, samples: Samples, limit: int | None, seed: in
     if limit is not None and limit < len(index):
         index = np.sort(np.random.default_rng(seed).choice(index, limit, replace=False))
     if samples.images is not None:
-        return to_model_input(samples.images[index], predictor.target_size, predictor.color_mode,
-                              predictor.interpolation)  # fmt: skip
+        return predictor.image.to_model_input(samples.images[index])
     images = []
     for i in index:
         try:
-            images.append(load_image(samples.paths[i], predictor.target_size, predictor.color_mode,
-                                     predictor.interpolation))  # fmt: skip
+            images.append(predictor.image.load(samples.paths[i]))
         except OSError:
             continue
     return np.stack(images) if images else np.zeros((0, *predictor.input_shape), np.uint8)
@@ -319,7 +316,7 @@ def signature(predictor: Predictor, format: str, quantize: str | None, with_ood:
         "format": format,
         "quantize": quantize,
         "input": {
-            "shape": [None, h, w, 3 if predictor.color_mode == "rgb" else 1],
+            "shape": [None, *predictor.image.input_shape],
             "dtype": "uint8",
             "meaning": f"raw {predictor.color_mode} pixels 0-255, resized to {h}x{w} with {predictor.interpolation!r}"
             " (EXIF orientation applied); preprocessing is inside the model",
@@ -334,9 +331,7 @@ def signature(predictor: Predictor, format: str, quantize: str | None, with_ood:
         },
         "classes": list(predictor.classes),
         "class_mode": predictor.class_mode,
-        "target_size": [h, w],
-        "color_mode": predictor.color_mode,
-        "interpolation": predictor.interpolation,
+        **predictor.image.to_dict(),
         **extra,
     }
 

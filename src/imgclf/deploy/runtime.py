@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from imgclf import _io
+from imgclf.data.images import INTERPOLATIONS, ImageSpec
 from imgclf.errors import ImgclfError, check_one_of
 from imgclf.predict.predictor import Predictor
 from imgclf.runs import record as runfiles
@@ -217,8 +218,8 @@ def open_predictor(path: str | os.PathLike) -> Predictor:
         problem = ood.problem(features=width, outputs=_units(sig))
         if problem or model.n_outputs < 2:
             raise ImgclfError(f"{str(ood_file)!r} does not fit the model beside it: {problem or 'no features output'}")
-    return Predictor(model, tuple(sig["classes"]), sig["class_mode"], tuple(sig["target_size"]),
-                     sig["color_mode"], sig["interpolation"], ood=ood, calibration=sig.get("calibration"))  # fmt: skip
+    return Predictor(model, tuple(sig["classes"]), sig["class_mode"], ImageSpec.from_dict(sig), ood=ood,
+                     calibration=sig.get("calibration"))  # fmt: skip
 
 
 def _units(sig: dict) -> int:
@@ -227,7 +228,6 @@ def _units(sig: dict) -> int:
 
 def _signature_problem(sig, model: ExportedModel) -> str | None:
     """What in a ``signature.json`` disagrees with what imgclf writes or with the model's own input, or ``None``."""
-    from imgclf.data.images import INTERPOLATIONS
 
     if not isinstance(sig, dict):
         return f"it must hold a mapping. Received: {type(sig).__name__}"

@@ -16,7 +16,6 @@ import numpy as np
 from imgclf._io import read_json as _read_json
 from imgclf._io import write_json, write_text
 from imgclf.data.folders import Samples
-from imgclf.data.images import to_model_input
 from imgclf.errors import ImgclfError
 from imgclf.evaluation.metrics import classification_metrics, sample_losses, top_losses
 from imgclf.pipeline.records import in_memory
@@ -109,8 +108,7 @@ class Interpretation:
         classes = tuple(predictor.classes)
         samples = in_memory(samples)  # packed: decoded already, bad files were left out when packing
         if samples.images is not None:  # pixel rows: nothing to decode, nothing to skip
-            images = to_model_input(samples.images, predictor.target_size, predictor.color_mode,
-                                    predictor.interpolation)  # fmt: skip
+            images = predictor.image.to_model_input(samples.images)
             proba = predictor.predict_proba(images)
             return cls(classes, tuple(samples.paths), np.asarray(samples.labels), proba, (), images)
         result = predictor.predict(list(samples.paths))

@@ -11,6 +11,7 @@ import keras
 
 from imgclf.errors import ImgclfError, check_one_of
 from imgclf.models.precision import OUTPUT_LAYER, resolve_precision, with_precision
+from imgclf.settings import DEFAULT_INTERPOLATION
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,14 @@ class ModelSpec:
     default_color_mode: str
     min_size: tuple[int, int]
     source: str
-    default_interpolation: str = "nearest"
+    default_interpolation: str = DEFAULT_INTERPOLATION
 
 
 _MODELS: dict[str, ModelSpec] = {}
 
 
 def register_model(name, *, description, default_target_size, min_size, source, default_color_mode="rgb",
-                   default_interpolation="nearest"):  # fmt: skip
+                   default_interpolation=DEFAULT_INTERPOLATION):  # fmt: skip
     """Decorator registering a function that returns the hidden layers of a model: a list of layers applied in
     turn, or a function from the rescaled input tensor to the last hidden tensor (a network with branches)."""
 

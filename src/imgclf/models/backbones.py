@@ -20,6 +20,7 @@ import keras
 from keras import layers
 
 from imgclf.errors import ImgclfError, check_one_of
+from imgclf.settings import DEFAULT_TARGET_SIZE
 
 _KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
@@ -163,7 +164,7 @@ register_backbone(
     name="inception_v3",
     build=_app("InceptionV3"),
     preprocess="tf",
-    default_size=(150, 150),
+    default_size=DEFAULT_TARGET_SIZE,
     cut_layer="mixed7",
     default_head="course",
     params=8_975_264,

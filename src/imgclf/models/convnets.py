@@ -8,6 +8,7 @@ ReLU, all pools 2x2 max-pools, as in the course notebooks.
 from keras import layers
 
 from imgclf.models._registry import register_model
+from imgclf.settings import DEFAULT_TARGET_SIZE
 
 
 def _conv_stack(filters):
@@ -24,7 +25,7 @@ def _conv_stack(filters):
 @register_model(
     "course_small",
     description="Conv 16-32-64 + MaxPool, Flatten, Dense 512 (9,494,561 params at 150x150x3, binary)",
-    default_target_size=(150, 150),
+    default_target_size=DEFAULT_TARGET_SIZE,
     min_size=(22, 22),
     source="Convolutional Neural Networks in TensorFlow, week 1 (cats vs dogs, Course 2 Part 2 Lesson 2)",
 )
@@ -39,7 +40,7 @@ def course_small():
 @register_model(
     "chollet",
     description="Conv 32-64-128-128 + MaxPool, Flatten, Dropout 0.5, Dense 512 (3,453,121 params at 150x150x3)",
-    default_target_size=(150, 150),
+    default_target_size=DEFAULT_TARGET_SIZE,
     min_size=(46, 46),
     source="F. Chollet, Deep Learning with Python (2017), 5.2; course week 2 (augmentation)",
 )

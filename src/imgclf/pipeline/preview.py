@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from imgclf.data.folders import Samples
-from imgclf.data.images import DEFAULT_INTERPOLATION, load_image, read_image
+from imgclf.data.images import ImageSpec
 from imgclf.errors import ImgclfError, check_positive_int
 from imgclf.pipeline.augment import Augmentation, augment_batch
 from imgclf.pipeline.tfdata import image_dataset
@@ -20,9 +20,7 @@ def augmented_copies(
     augment: Augmentation,
     *,
     count: int = 16,
-    target_size: tuple[int, int] = (150, 150),
-    color_mode: str = "rgb",
-    interpolation: str = DEFAULT_INTERPOLATION,
+    image: ImageSpec = ImageSpec(),
     seed: int = 0,
 ) -> np.ndarray:
     """``count`` random augmentations of one image, exactly as the training pipeline makes them.
@@ -34,8 +32,7 @@ def augmented_copies(
         ImgclfError: ``count`` is not a positive int, or the image cannot be read.
     """
     count = check_positive_int("count", count)
-    image = read_image(path, target_size, color_mode, interpolation)
-    batch = np.repeat(image[None], count, axis=0)
+    batch = np.repeat(image.read(path)[None], count, axis=0)
     return augment_batch(tf.constant(batch), augment, tf.constant([seed, 0], tf.int64)).numpy()
 
 
@@ -44,9 +41,7 @@ def training_batch(
     augment: Augmentation | None,
     *,
     count: int = 16,
-    target_size: tuple[int, int] = (150, 150),
-    color_mode: str = "rgb",
-    interpolation: str = DEFAULT_INTERPOLATION,
+    image: ImageSpec = ImageSpec(),
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The first shuffled, augmented training batch of ``count`` images, as ``fit`` would draw it.
@@ -62,9 +57,7 @@ def training_batch(
     ds = image_dataset(
         samples.paths,
         labels=samples.labels,
-        target_size=target_size,
-        color_mode=color_mode,
-        interpolation=interpolation,
+        image=image,
         batch_size=count,
         shuffle=True,
         seed=seed,
@@ -76,15 +69,15 @@ def training_batch(
     raise ImgclfError("none of the dataset's images can be read (run `imgclf doctor` on it).")
 
 
-def sample_grid(dataset, out_path: str | os.PathLike, count: int = 8, target_size: tuple[int, int] = (150, 150),
-                seed: int = 0, title: str | None = None):  # fmt: skip
+def sample_grid(dataset, out_path: str | os.PathLike, count: int = 8, image: ImageSpec = ImageSpec(), seed: int = 0,
+                title: str | None = None):  # fmt: skip
     """A grid of ``count`` random training images per class, captioned with their class (the course's 4x4 view).
 
     Args:
         dataset: a :class:`~imgclf.data.folders.Dataset`.
         out_path: PNG to write.
         count: images per class (fewer when a class has fewer).
-        target_size: ``(height, width)`` in pixels each image is shown at.
+        image: how each image is read and shown (its ``target_size`` in pixels).
         seed: seed of the random choice.
         title: the picture's title.
 
@@ -104,7 +97,7 @@ def sample_grid(dataset, out_path: str | os.PathLike, count: int = 8, target_siz
             if shown == count:
                 break
             try:
-                picked.append(load_image(dataset.train.paths[i], target_size))
+                picked.append(image.load(dataset.train.paths[i]))
             except Exception:  # noqa: BLE001  (any decoder failure)
                 continue
             titles.append(name)

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from imgclf.data.folders import load_folder
-from imgclf.data.images import DEFAULT_INTERPOLATION, channels, check_color_mode, check_interpolation, check_target_size
+from imgclf.data.images import ImageSpec
 from imgclf.data.packed import FORMAT, MANIFEST, VERSION, is_url, join, sha256_of
 from imgclf.data.samples import Records, Samples
 from imgclf.errors import ImgclfError
@@ -56,9 +56,9 @@ def _check_out(out) -> None:
     tf.io.gfile.makedirs(str(out))
 
 
-def pack(data, out, *, target_size=(150, 150), color_mode: str = "rgb", interpolation: str = DEFAULT_INTERPOLATION,
-         validation_split: float | None = None, seed: int = 0, label_pattern: str | None = None,
-         shard_size_mb: float = SHARD_SIZE_MB, batch_size: int = 64, progress=None) -> dict:  # fmt: skip
+def pack(data, out, *, image: ImageSpec = ImageSpec(), validation_split: float | None = None, seed: int = 0,
+         label_pattern: str | None = None, shard_size_mb: float = SHARD_SIZE_MB, batch_size: int = 64,
+         progress=None) -> dict:  # fmt: skip
     """Decode, resize and write a dataset's images into TFRecord shards with a manifest.
 
     Args:
@@ -66,8 +66,7 @@ def pack(data, out, *, target_size=(150, 150), color_mode: str = "rgb", interpol
             ``validation_split`` and ``seed`` is kept). Training images are written in a seeded random order, so
             that every shard mixes the classes; validation images in DATA's order.
         out: a new or empty folder, local or a ``tf.io.gfile`` URL.
-        target_size: ``(height, width)`` in pixels the images are resized to (train at this size).
-        color_mode, interpolation: as for training.
+        image: the size the images are resized to (train at this size), colour mode and resize filter.
         shard_size_mb: start a new shard past this many MB (at least one record per shard).
         batch_size: images decoded together (in parallel).
         progress: called with the number of images written so far, after each batch.
@@ -79,9 +78,6 @@ def pack(data, out, *, target_size=(150, 150), color_mode: str = "rgb", interpol
         ImgclfError: bad settings, a non-empty OUT or one inside DATA, data :func:`imgclf.load_folder` refuses, or
             no image readable.
     """
-    target_size = check_target_size(target_size)
-    check_color_mode(color_mode)
-    check_interpolation(interpolation)
     if isinstance(shard_size_mb, bool) or not isinstance(shard_size_mb, (int, float)) or not shard_size_mb > 0:
         raise ImgclfError(f"shard_size must be a positive number of MB. Received: {shard_size_mb!r}")
     dataset = load_folder(data, validation_split, seed, label_pattern)
@@ -93,15 +89,13 @@ def pack(data, out, *, target_size=(150, 150), color_mode: str = "rgb", interpol
             raise ImgclfError(f"OUT must be outside DATA ({str(data)!r}). Received: {str(out)!r}")
     _check_out(out)
     try:
-        return _write(dataset, data, out, target_size, color_mode, interpolation, seed, shard_size_mb, batch_size,
-                      progress)  # fmt: skip
+        return _write(dataset, data, out, image, seed, shard_size_mb, batch_size, progress)
     except BaseException:  # OUT was new or empty: leave nothing half-written in it
         tf.io.gfile.rmtree(str(out))
         raise
 
 
-def _write(dataset, data, out, target_size, color_mode, interpolation, seed, shard_size_mb, batch_size,
-           progress) -> dict:  # fmt: skip
+def _write(dataset, data, out, image: ImageSpec, seed, shard_size_mb, batch_size, progress) -> dict:
     root, skipped = os.path.abspath(dataset.root), SkippedFiles()
     splits, written = {}, 0
     for split, samples in (("train", dataset.train), ("validation", dataset.validation)):
@@ -110,12 +104,10 @@ def _write(dataset, data, out, target_size, color_mode, interpolation, seed, sha
         if split == "train":  # shards mixing every class (folders list a class at a time): a seeded order
             order = np.random.default_rng(seed).permutation(len(samples))
             samples = type(samples)(tuple(samples.paths[i] for i in order), samples.labels[order])
-        images = image_dataset(samples.paths, target_size=target_size, color_mode=color_mode,
-                               interpolation=interpolation, batch_size=batch_size, cache="none",
-                               skipped=skipped)  # fmt: skip
+        images = image_dataset(samples.paths, image=image, batch_size=batch_size, cache="none", skipped=skipped)
         shards, labels, names, writer, size, paths = [], [], [], None, 0, iter(zip(samples.paths, samples.labels))
         for batch in images:
-            for image in batch.numpy():
+            for pixels in batch.numpy():
                 path, label = next(paths)
                 if path in skipped:
                     continue
@@ -125,7 +117,7 @@ def _write(dataset, data, out, target_size, color_mode, interpolation, seed, sha
                     shards.append({"file": f"{split}-{len(shards):05d}.tfrecord", "records": 0})
                     writer, size = tf.io.TFRecordWriter(join(out, shards[-1]["file"])), 0
                 name = os.path.relpath(path, root) if not is_url(path) else path
-                record = _example(image, label, name)
+                record = _example(pixels, label, name)
                 writer.write(record)
                 size += len(record)
                 shards[-1]["records"] += 1
@@ -146,7 +138,7 @@ def _write(dataset, data, out, target_size, color_mode, interpolation, seed, sha
         raise ImgclfError(f"none of the training images of {str(data)!r} can be read: nothing was packed.")
     manifest = {
         "format": FORMAT, "version": VERSION, "classes": list(dataset.class_names),
-        "target_size": list(target_size), "color_mode": color_mode, "interpolation": interpolation,
+        **image.to_dict(),
         "source": str(data), "layout": dataset.layout, "validation_split": dataset.validation_split, "seed": seed,
         "splits": splits, "skipped": skipped.to_list(), "imgclf_version": _version(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -156,7 +148,7 @@ def _write(dataset, data, out, target_size, color_mode, interpolation, seed, sha
     return manifest
 
 
-def record_dataset(records: Records, *, class_mode: str, num_classes: int, target_size, color_mode: str,
+def record_dataset(records: Records, *, class_mode: str, num_classes: int, image: ImageSpec,
                    batch_size: int = 32, shuffle: bool = False, seed: int = 0, cache: str = "none", augment=None,
                    shard: tuple[int, int] | None = None, labeled: bool = True) -> tf.data.Dataset:  # fmt: skip
     """Stream packed images (and targets) in batches.
@@ -169,7 +161,7 @@ def record_dataset(records: Records, *, class_mode: str, num_classes: int, targe
     Args:
         records: the shards (:class:`~imgclf.data.samples.Records`).
         class_mode, num_classes: how labels become targets (see :func:`imgclf.pipeline.tfdata.encode_labels`).
-        target_size, color_mode: what the model takes; they must be what the data was packed at.
+        image: what the model takes; its size and colour mode must be what the data was packed at.
         shard: ``(num_workers, worker_index)``: this worker's part, every ``num_workers``-th shard file from
             ``worker_index`` (files are not read twice), or every ``num_workers``-th record when there are fewer
             files than workers.
@@ -181,19 +173,18 @@ def record_dataset(records: Records, *, class_mode: str, num_classes: int, targe
     Raises:
         ImgclfError: ``target_size``/``color_mode`` differ from the packed ones.
     """
-    if tuple(target_size) != tuple(records.target_size) or color_mode != records.color_mode:
+    if image.input_shape != records.image.input_shape:
         raise ImgclfError(
             f"this data was packed at target_size {tuple(records.target_size)} {records.color_mode}: train at that "
             f"size (--target-size {records.target_size[0]} {records.target_size[1]} --color-mode {records.color_mode})"
-            f" or pack it again. Received: {tuple(target_size)} {color_mode}"
+            f" or pack it again. Received: {image.target_size} {image.color_mode}"
         )
     files, by_record = list(records.files), None
     if shard is not None and len(files) >= shard[0]:
         files = files[shard[1] :: shard[0]]
     elif shard is not None:
         by_record = shard
-    height, width = records.target_size
-    depth = channels(records.color_mode)
+    height, width, depth = records.image.input_shape
 
     def parse(serialized):
         example = tf.io.parse_single_example(serialized, _FEATURES)
@@ -234,8 +225,7 @@ def in_memory(samples: Samples) -> Samples:
 def read_images(records: Records) -> np.ndarray:
     """Every packed image of ``records``, in order: uint8 ``(n, height, width, channels)`` (for evaluation and
     prediction, which keep their images in memory)."""
-    ds = record_dataset(records, class_mode="sparse", num_classes=1, target_size=records.target_size,
-                        color_mode=records.color_mode, batch_size=256, labeled=False)  # fmt: skip
+    ds = record_dataset(records, class_mode="sparse", num_classes=1, image=records.image, batch_size=256,
+                        labeled=False)  # fmt: skip
     batches = [b.numpy() for b in ds]
-    h, w = records.target_size
-    return np.concatenate(batches) if batches else np.zeros((0, h, w, channels(records.color_mode)), np.uint8)
+    return np.concatenate(batches) if batches else np.zeros((0, *records.image.input_shape), np.uint8)

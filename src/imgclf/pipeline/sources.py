@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from imgclf.data.images import DEFAULT_INTERPOLATION
+from imgclf.data.images import ImageSpec
 from imgclf.data.samples import Samples
 from imgclf.pipeline.augment import Augmentation
 from imgclf.pipeline.records import record_dataset
@@ -19,12 +19,10 @@ from imgclf.pipeline.tfdata import array_dataset, check_cache, encode_labels, im
 def samples_dataset(
     samples: Samples,
     *,
-    target_size: tuple[int, int],
-    color_mode: str,
+    image: ImageSpec,
     class_mode: str,
     num_classes: int,
     batch_size: int,
-    interpolation: str = DEFAULT_INTERPOLATION,
     shuffle: bool = False,
     seed: int = 0,
     cache: bool | str = "auto",
@@ -44,21 +42,13 @@ def samples_dataset(
     splits them."""
     if shard is not None and shard[0] > 1 and samples.records is None:
         samples = samples.subset(np.arange(shard[1], len(samples), shard[0]))
-    common = dict(
-        target_size=target_size,
-        color_mode=color_mode,
-        interpolation=interpolation,
-        labels=encode_labels(samples.labels, class_mode, num_classes),
-        batch_size=batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        augment=augment,
-    )
-    if samples.images is not None:
-        return array_dataset(samples.images, **common)
+    batches = dict(batch_size=batch_size, shuffle=shuffle, seed=seed, augment=augment)
     if samples.records is not None:
-        del common["labels"], common["interpolation"]
-        return record_dataset(samples.records, class_mode=class_mode, num_classes=num_classes,
+        return record_dataset(samples.records, class_mode=class_mode, num_classes=num_classes, image=image,
                               cache="memory" if check_cache(cache) == "memory" else "none", shard=shard,
-                              **common)  # fmt: skip
-    return image_dataset(samples.paths, cache=cache, cache_file=cache_file, skipped=skipped, **common)
+                              **batches)  # fmt: skip
+    labels = encode_labels(samples.labels, class_mode, num_classes)
+    if samples.images is not None:
+        return array_dataset(samples.images, image=image, labels=labels, **batches)
+    return image_dataset(samples.paths, image=image, labels=labels, cache=cache, cache_file=cache_file,
+                         skipped=skipped, **batches)  # fmt: skip

@@ -17,17 +17,11 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import tensorflow as tf
 
-from imgclf.data.images import (
-    DEFAULT_INTERPOLATION,
-    channels,
-    load_image,
-    to_model_input,  # noqa: F401  (re-exported)
-)
+from imgclf.data.images import ImageSpec
 from imgclf.errors import ImgclfError, check_one_of
 from imgclf.pipeline.augment import Augmentation, augment_batch
 from imgclf.pipeline.skipped import SkippedFiles
@@ -113,8 +107,8 @@ class CacheChoice:
     reason: str
 
 
-def choose_cache(cache, num_images: int, target_size: tuple[int, int], color_mode: str,
-                 cache_dir: str | os.PathLike | None = None, allow_memory: bool = True) -> CacheChoice:  # fmt: skip
+def choose_cache(cache, num_images: int, image: ImageSpec, cache_dir: str | os.PathLike | None = None,
+                 allow_memory: bool = True) -> CacheChoice:  # fmt: skip
     """Where ``num_images`` decoded uint8 images go: the setting ``cache`` (:func:`check_cache`), or with ``auto``
     memory when they fit in :data:`CACHE_MEMORY_FRACTION` of the available memory (and ``allow_memory``), else
     disk when ``cache_dir`` is given and they fit in :data:`CACHE_DISK_FRACTION` of its free space, else none.
@@ -123,7 +117,7 @@ def choose_cache(cache, num_images: int, target_size: tuple[int, int], color_mod
         ImgclfError: an unknown ``cache`` value.
     """
     mode = check_cache(cache)
-    need = num_images * target_size[0] * target_size[1] * channels(color_mode)
+    need = num_images * int(np.prod(image.input_shape))
     size = f"{num_images:,} decoded images = {need / 1e9:.2f} GB"
     if mode != "auto":
         return CacheChoice(mode, need, f"{size}: cache={mode}")
@@ -151,9 +145,7 @@ def encode_labels(labels: np.ndarray, class_mode: str, num_classes: int) -> np.n
 def image_dataset(
     paths,
     *,
-    target_size: tuple[int, int],
-    color_mode: str = "rgb",
-    interpolation: str = DEFAULT_INTERPOLATION,
+    image: ImageSpec,
     labels: np.ndarray | None = None,
     batch_size: int = 32,
     shuffle: bool = False,
@@ -171,9 +163,7 @@ def image_dataset(
 
     Args:
         paths: sequence of ``n`` image file paths.
-        target_size: ``(height, width)`` in pixels.
-        color_mode: ``"rgb"`` or ``"grayscale"``.
-        interpolation: resampling filter name (see :func:`imgclf.data.images.image_to_array`).
+        image: how each file is read (size, colour mode, resize filter; :meth:`ImageSpec.load`).
         labels: training targets with first dimension ``n`` (see :func:`encode_labels`), or ``None``
             for images only.
         batch_size: images per batch; the last batch may be smaller.
@@ -193,14 +183,13 @@ def image_dataset(
         ``(images, targets)`` tuples.
     """
     paths = [os.fspath(p) for p in paths]
-    height, width = target_size
-    depth = channels(color_mode)
+    height, width, depth = image.input_shape
     cache = check_cache(cache)
     if cache == "auto":  # no cache file given: memory or nothing
-        cache = choose_cache(cache, len(paths), target_size, color_mode).mode
+        cache = choose_cache(cache, len(paths), image).mode
     if cache == "disk" and not cache_file:
         raise ImgclfError("cache='disk' needs a cache_file to write the decoded images into.")
-    load = partial(load_image, target_size=(height, width), color_mode=color_mode, interpolation=interpolation)
+    load = image.load
     skipped = skipped if skipped is not None else SkippedFiles()
     blank = np.zeros((height, width, depth), np.uint8)
 
@@ -272,9 +261,7 @@ def finish(ds: tf.data.Dataset) -> tf.data.Dataset:
 def array_dataset(
     images: np.ndarray,
     *,
-    target_size: tuple[int, int],
-    color_mode: str = "rgb",
-    interpolation: str = DEFAULT_INTERPOLATION,
+    image: ImageSpec,
     labels: np.ndarray | None = None,
     batch_size: int = 32,
     shuffle: bool = False,
@@ -283,10 +270,10 @@ def array_dataset(
 ) -> tf.data.Dataset:
     """:func:`image_dataset` for images already in memory (pixel CSVs), uint8 ``(n, h, w, c)``.
 
-    Images not at ``target_size`` / ``color_mode`` go through the same
+    Images not at ``image``'s size and colour mode go through the same
     :func:`~imgclf.data.images.image_to_array` as files and predictions.
     """
-    images = to_model_input(images, target_size, color_mode, interpolation)
+    images = image.to_model_input(images)
     items = (images, labels) if labels is not None else images
     ds = tf.data.Dataset.from_tensor_slices(items)
     return _batched(ds, len(images), batch_size, shuffle, seed, augment, labels is not None)

@@ -12,7 +12,7 @@ import os
 import numpy as np
 from PIL import ImageOps
 
-from imgclf.data.images import DEFAULT_INTERPOLATION, check_crop, image_to_array, open_image
+from imgclf.data.images import ImageSpec, check_crop, image_to_array, open_image
 
 #: Side of the crops, as a fraction of the image's width and height.
 CROP_FRACTION = 0.9
@@ -22,9 +22,7 @@ NUM_VIEWS = 8
 
 def tta_views(
     path: str | os.PathLike,
-    target_size: tuple[int, int],
-    color_mode: str = "rgb",
-    interpolation: str = DEFAULT_INTERPOLATION,
+    image: ImageSpec,
     crop: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
     """The :data:`NUM_VIEWS` views of one image file (after an optional ``crop`` box ``(x, y, w, h)``).
@@ -33,7 +31,7 @@ def tta_views(
         uint8 ``(8, height, width, channels)``: full, full mirrored, centre, centre mirrored, then the
         top-left, top-right, bottom-left and bottom-right crops.
     """
-    im = open_image(path, color_mode)
+    im = open_image(path, image.color_mode)
     if crop is not None:
         x, y, w, h = check_crop(crop, im.size)
         im = im.crop((x, y, x + w, y + h))
@@ -43,4 +41,4 @@ def tta_views(
     centre = im.crop((dx // 2, dy // 2, dx // 2 + cw, dy // 2 + ch))
     corners = [im.crop((x, y, x + cw, y + ch)) for y in (0, dy) for x in (0, dx)]
     views = [im, ImageOps.mirror(im), centre, ImageOps.mirror(centre), *corners]
-    return np.stack([image_to_array(v, target_size, color_mode, interpolation) for v in views])
+    return np.stack([image_to_array(v, image.target_size, image.color_mode, image.interpolation) for v in views])

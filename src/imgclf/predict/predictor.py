@@ -3,7 +3,7 @@ CSVs and arrays.
 
 A :class:`Predictor` is what a run folder holds for prediction — the float32 Keras model (``model.keras``,
 which takes raw uint8 pixels and rescales them itself), the class names in output order, and how images are
-read (``target_size``, ``color_mode``, ``interpolation``). Images are read by the same
+read (an :class:`~imgclf.data.images.ImageSpec`: size, colour mode, filter). Images are read by the same
 :func:`imgclf.data.images.load_image` as in training. ``ImageClassifier.predict_proba``, ``imgclf predict``,
 evaluation, the report and Grad-CAM all predict through it.
 """
@@ -18,7 +18,7 @@ import numpy as np
 
 from imgclf import _io
 from imgclf.data.files import list_images
-from imgclf.data.images import DEFAULT_INTERPOLATION, channels, load_image, read_image, to_model_input
+from imgclf.data.images import ImageSpec
 from imgclf.data.packed import is_packed, load_packed
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.skipped import SkippedFiles
@@ -70,12 +70,6 @@ def is_csv(item) -> bool:
     return isinstance(item, (str, os.PathLike)) and str(item).lower().endswith(".csv") and Path(item).is_file()
 
 
-def recorded_interpolation(record: runfiles.RunConfig) -> str:
-    """The resize filter a run trained with: what its settings resolved to (``resolved.interpolation``), else (runs
-    from before the filter depended on the model) the setting, else :data:`DEFAULT_INTERPOLATION`."""
-    return record.resolved.get("interpolation") or record.settings.get("interpolation") or DEFAULT_INTERPOLATION
-
-
 @dataclass(frozen=True)
 class Predictions:
     """What :meth:`Predictor.predict` gives for ``n`` images.
@@ -121,18 +115,15 @@ class Predictor:
             ``(batch, 1)`` (binary: probability of ``classes[1]``) or ``(batch, len(classes))``.
         classes: class names, output order.
         class_mode: ``binary``, ``categorical`` or ``sparse``.
-        target_size: ``(height, width)`` in pixels.
-        color_mode: ``rgb`` or ``grayscale``.
-        interpolation: resize filter (see :func:`imgclf.data.images.image_to_array`).
+        image: how images are read for it (size, colour mode, resize filter; ``target_size``, ``color_mode``
+            and ``interpolation`` are its parts).
         batch_size: images per forward pass.
     """
 
     model: object
     classes: tuple[str, ...]
     class_mode: str
-    target_size: tuple[int, int]
-    color_mode: str = "rgb"
-    interpolation: str = DEFAULT_INTERPOLATION
+    image: ImageSpec
     batch_size: int = PREDICT_BATCH_SIZE
     record: runfiles.RunConfig | None = None  # the run's record, when loaded from a run folder
     ood: OodDetector | None = None  # the run's out-of-distribution detector (ood.npz), if it has one
@@ -156,8 +147,7 @@ class Predictor:
         ood = OodDetector.load(folder / runfiles.OOD_FILE) if (folder / runfiles.OOD_FILE).is_file() else None
         calibration = _io.read_json(folder / runfiles.CALIBRATION_FILE) if ood is not None else None
         predictor = cls(
-            model, tuple(record.classes), resolved["class_mode"], tuple(resolved["target_size"]),
-            resolved["color_mode"], recorded_interpolation(record), record=record,
+            model, tuple(record.classes), resolved["class_mode"], record.image, record=record,
             ood=ood, calibration=calibration,
         )  # fmt: skip
         outputs = model.output_shape[-1]
@@ -172,7 +162,22 @@ class Predictor:
     @property
     def input_shape(self) -> tuple[int, int, int]:
         """``(height, width, channels)`` the model takes."""
-        return (*self.target_size, channels(self.color_mode))
+        return self.image.input_shape
+
+    @property
+    def target_size(self) -> tuple[int, int]:
+        """``(height, width)`` in pixels."""
+        return self.image.target_size
+
+    @property
+    def color_mode(self) -> str:
+        """``rgb`` or ``grayscale``."""
+        return self.image.color_mode
+
+    @property
+    def interpolation(self) -> str:
+        """The resize filter (see :func:`imgclf.data.images.image_to_array`)."""
+        return self.image.interpolation
 
     def load_images(self, paths, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """Read image files exactly as training does (:func:`imgclf.data.images.load_image`).
@@ -183,11 +188,10 @@ class Predictor:
         Raises:
             ImgclfError: no image is given, or a file cannot be decoded (named in the message).
         """
-        size, mode, interpolation = self.target_size, self.color_mode, self.interpolation
         files = expand_image_paths(paths)
         if not files:
             raise ImgclfError("no image files given.")
-        return np.stack([read_image(p, size, mode, interpolation, crop) for p in files])
+        return np.stack([self.image.read(p, crop) for p in files])
 
     def _scoring_model(self):
         """The Keras model with a second output, the penultimate features (built once), or ``None``."""
@@ -277,7 +281,7 @@ class Predictor:
                     "image arrays must be uint8 of shape (batch, height, width, channels). "
                     f"Received: {arr.dtype} {arr.shape}"
                 )
-            return (*self._forward(to_model_input(arr, self.target_size, self.color_mode, self.interpolation)), skipped)
+            return (*self._forward(self.image.to_model_input(arr)), skipped)
         paths = expand_image_paths(X)
         if not paths:
             feats = np.zeros((0, self.ood.reference.shape[1]), np.float32) if self.ood is not None else None
@@ -288,7 +292,7 @@ class Predictor:
             from imgclf.pipeline.tfdata import image_dataset
 
             data = image_dataset(
-                paths, target_size=self.target_size, color_mode=self.color_mode, interpolation=self.interpolation,
+                paths, image=self.image,
                 batch_size=self.batch_size, cache=False, skipped=skipped,
             )  # fmt: skip
             out, feats = self._forward(data)
@@ -311,9 +315,9 @@ class Predictor:
         for p in paths:
             try:
                 if tta:
-                    stacks.append(tta_views(p, self.target_size, self.color_mode, self.interpolation, crop))
+                    stacks.append(tta_views(p, self.image, crop))
                 else:
-                    stacks.append(load_image(p, self.target_size, self.color_mode, self.interpolation, crop)[None])
+                    stacks.append(self.image.load(p, crop)[None])
             except ImgclfError:
                 raise
             except Exception as exc:  # noqa: BLE001  (a bad file never stops prediction)

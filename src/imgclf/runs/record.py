@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imgclf import _io
+from imgclf.data.images import DEFAULT_INTERPOLATION, ImageSpec
 from imgclf.data.packed import is_url
 from imgclf.errors import ImgclfError
 
@@ -259,6 +260,18 @@ class RunConfig:
         mine, theirs = _plain(self.settings), _plain(other.settings)
         changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
         return changed + (["classes"] if list(self.classes) != list(other.classes) else [])
+
+    @property
+    def image(self) -> ImageSpec:
+        """How the run read its images: what the settings resolved to; for runs from before the resize filter
+        depended on the model, the ``interpolation`` setting, else the default filter.
+
+        Raises:
+            ImgclfError: a recorded size, colour mode or filter that is not valid.
+        """
+        resolved = self.resolved
+        interpolation = resolved.get("interpolation") or self.settings.get("interpolation") or DEFAULT_INTERPOLATION
+        return ImageSpec(tuple(resolved["target_size"]), resolved["color_mode"], interpolation)
 
     def known_settings(self, names) -> dict:
         """The recorded settings whose names are in ``names``, as constructor arguments (``target_size`` a

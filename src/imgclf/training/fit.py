@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from imgclf import settings as _settings
+from imgclf.data.images import ImageSpec
 from imgclf.data.samples import Dataset
 from imgclf.models import create_model, inference_model
 from imgclf.pipeline.augment import Augmentation
@@ -46,7 +47,7 @@ class FitResult:
             ``(batch, 1)`` (binary) or ``(batch, n_classes)``; calibrated when ``calibration`` is set.
         classes: class names; output ``i`` is ``classes[i]``.
         class_mode: ``binary``, ``categorical`` or ``sparse``.
-        target_size, color_mode, interpolation: how images were read (pixels, ``rgb``/``grayscale``, filter).
+        image: how images were read (size, colour mode, resize filter).
         epochs: epochs of the first phase; augment: the augmentation it trained with.
         history: one dict per epoch (``epoch``, ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
             ``learning_rate``, ``seconds``).
@@ -64,9 +65,7 @@ class FitResult:
     model: keras.Model
     classes: np.ndarray
     class_mode: str
-    target_size: tuple[int, int]
-    color_mode: str
-    interpolation: str
+    image: ImageSpec
     epochs: int
     augment: Augmentation
     history: list[dict]
@@ -179,11 +178,8 @@ def datasets(settings: Settings, resolved: Resolved, dataset: Dataset, skipped: 
     (:func:`imgclf.training.inputs.training_datasets`; ``kwargs`` override ``batch_size`` and ``cache``)."""
     kwargs.setdefault("batch_size", resolved.batch_size)
     kwargs.setdefault("cache", settings.cache)
-    return training_datasets(
-        dataset, target_size=resolved.target_size, color_mode=resolved.color_mode,
-        interpolation=resolved.interpolation, class_mode=settings.class_mode, augment=resolved.augment,
-        seed=settings.seed, skipped=skipped, **kwargs,
-    )  # fmt: skip
+    return training_datasets(dataset, image=resolved.image, class_mode=settings.class_mode, augment=resolved.augment,
+                             seed=settings.seed, skipped=skipped, **kwargs)  # fmt: skip
 
 
 def _train(settings: Settings, resolved: Resolved, model, dataset: Dataset, class_mode: str, run: Path | None,
@@ -223,9 +219,8 @@ def _train_from(settings: Settings, resolved: Resolved, model, dataset: Dataset,
         done = calibrate(trained, in_order, val_ds, settings.ood_method, settings.ood_false_alarm_rate, run)
     calibration, ood = done if done is not None else (None, None)
     return FitResult(
-        trained, np.asarray(dataset.class_names), class_mode, resolved.target_size, resolved.color_mode,
-        resolved.interpolation, resolved.epochs, resolved.augment, result.history, result.stop_reason,
-        result.skipped, result.fine_tune_start, result.features_from_cache, dataset,
+        trained, np.asarray(dataset.class_names), class_mode, resolved.image, resolved.epochs, resolved.augment,
+        result.history, result.stop_reason, result.skipped, result.fine_tune_start, result.features_from_cache, dataset,
         {split: choice.mode for split, choice in choices.items()}, calibration, ood, run,
     )  # fmt: skip
 

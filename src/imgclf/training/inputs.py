@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from imgclf.data.folders import Dataset, dataset_from_files, load_folder
+from imgclf.data.images import ImageSpec
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.pipeline.sources import samples_dataset
@@ -43,19 +44,18 @@ def load_data(X, y, *, validation_split: float | None, seed: int, label_pattern:
     return load_folder(resolve(X), validation_split, seed, label_pattern, label_column)
 
 
-def cache_choices(dataset: Dataset, cache, target_size, color_mode: str, cache_dir: Path | None) -> dict:
+def cache_choices(dataset: Dataset, cache, image: ImageSpec, cache_dir: Path | None) -> dict:
     """``{"train": CacheChoice, "validation": CacheChoice}`` for the setting ``cache``: with ``auto``, both splits
     in memory when they fit there together, else the validation images in memory if they fit alone and the
     training images on disk (or streamed); pixel-CSV splits are in memory already and count for nothing."""
     count = {name: (len(s) if s is not None and s.images is None else 0)
              for name, s in (("train", dataset.train), ("validation", dataset.validation))}  # fmt: skip
-    both = choose_cache(cache, count["train"] + count["validation"], target_size, color_mode, cache_dir)
+    both = choose_cache(cache, count["train"] + count["validation"], image, cache_dir)
     if both.mode == "memory" or check_cache(cache) != "auto":
         choices = {"train": both, "validation": both}
     else:
-        size = (target_size, color_mode, cache_dir)
-        choices = {"train": choose_cache(cache, count["train"], *size, allow_memory=False),
-                   "validation": choose_cache(cache, count["validation"], *size)}  # fmt: skip
+        choices = {"train": choose_cache(cache, count["train"], image, cache_dir, allow_memory=False),
+                   "validation": choose_cache(cache, count["validation"], image, cache_dir)}  # fmt: skip
     if dataset.train.records is not None:  # packed: decoded already, a disk cache would only copy the shards
         choices = {k: c if c.mode == "memory" else CacheChoice("none", c.bytes, "streamed from the packed shards")
                    for k, c in choices.items()}  # fmt: skip
@@ -74,7 +74,7 @@ def decoded_cache_dir(run: Path | None):
         yield Path(tmp)
 
 
-def training_datasets(dataset: Dataset, *, target_size, color_mode: str, interpolation: str, class_mode: str,
+def training_datasets(dataset: Dataset, *, image: ImageSpec, class_mode: str,
                       batch_size: int, augment, seed: int, cache="auto", cache_dir: Path | None = None,
                       skipped: SkippedFiles | None = None, in_order: bool = False,
                       shard: tuple[int, int] | None = None):  # fmt: skip
@@ -98,10 +98,9 @@ def training_datasets(dataset: Dataset, *, target_size, color_mode: str, interpo
         ``(batch, height, width, channels)`` (``validation`` is ``None`` without validation data or with
         ``in_order``), and the :class:`~imgclf.pipeline.tfdata.CacheChoice` of each split.
     """
-    choices = cache_choices(dataset, cache, target_size, color_mode, cache_dir)
+    choices = cache_choices(dataset, cache, image, cache_dir)
     common = dict(
-        target_size=target_size, color_mode=color_mode, interpolation=interpolation,
-        class_mode=resolve_class_mode(class_mode, dataset.num_classes), num_classes=dataset.num_classes,
+        image=image, class_mode=resolve_class_mode(class_mode, dataset.num_classes), num_classes=dataset.num_classes,
         batch_size=batch_size, skipped=skipped, shard=shard,
     )  # fmt: skip
 

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from imgclf.data.folders import check_validation_split
-from imgclf.data.images import channels, check_color_mode, check_interpolation, check_target_size
+from imgclf.data.images import ImageSpec, check_interpolation
 from imgclf.errors import ImgclfError, check_one_of, check_positive_int
 from imgclf.models import get_model_spec, resolve_precision
 from imgclf.pipeline.augment import make_augmentation
@@ -57,8 +57,7 @@ class Resolved:
 
     model: str | None
     backbone: str | None
-    target_size: tuple[int, int]
-    color_mode: str
+    image: ImageSpec
     epochs: int
     augment: object
     precision: str
@@ -77,14 +76,26 @@ class Resolved:
     lr_schedule: str = "constant"
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
-    interpolation: str = "nearest"
     head: str = "course"
     recipe: str | None = None
     recipe_version: int | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return (*self.target_size, channels(self.color_mode))
+        """``(height, width, channels)`` of the model's input."""
+        return self.image.input_shape
+
+    @property
+    def target_size(self) -> tuple[int, int]:
+        return self.image.target_size
+
+    @property
+    def color_mode(self) -> str:
+        return self.image.color_mode
+
+    @property
+    def interpolation(self) -> str:
+        return self.image.interpolation
 
 
 def _non_negative(name: str, value, below: float = float("inf")) -> float:
@@ -173,8 +184,11 @@ def resolve(given) -> Resolved:
     return Resolved(
         model=model,
         backbone=settings.backbone,
-        target_size=check_target_size(default_size if settings.target_size is None else settings.target_size),
-        color_mode=check_color_mode(default_mode if settings.color_mode is None else settings.color_mode),
+        image=ImageSpec(
+            default_size if settings.target_size is None else settings.target_size,
+            default_mode if settings.color_mode is None else settings.color_mode,
+            interpolation,
+        ),
         epochs=check_positive_int("epochs", epochs),
         augment=make_augmentation(settings.augment),
         precision=resolve_precision(settings.precision),
@@ -193,7 +207,6 @@ def resolve(given) -> Resolved:
         lr_schedule=settings.lr_schedule,
         warmup_epochs=warmup,
         label_smoothing=smoothing,
-        interpolation=interpolation,
         head=head,
         recipe=settings.recipe,
         recipe_version=get_recipe(settings.recipe).version if settings.recipe else None,

@@ -70,14 +70,12 @@ def decode_upload(data: bytes, name: str, predictor: Predictor) -> np.ndarray:
     """
     from PIL import Image
 
-    from imgclf.data.images import load_image
-
     if not data:
         raise UploadError(f"file {name!r} is empty (0 bytes).")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return load_image(io.BytesIO(data), predictor.target_size, predictor.color_mode, predictor.interpolation)
+            return predictor.image.load(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise UploadError(f"file {name!r} is too large an image to decode safely: {exc}") from None
     except Exception as exc:  # noqa: BLE001  (any decoder failure is the client's file, not a server error)
