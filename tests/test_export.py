@@ -40,6 +40,10 @@ def test_float_exports_agree_with_keras(run, format):
     assert (folder / "ood.npz").is_file() and signature["calibration"]["temperature"] == 1.0
     exported = open_predictor(record["path"])  # predict from the exported file, as `imgclf predict` does
     keras_side = open_predictor(run)
+    from imgclf.predict.predictor import ScoresFeatures, ScoringModel
+
+    assert isinstance(exported.model, ScoringModel) and isinstance(keras_side.model, ScoringModel)  # one Protocol
+    assert isinstance(exported.model, ScoresFeatures) and not isinstance(keras_side.model, ScoresFeatures)
     images = sorted((run.parent / "data" / "b_br").glob("*.png"))[:5]
     images += [_disc(run.parent / f"disc{format}.png")]  # unlike both classes
     got, want = exported.predict(images), keras_side.predict(images)

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclf.data.files import list_images
 from imgclf.data.packed import is_packed, is_url
 from imgclf.data.samples import Dataset
+from imgclf.errors import ImgclfError
 
 #: The kinds :func:`input_kind` tells apart.
 KINDS = ("dataset", "array", "packed", "csv", "folder", "file", "name", "paths")
@@ -45,4 +47,26 @@ def input_kind(X) -> str:
     return "folder" if path.is_dir() else "name"
 
 
-__all__ = ["KINDS", "input_kind"]
+def expand_image_paths(X) -> list[str]:
+    """Turn a path or list of paths into image files: folders are searched recursively.
+
+    Raises:
+        ImgclfError: a path does not exist, or a folder holds no image files.
+    """
+    items = [X] if isinstance(X, (str, os.PathLike)) else list(X)
+    paths: list[str] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = list_images(p)
+            if not found:
+                raise ImgclfError(f"folder {str(item)!r} holds no image files.")
+            paths.extend(found)
+        elif p.is_file():
+            paths.append(os.fspath(p))
+        else:
+            raise ImgclfError(f"image path does not exist. Received: {str(item)!r}")
+    return paths
+
+
+__all__ = ["KINDS", "input_kind", "expand_image_paths"]

@@ -59,8 +59,9 @@ def require(format: str) -> Format:
 
 
 class ExportedModel:
-    """An exported model run in its own runtime, with Keras' ``predict`` interface (what
-    :class:`~imgclf.predict.predictor.Predictor` calls).
+    """An exported model run in its own runtime: a :class:`~imgclf.predict.predictor.ScoringModel` (Keras'
+    ``predict`` interface, what :class:`~imgclf.predict.predictor.Predictor` calls) that also
+    :class:`~imgclf.predict.predictor.ScoresFeatures` (``scoring_model``).
 
     Args:
         path: a ``.onnx`` file (onnxruntime), a ``.tflite`` file (ai-edge-litert) or a SavedModel folder

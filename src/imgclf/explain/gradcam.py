@@ -116,8 +116,8 @@ def explain_files(predictor, paths, out_dir, class_name: str | None = None, laye
 
     from PIL import Image
 
+    from imgclf.data.inputs import expand_image_paths
     from imgclf.plotting import heatmap_overlay
-    from imgclf.predict.predictor import expand_image_paths
 
     classes = list(predictor.classes)
     if class_name is not None and class_name not in classes:

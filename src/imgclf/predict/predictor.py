@@ -13,12 +13,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from imgclf import _io
-from imgclf.data.files import list_images
 from imgclf.data.images import ImageSpec
+from imgclf.data.inputs import expand_image_paths, input_kind
 from imgclf.data.packed import is_packed, load_packed
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.skipped import SkippedFiles
@@ -27,28 +28,6 @@ from imgclf.unknown.detector import OodDetector
 
 #: Images per forward pass when predicting.
 PREDICT_BATCH_SIZE = 32
-
-
-def expand_image_paths(X) -> list[str]:
-    """Turn a path or list of paths into image files: folders are searched recursively.
-
-    Raises:
-        ImgclfError: a path does not exist, or a folder holds no image files.
-    """
-    items = [X] if isinstance(X, (str, os.PathLike)) else list(X)
-    paths: list[str] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            found = list_images(p)
-            if not found:
-                raise ImgclfError(f"folder {str(item)!r} holds no image files.")
-            paths.extend(found)
-        elif p.is_file():
-            paths.append(os.fspath(p))
-        else:
-            raise ImgclfError(f"image path does not exist. Received: {str(item)!r}")
-    return paths
 
 
 def packed_names(path) -> list[str]:
@@ -63,11 +42,6 @@ def packed_images(path) -> np.ndarray:
 
     dataset = load_packed(path)
     return np.concatenate([read_images(s.records) for s in (dataset.train, dataset.validation) if s is not None])
-
-
-def is_csv(item) -> bool:
-    """True for a path to an existing ``.csv`` file (a pixel CSV: one image per row)."""
-    return isinstance(item, (str, os.PathLike)) and str(item).lower().endswith(".csv") and Path(item).is_file()
 
 
 @dataclass(frozen=True)
@@ -106,13 +80,36 @@ class Predictions:
         return labels
 
 
+@runtime_checkable
+class ScoringModel(Protocol):
+    """What a :class:`Predictor` scores with: uint8 images ``(batch, height, width, channels)`` (an array, or a
+    dataset of such batches) in, float32 probabilities ``(batch, 1)`` (binary) or ``(batch, n_classes)`` out.
+
+    A structural type (PEP 544): imgclf's Keras models (``keras.Model``: ``model.keras``) and exports run in their
+    own runtimes (:class:`imgclf.deploy.runtime.ExportedModel`) both satisfy it without inheriting from it.
+    """
+
+    def predict(self, x, batch_size: int = 32, verbose: int = 0): ...
+
+
+@runtime_checkable
+class ScoresFeatures(Protocol):
+    """A :class:`ScoringModel` that can also give the penultimate features, as an export with a second output
+    does: ``scoring_model()`` returns a model whose ``predict`` gives ``[probabilities, features]``, or ``None``
+    when the export has no features output. (A Keras model gets its features model from
+    :func:`imgclf.unknown.calibrate.feature_model` instead.)"""
+
+    def scoring_model(self) -> ScoringModel | None: ...
+
+
 @dataclass
 class Predictor:
     """A trained model and how to feed it.
 
     Attributes:
-        model: Keras model from uint8 ``(batch, height, width, channels)`` to probabilities float32
-            ``(batch, 1)`` (binary: probability of ``classes[1]``) or ``(batch, len(classes))``.
+        model: a :class:`ScoringModel` (a Keras model or an export) from uint8 ``(batch, height, width, channels)``
+            to probabilities float32 ``(batch, 1)`` (binary: probability of ``classes[1]``) or
+            ``(batch, len(classes))``.
         classes: class names, output order.
         class_mode: ``binary``, ``categorical`` or ``sparse``.
         image: how images are read for it (size, colour mode, resize filter; ``target_size``, ``color_mode``
@@ -120,7 +117,7 @@ class Predictor:
         batch_size: images per forward pass.
     """
 
-    model: object
+    model: ScoringModel
     classes: tuple[str, ...]
     class_mode: str
     image: ImageSpec
@@ -197,12 +194,12 @@ class Predictor:
         """The Keras model with a second output, the penultimate features (built once), or ``None``."""
         if self.ood is None:
             return None
-        if self._features is None and hasattr(self.model, "get_layer"):  # a Keras model
+        if self._features is None and isinstance(self.model, ScoresFeatures):  # an export (imgclf.deploy.runtime)
+            self._features = self.model.scoring_model()
+        elif self._features is None:  # a Keras model
             from imgclf.unknown.calibrate import feature_model
 
             self._features = feature_model(self.model)
-        elif self._features is None and hasattr(self.model, "scoring_model"):  # an export (imgclf.deploy.runtime)
-            self._features = self.model.scoring_model()
         return self._features
 
     def _forward(self, data, features: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
@@ -264,15 +261,16 @@ class Predictor:
     def _predict(self, X, crop, tta: bool) -> tuple[np.ndarray, np.ndarray | None, SkippedFiles]:
         """``(probabilities, penultimate features or None, skipped)``: see :meth:`predict`."""
         skipped = SkippedFiles()
-        if is_csv(X):
+        kind = input_kind(X)
+        if kind == "csv":
             from imgclf.data.pixel_csv import read_pixel_csv
 
-            X = read_pixel_csv(X)[0]
-        if isinstance(X, (str, os.PathLike)) and is_packed(X):
-            X = packed_images(X)
-        if isinstance(X, np.ndarray) and X.dtype.kind in "USO":  # an array of paths (scikit-learn passes these)
+            X, kind = read_pixel_csv(X)[0], "array"
+        elif kind == "packed":
+            X, kind = packed_images(X), "array"
+        elif kind == "paths" and isinstance(X, np.ndarray):  # an array of paths (scikit-learn passes these)
             X = X.tolist()
-        if isinstance(X, np.ndarray):
+        if kind == "array":
             if crop is not None or tta:
                 raise ImgclfError("crop and tta apply to image files, not to arrays: crop or flip the array yourself.")
             arr = X[None] if X.ndim == 3 else X
@@ -344,7 +342,7 @@ class Predictor:
             ImgclfError: as :meth:`predict`.
         """
         items = [items] if isinstance(items, (str, os.PathLike)) else list(items)
-        csvs = [p for p in items if is_csv(p) or is_packed(p)]
+        csvs = [p for p in items if input_kind(p) in ("csv", "packed")]
         files = [p for p in items if p not in csvs]
         paths = expand_image_paths(files) if files else []
         first = self.predict(paths, crop=crop, tta=tta)  # (0, classes) when there are none

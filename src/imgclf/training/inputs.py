@@ -6,13 +6,13 @@ training and validation images (:func:`training_datasets`), with where decoded i
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from imgclf.data.folders import Dataset, dataset_from_files, load_folder
 from imgclf.data.images import ImageSpec
+from imgclf.data.inputs import input_kind
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.pipeline.sources import samples_dataset
@@ -31,13 +31,14 @@ def load_data(X, y, *, validation_split: float | None, seed: int, label_pattern:
     Raises:
         ImgclfError: ``y`` with a single path, ``X`` of another type, or data :func:`imgclf.load_folder` refuses.
     """
-    if isinstance(X, Dataset):
+    kind = input_kind(X)
+    if kind == "dataset":
         return X
     if y is not None:
-        if isinstance(X, (str, os.PathLike)):
+        if kind not in ("paths", "array"):
             raise ImgclfError("with y, X must be a sequence of image paths, one per label. Received: a single path")
         return dataset_from_files(X, y, validation_split, seed)
-    if not isinstance(X, (str, os.PathLike)):
+    if kind in ("paths", "array"):
         raise ImgclfError(f"X must be a folder, a named dataset or image paths with y. Received: {type(X).__name__}")
     from imgclf.data.named import resolve
 
