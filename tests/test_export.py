@@ -10,6 +10,7 @@ import pytest
 from imgclf import ImgclfError
 from imgclf.deploy.export import export_run
 from imgclf.deploy.runtime import FORMATS, ExportedModel, open_predictor, require
+from imgclf.predict.items import predict_items
 
 from conftest import run_cli, squares_run
 
@@ -51,10 +52,10 @@ def test_float_exports_agree_with_keras(run, format):
     np.testing.assert_allclose(got, want, atol=1e-4)
     np.testing.assert_allclose(got_scores, want_scores, atol=1e-3)  # the same "unknown" from the export
     assert got_scores[-1] > got_scores[:-1].max()
-    records = exported.predict_items(images)
+    records = predict_items(exported, images)
     clear = np.abs(want_scores - keras_side.ood.thresholds[keras_side.ood.method]) > check["unknown_band"]
     assert [r["unknown"] for r, c in zip(records, clear) if c] == [
-        r["unknown"] for r, c in zip(keras_side.predict_items(images), clear) if c
+        r["unknown"] for r, c in zip(predict_items(keras_side, images), clear) if c
     ]  # the same answers, but for a score on the threshold, where float rounding may go either way
     assert records[-1]["unknown"] is True
 
@@ -177,7 +178,7 @@ def test_a_run_without_detector_exports_probabilities_only(tmp_path):
     assert "ood" not in signature and "features" not in signature
     assert not (run / "export" / "onnx-2" / "ood.npz").exists()
     assert "unknown_agreement" not in record["parity"] and ExportedModel(record["path"]).n_outputs == 1
-    records = open_predictor(record["path"]).predict_items(sorted((data / "a_tl").glob("*.png"))[:2])
+    records = predict_items(open_predictor(record["path"]), sorted((data / "a_tl").glob("*.png"))[:2])
     assert all("unknown" not in r and r["label"] in ("a_tl", "b_br") for r in records)
 
 

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from imgclf.errors import ImgclfError
+from imgclf.predict.items import predict_items
 from imgclf.unknown.detector import (
     METHODS,
     OodDetector,
@@ -176,7 +177,7 @@ def test_calibrate_off_and_no_validation_leave_no_detector(tmp_path):
     data = write_class_folder(tmp_path / "data", {"a_tl": 12, "b_br": 12}, size=40)
     clf = ImageClassifier(target_size=(32, 32), epochs=1, calibrate=False).fit(data, run_dir=tmp_path / "r", verbose=0)
     assert clf.ood_ is None and not (tmp_path / "r" / "ood.npz").exists()
-    assert "ood_score" not in clf.predictor().predict_items([data / "a_tl" / "000.png"])[0]
+    assert "ood_score" not in predict_items(clf.predictor(), [data / "a_tl" / "000.png"])[0]
     clf = ImageClassifier(target_size=(32, 32), epochs=1, validation_split=0).fit(data, verbose=0)
     assert clf.calibration_ is None and list(clf.predict([data / "a_tl" / "000.png"], unknown_label="?")) != ["?"]
     with pytest.raises(ImgclfError, match="ood_method must be one of"):

@@ -25,6 +25,7 @@ def predict(
         load_api()
     from imgclf.deploy.runtime import open_predictor
     from imgclf.errors import ImgclfError
+    from imgclf.predict.items import predict_items
 
     box = None
     if crop is not None:
@@ -32,7 +33,7 @@ def predict(
             box = tuple(int(v) for v in crop.split(","))
         except ValueError:
             raise ImgclfError(f"crop must be x,y,w,h in pixels. Received: {crop!r}") from None
-    records = open_predictor(run).predict_items(images, crop=box, tta=tta)
+    records = predict_items(open_predictor(run), images, crop=box, tta=tta)
     unreadable = unknown = 0
     for r in records:
         path, label = field(r["path"]), field(r["label"] or "")

@@ -20,7 +20,7 @@ import numpy as np
 from imgclf import _io
 from imgclf.data.images import ImageSpec
 from imgclf.data.inputs import expand_image_paths, input_kind
-from imgclf.data.packed import is_packed, load_packed
+from imgclf.data.packed import load_packed
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.runs import record as runfiles
@@ -326,52 +326,6 @@ class Predictor:
         if feats is not None:
             feats = feats.reshape(len(paths), views, feats.shape[-1]).mean(axis=1)
         return out, feats
-
-    def predict_items(self, items, *, crop=None, tta: bool = False) -> list[dict]:
-        """Predict image files, folders and pixel CSVs given together, one record per image.
-
-        Pixel-CSV rows are named ``<file.csv>#row<k>`` (k from 1); packed images (``imgclf pack``, training then
-        validation split) ``<folder>#<path the image was packed from>``.
-
-        Returns:
-            Dicts ``{"path", "label", "probability", "probabilities": {class: p}}`` — plus ``"ood_score"`` and
-            ``"unknown"`` (the score above the run's threshold) when the run has an OOD detector — or
-            ``{"path", "label": None, "error": reason}`` for a file that cannot be decoded.
-
-        Raises:
-            ImgclfError: as :meth:`predict`.
-        """
-        items = [items] if isinstance(items, (str, os.PathLike)) else list(items)
-        csvs = [p for p in items if input_kind(p) in ("csv", "packed")]
-        files = [p for p in items if p not in csvs]
-        paths = expand_image_paths(files) if files else []
-        first = self.predict(paths, crop=crop, tta=tta)  # (0, classes) when there are none
-        reasons = dict(first.skipped.items())
-        names, rows, score_rows = list(paths), [first.probabilities], [first.ood_score]
-        for csv_path in csvs:
-            more = self.predict(csv_path)
-            p, sc = more.probabilities, more.ood_score
-            if is_packed(csv_path):
-                names += [f"{csv_path}#{name}" for name in packed_names(csv_path)]
-            else:
-                names += [f"{csv_path}#row{k}" for k in range(1, len(p) + 1)]
-            rows.append(p)
-            score_rows.append(sc)
-        proba = np.concatenate([r.reshape(-1, len(self.classes)) for r in rows]) if names else np.zeros((0,))
-        scores = np.concatenate(score_rows) if names and self.ood is not None else None
-        records = []
-        for k, (name, p) in enumerate(zip(names, proba)):
-            if name in reasons:
-                records.append({"path": name, "label": None, "error": reasons[name]})
-                continue
-            i = int(p.argmax())
-            record = {"path": name, "label": self.classes[i], "probability": float(p[i]),
-                      "probabilities": {c: float(v) for c, v in zip(self.classes, p)}}  # fmt: skip
-            if scores is not None:
-                record["ood_score"] = float(scores[k])
-                record["unknown"] = bool(self.ood.unknown(scores[k : k + 1])[0])
-            records.append(record)
-        return records
 
     def save(self, folder: str | os.PathLike) -> None:
         """Write the model into ``folder/model.keras`` (atomically), and the OOD detector and calibration
