@@ -24,7 +24,7 @@ from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.predict.predictor import Predictor
 from imgclf.runs import record as runfiles
 from imgclf.runs.history import read_history_csv
-from imgclf.settings import Settings
+from imgclf.settings import LR_FIND_END_LR, LR_FIND_START_LR, LR_FIND_STEPS, Settings
 from imgclf.training import fit as training
 from imgclf.training.lr_find import LrFindResult
 from imgclf.training.resolved import Resolved, resolve
@@ -167,8 +167,8 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         resolved = self.resolve_settings()
         return training.datasets(self, resolved, dataset, skipped, in_order=in_order, cache_dir=cache_dir)[:2]
 
-    def lr_find(self, X, y=None, *, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 100,
-                plot: str | os.PathLike | None = None) -> LrFindResult:  # fmt: skip
+    def lr_find(self, X, y=None, *, start_lr: float = LR_FIND_START_LR, end_lr: float = LR_FIND_END_LR,
+                steps: int = LR_FIND_STEPS, plot: str | os.PathLike | None = None) -> LrFindResult:  # fmt: skip
         """The learning-rate range test (Smith 2017; fastai's ``lr_find``) for these settings: a fresh model trains
         up to ``steps`` batches of ``X`` (data as :meth:`fit` takes it, augmented as ``fit`` would) while the rate
         grows exponentially from ``start_lr`` to ``end_lr`` (:func:`imgclf.training.fit.lr_find`); ``plot``

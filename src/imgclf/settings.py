@@ -22,6 +22,10 @@ DEFAULT_TARGET_SIZE = (150, 150)
 #: pipeline (measured on cats_and_dogs_filtered: see bench/README.md).
 DEFAULT_INTERPOLATION = "nearest"
 
+#: The learning-rate range test's sweep (``imgclf lr-find``, ``ImageClassifier.lr_find``): first and last rate,
+#: and at most this many batches (fastai's ``lr_find`` defaults; Smith 2017).
+LR_FIND_START_LR, LR_FIND_END_LR, LR_FIND_STEPS = 1e-7, 10.0, 100
+
 PANELS = ("Data", "Model", "Training", "Transfer learning", "Training control", "Calibration")
 
 

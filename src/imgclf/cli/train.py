@@ -17,6 +17,7 @@ from imgclf.cli._settings import (
     with_augmentation_options,
     with_settings_options,
 )
+from imgclf.settings import LR_FIND_END_LR, LR_FIND_START_LR, LR_FIND_STEPS
 
 
 def augmentation_from_options(base, **flags):
@@ -132,9 +133,9 @@ def _announce(resolved) -> None:
 def lr_find(
     data: Annotated[str | None, typer.Argument(help="Training data, as for `imgclf train` (default: the config's data).")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML file of settings (a run's config.yaml works); flags override it.")] = None,
-    start_lr: Annotated[float, typer.Option(help="First learning rate of the sweep.")] = 1e-7,
-    end_lr: Annotated[float, typer.Option(help="Last learning rate of the sweep.")] = 10.0,
-    steps: Annotated[int, typer.Option(help="Training batches in the sweep (at most; it stops when the loss diverges).")] = 100,
+    start_lr: Annotated[float, typer.Option(help="First learning rate of the sweep.")] = LR_FIND_START_LR,
+    end_lr: Annotated[float, typer.Option(help="Last learning rate of the sweep.")] = LR_FIND_END_LR,
+    steps: Annotated[int, typer.Option(help="Training batches in the sweep (at most; it stops when the loss diverges).")] = LR_FIND_STEPS,
     out_path: Annotated[Path, typer.Option("--out", help="PNG of the loss against the learning rate.")] = Path("lr_find.png"),
     **settings,
 ):  # fmt: skip

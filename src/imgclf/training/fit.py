@@ -25,7 +25,7 @@ from imgclf.pipeline.augment import Augmentation
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.pipeline.tfdata import available_memory, resolve_class_mode
 from imgclf.runs import record as runfiles
-from imgclf.settings import Settings
+from imgclf.settings import LR_FIND_END_LR, LR_FIND_START_LR, LR_FIND_STEPS, Settings
 from imgclf.training import cluster, distribute
 from imgclf.training.budget import check_training_memory
 from imgclf.training.features import feature_cache_key, weights_fingerprint
@@ -225,8 +225,8 @@ def _train_from(settings: Settings, resolved: Resolved, model, dataset: Dataset,
     )  # fmt: skip
 
 
-def lr_find(settings: Settings, resolved: Resolved, X, y=None, *, start_lr: float = 1e-7, end_lr: float = 10.0,
-            steps: int = 100) -> LrFindResult:  # fmt: skip
+def lr_find(settings: Settings, resolved: Resolved, X, y=None, *, start_lr: float = LR_FIND_START_LR,
+            end_lr: float = LR_FIND_END_LR, steps: int = LR_FIND_STEPS) -> LrFindResult:  # fmt: skip
     """The learning-rate range test (Smith 2017; fastai's ``lr_find``) for these settings: a fresh model trains up
     to ``steps`` batches of ``X`` (augmented as ``fit`` would) while the rate grows exponentially from
     ``start_lr`` to ``end_lr`` (:func:`imgclf.training.lr_find.range_test`).

@@ -18,6 +18,7 @@ import numpy as np
 
 from imgclf.errors import ImgclfError
 from imgclf.plotting import new_figure, save_figure
+from imgclf.settings import LR_FIND_END_LR, LR_FIND_START_LR, LR_FIND_STEPS
 
 #: Smoothing of the recorded loss (exponential moving average weight of the past).
 SMOOTHING = 0.98
@@ -103,8 +104,8 @@ def suggest(learning_rates: np.ndarray, smoothed: np.ndarray) -> tuple[float, fl
     return float(lrs[steepest]), float(lrs[int(np.argmin(losses))])
 
 
-def range_test(model, batches, *, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 100,
-               stop_on_divergence: bool = True) -> LrFindResult:  # fmt: skip
+def range_test(model, batches, *, start_lr: float = LR_FIND_START_LR, end_lr: float = LR_FIND_END_LR,
+               steps: int = LR_FIND_STEPS, stop_on_divergence: bool = True) -> LrFindResult:  # fmt: skip
     """Run the range test on a compiled ``model`` (trained in place).
 
     Step ``i`` of ``steps`` trains one batch at ``start_lr * (end_lr / start_lr) ** (i / (steps - 1))``.
