@@ -6,6 +6,7 @@ Built on Keras 3 with the TensorFlow backend. The public API:
   ``predict_proba``, ``score``, ``evaluate``, ``save``, ``load``, ``resume``).
 - :class:`imgclf.Predictor` -- a trained model with how to read images for it (``Predictor.from_run``).
 - :func:`imgclf.load_folder` -- find the images and labels of a dataset folder.
+- :func:`imgclf.find_label_issues` -- the images whose folder (label) is probably wrong.
 - :func:`imgclf.models.create_model` / :func:`imgclf.models.list_models` -- the model registry.
 """
 
@@ -25,6 +26,7 @@ _LAZY = {
     "Dataset": "imgclf.data.folders",
     "load_folder": "imgclf.data.folders",
     "Predictor": "imgclf.predict.predictor",
+    "find_label_issues": "imgclf.curation.suspects",
 }
 
 
@@ -37,4 +39,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'imgclf' has no attribute {name!r}")
 
 
-__all__ = ["ImageClassifier", "ImgclfError", "Dataset", "Predictor", "load_folder", "__version__"]
+__all__ = ["ImageClassifier", "ImgclfError", "Dataset", "Predictor", "load_folder", "find_label_issues", "__version__"]

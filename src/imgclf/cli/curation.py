@@ -1,0 +1,45 @@
+"""``imgclf suspects``: the images whose folder (label) is probably wrong."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from imgclf.cli._common import app, err, field, load_api
+
+
+@app.command()
+def suspects(
+    data: Annotated[str, typer.Argument(help="Dataset folder (any layout `imgclf train` reads) or a named dataset.")],
+    backbone: Annotated[str, typer.Option(help="Pretrained backbone whose features judge the images (`imgclf backbones`).")] = "squeezenet1_1",
+    weights: Annotated[str, typer.Option(help="Its weights: imagenet (downloaded once, then cached) or a weights file.")] = "imagenet",
+    top: Annotated[int, typer.Option(help="Print at most this many suspects, most likely wrong first (0: all).")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line: path, split, label, suggested, confidence.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the cross-validation folds.")] = 0,
+):  # fmt: skip
+    """Images whose folder (label) is probably wrong, most likely first: out-of-fold probabilities, cleanlab's ranking."""
+    load_api()
+    from imgclf.curation.suspects import find_label_issues
+    from imgclf.data.named import resolve
+    from imgclf.errors import ImgclfError
+
+    if top < 0:
+        raise ImgclfError(f"top must be 0 (all) or a positive number of suspects. Received: {top}")
+    err.print(f"Judging every image with out-of-fold probabilities from {escape(backbone)} features ...")
+    report = find_label_issues(resolve(data), backbone=backbone, weights=None if weights == "none" else weights,
+                               seed=seed)  # fmt: skip
+    shown = report.suspects if top == 0 else report.suspects[:top]
+    for s in shown:
+        if as_json:
+            print(json.dumps({"path": s.path, "split": s.split, "label": s.label, "suggested": s.suggested,
+                              "confidence": round(s.confidence, 4)}))  # fmt: skip
+        else:
+            print(f"{field(s.path)}\t{field(s.label)} -> {field(s.suggested)}\t{s.confidence:.4f}")
+    if len(report.skipped):
+        err.print(f"Skipped {len(report.skipped)} unreadable file(s) (run `imgclf doctor` on the data).")
+    err.print(f"Looked at {report.looked_at:,} images; flagged {len(report.suspects):,}"
+              f"{f' (showing {len(shown)})' if len(shown) < len(report.suspects) else ''}. Flagged is not proven "
+              "wrong: look at each before moving it.")  # fmt: skip
