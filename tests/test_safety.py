@@ -188,6 +188,13 @@ def bad_cases(root: Path) -> dict[str, tuple[list, str]]:
         "datasets-name": (["datasets", "download", "nosuch"], "dataset must be one of"),
         "datasets-from": (["datasets", "download", "happy_or_sad", "--from", root / "nowhere"], "source path"),
         "demo-epochs": (["demo", "--epochs", "0", "--runs-dir", out], "epochs must be a positive int"),
+        # fixing the data
+        "suspects-missing": (["suspects", root / "nowhere"], "does not exist"),
+        "suspects-top": (["suspects", data, "--top", "-1"], "top must be 0 (all) or a positive"),
+        "relabel-outside": (["relabel", data, page, "--to", "b_br"], "inside DATA"),
+        "relabel-no-class": (["relabel", data], "needs image files and --to CLASS"),
+        "relabel-undo-nothing": (["relabel", data, "--undo"], "nothing to undo"),
+        "relabel-undo-extra": (["relabel", data, page, "--undo"], "--undo takes only DATA"),
         "models-extra": (["models", "extra"], "unexpected extra argument"),
         "backbones-extra": (["backbones", "--nosuch"], "No such option"),
         "unknown-command": (["trian", data], "No such command 'trian'"),

@@ -1,8 +1,9 @@
-"""``imgclf suspects``: the images whose folder (label) is probably wrong."""
+"""``imgclf suspects`` (the images whose folder is probably wrong) and ``imgclf relabel`` (move them, with undo)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -43,3 +44,32 @@ def suspects(
     err.print(f"Looked at {report.looked_at:,} images; flagged {len(report.suspects):,}"
               f"{f' (showing {len(shown)})' if len(shown) < len(report.suspects) else ''}. Flagged is not proven "
               "wrong: look at each before moving it.")  # fmt: skip
+
+
+@app.command()
+def relabel(
+    data: Annotated[Path, typer.Argument(help="Dataset folder (DATA/<class>/ or DATA/<split>/<class>/).")],
+    paths: Annotated[list[Path] | None, typer.Argument(help="Image files of DATA to move.")] = None,
+    to: Annotated[str | None, typer.Option(help="The class folder to move them into (in each file's own split).")] = None,
+    undo: Annotated[bool, typer.Option("--undo", help="Move the last relabelled batch back (every byte checked).")] = False,
+):  # fmt: skip
+    """Move images into another class folder, recorded in DATA/.relabel/manifest.json; --undo moves them back."""
+    from imgclf.curation import relabel as moves
+    from imgclf.errors import ImgclfError
+
+    if undo:
+        if paths or to is not None:
+            raise ImgclfError("--undo takes only DATA: it moves the last relabelled batch back.")
+        done = moves.undo(data)
+        for m in done:
+            err.print(f"back: {escape(m['to'])} -> {escape(m['from'])}")
+        print(f"{len(done)} file(s) moved back.")
+        return
+    if not paths or to is None:
+        raise ImgclfError("relabel needs image files and --to CLASS (or --undo).")
+    done = moves.relabel(data, paths, to)
+    for m in done:
+        print(f"{field(m['from'])}\t->\t{field(m['to'])}")
+    err.print(
+        f"{len(done)} file(s) moved to {escape(to)}; `imgclf relabel {escape(str(data))} --undo` moves them back."
+    )
