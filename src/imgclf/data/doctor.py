@@ -28,6 +28,7 @@ from PIL import Image
 from imgclf._io import read_json, write_json
 from imgclf.data.files import EXTENSIONS_BY_FORMAT
 from imgclf.data.folders import EVAL_NAMES, TRAIN_NAMES, VALIDATION_NAMES, check_dir
+from imgclf.data.quality import QUALITY_PROBLEMS, quality_problems, statistics
 from imgclf.errors import ImgclfError
 
 QUARANTINE_DIR = ".quarantine"
@@ -65,6 +66,7 @@ PROBLEMS = {
     "near_duplicate": (False, "nearly the same picture as another file in the same split"),
     "label_conflict": (False, "the same picture appears under two classes"),
     "leak": (False, "the same or nearly the same picture is in training and in validation/test"),
+    **{code: (False, text) for code, text in QUALITY_PROBLEMS.items()},
 }
 
 
@@ -86,6 +88,7 @@ class FileCheck:
         problems: problem codes (see :data:`PROBLEMS`).
         detail: error message of a failed decode.
         sha256: content hash; phash: perceptual hash as hex (``""`` when not decodable).
+        quality: the measured statistics of :func:`imgclf.data.quality.statistics` (full checks only).
     """
 
     path: str
@@ -100,6 +103,7 @@ class FileCheck:
     detail: str = ""
     sha256: str = ""
     phash: str = ""
+    quality: dict = field(default_factory=dict)
 
     @property
     def unusable(self) -> bool:
@@ -179,6 +183,7 @@ def check_file(path: Path, root: Path, split: str, label: str, full: bool = True
                         im.draft("RGB" if im.mode != "CMYK" else None, (64, 64))
                     im.load()
                     fc.phash = str(imagehash.phash(im.convert("L")))
+                    fc.quality = statistics(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         fc.problems.append("oversized")
         fc.detail = str(exc)
@@ -210,6 +215,7 @@ def check_file(path: Path, root: Path, split: str, label: str, full: bool = True
         fc.problems.append("exif_rotated")
     if min(fc.width, fc.height) < TINY:
         fc.problems.append("tiny")
+    fc.problems += quality_problems(fc.quality) if fc.quality else []
     return fc
 
 
