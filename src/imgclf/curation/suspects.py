@@ -27,9 +27,8 @@ from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.pipeline.sources import samples_dataset
 from imgclf.training.features import cached_features, feature_cache_key, weights_fingerprint
 from imgclf.training.inputs import load_data
+from imgclf.training.resolved import BACKBONE_INTERPOLATION
 
-#: The resize filter of pretrained backbones (their ImageNet weights saw antialiased resizes).
-BACKBONE_INTERPOLATION = "bilinear"
 #: Folds of the cross-validation that gives every image an out-of-fold probability.
 FOLDS = 5
 

@@ -228,6 +228,33 @@ def to_model_input(images: np.ndarray, target_size, color_mode: str, interpolati
     )
 
 
+class ImageParts:
+    """The parts of an :class:`ImageSpec` held in ``self.image``, as attributes of their own (for classes that carry
+    one: the resolved settings, :class:`~imgclf.predict.predictor.Predictor`)."""
+
+    image: ImageSpec
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(height, width, channels)`` the model takes."""
+        return self.image.input_shape
+
+    @property
+    def target_size(self) -> tuple[int, int]:
+        """``(height, width)`` in pixels."""
+        return self.image.target_size
+
+    @property
+    def color_mode(self) -> str:
+        """``rgb`` or ``grayscale``."""
+        return self.image.color_mode
+
+    @property
+    def interpolation(self) -> str:
+        """The resize filter (see :func:`image_to_array`)."""
+        return self.image.interpolation
+
+
 @dataclass(frozen=True)
 class ImageSpec:
     """How images are read for a model: ``target_size`` ``(height, width)`` in pixels, ``color_mode`` (``rgb`` or

@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from imgclf import _io
-from imgclf.data.images import ImageSpec
+from imgclf.data.images import ImageParts, ImageSpec
 from imgclf.data.inputs import expand_image_paths, input_kind
 from imgclf.data.packed import load_packed
 from imgclf.errors import ImgclfError
@@ -103,7 +103,7 @@ class ScoresFeatures(Protocol):
 
 
 @dataclass
-class Predictor:
+class Predictor(ImageParts):
     """A trained model and how to feed it.
 
     Attributes:
@@ -155,26 +155,6 @@ class Predictor:
                 f"{len(predictor.classes)} classes: expected {expected}."
             )
         return predictor
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """``(height, width, channels)`` the model takes."""
-        return self.image.input_shape
-
-    @property
-    def target_size(self) -> tuple[int, int]:
-        """``(height, width)`` in pixels."""
-        return self.image.target_size
-
-    @property
-    def color_mode(self) -> str:
-        """``rgb`` or ``grayscale``."""
-        return self.image.color_mode
-
-    @property
-    def interpolation(self) -> str:
-        """The resize filter (see :func:`imgclf.data.images.image_to_array`)."""
-        return self.image.interpolation
 
     def load_images(self, paths, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """Read image files exactly as training does (:func:`imgclf.data.images.load_image`).

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from imgclf.data.folders import check_validation_split
-from imgclf.data.images import ImageSpec, check_interpolation
+from imgclf.data.images import ImageParts, ImageSpec, check_interpolation
 from imgclf.errors import ImgclfError, check_one_of, check_positive_int
 from imgclf.models import get_model_spec, resolve_precision
 from imgclf.pipeline.augment import make_augmentation
@@ -52,7 +52,7 @@ def _fraction(name: str, value, low_open: bool = True) -> float:
 
 
 @dataclass(frozen=True)
-class Resolved:
+class Resolved(ImageParts):
     """The settings of an :class:`~imgclf.ImageClassifier`, checked, with every default applied."""
 
     model: str | None
@@ -79,23 +79,6 @@ class Resolved:
     head: str = "course"
     recipe: str | None = None
     recipe_version: int | None = None
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """``(height, width, channels)`` of the model's input."""
-        return self.image.input_shape
-
-    @property
-    def target_size(self) -> tuple[int, int]:
-        return self.image.target_size
-
-    @property
-    def color_mode(self) -> str:
-        return self.image.color_mode
-
-    @property
-    def interpolation(self) -> str:
-        return self.image.interpolation
 
 
 def _non_negative(name: str, value, below: float = float("inf")) -> float:
