@@ -15,23 +15,29 @@ from imgclf.cli._common import app, err, field, load_api
 @app.command()
 def suspects(
     data: Annotated[str, typer.Argument(help="Dataset folder (any layout `imgclf train` reads) or a named dataset.")],
+    run: Annotated[Path | None, typer.Option(help="Judge with this run's trained model (its penultimate features) instead of a backbone; writes RUN/suspects/ for its report.")] = None,
     backbone: Annotated[str, typer.Option(help="Pretrained backbone whose features judge the images (`imgclf backbones`).")] = "squeezenet1_1",
     weights: Annotated[str, typer.Option(help="Its weights: imagenet (downloaded once, then cached) or a weights file.")] = "imagenet",
     top: Annotated[int, typer.Option(help="Print at most this many suspects, most likely wrong first (0: all).")] = 30,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line: path, split, label, suggested, confidence.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the cross-validation folds.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write suspects.json (all flagged) and suspects.png (a contact sheet of the first --top) here.")] = None,
 ):  # fmt: skip
     """Images whose folder (label) is probably wrong, most likely first: out-of-fold probabilities, cleanlab's ranking."""
     load_api()
+    from imgclf.curation.sheet import MAX_SHEET, write_suspects
     from imgclf.curation.suspects import find_label_issues
     from imgclf.data.named import resolve
     from imgclf.errors import ImgclfError
+    from imgclf.runs.record import SUSPECTS_DIR
 
     if top < 0:
         raise ImgclfError(f"top must be 0 (all) or a positive number of suspects. Received: {top}")
-    err.print(f"Judging every image with out-of-fold probabilities from {escape(backbone)} features ...")
+
+    judge = f"the penultimate features of {run}" if run is not None else f"{backbone} features"
+    err.print(f"Judging every image with out-of-fold probabilities from {escape(judge)} ...")
     report = find_label_issues(resolve(data), backbone=backbone, weights=None if weights == "none" else weights,
-                               seed=seed)  # fmt: skip
+                               run=run, seed=seed)  # fmt: skip
     shown = report.suspects if top == 0 else report.suspects[:top]
     for s in shown:
         if as_json:
@@ -44,6 +50,11 @@ def suspects(
     err.print(f"Looked at {report.looked_at:,} images; flagged {len(report.suspects):,}"
               f"{f' (showing {len(shown)})' if len(shown) < len(report.suspects) else ''}. Flagged is not proven "
               "wrong: look at each before moving it.")  # fmt: skip
+    out = out if out is not None or run is None else run / SUSPECTS_DIR
+    if out is not None:
+        json_path, sheet = write_suspects(report, out, judge, top or MAX_SHEET)
+        err.print(f"Wrote {escape(str(json_path))}{f' and {escape(str(sheet))}' if sheet else ''}"
+                  f"{'; `imgclf report` shows them in the run report' if run is not None else ''}.")  # fmt: skip
 
 
 @app.command()

@@ -21,10 +21,20 @@ def doctor(
     fix: Annotated[bool, typer.Option(help="Move unusable files into DATA/.quarantine/ (with a manifest).")] = False,
     restore: Annotated[bool, typer.Option(help="Move quarantined files back.")] = False,
     quick: Annotated[bool, typer.Option(help="Read headers only (no full decode, no perceptual hashes).")] = False,
+    suspects: Annotated[Path | None, typer.Option(help="With --fix, also quarantine the images flagged in this suspects.json (or its folder) of `imgclf suspects DATA --out DIR`.")] = None,
 ):  # fmt: skip
     """Check every file: unreadable, non-images, odd modes, EXIF, tiny/huge, duplicates and train/validation leakage."""
     from imgclf.data import doctor as doc
+    from imgclf.errors import ImgclfError
 
+    flagged = None
+    if suspects is not None:
+        from imgclf.curation.relabel import quarantine_suspects
+        from imgclf.curation.sheet import read_suspects
+
+        if not fix:
+            raise ImgclfError("--suspects quarantines the flagged images: use it with --fix.")
+        flagged = read_suspects(suspects)
     if restore:
         restored = doc.restore(data)
         for rel in restored:
@@ -42,6 +52,10 @@ def doctor(
     if fix and report["unusable"]:
         moved = doc.quarantine(data, report["unusable"], report)
         err.print(f"Moved {len(moved)} unusable file(s) to {Path(data) / doc.QUARANTINE_DIR} (see manifest.json).")
+    if flagged is not None:
+        moved = quarantine_suspects(data, flagged)
+        err.print(f"Moved {len(moved)} suspected wrong label(s) to {Path(data) / doc.QUARANTINE_DIR} (see "
+                  "manifest.json); `--restore` moves everything back.")  # fmt: skip
 
 
 def _print_report(report: dict) -> None:

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from imgclf._io import read_json, write_json
+from imgclf.data.doctor import quarantine
 from imgclf.data.folders import TRAIN_NAMES, VALIDATION_NAMES
 from imgclf.data.packed import sha256_of
 from imgclf.errors import ImgclfError
@@ -143,4 +144,37 @@ def undo(data: str | os.PathLike) -> list[dict]:
     return last["moves"]
 
 
-__all__ = ["relabel", "undo", "RELABEL_DIR"]
+def quarantine_suspects(data: str | os.PathLike, suspects) -> list[dict]:
+    """Move flagged images into ``DATA/.quarantine/`` (:func:`imgclf.data.doctor.quarantine`: recorded with their
+    SHA-256 and why, undone by ``imgclf doctor DATA --restore``), checked whole first.
+
+    Args:
+        data: the dataset folder.
+        suspects: :class:`~imgclf.curation.suspects.Suspect` s, or their dicts from ``suspects.json``
+            (``path``, ``label``, ``suggested``, ``confidence``).
+
+    Returns:
+        The quarantine manifest's new entries.
+
+    Raises:
+        ImgclfError: DATA is not a folder, or a suspect is not a regular file in a class folder of DATA (gone,
+            outside it, through a link) — nothing is moved then.
+    """
+    root = Path(data)
+    if not root.is_dir():
+        raise ImgclfError(f"DATA must be a folder. Received: {str(data)!r}")
+    real_root = os.path.realpath(root)
+    rels, files = [], []
+    for s in suspects:
+        s = s if isinstance(s, dict) else {"path": s.path, "label": s.label, "suggested": s.suggested,
+                                           "confidence": s.confidence}  # fmt: skip
+        _class_folder(root, Path(s["path"]))
+        rel = Path(os.path.relpath(os.path.realpath(s["path"]), real_root)).as_posix()
+        if rel not in rels:
+            rels.append(rel)
+            why = f"suspected wrong label: {s['label']} -> {s['suggested']} (confidence {float(s['confidence']):.3f})"
+            files.append({"path": rel, "problems": [why]})
+    return quarantine(root, rels, {"files": files})
+
+
+__all__ = ["relabel", "undo", "quarantine_suspects", "RELABEL_DIR"]

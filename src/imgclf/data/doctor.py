@@ -28,6 +28,7 @@ from PIL import Image
 from imgclf._io import read_json, write_json
 from imgclf.data.files import EXTENSIONS_BY_FORMAT
 from imgclf.data.folders import EVAL_NAMES, TRAIN_NAMES, VALIDATION_NAMES, check_dir
+from imgclf.data.packed import sha256_of
 from imgclf.data.quality import QUALITY_PROBLEMS, quality_problems, statistics
 from imgclf.errors import ImgclfError
 
@@ -330,7 +331,7 @@ def quarantine(data: str | os.PathLike, paths: list[str], report: dict | None = 
     """Move files (relative to ``data``) into ``data/.quarantine/``, keeping relative paths.
 
     Each move is recorded in ``data/.quarantine/manifest.json`` (``original``, ``quarantined``,
-    ``problems``, ``time``). Returns the new manifest entries.
+    ``problems``, ``sha256`` of the file, ``time``). Returns the new manifest entries.
     """
     root = check_dir(data)
     qroot = root / QUARANTINE_DIR
@@ -346,10 +347,14 @@ def quarantine(data: str | os.PathLike, paths: list[str], report: dict | None = 
         while dst.exists() or dst.is_symlink():  # never overwrite an earlier quarantined file of the same name
             dst = (qroot / rel).with_name(f"{Path(rel).stem}.{k}{Path(rel).suffix}")
             k += 1
+        try:
+            digest = sha256_of(src) if src.is_file() else None
+        except OSError:  # an unreadable file is quarantined all the same
+            digest = None
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(src, dst)
         entry = {"original": rel, "quarantined": dst.relative_to(root).as_posix(), "problems": problems.get(rel, []),
-                 "time": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
+                 "sha256": digest, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
         manifest.append(entry)
         added.append(entry)
         write_json(manifest_path, manifest)  # after every move: a crash never loses track of a file

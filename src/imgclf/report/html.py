@@ -57,6 +57,15 @@ def _reliability(calibration: dict | None, folder: Path) -> str | None:
     return data_uri(plot_reliability(calibration, folder / "reliability.png"))
 
 
+def _read_suspects(path: Path) -> dict | None:
+    """``imgclf suspects --run``'s judgement of the run's data, or ``None`` (absent or unreadable: not shown)."""
+    try:
+        suspects = _io.read_json(path) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+    return suspects if isinstance(suspects, dict) and isinstance(suspects.get("suspects"), list) else None
+
+
 def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = None, image=None,
                  predictor=None) -> Path:  # fmt: skip
     """Write ``report.html`` into a run folder and return its path.
@@ -123,6 +132,8 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
     evaluation = root / EVALUATION_DIR
     further = further_evaluations(run)
     ood_eval = metrics if metrics and metrics.get("ood") else next((m for m in further[::-1] if m.get("ood")), None)
+    suspects_dir = run / runfiles.SUSPECTS_DIR
+    suspects = _read_suspects(suspects_dir / runfiles.SUSPECTS_JSON)
     context = {
         "name": run.resolve().name,
         "written": time.strftime("%Y-%m-%d %H:%M"),
@@ -143,6 +154,10 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
         "mistakes_images": [
             data_uri(evaluation / f) for f in ("mistakes.png", "mistakes_gradcam.png") if (evaluation / f).is_file()
         ],
+        "suspects": suspects,
+        "suspects_image": data_uri(suspects_dir / runfiles.SUSPECTS_PNG)
+        if suspects and (suspects_dir / runfiles.SUSPECTS_PNG).is_file()
+        else None,
         "calibration": predictor.calibration,
         "reliability_image": _reliability(predictor.calibration, evaluation),
         "feature_maps": [data_uri(p) for p in feature_pngs if p.name in ("overview.png", "filters.png")],

@@ -33,6 +33,11 @@ LAST_FILE = "last.keras"
 #: Progress of training: epochs asked for and completed, status, best monitored value (:mod:`imgclf.training.control`).
 STATE_FILE = "state.json"
 PLOTS_DIR = "plots"
+#: ``imgclf suspects DATA --run RUN`` writes its judgement here (``suspects.json``, ``suspects.png``); the report
+#: shows it.
+SUSPECTS_DIR = "suspects"
+SUSPECTS_JSON = "suspects.json"
+SUSPECTS_PNG = "suspects.png"
 #: The values of ``state.json``'s ``status`` (:class:`imgclf.training.control.RunCheckpoint`).
 STATUSES = ("running", "interrupted", "finished", "stopped")
 #: Files whose presence makes a folder a saved model.

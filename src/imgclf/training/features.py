@@ -11,7 +11,9 @@ import hashlib
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from imgclf import _io
 from imgclf.data.cache import imgclf_home
@@ -50,13 +52,28 @@ def weights_fingerprint(weights: str | None) -> str | None:
 def extract_features(extractor, ds) -> tuple[np.ndarray, np.ndarray]:
     """Run ``extractor`` (a ``keras.Model``) once over a labelled dataset of ``(images, targets)`` batches.
 
+    The extractor is compiled with XLA (``tf.function(jit_compile=True)``) when the dataset has more than a few
+    batches, and every batch is padded to the first one's size so that it compiles once: 1.7x faster than eager
+    calls for SqueezeNet on a 2-core CPU (``bench/README.md``, suspects). A model XLA cannot compile runs eagerly.
+
     Returns:
         ``(features float32 (n, ...), targets (n, ...))``, in the dataset's order; ``n`` is 0 when no image
         could be read.
     """
-    feats, targets = [], []
+    run = _compiled(extractor) if int(ds.cardinality()) < 0 or int(ds.cardinality()) > XLA_MIN_BATCHES else None
+    feats, targets, size = [], [], None
     for images, y in ds:
-        feats.append(np.asarray(extractor(images, training=False), dtype=np.float32))
+        n = int(images.shape[0])
+        size = size or n
+        out = None
+        if run is not None and n <= size:
+            try:
+                out = np.asarray(run(_pad(images, size)), dtype=np.float32)[:n]
+            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):  # an op XLA has no kernel for
+                run = None
+        if out is None:
+            out = np.asarray(extractor(images, training=False), dtype=np.float32)
+        feats.append(out)
         targets.append(np.asarray(y))
     if not feats:
         target_spec = ds.element_spec[1]
@@ -65,12 +82,28 @@ def extract_features(extractor, ds) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(feats), np.concatenate(targets)
 
 
+#: Datasets of more batches than this are run through an XLA-compiled extractor (compiling costs ~2 s).
+XLA_MIN_BATCHES = 8
+
+
+def _compiled(extractor):
+    return tf.function(lambda images: extractor(images, training=False), jit_compile=True)
+
+
+def _pad(images, size: int):
+    missing = size - int(images.shape[0])
+    if not missing:
+        return images
+    return tf.concat([images, tf.zeros((missing, *images.shape[1:]), images.dtype)], axis=0)
+
+
 def cached_features(key: str | None, extractor, train_in_order, validation, skipped, announce=None):
     """Backbone outputs of the training and validation images, from the disk cache or computed once.
 
     Args:
         key: :func:`feature_cache_key`, or ``None`` to compute without the disk cache.
-        extractor: ``keras.Model`` from uint8 images to the cut layer's output.
+        extractor: ``keras.Model`` from uint8 images to the cut layer's output, or a function of no argument that
+            builds one (called only when the cache has no features: a warm call builds no model).
         train_in_order: the training images, unshuffled and unaugmented, as ``(images, targets)`` batches.
         validation: the validation batches, or ``None``.
         skipped: the :class:`~imgclf.pipeline.skipped.SkippedFiles` the pipeline records into; features of a
@@ -87,6 +120,7 @@ def cached_features(key: str | None, extractor, train_in_order, validation, skip
             return (z["f_train"], z["y_train"]), val, True
     if announce is not None:
         announce()
+    extractor = extractor if isinstance(extractor, keras.Model) else extractor()
     train = extract_features(extractor, train_in_order)
     val = extract_features(extractor, validation) if validation is not None else None
     if path is not None and not len(skipped):
