@@ -47,8 +47,10 @@ def _plain_keras(model_path, images) -> dict:
         dict(model="course_small", target_size=(32, 32), epochs=1, batch_size=8, precision="mixed_bfloat16"),
         dict(backbone="squeezenet1_1", target_size=(48, 48), head="gap", epochs=1, batch_size=8,
              precision="mixed_bfloat16", weights=str(SQUEEZE_WEIGHTS) if SQUEEZE_WEIGHTS.exists() else None),
+        dict(backbone="squeezenet1_1", target_size=(48, 48), head="prototypes", batch_size=8,
+             weights=str(SQUEEZE_WEIGHTS) if SQUEEZE_WEIGHTS.exists() else None),
     ],
-    ids=["course_convnet", "squeezenet_transfer"],
+    ids=["course_convnet", "squeezenet_transfer", "squeezenet_prototypes"],
 )  # fmt: skip
 def test_model_keras_loads_in_plain_keras_and_predicts_the_same(settings, tmp_path, monkeypatch):
     monkeypatch.setenv("IMGCLF_HOME", str(tmp_path / "home"))

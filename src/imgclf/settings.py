@@ -18,6 +18,8 @@ from typing import Any
 #: Panels of ``imgclf train --help``.
 #: The default ``target_size`` ``(height, width)``: the course's 150x150 (its cats-vs-dogs ConvNets).
 DEFAULT_TARGET_SIZE = (150, 150)
+#: Heads a backbone can get (:func:`imgclf.models.transfer.add_head`).
+HEADS = ("course", "gap", "prototypes")
 #: The default resize filter: Keras ``load_img`` / ``flow_from_directory``'s, so results match the course's
 #: pipeline (measured on cats_and_dogs_filtered: see bench/README.md).
 DEFAULT_INTERPOLATION = "nearest"
@@ -174,7 +176,8 @@ class Settings:
     )
     head: str | None = _setting(
         None,
-        "course (Flatten, Dense 1024, Dropout) or gap (global average pooling, Dropout).",
+        "course (Flatten, Dense 1024, Dropout), gap (global average pooling, Dropout) or prototypes (few-shot: each "
+        "class the mean of its images' features, no gradient training, one pass).",
         "Transfer learning",
         shown="the backbone's (`imgclf backbones`): course for inception_v3, as in the course; gap for the others",
     )

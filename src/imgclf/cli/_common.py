@@ -60,6 +60,14 @@ def describe_data(dataset) -> None:
     if dataset.validation is not None:
         how = "held out" if dataset.validation_split is not None else "from the validation folder"
         err.print(f"Found {len(dataset.validation)} validation images ({how})")
+    elif dataset.validation_split == 0 and len(dataset.train):
+        import numpy as np
+
+        from imgclf.data.folders import MIN_IMAGES_TO_SPLIT
+
+        fewest = int(np.bincount(dataset.train.labels).min())
+        why = f" (a class has {fewest} image(s): all kept to learn from)" if fewest < MIN_IMAGES_TO_SPLIT else ""
+        err.print(f"No validation images{why}: training without validation")
     else:
         err.print("No validation images: training without validation")
 

@@ -1,4 +1,5 @@
-"""``imgclf suspects`` (the images whose folder is probably wrong) and ``imgclf relabel`` (move them, with undo)."""
+"""``imgclf suspects`` (the images whose folder is probably wrong), ``imgclf relabel`` (move them, with undo) and
+``imgclf triage`` (an inbox of unlabelled pictures: what to label first; file the confirmed ones)."""
 
 from __future__ import annotations
 
@@ -84,3 +85,61 @@ def relabel(
     err.print(
         f"{len(done)} file(s) moved to {escape(to)}; `imgclf relabel {escape(str(data))} --undo` moves them back."
     )
+
+
+@app.command()
+def triage(
+    run: Annotated[Path | None, typer.Argument(help="The run whose model scores the pictures.")] = None,
+    folder: Annotated[Path | None, typer.Argument(help="Folder of unlabelled pictures (searched recursively).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line, highest priority first: path, label, probability, margin, ood_score, unknown, priority, selected.")] = False,
+    budget: Annotated[int | None, typer.Option(help="Choose this many to label this round (diverse, unsure, never unknown).")] = None,
+    accept: Annotated[Path | None, typer.Option(help="File the images of this JSON-lines file (triage --json, checked by a person) under their label.")] = None,
+    into: Annotated[Path | None, typer.Option(help="With --accept: the dataset folder whose class folders receive them.")] = None,
+    min_probability: Annotated[float | None, typer.Option(help="With --accept: file only lines at least this probable and not unknown (the model's answers, taken as they are).")] = None,
+):  # fmt: skip
+    """Order unlabelled pictures for labelling (unknown first, then the unsure, spread out); --accept files them."""
+    from imgclf.errors import ImgclfError
+
+    if accept is not None:
+        from imgclf.curation.triage import accept as file_rows
+
+        if into is None or run is not None or folder is not None:
+            raise ImgclfError("--accept FILE needs --into DATA and no RUN or FOLDER.")
+        done = file_rows(_json_lines(accept), into, min_probability)
+        for m in done:
+            print(f"{field(m['from'])}\t->\t{field(m['to'])}")
+        err.print(f"{len(done)} file(s) filed into {escape(str(into))}; `imgclf relabel {escape(str(into))} --undo` "
+                  "moves them back.")  # fmt: skip
+        return
+    if run is None or folder is None:
+        raise ImgclfError("triage needs RUN and FOLDER (or --accept FILE --into DATA).")
+    load_api()
+    from imgclf.curation.triage import triage as order
+
+    rows = order(run, folder, budget)
+    for r in rows:
+        if as_json:
+            print(json.dumps(r.to_dict()))
+        else:
+            mark = "unknown" if r.unknown else ("label" if r.selected else "")
+            print(f"{r.priority:.3f}\t{field(r.path)}\t{field(r.label)}\t{r.probability:.3f}\t{mark}")
+    unknown = sum(r.unknown for r in rows)
+    err.print(f"{len(rows)} picture(s): {unknown} unknown (look at them: a new class, or not for this model)"
+              f"{f'; selected {sum(r.selected for r in rows)} to label' if budget else ''}.")  # fmt: skip
+
+
+def _json_lines(path: Path) -> list:
+    from imgclf.errors import ImgclfError
+
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImgclfError(f"cannot read {str(path)!r}: {exc}") from None
+    for k, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                raise ImgclfError(f"line {k} of {str(path)!r} is not JSON: expected triage --json's lines.") from None
+    return rows

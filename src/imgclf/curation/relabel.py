@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import shutil
 from pathlib import Path
 
 from imgclf._io import read_json, write_json
@@ -80,7 +81,6 @@ def relabel(data: str | os.PathLike, paths, to: str) -> list[dict]:
     if not to or Path(to).name != to or to.startswith("."):
         raise ImgclfError(f"--to must be the name of a class folder. Received: {to!r}")
     batches = _read(root)
-    real_root = Path(os.path.realpath(root))
     moves, seen = [], set()
     for p in [Path(p) for p in paths]:
         base, label = _class_folder(root, p)
@@ -99,16 +99,72 @@ def relabel(data: str | os.PathLike, paths, to: str) -> list[dict]:
         moves.append({"source": str(source), "target": str(target)})
     if not moves:
         raise ImgclfError("relabel needs at least one image file to move.")
+    return _commit(root, batches, to, [(Path(m["source"]), Path(m["target"])) for m in moves])
+
+
+def _commit(root: Path, batches: list[dict], to: str, moves: list[tuple[Path, Path]]) -> list[dict]:
+    """Record a checked batch of ``(source, target)`` moves (real paths) in the manifest, move the files, mark it
+    done. Paths inside DATA are recorded relative to it, others absolute."""
+    real_root = Path(os.path.realpath(root))
+
+    def rel(path: Path) -> str:
+        return os.path.relpath(path, real_root) if real_root in path.parents else str(path)
+
     batch = {"time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "to": to, "done": False,
-             "moves": [{"from": os.path.relpath(m["source"], real_root), "to": os.path.relpath(m["target"], real_root),
-                        "sha256": sha256_of(m["source"])} for m in moves]}  # fmt: skip
+             "moves": [{"from": rel(source), "to": rel(target), "sha256": sha256_of(source)}
+                       for source, target in moves]}  # fmt: skip
     _manifest_path(root).parent.mkdir(exist_ok=True)
     write_json(_manifest_path(root), [*batches, batch])  # written before the first move: a crash loses no file
-    for m in moves:
-        os.rename(m["source"], m["target"])
+    for source, target in moves:
+        shutil.move(source, target)  # a rename on one file system; copy and delete across two (an inbox elsewhere)
     batch["done"] = True
     write_json(_manifest_path(root), [*batches, batch])
     return batch["moves"]
+
+
+def file_into(data: str | os.PathLike, items) -> list[dict]:
+    """Move image files from outside DATA into its class folders (``DATA/<class>/``, or ``DATA/train/<class>/`` in a
+    train/validation layout) as one batch that :func:`undo` reverts.
+
+    Args:
+        data: the dataset folder.
+        items: ``(path, class name)`` pairs.
+
+    Returns:
+        The moves, ``{"from"`` (absolute), ``"to"`` (relative to DATA), ``"sha256"}``; ``[]`` when ``items`` is empty.
+
+    Raises:
+        ImgclfError: DATA is not a folder; a class that is not a folder of DATA; a path that is not a regular file,
+            is inside DATA already (use :func:`relabel`), or given twice; a name taken in the class folder (nothing
+            is overwritten) — nothing is moved then.
+    """
+    root = Path(data)
+    if not root.is_dir():
+        raise ImgclfError(f"DATA must be a folder. Received: {str(data)!r}")
+    real_root = Path(os.path.realpath(root))
+    train = next((d for d in sorted(root.iterdir()) if d.is_dir() and d.name.lower() in TRAIN_NAMES), None)
+    base = train if train is not None else root
+    classes = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
+    moves, seen = [], set()
+    for path, label in items:
+        path = Path(path)
+        if label not in classes:
+            raise ImgclfError(
+                f"{label!r} is not a class of {str(base)!r}: expected one of {classes}. Nothing was moved."
+            )
+        if not path.is_file() or path.is_symlink():
+            raise ImgclfError(f"{str(path)!r} is not a regular image file. Nothing was moved.")
+        source = Path(os.path.realpath(path))
+        if real_root in source.parents:
+            raise ImgclfError(f"{str(path)!r} is inside DATA already: `imgclf relabel` moves those. Nothing was moved.")
+        target = Path(os.path.realpath(base / label)) / path.name
+        if source in {s for s, _ in moves}:
+            raise ImgclfError(f"{str(path)!r} was given twice. Nothing was moved.")
+        if target.exists() or target in seen:
+            raise ImgclfError(f"{str(target)!r} already exists: nothing is overwritten. Nothing was moved.")
+        seen.add(target)
+        moves.append((source, target))
+    return _commit(root, _read(root), "inbox", moves) if moves else []
 
 
 def undo(data: str | os.PathLike) -> list[dict]:
@@ -139,7 +195,7 @@ def undo(data: str | os.PathLike) -> list[dict]:
             raise ImgclfError(f"{str(before)!r} is taken by another file: nothing was undone.")
         pending.append((now, before))
     for now, before in pending:
-        os.rename(now, before)
+        shutil.move(now, before)
     write_json(_manifest_path(root), batches[:-1])
     return last["moves"]
 
@@ -177,4 +233,4 @@ def quarantine_suspects(data: str | os.PathLike, suspects) -> list[dict]:
     return quarantine(root, rels, {"files": files})
 
 
-__all__ = ["relabel", "undo", "quarantine_suspects", "RELABEL_DIR"]
+__all__ = ["relabel", "undo", "file_into", "quarantine_suspects", "RELABEL_DIR"]

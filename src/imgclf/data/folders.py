@@ -207,10 +207,21 @@ def load_folder(
         val_dir = unwrap_folder(val_dir)
         validation = _samples(scan_classes(val_dir, label_pattern), class_names, val_dir)
     else:
-        used_split = DEFAULT_VALIDATION_SPLIT if validation_split is None else validation_split
+        used_split = default_split(train) if validation_split is None else validation_split
         if used_split > 0:
             train, validation = stratified_split(train, used_split, seed)
     return Dataset(root, class_names, train, validation, layout, used_split)
+
+
+#: The default validation split holds out nothing when a class has fewer images than this (a few-shot folder).
+MIN_IMAGES_TO_SPLIT = 5
+
+
+def default_split(train: Samples) -> float:
+    """:data:`DEFAULT_VALIDATION_SPLIT`, or 0 when a class has fewer than :data:`MIN_IMAGES_TO_SPLIT` images: a
+    handful of pictures a class is all there is to learn from (the few-shot head works from one)."""
+    counts = np.bincount(train.labels) if len(train) else np.zeros(1, int)
+    return DEFAULT_VALIDATION_SPLIT if counts.min() >= MIN_IMAGES_TO_SPLIT else 0.0
 
 
 def _csv_samples(csv_path: Path, class_names, label_column: str) -> Samples:

@@ -21,8 +21,8 @@ from imgclf.models.backbones import (
     weights_file,
 )
 from imgclf.models.precision import resolve_precision, with_precision
+from imgclf.settings import HEADS
 
-HEADS = ("course", "gap")
 #: Names given to the head's layers, so a saved model's head can be found again.
 HEAD_PREFIX = "head_"
 
@@ -31,13 +31,19 @@ def add_head(features, head: str, dropout: float, num_classes: int, class_mode: 
     """Put a classifier head on a feature tensor.
 
     ``course``: Flatten → Dense(1024, relu) → Dropout(``dropout``) → output (the course's Week 3 head);
-    ``gap``: GlobalAveragePooling2D → Dropout(``dropout``) → output.
+    ``gap``: GlobalAveragePooling2D → Dropout(``dropout``) → output;
+    ``prototypes``: GlobalMaxPooling2D → UnitNormalization → output, whose kernel the class prototypes become
+    (:mod:`imgclf.training.prototypes`; no dropout; max pooling: 0.927 against 0.909 for average pooling with 10
+    images a class of cats_and_dogs_filtered, bench/README.md).
     """
     if head == "course":
         x = layers.Flatten(name=f"{HEAD_PREFIX}flatten")(features)
         x = layers.Dense(1024, activation="relu", name=f"{HEAD_PREFIX}dense")(x)
     elif head == "gap":
         x = layers.GlobalAveragePooling2D(name=f"{HEAD_PREFIX}pool")(features)
+    elif head == "prototypes":
+        x = layers.GlobalMaxPooling2D(name=f"{HEAD_PREFIX}pool")(features)
+        return output_layer(num_classes, class_mode)(layers.UnitNormalization(name=f"{HEAD_PREFIX}unit")(x))
     else:
         raise ImgclfError(f"head must be one of {list(HEADS)}. Received: {head!r}")
     x = layers.Dropout(dropout, name=f"{HEAD_PREFIX}dropout")(x)

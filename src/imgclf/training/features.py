@@ -136,3 +136,13 @@ def _store(path: Path, train, val) -> None:
     with _io.atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
+
+
+def feature_dataset(features, targets, batch_size: int, shuffle: bool, seed: int):
+    """Batches of cached ``(features, targets)`` as a ``tf.data.Dataset`` (shuffled anew each epoch when asked)."""
+    from imgclf.pipeline.tfdata import finish
+
+    ds = tf.data.Dataset.from_tensor_slices((features, targets))
+    if shuffle:
+        ds = ds.shuffle(max(len(features), 1), seed=seed, reshuffle_each_iteration=True)
+    return finish(ds.batch(batch_size))

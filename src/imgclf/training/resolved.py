@@ -20,7 +20,7 @@ from imgclf.models import get_model_spec, resolve_precision
 from imgclf.pipeline.augment import make_augmentation
 from imgclf.pipeline.tfdata import check_cache, check_class_mode
 from imgclf.recipes import effective_settings, get_recipe
-from imgclf.settings import names
+from imgclf.settings import HEADS, names
 from imgclf.training.cluster import check_distribute
 from imgclf.training.optimizers import LR_SCHEDULES, check_learning_rate, check_optimizer, default_weight_decay
 from imgclf.unknown.detector import METHODS
@@ -141,7 +141,10 @@ def resolve(given) -> Resolved:
         weight_decay = _non_negative("weight_decay", weight_decay, below=1)
     check_class_mode(settings.class_mode)
     check_one_of("monitor", settings.monitor, ("accuracy", "val_accuracy"))
-    head = check_one_of("head", default_head if settings.head is None else settings.head, ("course", "gap"))
+    head = check_one_of("head", default_head if settings.head is None else settings.head, HEADS)
+    augment = make_augmentation(settings.augment)
+    if head == "prototypes":
+        _check_prototypes(settings, augment)
     check_one_of("fine_tune_schedule", settings.fine_tune_schedule, FINE_TUNE_SCHEDULES)
     check_cache(settings.cache)
     check_distribute(settings.distribute)
@@ -158,7 +161,7 @@ def resolve(given) -> Resolved:
         raise ImgclfError("fine_tune / fine_tune_from need a backbone (backbone='inception_v3', ...).")
     if settings.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ImgclfError("tensorboard=True needs the TensorBoard package: pip install 'imgclf[tensorboard]'.")
-    epochs = settings.epochs
+    epochs = 1 if head == "prototypes" else settings.epochs  # one pass: the class means
     if epochs is None:
         epochs = DEFAULT_EPOCHS if settings.target_accuracy is None else TARGET_MAX_EPOCHS
     if warmup >= check_positive_int("epochs", epochs):
@@ -173,7 +176,7 @@ def resolve(given) -> Resolved:
             interpolation,
         ),
         epochs=check_positive_int("epochs", epochs),
-        augment=make_augmentation(settings.augment),
+        augment=augment,
         precision=resolve_precision(settings.precision),
         batch_size=check_positive_int("batch_size", settings.batch_size),
         learning_rate=check_learning_rate(settings.learning_rate),
@@ -194,3 +197,16 @@ def resolve(given) -> Resolved:
         recipe=settings.recipe,
         recipe_version=get_recipe(settings.recipe).version if settings.recipe else None,
     )
+
+
+def _check_prototypes(settings, augment) -> None:
+    """The few-shot head averages a frozen backbone's features of the images as they are, in one pass."""
+    if settings.backbone is None:
+        raise ImgclfError("head='prototypes' needs a pretrained backbone (backbone='squeezenet1_1', ...).")
+    if not augment.is_identity:
+        raise ImgclfError("head='prototypes' averages the images as they are: give no augmentation. "
+                          f"Received: augment={settings.augment!r}")  # fmt: skip
+    if settings.fine_tune is not None or settings.fine_tune_from is not None or settings.distribute != "none":
+        raise ImgclfError("head='prototypes' trains nothing by gradient: no fine_tune, fine_tune_from or distribute.")
+    if not settings.cache_features:
+        raise ImgclfError("head='prototypes' is computed from the backbone's features: keep cache_features on.")

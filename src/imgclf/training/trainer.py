@@ -27,9 +27,10 @@ from imgclf.training.callbacks import (
     RichProgress,
     SkippedFilesReporter,
 )
-from imgclf.training.features import cached_features
+from imgclf.training.features import cached_features, feature_dataset
 from imgclf.training.optimizers import learning_rate_schedule, make_optimizer
 from imgclf.training.plots import plot_history
+from imgclf.training.prototypes import set_prototypes
 from imgclf.training.summary import model_summary
 
 #: Loss of each class mode (Keras classes).
@@ -65,6 +66,7 @@ class TrainingConfig:
         fine_tune_schedule: ``cosine`` or ``constant``.
         cache_features: train the head on cached backbone features (frozen backbone, no augmentation).
         feature_key: disk-cache key of those features (``None``: compute them, keep nothing).
+        prototypes: the few-shot head: its weights are the class prototypes (:mod:`imgclf.training.prototypes`).
         seed: seed of the feature batches' shuffle.
     """
 
@@ -90,6 +92,7 @@ class TrainingConfig:
     cache_features: bool = False
     feature_key: str | None = None
     seed: int = 0
+    prototypes: bool = False
 
     @classmethod
     def of(cls, settings, resolved, class_mode: str, **kwargs) -> TrainingConfig:
@@ -103,7 +106,8 @@ class TrainingConfig:
             monitor=settings.monitor, early_stopping=resolved.early_stopping, reduce_lr=resolved.reduce_lr,
             class_weight=settings.class_weight, tensorboard=settings.tensorboard, fine_tune=resolved.fine_tune,
             fine_tune_from=settings.fine_tune_from, fine_tune_epochs=resolved.fine_tune_epochs,
-            fine_tune_schedule=settings.fine_tune_schedule, seed=settings.seed, **kwargs,
+            fine_tune_schedule=settings.fine_tune_schedule, seed=settings.seed,
+            prototypes=resolved.head == "prototypes", **kwargs,
         )  # fmt: skip
 
     @property
@@ -265,17 +269,6 @@ def _start_fine_tuning(config: TrainingConfig, model, num_train: int, epochs: in
         )
 
 
-def _feature_dataset(features, targets, batch_size: int, shuffle: bool, seed: int):
-    import tensorflow as tf
-
-    from imgclf.pipeline.tfdata import finish
-
-    ds = tf.data.Dataset.from_tensor_slices((features, targets))
-    if shuffle:
-        ds = ds.shuffle(max(len(features), 1), seed=seed, reshuffle_each_iteration=True)
-    return finish(ds.batch(batch_size))
-
-
 def _head_on_features(model, data: TrainingData, config: TrainingConfig, verbose: int):
     """``(head, train, validation, from_cache)``: the head of a transfer model and its feature datasets."""
     from imgclf.models.transfer import split_at_features
@@ -291,8 +284,15 @@ def _head_on_features(model, data: TrainingData, config: TrainingConfig, verbose
     (f_train, y_train), val, from_cache = cached_features(
         config.feature_key, extractor, data.train_in_order, data.validation, data.skipped, announce
     )
-    train = _feature_dataset(f_train, y_train, config.batch_size, True, config.seed)
-    validation = _feature_dataset(*val, config.batch_size, False, config.seed) if val is not None else None
+    if config.prototypes:  # the few-shot head: class means, then one epoch that only measures
+        counts = set_prototypes(head, f_train, y_train, config.class_mode, data.num_classes)
+        if verbose:
+            from rich.console import Console
+
+            Console(stderr=True).print(f"Prototypes from {int(counts.sum())} images ({int(counts.min())} to "
+                                       f"{int(counts.max())} a class); no gradient training.")  # fmt: skip
+    train = feature_dataset(f_train, y_train, config.batch_size, True, config.seed)
+    validation = feature_dataset(*val, config.batch_size, False, config.seed) if val is not None else None
     head.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
     return head, train, validation, from_cache
 
@@ -356,7 +356,7 @@ def train(model: keras.Model, data: TrainingData, config: TrainingConfig, run: P
         with warnings.catch_warnings():
             # Unreadable files are filtered out inside the pipeline, so the first epoch's length is only
             # known at its end; Keras warns that the data "ran out", which here is expected.
-            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            warnings.filterwarnings("ignore", message="(Your input ran out of data|The model does not have any train)")
             if strategy is not None:
                 distribute.fit(strategy, fit, trn, val, epochs=stop, initial_epoch=start, callbacks=cbs,
                                class_weight=weights, checkpoint=pending.pop() if pending else None)  # fmt: skip

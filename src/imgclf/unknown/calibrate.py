@@ -53,7 +53,7 @@ def feature_model(model: keras.Model) -> keras.Model | None:
     return _FEATURE_MODELS[model]
 
 
-def _labels(targets: np.ndarray) -> np.ndarray:
+def target_labels(targets: np.ndarray) -> np.ndarray:
     """Integer classes of encoded targets (binary ``(n, 1)``, one-hot ``(n, k)`` or sparse ``(n,)``)."""
     targets = np.asarray(targets)
     if targets.ndim == 2 and targets.shape[1] > 1:
@@ -67,7 +67,7 @@ def collect_features(features: keras.Model, ds) -> tuple[np.ndarray, np.ndarray]
     feats, labels = [], []
     for images, targets in ds:
         feats.append(np.asarray(features.predict_on_batch(images)[1], np.float32))
-        labels.append(_labels(targets))
+        labels.append(target_labels(targets))
     if not feats:
         return np.zeros((0, features.outputs[1].shape[-1]), np.float32), np.zeros(0, int)
     return np.concatenate(feats), np.concatenate(labels)

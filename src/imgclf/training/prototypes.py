@@ -1,0 +1,71 @@
+"""The few-shot head (``head="prototypes"``): no gradient training, each class the mean of its images' features.
+
+Each training image's backbone features, max-pooled over the picture, are L2-normalised; a class's prototype is the
+mean of its images' normalised features, normalised again; an image's class probabilities are a softmax over its
+cosine similarity to every prototype, times a scale (prototypical networks, Snell et al. 2017, with the cosine
+similarity of cosine classifiers, Gidaris & Komodakis 2018; Chen et al. 2019). The model stays ordinary Keras: the
+head is ``GlobalMaxPooling2D → UnitNormalization → Dense`` (:func:`imgclf.models.transfer.add_head`), and the
+prototypes are the output ``Dense`` layer's kernel (bias 0), so ``model.keras`` loads in plain Keras, exports, is
+calibrated (temperature scaling corrects the scale) and answers "unknown" like any run.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from imgclf.errors import ImgclfError
+from imgclf.models.precision import OUTPUT_LAYER
+from imgclf.unknown.calibrate import target_labels
+
+#: Cosine similarities are multiplied by this before the softmax (a class 0.1 closer in cosine gets e times the odds);
+#: calibration on validation images then fits the temperature.
+SCALE = 10.0
+
+
+def class_prototypes(vectors: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Unit-length prototypes float32 ``(num_classes, d)``: the normalised mean of each class's rows of ``vectors``
+    float ``(n, d)`` (unit-length features), ``labels`` int ``(n,)``.
+
+    Raises:
+        ImgclfError: a class without any image.
+    """
+    counts = np.bincount(labels, minlength=num_classes)
+    if counts.min() == 0:
+        raise ImgclfError(f"prototypes need at least 1 image of every class. Received: none of class "
+                          f"{int(counts.argmin())}")  # fmt: skip
+    means = np.stack([vectors[labels == k].mean(axis=0) for k in range(num_classes)])
+    norms = np.linalg.norm(means, axis=1, keepdims=True)
+    return (means / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
+def prototype_weights(prototypes: np.ndarray, class_mode: str, scale: float = SCALE) -> list[np.ndarray]:
+    """``[kernel, bias]`` of the output ``Dense`` layer for ``prototypes`` ``(k, d)``: kernel ``scale * P^T``
+    ``(d, k)`` for a softmax; for ``binary`` (one sigmoid unit) ``scale * (p_1 - p_0)`` ``(d, 1)``, the same
+    probabilities as the two-class softmax."""
+    if class_mode == "binary":
+        kernel = scale * (prototypes[1] - prototypes[0])[:, None]
+    else:
+        kernel = scale * prototypes.T
+    return [kernel.astype(np.float32), np.zeros(kernel.shape[1], np.float32)]
+
+
+def set_prototypes(head: keras.Model, features: np.ndarray, targets: np.ndarray, class_mode: str,
+                   num_classes: int, batch_size: int = 256) -> np.ndarray:  # fmt: skip
+    """Put the class prototypes of cached backbone ``features`` ``(n, ...)`` with encoded ``targets`` into the
+    output layer of ``head`` (features → probabilities), and freeze the head. Returns the images per class, int
+    ``(num_classes,)``."""
+    output = head.get_layer(OUTPUT_LAYER)
+    below = [layer for layer in head.layers if layer is not output and not isinstance(layer, keras.layers.InputLayer)]
+    vectors = []
+    for start in range(0, len(features), batch_size):
+        x = features[start : start + batch_size]
+        for layer in below:  # pooling, unit normalisation: the output layer's input
+            x = layer(x, training=False)
+        vectors.append(keras.ops.convert_to_numpy(x))
+    vectors = np.concatenate(vectors) if vectors else np.zeros((0, output.kernel.shape[0]), np.float32)
+    labels = target_labels(targets)
+    output.set_weights(prototype_weights(class_prototypes(vectors, labels, num_classes), class_mode))
+    for layer in head.layers:
+        layer.trainable = False
+    return np.bincount(labels, minlength=num_classes)
