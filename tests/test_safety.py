@@ -111,7 +111,7 @@ def bad_cases(root: Path) -> dict[str, tuple[list, str]]:
         # train: data, settings, config files, places, resume
         "train-unreadable": (
             ["train", bad, "--runs-dir", out, "--epochs", "1", "--target-size", "32", "32"],
-            "none of the 4 training images can be read",
+            "none of the 6 training images can be read",  # 3 a class: all kept for training
         ),
         "train-huge": ([*train, "--target-size", "4000", "4000"], "needs about"),
         "train-config-int-size": ([*train, "--config", root / "int_size.yaml"], "target_size must be two positive"),

@@ -33,7 +33,7 @@ from imgclf.training.resolved import Resolved, resolve
 FITTED_ATTRIBUTES = (
     "classes_", "class_mode_", "target_size_", "color_mode_", "epochs_", "augment_", "model_", "history_",
     "stop_reason_", "skipped_", "fine_tune_start_", "features_from_cache_", "dataset_", "calibration_", "ood_",
-    "cache_", "interpolation_", "image_",
+    "cache_", "interpolation_", "image_", "from_run_",
 )  # fmt: skip
 
 
@@ -87,7 +87,8 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         return resolve(self)
 
     # -- training ----------------------------------------------------------------------------------
-    def fit(self, X, y=None, *, run_dir: str | os.PathLike | None = None, callbacks=(), verbose: int = 1):
+    def fit(self, X, y=None, *, run_dir: str | os.PathLike | None = None, callbacks=(), verbose: int = 1,
+            from_run: str | os.PathLike | None = None):  # fmt: skip
         """Train.
 
         Args:
@@ -101,6 +102,10 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
                 ``summary.txt`` and ``plots/{accuracy,loss}.png``.
             callbacks: extra ``keras.callbacks.Callback`` objects.
             verbose: 1 draws a Rich progress bar per epoch on stderr; 0 is silent.
+            from_run: a run folder to start from instead of a new model (scikit-learn's ``warm_start``, for a
+                run on disk): its classes keep their output units, new class folders get new ones, a class it had
+                that ``X`` lacks is refused; the model and image settings must be the run's
+                (:mod:`imgclf.training.update`). ``config.yaml`` records it as ``from:``.
 
         Returns:
             ``self``.
@@ -114,7 +119,7 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         for name in FITTED_ATTRIBUTES:
             self.__dict__.pop(name, None)
         result = training.fit(self, self.resolve_settings(), X, y, run_dir=run_dir, callbacks=callbacks,
-                              verbose=verbose)  # fmt: skip
+                              verbose=verbose, from_run=from_run)  # fmt: skip
         return self._fitted(result)
 
     @classmethod
@@ -145,7 +150,7 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         self.history_, self.stop_reason_ = result.history, result.stop_reason
         self.skipped_, self.fine_tune_start_ = result.skipped, result.fine_tune_start
         self.features_from_cache_, self.dataset_, self.cache_ = result.features_from_cache, result.dataset, result.cache
-        self.calibration_, self.ood_ = result.calibration, result.ood
+        self.calibration_, self.ood_, self.from_run_ = result.calibration, result.ood, result.parent
         if result.run is not None:
             self.save(result.run)
         return self
@@ -197,7 +202,9 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         folder = Path(path)
         dataset = getattr(self, "dataset_", None)
         classes = dataset.class_names if dataset is not None else self.classes_
-        training.run_record(self, self.resolve_settings(), classes, self.class_mode_, dataset).write(folder)
+        record = training.run_record(self, self.resolve_settings(), classes, self.class_mode_, dataset)
+        record.parent = getattr(self, "from_run_", None)
+        record.write(folder)
         self.predictor().save(folder)
         return folder
 

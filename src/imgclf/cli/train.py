@@ -38,6 +38,7 @@ def train(
     data: Annotated[str | None, typer.Argument(help="Folder (DATA/train/<class>/ + DATA/validation/<class>/, or DATA/<class>/), pixel CSV, or a named dataset (`imgclf datasets list`) (default: the config's data)")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML file of settings (a run's config.yaml works); flags override it.")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue this killed or interrupted run from its last completed epoch.", rich_help_panel="Training control")] = None,
+    from_run: Annotated[Path | None, typer.Option("--from", help="Start from this run's model: new images train on, new class folders get new outputs (its settings unless given; a class it had must still be there).", rich_help_panel="Training control")] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default: <model>-<date>-<time>).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder of the same name.")] = False,
@@ -53,8 +54,9 @@ def train(
     if resume is not None:
         given = sorted(k for k, v in {**given_settings(settings), **{k: flags[k] for k in AUG_FLAGS}}.items()
                        if v is not None)  # fmt: skip
-        if data is not None or config is not None or given:
+        if data is not None or config is not None or given or from_run is not None:
             extra = ["DATA"] * (data is not None) + ["config"] * (config is not None) + given
+            extra += ["--from"] * (from_run is not None)
             raise ImgclfError(
                 f"resume continues a run with its own data and settings; drop {', '.join(extra)} "
                 "(or start a new run with them)."
@@ -62,6 +64,10 @@ def train(
         err.print(f"Resuming {resume}")
         finish_run(imgclf.ImageClassifier.resume(resume), resume)
         return
+    if from_run is not None and config is None:  # the run's own settings, the flags given on top
+        from imgclf.runs.record import CONFIG_FILE, check_run_dir
+
+        config = check_run_dir(from_run) / CONFIG_FILE
     clf, data = _classifier(data, config, settings, flags)
     resolved = clf.resolve_settings()  # every setting checked before anything is written
     chief = _cluster(clf.distribute, workers, worker_index, name)
@@ -85,7 +91,7 @@ def train(
     restart = clf.distribute == "multi-worker"  # a restarted cluster continues its unfinished run
     with new_run(runs_dir, name, overwrite, prefix=resolved.backbone or resolved.model, protect=[data],
                  restart=restart) as run:  # fmt: skip
-        clf.fit(dataset, run_dir=run)
+        clf.fit(dataset, run_dir=run, from_run=from_run)
     finish_run(clf, run)
 
 

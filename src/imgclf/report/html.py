@@ -92,6 +92,7 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
         further_evaluations,
         write_evaluation,
     )
+    from imgclf.evaluation.update import measure_update
     from imgclf.explain.feature_maps import write_feature_maps
     from imgclf.predict.predictor import Predictor
     from imgclf.report.diagnosis import diagnose
@@ -132,6 +133,7 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
     evaluation = root / EVALUATION_DIR
     further = further_evaluations(run)
     ood_eval = metrics if metrics and metrics.get("ood") else next((m for m in further[::-1] if m.get("ood")), None)
+    updated = measure_update(run, predictor) if record.parent else None
     suspects_dir = run / runfiles.SUSPECTS_DIR
     suspects = _read_suspects(suspects_dir / runfiles.SUSPECTS_JSON)
     context = {
@@ -155,6 +157,7 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
             data_uri(evaluation / f) for f in ("mistakes.png", "mistakes_gradcam.png") if (evaluation / f).is_file()
         ],
         "suspects": suspects,
+        "update": updated,
         "suspects_image": data_uri(suspects_dir / runfiles.SUSPECTS_PNG)
         if suspects and (suspects_dir / runfiles.SUSPECTS_PNG).is_file()
         else None,

@@ -193,7 +193,7 @@ def check_run_dir(path: str | Path) -> Path:
 
 
 #: Keys of a run's ``config.yaml`` that describe the run rather than set it up.
-RUN_RECORD_KEYS = ("imgclf_version", "resolved", "data", "versions")
+RUN_RECORD_KEYS = ("imgclf_version", "from", "resolved", "data", "versions")
 
 
 def _plain(value):
@@ -218,6 +218,7 @@ class RunConfig:
         data: where the data came from: ``path``, ``layout``, ``validation_split_used``, image counts;
             ``None`` when the data was given in memory.
         versions: library versions; ``imgclf_version`` the version that wrote it.
+        parent: the run this one started from (``imgclf train --from RUN``; ``from:`` in config.yaml), or ``None``.
     """
 
     settings: dict
@@ -226,6 +227,7 @@ class RunConfig:
     data: dict | None = None
     versions: dict = field(default_factory=dict)
     imgclf_version: str = ""
+    parent: str | None = None
 
     @classmethod
     def of(cls, settings: dict, classes, resolved, class_mode: str, dataset, version: str) -> RunConfig:
@@ -254,7 +256,8 @@ class RunConfig:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         _io.write_json(folder / CLASSES_FILE, list(self.classes))
-        record = {"imgclf_version": self.imgclf_version, **_plain(self.settings), "resolved": _plain(self.resolved)}
+        record = {"imgclf_version": self.imgclf_version, **({"from": self.parent} if self.parent else {}),
+                  **_plain(self.settings), "resolved": _plain(self.resolved)}  # fmt: skip
         if self.data is not None:
             record["data"] = _plain(self.data)
         record["versions"] = dict(self.versions)
@@ -325,7 +328,7 @@ class RunConfig:
         settings = {k: v for k, v in raw.items() if k not in RUN_RECORD_KEYS}
         return cls(
             settings, list(_io.read_json(folder / CLASSES_FILE)), raw.get("resolved") or {}, raw.get("data"),
-            raw.get("versions") or {}, raw.get("imgclf_version", ""),
+            raw.get("versions") or {}, raw.get("imgclf_version", ""), raw.get("from"),
         )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ result's fields into its trailing-underscore attributes (scikit-learn's conventi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from dataclasses import dataclass, field
@@ -20,13 +21,14 @@ import numpy as np
 from imgclf import settings as _settings
 from imgclf.data.images import ImageSpec
 from imgclf.data.samples import Dataset
+from imgclf.errors import ImgclfError
 from imgclf.models import create_model, inference_model
 from imgclf.pipeline.augment import Augmentation
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.pipeline.tfdata import available_memory, resolve_class_mode
 from imgclf.runs import record as runfiles
 from imgclf.settings import LR_FIND_END_LR, LR_FIND_START_LR, LR_FIND_STEPS, Settings
-from imgclf.training import cluster, distribute
+from imgclf.training import cluster, distribute, update
 from imgclf.training.budget import check_training_memory
 from imgclf.training.features import feature_cache_key, weights_fingerprint
 from imgclf.training.inputs import decoded_cache_dir, load_data, say_cache, training_datasets
@@ -60,6 +62,7 @@ class FitResult:
         calibration: the figures of ``calibration.json`` (temperature, ECE before and after), or ``None``.
         ood: the out-of-distribution detector fitted on the training features, or ``None``.
         run: the run folder this process wrote, or ``None`` (none asked for, or a worker other than the chief).
+        parent: the run it started from (``from_run``), or ``None``.
     """
 
     model: keras.Model
@@ -78,6 +81,7 @@ class FitResult:
     calibration: dict | None = None
     ood: OodDetector | None = None
     run: Path | None = None
+    parent: str | None = None
 
 
 def params_of(settings: Settings) -> dict:
@@ -99,26 +103,36 @@ def load(settings: Settings, resolved: Resolved, X, y=None) -> Dataset:
 
 
 def fit(settings: Settings, resolved: Resolved, X, y=None, *, run_dir: str | os.PathLike | None = None,
-        callbacks=(), verbose: int = 1) -> FitResult:  # fmt: skip
-    """Train a new model on ``X``/``y`` (as ``ImageClassifier.fit`` takes them), writing the run into ``run_dir``.
+        callbacks=(), verbose: int = 1, from_run: str | os.PathLike | None = None) -> FitResult:  # fmt: skip
+    """Train a new model on ``X``/``y`` (as ``ImageClassifier.fit`` takes them), writing the run into ``run_dir``;
+    with ``from_run``, start from that run's model (:mod:`imgclf.training.update`).
 
     Raises:
         ImgclfError: as ``ImageClassifier.fit``.
     """
     strategy = cluster.get_strategy(settings.distribute)  # before TensorFlow runs anything: multi-worker needs it
     dataset = load(settings, resolved, X, y)
+    parent = None
+    if from_run is not None:
+        if strategy is not None:
+            raise ImgclfError("--from updates a run on this machine: give no distribute.")
+        parent, dataset = update.parent_run(from_run, dataset, resolved)
     class_mode = resolve_class_mode(settings.class_mode, dataset.num_classes)
     run, _ = cluster.own_folder(run_dir, strategy)  # None on a worker other than the chief
     record = run_record(settings, resolved, dataset.class_names, class_mode, dataset)
+    record.parent = None if parent is None else str(from_run)
     state = distribute.restartable(run, record) if strategy is not None else None
     state = distribute.chief_state(strategy, state)
     if state is not None:  # a restarted cluster: on from the chief's last checkpoint (as BackupAndRestore)
         return _continue(settings, resolved, run, dataset, strategy, state, verbose)
     model = new_model(settings, resolved, dataset, class_mode, strategy)
+    if parent is not None:
+        update.take_weights(model, parent, class_mode)
     if run is not None:
         record.write(run)
-    return _train(settings, resolved, model, dataset, class_mode, run, callbacks=callbacks, verbose=verbose,
-                  strategy=strategy)  # fmt: skip
+    result = _train(settings, resolved, model, dataset, class_mode, run, callbacks=callbacks, verbose=verbose,
+                    strategy=strategy)  # fmt: skip
+    return result if parent is None else dataclasses.replace(result, parent=str(from_run))
 
 
 def resume(settings: Settings, resolved: Resolved, run: Path, state: dict, data, verbose: int = 1) -> FitResult:
