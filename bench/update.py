@@ -9,8 +9,8 @@
 2. New images: a run on 500 of the training images (250 a class), then all 2,000 trained ``--from`` it: validation
    accuracy before and after, and the update's wall time.
 
-Every run is the command a user types, in a fresh process, with a warm feature cache for the parent (the update's
-backbone pass on the new folder counts).
+Every run is the command a user types, in a fresh process, timed end to end (the backbone pass over the new folder,
+calibration and the report included).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def main() -> None:
         if update.is_file():
             print(f"  update.json: {update.read_text()}")
 
-        small = tmp / "small"
+        small = tmp / "small-data"
         for split, count in (("train", 250), ("validation", 500)):
             for name in ("cats", "dogs"):
                 for path in sorted((CATS_DOGS / split / name).iterdir())[:count]:

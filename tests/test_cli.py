@@ -163,7 +163,8 @@ def test_train_options_come_from_the_settings_declaration():
         assert option.help == f"{f.metadata['help']} (default: {settings.shown_default(f)})"
         assert option.default is None  # not given: the config file's value, else the declared default
     assert "(default: auto" in options["precision"].help  # the drift the issue found: help said float32
-    own = {"config", "resume", "from_run", "name", "runs_dir", "overwrite", "workers", "worker_index"}  # the cluster: not a setting
+    # run control and the cluster: not settings
+    own = {"config", "resume", "from_run", "name", "runs_dir", "overwrite", "workers", "worker_index"}
     from imgclf.cli._settings import AUG_FLAGS
 
     assert set(options) - set(settings.names()) - set(AUG_FLAGS) == own

@@ -34,7 +34,8 @@ def test_order_puts_the_foreign_first_then_spreads_the_ambiguous():
     order, selected = triage_order(probabilities, features, unknown, scores, budget=4)
     assert list(order[:2]) == [37, 33]  # the foreign first, most unlike first
     assert set(order[2:6]) == {0, 20, 25, 30}  # one of the copies, then the other ambiguous pictures
-    assert set(order[6:31]).isdisjoint(copies)  # the other copies only after every picture unlike them
+    assert set(order[6:13]).isdisjoint(copies)  # then the sure ones of the pool, far from those picked,
+    assert set(order[13:22]) == set(copies[1:])  # and only then the remaining copies
     assert set(np.flatnonzero(selected)) == set(order[2:6])  # the budget: never an unknown one
     assert sorted(order) == list(range(n))
     plain = diverse_order(None, 1 - margins(probabilities))  # without features: by doubt alone

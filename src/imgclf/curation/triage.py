@@ -27,9 +27,10 @@ import numpy as np
 from imgclf.curation.relabel import file_into
 from imgclf.errors import ImgclfError
 
-#: How many of the least sure images (times the budget, at least :data:`MIN_POOL`) the diverse pick chooses among.
-POOL_FACTOR = 4
-MIN_POOL = 50
+#: How many of the least sure images (times the budget, at least :data:`MIN_POOL`) the diverse pick chooses among:
+#: 2 and 20 put triage ahead of random picks at every round in ``bench/active_learning.py`` (4 and 50, 8, 16 did not).
+POOL_FACTOR = 2
+MIN_POOL = 20
 
 
 @dataclass(frozen=True)
