@@ -228,7 +228,10 @@ def test_a_killed_worker_is_restarted_and_training_resumes(data, tmp_path):
 def test_a_worker_waiting_for_a_missing_peer_stops_on_a_signal(data, tmp_path, sig):
     """Only worker 0 of two is started: it waits for worker 1 (in Python: TensorFlow would wait inside C++, holding
     the GIL). SIGTERM or Ctrl-C stops it within seconds, with one line (it ignored both for 845 s)."""
-    workers = ",".join(f"127.0.0.1:{p}" for p in free_ports(2))
+    ports = free_ports(2)
+    workers = ",".join(f"127.0.0.1:{p}" for p in ports)
+    absent = socket.socket()  # the missing peer's port, bound and never listening: no other test's server can take
+    absent.bind(("127.0.0.1", ports[1]))  # it meanwhile and answer for the peer (the wait would end, TF block)
     log = tmp_path / "worker0.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([*IMGCLF, "train", str(data), "--runs-dir", str(tmp_path / "runs"), "--name", "alone",
@@ -247,6 +250,7 @@ def test_a_worker_waiting_for_a_missing_peer_stops_on_a_signal(data, tmp_path, s
         code = proc.wait(timeout=30)
         assert time.monotonic() - sent < 20
     finally:
+        absent.close()
         if proc.poll() is None:
             proc.kill()
     text = log.read_text(errors="replace")
