@@ -97,10 +97,12 @@ def test_everything_imgclf_writes_into_a_run_is_its_own(tmp_path, monkeypatch, c
     assert run_cli(monkeypatch, capsys, "train", data, *base)[0] == 0
     run = runs / "r"
     for command in (["evaluate", run, other], ["report", run, "--data", other], ["explain", run, image],
-                    ["feature-maps", run, image], ["export", run, "--format", "tflite"]):  # fmt: skip
+                    ["feature-maps", run, image], ["export", run, "--format", "tflite"],
+                    ["suspects", data, "--run", run]):  # fmt: skip
         code, _, err = run_cli(monkeypatch, capsys, *command)
         assert code == 0, (command, err[-2000:])
     assert foreign_entries(run) == [], sorted(p.name for p in run.iterdir())
+    assert {"suspects", "rehearsal"} <= {p.name for p in run.iterdir()}
     assert run_cli(monkeypatch, capsys, "train", data, *base, "--overwrite")[0] == 0
 
 

@@ -35,6 +35,8 @@ def test_a_new_class_gets_a_new_output_and_the_old_ones_stay_right(tmp_path, mon
     code, _, err = run_cli(monkeypatch, capsys, "train", data, "--backbone", "squeezenet1_1", "--weights", SQUEEZENET,
                            "--epochs", "8", "--runs-dir", tmp_path / "runs", "--name", "parent")  # fmt: skip
     assert code == 0, err
+    kept = tmp_path / "runs" / "parent" / "rehearsal"
+    assert sorted(p.name for p in kept.iterdir()) == ["blue", "red"] and len(list((kept / "red").glob("*.jpg"))) == 12
     write_colours(data, ["green"], 12)
     code, _, err = run_cli(monkeypatch, capsys, "train", data, "--from", tmp_path / "runs" / "parent", "--runs-dir",
                            tmp_path / "runs", "--name", "child")  # fmt: skip
@@ -52,6 +54,8 @@ def test_a_new_class_gets_a_new_output_and_the_old_ones_stay_right(tmp_path, mon
     assert update["after"] >= 0.9 and all(c["after"] >= 0.9 for c in update["classes"].values())
     html = (child / "report.html").read_text()
     assert "Updated from" in html and "green" in html
+    counts = record["data"]["train_counts"]  # the parent's kept images rehearsed beside the folder's own
+    assert counts == {"blue": 24, "red": 24, "green": 12}, counts
 
 
 def test_update_refusals_are_one_line(tmp_path, monkeypatch, capsys):

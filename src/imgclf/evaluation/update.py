@@ -12,7 +12,7 @@ from imgclf._io import read_json, write_json
 from imgclf.errors import ImgclfError
 from imgclf.runs import record as runfiles
 
-UPDATE_FILE = "update.json"
+UPDATE_FILE = runfiles.UPDATE_FILE
 
 
 def measure_update(run_dir: str | os.PathLike, predictor) -> dict | None:

@@ -32,7 +32,8 @@ OWN_NAMES = frozenset({
     runfiles.MODEL_FILE, runfiles.CLASSES_FILE, runfiles.CONFIG_FILE, runfiles.HISTORY_FILE, runfiles.SUMMARY_FILE,
     runfiles.METRICS_FILE, runfiles.SKIPPED_FILE, runfiles.CALIBRATION_FILE, runfiles.OOD_FILE, runfiles.LAST_FILE,
     runfiles.STATE_FILE, runfiles.PLOTS_DIR, runfiles.BEST_FILE, LOCK_FILE, RUN_MARKER, "report.html", "evaluation",
-    "evaluations", "feature_maps", "explain", "export", "tensorboard",
+    "evaluations", "feature_maps", "explain", "export", "tensorboard", runfiles.SUSPECTS_DIR, runfiles.REHEARSAL_DIR,
+    runfiles.UPDATE_FILE,
 })  # fmt: skip
 _REPLACED = re.compile(r"^\.(?P<name>.+)\.replaced-(?P<pid>\d+)$")
 

@@ -36,6 +36,10 @@ PLOTS_DIR = "plots"
 #: ``imgclf suspects DATA --run RUN`` writes its judgement here (``suspects.json``, ``suspects.png``); the report
 #: shows it.
 SUSPECTS_DIR = "suspects"
+#: A sample of the run's training images, rehearsed by updates that start from it (``imgclf train --from``).
+REHEARSAL_DIR = "rehearsal"
+#: What an update cost the old classes (:mod:`imgclf.evaluation.update`).
+UPDATE_FILE = "update.json"
 SUSPECTS_JSON = "suspects.json"
 SUSPECTS_PNG = "suspects.png"
 #: The values of ``state.json``'s ``status`` (:class:`imgclf.training.control.RunCheckpoint`).

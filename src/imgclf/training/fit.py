@@ -132,6 +132,8 @@ def fit(settings: Settings, resolved: Resolved, X, y=None, *, run_dir: str | os.
         record.write(run)
     result = _train(settings, resolved, model, dataset, class_mode, run, callbacks=callbacks, verbose=verbose,
                     strategy=strategy)  # fmt: skip
+    if run is not None:
+        update.write_rehearsal(run, dataset, resolved.image, settings.seed)
     return result if parent is None else dataclasses.replace(result, parent=str(from_run))
 
 

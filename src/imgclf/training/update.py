@@ -1,7 +1,11 @@
 """Update a run: train on from its model with new images and new classes (``imgclf train DATA --from RUN``).
 
 The parent's classes keep their output units, in their order; a class folder the parent did not have gets a new unit
-after them (the kernel column small, its bias the mean of the old ones: training sets it). A parent class missing from
+after them, small, with the old units' mean bias; training sets it. (Setting it from the class's mean penultimate
+features, as weight imprinting does for normalised features — Qi et al. 2018 — made every image the new class: a
+``gap`` head's features are not normalised. The prototypes head is normalised: there every prototype is computed
+anew.) The parent's kept training images (``RUN/rehearsal/``, :func:`write_rehearsal`) are added to the training
+images, so that its classes are rehearsed even when the data holds few of their images. A parent class missing from
 the data is refused — its unit would keep answering for images no longer taught. The model's architecture and image
 settings must be the parent's (they are taken from its record when not given). With a frozen backbone only the head
 trains, on cached features: seconds. For the prototypes head, every prototype is computed again from the data.
@@ -74,7 +78,7 @@ def parent_run(run: str | os.PathLike, dataset: Dataset, resolved) -> tuple[Pare
     new = tuple(sorted(c for c in dataset.class_names if c not in old))
     model = runfiles.load_model_file(folder / runfiles.MODEL_FILE)
     parent = Parent(folder, model, old, theirs.get("class_mode") or "categorical", new)
-    return parent, in_order(dataset, old + new)
+    return parent, with_rehearsal(in_order(dataset, old + new), folder / runfiles.REHEARSAL_DIR)
 
 
 def in_order(dataset: Dataset, order: tuple[str, ...]) -> Dataset:
@@ -110,7 +114,62 @@ def take_weights(model: keras.Model, parent: Parent, class_mode: str) -> None:
     output = model.get_layer(OUTPUT_LAYER)
     fresh_kernel, _ = output.get_weights()
     added = fresh_kernel.shape[1] - kernel.shape[1]
-    if added:
+    if added:  # small: training sets them
         kernel = np.concatenate([kernel, 0.1 * fresh_kernel[:, kernel.shape[1] :]], axis=1)
         bias = np.concatenate([bias, np.full(added, bias.mean(), bias.dtype)])
     output.set_weights([kernel, bias])
+
+
+#: Training images a run keeps of each class (``RUN/rehearsal/<class>/``) for the updates that start from it.
+REHEARSAL_PER_CLASS = 32
+
+
+def write_rehearsal(run: Path, dataset: Dataset, image, seed: int = 0, per_class: int = REHEARSAL_PER_CLASS) -> int:
+    """Keep up to ``per_class`` training images of each class (seeded draw) in ``run/rehearsal/<class>/`` as JPEGs
+    (PNG for grayscale) at the run's input size, so that an update from this run rehearses its classes even when the
+    data no longer holds their images (van de Ven et al. 2020: replay). Returns how many were kept; none for packed
+    data.
+
+    Raises:
+        OSError: the folder cannot be written.
+    """
+    from PIL import Image
+
+    train = dataset.train
+    if train is None or train.records is not None or not len(train):
+        return 0
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(train.labels)
+    kept = 0
+    for k, name in enumerate(dataset.class_names):
+        rows = np.flatnonzero(labels == k)
+        for i, row in enumerate(rng.permutation(rows)[:per_class]):
+            try:
+                pixels = train.images[row] if train.images is not None else image.read(train.paths[row])
+            except ImgclfError:  # unreadable: training skipped it too
+                continue
+            folder = run / runfiles.REHEARSAL_DIR / name
+            folder.mkdir(parents=True, exist_ok=True)
+            grey = pixels.shape[-1] == 1
+            picture = Image.fromarray(pixels[..., 0] if grey else pixels)
+            picture.save(folder / f"{i:03d}.{'png' if grey else 'jpg'}", **({} if grey else {"quality": 95}))
+            kept += 1
+    return kept
+
+
+def with_rehearsal(dataset: Dataset, folder: Path) -> Dataset:
+    """``dataset`` with the rehearsal images of ``folder`` (``<class>/<file>``) added to its training images, for
+    the classes it has (file-based data only: packed or pixel data is returned as it is)."""
+    train = dataset.train
+    if not folder.is_dir() or train is None or train.images is not None or train.records is not None:
+        return dataset
+    paths, labels = [], []
+    for k, name in enumerate(dataset.class_names):
+        files = sorted((folder / name).glob("*")) if (folder / name).is_dir() else []
+        paths += [str(f) for f in files if f.is_file()]
+        labels += [k] * sum(f.is_file() for f in files)
+    if not paths:
+        return dataset
+    labels = np.concatenate([np.asarray(train.labels), np.asarray(labels, np.int32)])
+    grown = dataclasses.replace(train, paths=tuple(train.paths) + tuple(paths), labels=labels)
+    return dataclasses.replace(dataset, train=grown)
