@@ -224,6 +224,12 @@ def test_a_killed_worker_is_restarted_and_training_resumes(data, tmp_path):
     assert json.loads(state_file.read_text())["status"] == "finished"
 
 
+def _default_sigint() -> None:
+    """In the worker, before it starts: Ctrl-C as a terminal delivers it. A test run started in the background
+    (``cmd &``, ``nohup``) has SIGINT ignored, and a child inherits that: its Ctrl-C would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_a_worker_waiting_for_a_missing_peer_stops_on_a_signal(data, tmp_path, sig):
     """Only worker 0 of two is started: it waits for worker 1 (in Python: TensorFlow would wait inside C++, holding
@@ -237,7 +243,8 @@ def test_a_worker_waiting_for_a_missing_peer_stops_on_a_signal(data, tmp_path, s
         proc = subprocess.Popen([*IMGCLF, "train", str(data), "--runs-dir", str(tmp_path / "runs"), "--name", "alone",
                                  "--epochs", "1", *COMMON, "--target-size", "32", "32", "--distribute", "multi-worker",
                                  "--workers", workers, "--worker-index", "0"],
-                                env=env_for(tmp_path / "home"), stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+                                env=env_for(tmp_path / "home"), stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=_default_sigint)  # fmt: skip
     try:
         deadline = time.monotonic() + 180
         while "Waiting for every worker" not in log.read_text(errors="replace") and time.monotonic() < deadline:
