@@ -31,3 +31,22 @@ def test_compiled_pass_matches_eager_calls_on_every_batch_including_a_short_last
     short = tf.data.Dataset.from_tensor_slices((images[:6], labels[:6])).batch(4)  # eager path
     few, _ = extract_features(net, short)
     assert np.allclose(few, eager[:6], atol=1e-5)
+
+
+def test_one_compilation_an_extractor_that_does_not_keep_it_alive():
+    import gc
+    import weakref
+
+    from imgclf.training import features
+
+    net = _small_net()
+    images = np.zeros((4 * (XLA_MIN_BATCHES + 1), 24, 24, 3), np.uint8)
+    ds = tf.data.Dataset.from_tensor_slices((images, np.zeros(len(images)))).batch(4)
+    extract_features(net, ds)
+    compiled = features._COMPILED[net]
+    extract_features(net, ds)  # the validation pass: the same compiled function
+    assert features._COMPILED[net] is compiled
+    alive = weakref.ref(net)
+    del net, compiled
+    gc.collect()
+    assert alive() is None  # the cache let the model go

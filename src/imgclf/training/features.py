@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from pathlib import Path
 
 import keras
@@ -86,8 +87,15 @@ def extract_features(extractor, ds) -> tuple[np.ndarray, np.ndarray]:
 XLA_MIN_BATCHES = 8
 
 
+#: The compiled function of each extractor, made once: the training and validation passes share its compilation.
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _compiled(extractor):
-    return tf.function(lambda images: extractor(images, training=False), jit_compile=True)
+    if extractor not in _COMPILED:
+        model = weakref.ref(extractor)  # not the model itself: the cache must not keep it alive
+        _COMPILED[extractor] = tf.function(lambda images: model()(images, training=False), jit_compile=True)
+    return _COMPILED[extractor]
 
 
 def _pad(images, size: int):
