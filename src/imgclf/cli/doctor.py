@@ -50,7 +50,7 @@ def doctor(
     else:
         _print_report(report)
     if fix and report["unusable"]:
-        moved = doc.quarantine(data, report["unusable"], report)
+        moved = doc.quarantine(data, report["unusable"], {f["path"]: f["problems"] for f in report["files"]})
         err.print(f"Moved {len(moved)} unusable file(s) to {Path(data) / doc.QUARANTINE_DIR} (see manifest.json).")
     if flagged is not None:
         moved = quarantine_suspects(data, flagged)

@@ -81,7 +81,7 @@ def relabel(data: str | os.PathLike, paths, to: str) -> list[dict]:
     if not to or Path(to).name != to or to.startswith("."):
         raise ImgclfError(f"--to must be the name of a class folder. Received: {to!r}")
     batches = _read(root)
-    moves, seen = [], set()
+    moves, sources, seen = [], set(), set()
     for p in [Path(p) for p in paths]:
         base, label = _class_folder(root, p)
         target_dir = base / to
@@ -91,15 +91,16 @@ def relabel(data: str | os.PathLike, paths, to: str) -> list[dict]:
         source, target = Path(os.path.realpath(p)), target_dir / p.name
         if label == to:
             raise ImgclfError(f"{str(p)!r} is already in class {to!r}. Nothing was moved.")
-        if str(source) in {m["source"] for m in moves}:
+        if source in sources:
             raise ImgclfError(f"{str(p)!r} was given twice. Nothing was moved.")
-        if target.exists() or str(target) in seen:
+        if target.exists() or target in seen:
             raise ImgclfError(f"{str(target)!r} already exists: relabel never overwrites. Nothing was moved.")
-        seen.add(str(target))
-        moves.append({"source": str(source), "target": str(target)})
+        sources.add(source)
+        seen.add(target)
+        moves.append((source, target))
     if not moves:
         raise ImgclfError("relabel needs at least one image file to move.")
-    return _commit(root, batches, to, [(Path(m["source"]), Path(m["target"])) for m in moves])
+    return _commit(root, batches, to, moves)
 
 
 def _commit(root: Path, batches: list[dict], to: str, moves: list[tuple[Path, Path]]) -> list[dict]:
@@ -220,17 +221,14 @@ def quarantine_suspects(data: str | os.PathLike, suspects) -> list[dict]:
     if not root.is_dir():
         raise ImgclfError(f"DATA must be a folder. Received: {str(data)!r}")
     real_root = os.path.realpath(root)
-    rels, files = [], []
+    why = {}
     for s in suspects:
-        s = s if isinstance(s, dict) else {"path": s.path, "label": s.label, "suggested": s.suggested,
-                                           "confidence": s.confidence}  # fmt: skip
+        s = s if isinstance(s, dict) else vars(s)
         _class_folder(root, Path(s["path"]))
         rel = Path(os.path.relpath(os.path.realpath(s["path"]), real_root)).as_posix()
-        if rel not in rels:
-            rels.append(rel)
-            why = f"suspected wrong label: {s['label']} -> {s['suggested']} (confidence {float(s['confidence']):.3f})"
-            files.append({"path": rel, "problems": [why]})
-    return quarantine(root, rels, {"files": files})
+        why.setdefault(rel, [f"suspected wrong label: {s['label']} -> {s['suggested']} "
+                             f"(confidence {float(s['confidence']):.3f})"])  # fmt: skip
+    return quarantine(root, list(why), why)
 
 
 __all__ = ["relabel", "undo", "file_into", "quarantine_suspects", "RELABEL_DIR"]

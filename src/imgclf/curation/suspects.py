@@ -29,7 +29,7 @@ from imgclf.models.backbones import get_backbone
 from imgclf.models.transfer import split_at_features
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.pipeline.sources import samples_dataset
-from imgclf.runs.record import MODEL_FILE, RunConfig, check_run_dir, load_model_file
+from imgclf.runs.record import MODEL_FILE, load_model_file, read_run
 from imgclf.training.features import cached_features, feature_cache_key, weights_fingerprint
 from imgclf.training.inputs import load_data
 from imgclf.training.resolved import BACKBONE_INTERPOLATION
@@ -171,11 +171,7 @@ def run_judge(run: str | os.PathLike):
         ImgclfError: not a run folder or an unreadable record; when ``build`` is called, an unreadable model or one
             imgclf did not build (no output layer).
     """
-    folder = check_run_dir(run)
-    try:
-        record = RunConfig.read(folder)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ImgclfError(f"cannot read the run record in {str(run)!r}: {exc}") from None
+    folder, record = read_run(run)
 
     def build():
         import keras

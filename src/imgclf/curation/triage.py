@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from imgclf.curation.relabel import file_into
-from imgclf.errors import ImgclfError
+from imgclf.data.inputs import expand_image_paths
+from imgclf.errors import ImgclfError, check_positive_int
 
 #: How many of the least sure images (times the budget, at least :data:`MIN_POOL`) the diverse pick chooses among:
 #: 2 and 20 put triage ahead of random picks at every round in ``bench/active_learning.py`` (4 and 50, 8, 16 did not).
@@ -127,12 +128,11 @@ def triage(run: str | os.PathLike, folder, budget: int | None = None) -> list[Tr
     """
     from imgclf.predict.predictor import Predictor
 
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
-        raise ImgclfError(f"budget must be a positive int. Received: {budget!r}")
+    budget = None if budget is None else check_positive_int("budget", budget)
     predictor = Predictor.from_run(run)
     with_features = predictor.ood is not None
     got = predictor.predict(folder, features=with_features)
-    paths = [str(p) for p in _paths(folder)]
+    paths = [str(p) for p in expand_image_paths(folder)]  # the rows' order
     readable = ~np.isnan(got.probabilities).any(axis=1)
     proba = got.probabilities[readable].astype(np.float64)
     feats = got.features[readable] if got.features is not None else None
@@ -140,16 +140,10 @@ def triage(run: str | os.PathLike, folder, budget: int | None = None) -> list[Tr
     scores = got.ood_score[readable] if got.ood_score is not None else None
     kept = [p for p, ok in zip(paths, readable) if ok]
     order, selected = triage_order(proba, feats, unknown, scores, budget)
-    names, margin = np.asarray(predictor.classes), margins(proba)
-    return [Triaged(kept[i], str(names[proba[i].argmax()]), float(proba[i].max()), float(margin[i]),
+    labels, margin = got.labels()[readable], margins(proba)
+    return [Triaged(kept[i], str(labels[i]), float(proba[i].max()), float(margin[i]),
                     None if scores is None else float(scores[i]), bool(unknown is not None and unknown[i]),
                     1.0 - rank / len(order), bool(selected[i])) for rank, i in enumerate(order)]  # fmt: skip
-
-
-def _paths(folder) -> list:
-    from imgclf.data.inputs import expand_image_paths
-
-    return expand_image_paths(folder)
 
 
 def accept(rows, data: str | os.PathLike, min_probability: float | None = None) -> list[dict]:

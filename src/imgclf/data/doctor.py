@@ -327,17 +327,18 @@ def _read_manifest(path: Path) -> list:
     return manifest
 
 
-def quarantine(data: str | os.PathLike, paths: list[str], report: dict | None = None) -> list[dict]:
+def quarantine(data: str | os.PathLike, paths: list[str], problems: dict[str, list[str]] | None = None) -> list[dict]:
     """Move files (relative to ``data``) into ``data/.quarantine/``, keeping relative paths.
 
-    Each move is recorded in ``data/.quarantine/manifest.json`` (``original``, ``quarantined``,
-    ``problems``, ``sha256`` of the file, ``time``). Returns the new manifest entries.
+    Each move is recorded in ``data/.quarantine/manifest.json`` (``original``, ``quarantined``, ``problems`` — what
+    ``problems`` says of that path: the doctor's codes, or why a suspect was set aside —, ``sha256`` of the file,
+    ``time``). Returns the new manifest entries.
     """
     root = check_dir(data)
     qroot = root / QUARANTINE_DIR
     manifest_path = qroot / MANIFEST
     manifest = _read_manifest(manifest_path) if manifest_path.is_file() else []
-    problems = {f["path"]: f["problems"] for f in (report or {}).get("files", [])}
+    problems = problems or {}
     added = []
     for rel in paths:
         src, dst = root / rel, qroot / rel

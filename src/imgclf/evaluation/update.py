@@ -42,8 +42,7 @@ def measure_update(run_dir: str | os.PathLike, predictor) -> dict | None:
         return None
     got = predictor.predict(list(samples.paths))
     readable = ~np.isnan(got.probabilities).any(axis=1)
-    names = np.asarray(predictor.classes)
-    predicted = names[np.nan_to_num(got.probabilities, nan=-1).argmax(axis=1)]
+    predicted = got.labels()
     given = np.asarray(dataset.class_names)[np.asarray(samples.labels)]
     metrics_path = Path(record.parent) / runfiles.METRICS_FILE
     before = read_json(metrics_path) if metrics_path.is_file() else {}

@@ -134,11 +134,7 @@ class Predictor(ImageParts):
         Raises:
             ImgclfError: not a run folder, unreadable files, or a model whose outputs do not match the classes.
         """
-        folder = runfiles.check_run_dir(path)
-        try:
-            record = runfiles.RunConfig.read(folder)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ImgclfError(f"cannot read the run record in {str(path)!r}: {exc}") from None
+        folder, record = runfiles.read_run(path)
         model = runfiles.load_model_file(folder / runfiles.MODEL_FILE)
         resolved = record.resolved
         ood = OodDetector.load(folder / runfiles.OOD_FILE) if (folder / runfiles.OOD_FILE).is_file() else None

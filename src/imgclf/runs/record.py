@@ -196,6 +196,20 @@ def check_run_dir(path: str | Path) -> Path:
     return run
 
 
+def read_run(path: str | Path) -> tuple[Path, RunConfig]:
+    """``(folder, record)`` of a run folder (or saved classifier): :func:`check_run_dir`, then
+    :meth:`RunConfig.read`.
+
+    Raises:
+        ImgclfError: not a run folder, or its record unreadable (the message names the folder).
+    """
+    folder = check_run_dir(path)
+    try:
+        return folder, RunConfig.read(folder)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ImgclfError(f"cannot read the run record in {str(path)!r}: {exc}") from None
+
+
 #: Keys of a run's ``config.yaml`` that describe the run rather than set it up.
 RUN_RECORD_KEYS = ("imgclf_version", "from", "resolved", "data", "versions")
 

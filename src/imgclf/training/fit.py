@@ -125,9 +125,11 @@ def fit(settings: Settings, resolved: Resolved, X, y=None, *, run_dir: str | os.
     state = distribute.chief_state(strategy, state)
     if state is not None:  # a restarted cluster: on from the chief's last checkpoint (as BackupAndRestore)
         return _continue(settings, resolved, run, dataset, strategy, state, verbose)
-    model = new_model(settings, resolved, dataset, class_mode, strategy)
-    if parent is not None:
+    if parent is not None:  # every weight comes from the parent: no pretrained file to load first
+        model = new_model(settings, dataclasses.replace(resolved, weights=None), dataset, class_mode, strategy)
         update.take_weights(model, parent, class_mode)
+    else:
+        model = new_model(settings, resolved, dataset, class_mode, strategy)
     if run is not None:
         record.write(run)
     result = _train(settings, resolved, model, dataset, class_mode, run, callbacks=callbacks, verbose=verbose,

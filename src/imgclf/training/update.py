@@ -55,11 +55,7 @@ def parent_run(run: str | os.PathLike, dataset: Dataset, resolved) -> tuple[Pare
         ImgclfError: not a run folder; other model, backbone, head or image settings than the parent's; a parent
             class the data lacks.
     """
-    folder = runfiles.check_run_dir(run)
-    try:
-        record = runfiles.RunConfig.read(folder)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ImgclfError(f"cannot read the run record in {str(run)!r}: {exc}") from None
+    folder, record = runfiles.read_run(run)
     theirs, ours = record.resolved, {"model": resolved.model, "backbone": resolved.backbone}
     if resolved.backbone is not None:
         ours["head"] = resolved.head
@@ -120,15 +116,17 @@ def take_weights(model: keras.Model, parent: Parent, class_mode: str) -> None:
     output.set_weights([kernel, bias])
 
 
-#: Training images a run keeps of each class (``RUN/rehearsal/<class>/``) for the updates that start from it.
+#: Training images a run keeps of each class (``RUN/rehearsal/<class>/``) for the updates that start from it, and
+#: at most in all (fewer a class when there are many classes: 1,000 classes keep 2 each, ~30 MB).
 REHEARSAL_PER_CLASS = 32
+REHEARSAL_MAX = 2000
 
 
 def write_rehearsal(run: Path, dataset: Dataset, image, seed: int = 0, per_class: int = REHEARSAL_PER_CLASS) -> int:
-    """Keep up to ``per_class`` training images of each class (seeded draw) in ``run/rehearsal/<class>/`` as JPEGs
-    (PNG for grayscale) at the run's input size, so that an update from this run rehearses its classes even when the
-    data no longer holds their images (van de Ven et al. 2020: replay). Returns how many were kept; none for packed
-    data.
+    """Keep up to ``per_class`` training images of each class (at most :data:`REHEARSAL_MAX` in all; a seeded draw)
+    in ``run/rehearsal/<class>/`` as JPEGs (PNG for grayscale) at the run's input size, so that an update from this
+    run rehearses its classes even when the data no longer holds their images (van de Ven et al. 2020: replay).
+    Returns how many were kept; none for packed data.
 
     Raises:
         OSError: the folder cannot be written.
@@ -140,6 +138,7 @@ def write_rehearsal(run: Path, dataset: Dataset, image, seed: int = 0, per_class
         return 0
     rng = np.random.default_rng(seed)
     labels = np.asarray(train.labels)
+    per_class = max(1, min(per_class, REHEARSAL_MAX // max(dataset.num_classes, 1)))
     kept = 0
     for k, name in enumerate(dataset.class_names):
         rows = np.flatnonzero(labels == k)
