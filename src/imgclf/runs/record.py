@@ -33,15 +33,9 @@ LAST_FILE = "last.keras"
 #: Progress of training: epochs asked for and completed, status, best monitored value (:mod:`imgclf.training.control`).
 STATE_FILE = "state.json"
 PLOTS_DIR = "plots"
-#: ``imgclf suspects DATA --run RUN`` writes its judgement here (``suspects.json``, ``suspects.png``); the report
-#: shows it.
-SUSPECTS_DIR = "suspects"
-#: A sample of the run's training images, rehearsed by updates that start from it (``imgclf train --from``).
-REHEARSAL_DIR = "rehearsal"
-#: What an update cost the old classes (:mod:`imgclf.evaluation.update`).
-UPDATE_FILE = "update.json"
-SUSPECTS_JSON = "suspects.json"
-SUSPECTS_PNG = "suspects.png"
+#: ``suspects --run``'s judgement (shown in the report); training images kept for ``--from``; what an update cost.
+SUSPECTS_DIR, SUSPECTS_JSON, SUSPECTS_PNG = "suspects", "suspects.json", "suspects.png"
+REHEARSAL_DIR, UPDATE_FILE = "rehearsal", "update.json"
 #: The values of ``state.json``'s ``status`` (:class:`imgclf.training.control.RunCheckpoint`).
 STATUSES = ("running", "interrupted", "finished", "stopped")
 #: Files whose presence makes a folder a saved model.
@@ -197,12 +191,8 @@ def check_run_dir(path: str | Path) -> Path:
 
 
 def read_run(path: str | Path) -> tuple[Path, RunConfig]:
-    """``(folder, record)`` of a run folder (or saved classifier): :func:`check_run_dir`, then
-    :meth:`RunConfig.read`.
-
-    Raises:
-        ImgclfError: not a run folder, or its record unreadable (the message names the folder).
-    """
+    """``(folder, record)`` of a run folder (or saved classifier). Raises ImgclfError: not a run folder, or its
+    record unreadable (the message names the folder)."""
     folder = check_run_dir(path)
     try:
         return folder, RunConfig.read(folder)
