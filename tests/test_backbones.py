@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import threading
 
 import h5py
@@ -214,3 +215,32 @@ def test_features_cached_on_disk_keyed_by_content(tmp_path, monkeypatch):
     assert other.features_from_cache_ is False  # another cut layer, another key
     (data / "a_tl" / "000.png").write_bytes((data / "b_br" / "000.png").read_bytes())  # a file's content changes
     assert ImageClassifier(**settings).fit(data, verbose=0).features_from_cache_ is False
+
+
+def test_one_pass_calibrates_and_evaluates_from_the_cached_features(tmp_path, monkeypatch):
+    """Issue 27: the pooled features training read serve calibration, the "unknown" reference and the report's
+    evaluation; they must say what the saved model says when it reads the images itself."""
+    from imgclf.training import fit as training_fit
+
+    from conftest import write_class_folder
+
+    monkeypatch.setenv("IMGCLF_HOME", str(tmp_path / "home"))
+    data = write_class_folder(tmp_path / "d", {"a_tl": 18, "b_br": 18}, size=64)
+    reread = []
+    monkeypatch.setattr(training_fit, "calibrate", lambda *a, **k: reread.append(1))  # the second pass: not taken
+    clf = ImageClassifier(backbone="squeezenet1_1", weights=None, target_size=(64, 64), head="gap", epochs=3,
+                          batch_size=8, validation_split=0.3, seed=1)  # fmt: skip
+    clf.fit(data, run_dir=tmp_path / "run", verbose=0)
+    val = clf.dataset_.validation
+    assert not reread and clf.calibration_["validation_images"] == len(val.labels) == 11
+    assert clf.validation_proba_.shape == (11, 2)
+    np.testing.assert_allclose(clf.validation_proba_, clf.predict_proba(list(val.paths)), atol=1e-4)
+    predictor = ImageClassifier.load(tmp_path / "run").predictor()  # what predict will say, from model.keras
+    seen = predictor.predict(list(clf.dataset_.train.paths), features=True).features
+    norms = np.linalg.norm(seen, axis=1, keepdims=True)
+    np.testing.assert_allclose(clf.ood_.reference.astype(np.float32), seen / norms, atol=2e-3)  # the reference
+    scores = predictor.predict(list(val.paths)).ood_score
+    assert np.isfinite(scores).all() and (scores > clf.ood_.thresholds["knn"]).sum() <= 2  # ~5 % of 11 called unknown
+    assert json.loads((tmp_path / "run" / "calibration.json").read_text())["temperature"] == pytest.approx(
+        clf.calibration_["temperature"]
+    )

@@ -14,7 +14,7 @@ import pytest
 
 from imgclf import ImageClassifier, ImgclfError
 from imgclf.runs.history import read_history_csv
-from imgclf.training.trainer import class_weights
+from imgclf.training.control import class_weights
 
 from conftest import HAPPY_OR_SAD, requires_shared, run_cli, write_class_folder
 

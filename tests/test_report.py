@@ -51,14 +51,21 @@ class Checker(HTMLParser):
             self.errors.append(tag)
 
 
-def test_report_is_valid_self_contained_html(trained_run):
+def test_report_is_valid_self_contained_html(trained_run, monkeypatch, capsys):
     _, run = trained_run
+    metrics = json.loads((run / "metrics.json").read_text())
+    html = (run / "report.html").read_text()  # as train wrote it: no feature maps, no Grad-CAM (issue 27)
+    checker = Checker()
+    checker.feed(html)
+    assert checker.images == 5 + (1 if metrics["mistakes"] else 0) and not (run / "feature_maps").exists()
+    assert f"imgclf report {run.name}</code>" in html and "draws the feature maps" in html
+    code, _, _ = run_cli(monkeypatch, capsys, "report", run)  # the second step draws them
+    assert code == 0 and json.loads((run / "metrics.json").read_text()) == metrics  # no second evaluation
     html = (run / "report.html").read_text()
     checker = Checker()
     checker.feed(html)
     assert html.startswith("<!DOCTYPE html>") and not checker.errors and not checker.stack
     assert all(ref.startswith("data:image/png;base64,") for ref in checker.refs)  # no external file
-    metrics = json.loads((run / "metrics.json").read_text())
     # 2 curves, confusion matrix, ROC/PR, reliability diagram, feature maps, filters, + mistakes and their
     # Grad-CAMs if any
     assert checker.images == 7 + (2 if metrics["mistakes"] else 0)

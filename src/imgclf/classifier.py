@@ -33,7 +33,7 @@ from imgclf.training.resolved import Resolved, resolve
 FITTED_ATTRIBUTES = (
     "classes_", "class_mode_", "target_size_", "color_mode_", "epochs_", "augment_", "model_", "history_",
     "stop_reason_", "skipped_", "fine_tune_start_", "features_from_cache_", "dataset_", "calibration_", "ood_",
-    "cache_", "interpolation_", "image_", "from_run_",
+    "cache_", "interpolation_", "image_", "from_run_", "validation_proba_",
 )  # fmt: skip
 
 
@@ -61,6 +61,9 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
             :meth:`predictions` says which files it could not read).
         calibration_ (dict | None), ood_ (OodDetector | None): the temperature-scaling figures and the
             out-of-distribution detector (:mod:`imgclf.unknown`).
+        validation_proba_ (ndarray | None): float32 ``(n_validation, n_classes)``, the validation images'
+            probabilities from the backbone features training cached (``None`` without them); the report evaluates
+            from them instead of reading the images again.
 
     Raises:
         ImgclfError: from ``fit``, for any setting out of range (the message names it and the value received).
@@ -151,6 +154,7 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         self.skipped_, self.fine_tune_start_ = result.skipped, result.fine_tune_start
         self.features_from_cache_, self.dataset_, self.cache_ = result.features_from_cache, result.dataset, result.cache
         self.calibration_, self.ood_, self.from_run_ = result.calibration, result.ood, result.parent
+        self.validation_proba_ = result.validation_proba
         if result.run is not None:
             self.save(result.run)
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -115,6 +116,22 @@ def print_metrics(metrics: dict) -> None:
     out.print(per)
 
 
+def _fast_copy(run: Path) -> None:
+    """Write the run's TensorFlow-free copy (:func:`imgclf.deploy.fast.write_fast_copy`) and say how it did."""
+    from imgclf.deploy.fast import parity_line, passed, write_fast_copy
+
+    start = time.perf_counter()
+    record = write_fast_copy(run)
+    took = time.perf_counter() - start
+    if "error" in record:
+        err.print(f"No TensorFlow-free copy ({escape(record['error'])}): predict uses Keras.")
+    elif passed(record):
+        err.print(f"TensorFlow-free copy: {escape(record['path'])} ({record['bytes'] / 1e6:.1f} MB, {took:.1f} s; "
+                  f"{parity_line(record)}): predict and evaluate use it.")  # fmt: skip
+    else:
+        err.print(f"The TensorFlow-free copy disagrees with Keras ({parity_line(record)}): predict uses Keras.")
+
+
 def finish_run(clf, run: Path) -> None:
     """Closing lines of a training run: the diagnosis, then the report (evaluation on validation images)."""
     from imgclf.report import diagnose
@@ -126,8 +143,12 @@ def finish_run(clf, run: Path) -> None:
     err.print(f"[bold]Diagnosis:[/bold] {escape(diagnosis.message)}")
     for remedy in diagnosis.remedies[:3]:
         err.print(f"  - {escape(remedy)}")
-    report = write_report(run, predictor=clf.predictor())  # the model is in memory: no reload
+    _fast_copy(run)
+    # the model is in memory (no reload), the validation probabilities often too (no second pass); the feature maps
+    # and Grad-CAMs wait for `imgclf report RUN` (issue 27: train is the fast path)
+    report = write_report(run, predictor=clf.predictor(), validation_proba=getattr(clf, "validation_proba_", None),
+                          explain=False)  # fmt: skip
     last = clf.history_[-1] if clf.history_ else {}
     shown = "  ".join(f"{k} {last[k]:.4f}" for k in ("accuracy", "val_accuracy") if k in last)
     err.print(f"Run saved to [bold]{escape(str(run))}[/bold]  {shown}")
-    err.print(f"  report: {escape(str(report))}")
+    err.print(f"  report: {escape(str(report))} (feature maps and Grad-CAMs: imgclf report {escape(str(run))})")

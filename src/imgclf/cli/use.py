@@ -9,6 +9,27 @@ import typer
 
 from imgclf.cli._common import app, err, field, load_api, out, print_metrics
 
+ENGINE_HELP = (
+    "auto: a run's TensorFlow-free copy (RUN/fast/) when it passed its check, else Keras; keras, tflite "
+    "or onnx forces one."
+)
+
+
+def open_engine(run: Path, engine: str):
+    """The predictor of a run folder or export for ``--engine``: the fast copy without importing TensorFlow when
+    :func:`imgclf.deploy.fast.choose_engine` picks it, else Keras (saying why when a copy was passed over)."""
+    from imgclf.deploy.fast import choose_engine
+
+    model, note = choose_engine(run, engine)
+    if note:
+        err.print(note)
+    target = model if model is not None else run
+    if target.suffix.lower() not in (".onnx", ".tflite"):  # an ONNX or TFLite file runs without TensorFlow
+        load_api()
+    from imgclf.deploy.runtime import open_predictor
+
+    return open_predictor(target)
+
 
 @app.command()
 def predict(
@@ -19,11 +40,9 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per line."),
     crop: str | None = typer.Option(None, help="x,y,w,h: cut this box (pixels) out of every image first."),
     tta: bool = typer.Option(False, help="Test-time augmentation: average 8 flipped and cropped views."),
+    engine: str = typer.Option("auto", help=ENGINE_HELP),
 ):
     """Predict the class of new images: path, label (or unknown), probability per line."""
-    if run.suffix.lower() not in (".onnx", ".tflite"):  # an ONNX or TFLite file runs without TensorFlow
-        load_api()
-    from imgclf.deploy.runtime import open_predictor
     from imgclf.errors import ImgclfError
     from imgclf.predict.items import predict_items
 
@@ -33,7 +52,7 @@ def predict(
             box = tuple(int(v) for v in crop.split(","))
         except ValueError:
             raise ImgclfError(f"crop must be x,y,w,h in pixels. Received: {crop!r}") from None
-    records = predict_items(open_predictor(run), images, crop=box, tta=tta)
+    records = predict_items(open_engine(run, engine), images, crop=box, tta=tta)
     unreadable = unknown = 0
     for r in records:
         path, label = field(r["path"]), field(r["label"] or "")
@@ -67,17 +86,16 @@ def evaluate(
     ood: Path | None = typer.Option(
         None, help="Folder of other images (none of the classes): how well each OOD score tells them from DATA."
     ),
+    engine: str = typer.Option("auto", help=ENGINE_HELP),
 ):
-    """Evaluate a trained model: metrics, confusion matrix, ROC/PR, worst mistakes with Grad-CAM (into
-    RUN/evaluations/<DATA's name>/; the run's own metrics.json stays)."""
-    load_api()
+    """Evaluate a trained model: metrics, confusion matrix, ROC/PR, worst mistakes (with Grad-CAM through Keras)
+    (into RUN/evaluations/<DATA's name>/; the run's own metrics.json stays)."""
+    predictor = open_engine(run, engine)
     from imgclf.data.folders import load_eval_samples
     from imgclf.data.named import resolve
-    from imgclf.deploy.runtime import open_predictor
     from imgclf.evaluation.interpretation import further_evaluation_dir, write_evaluation
     from imgclf.runs.record import METRICS_FILE
 
-    predictor = open_predictor(run)
     data = resolve(data)
     owner = run if run.is_dir() and (run / "model.keras").is_file() else run.parent  # an export: beside it
     folder = further_evaluation_dir(owner, data)  # the run's own record (its validation images) stays as it is

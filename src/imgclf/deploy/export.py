@@ -15,8 +15,9 @@ graph has a second output, the penultimate features float32 ``(batch, d)``, and 
 :mod:`imgclf.unknown.detector` (NumPy, no TensorFlow), exactly as for the run, and ``signature.json`` says how to
 compute the default score without imgclf.
 
-ONNX files run in ``onnxruntime``, TFLite files in the standalone ``ai-edge-litert`` interpreter; both (and
-``tf2onnx``, which Keras uses to write ONNX) come with ``pip install "imgclf[export]"``.
+TFLite files run in the standalone ``ai-edge-litert`` interpreter (installed with imgclf: every run keeps a TFLite
+copy, :mod:`imgclf.deploy.fast`); ONNX files in ``onnxruntime``, which with ``tf2onnx`` (what Keras uses to write
+ONNX) comes with ``pip install "imgclf[export]"``.
 """
 
 from __future__ import annotations

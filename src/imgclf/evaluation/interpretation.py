@@ -7,10 +7,10 @@ Modelled on fastai's ``ClassificationInterpretation`` (confusion matrix, ``most_
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from imgclf._io import read_json as _read_json
@@ -18,7 +18,6 @@ from imgclf._io import write_json, write_text
 from imgclf.data.folders import Samples
 from imgclf.errors import ImgclfError
 from imgclf.evaluation.metrics import classification_metrics, sample_losses, top_losses
-from imgclf.pipeline.records import in_memory
 from imgclf.plotting import heatmap_overlay, new_figure, save_figure, save_grid
 from imgclf.predict.predictor import Predictor
 
@@ -106,7 +105,10 @@ class Interpretation:
             ImgclfError: there are images but none of them can be decoded, or the model predicts NaN (diverged).
         """
         classes = tuple(predictor.classes)
-        samples = in_memory(samples)  # packed: decoded already, bad files were left out when packing
+        if samples.records is not None:  # packed: decoded already, bad files were left out when packing
+            from imgclf.pipeline.records import in_memory  # TensorFlow reads the shards: only for them
+
+            samples = in_memory(samples)
         if samples.images is not None:  # pixel rows: nothing to decode, nothing to skip
             images = predictor.image.to_model_input(samples.images)
             proba = predictor.predict_proba(images)
@@ -202,8 +204,7 @@ class Interpretation:
 
     def plot_top_losses(self, path: str | os.PathLike, images: np.ndarray, rows: list[dict]) -> Path:
         """Gallery of the worst mistakes; ``images`` uint8 ``(k, h, w, c)`` in the order of ``rows``."""
-        titles = [f"{r['true']} → {r['predicted']}\np={r['probability']:.2f} loss={r['loss']:.2f}" for r in rows]
-        return save_grid(images, path, titles=titles, cols=min(4, max(1, len(rows))), title="Worst mistakes")
+        return mistakes_grid(images, path, rows)
 
     def confusion_text(self) -> str:
         """The confusion matrix as a plain-text table (rows true, columns predicted)."""
@@ -222,16 +223,19 @@ def write_evaluation(
     count: int = 16,
     explain: bool = True,
     data: str | None = None,
+    proba: np.ndarray | None = None,
 ) -> dict:
     """Evaluate a trained model on ``samples`` and write everything into ``run_dir`` (a run folder, for its own
     record, or a :func:`further_evaluation_dir`).
 
     Writes ``metrics.json`` (metrics + ``mistakes``), and in ``evaluation/``: ``confusion_matrix.png``,
     ``confusion_matrix.txt``, ``roc_pr.png`` (two classes), ``mistakes.png`` and, with ``explain``,
-    ``mistakes_gradcam.png`` (the same images with Grad-CAM heat-maps of the predicted class).
+    ``mistakes_gradcam.png`` (:func:`write_gradcam`).
 
     Args:
         data: where the samples came from, recorded as ``data`` in ``metrics.json``.
+        proba: the samples' probabilities float32 ``(n, len(classes))`` if already known (e.g. from the features
+            training cached: ``ImageClassifier.validation_proba_``); else the model predicts them (one pass).
 
     Returns:
         The metrics dict, with ``mistakes`` (see :meth:`Interpretation.top_losses`), ``files`` and ``data``.
@@ -241,7 +245,10 @@ def write_evaluation(
     run_dir = Path(run_dir)
     out = run_dir / EVALUATION_DIR
     out.mkdir(parents=True, exist_ok=True)
-    interp = Interpretation.from_predictor(predictor, samples)
+    if proba is not None and len(proba) == len(samples.labels) and samples.images is None and samples.records is None:
+        interp = Interpretation(tuple(predictor.classes), tuple(samples.paths), np.asarray(samples.labels), proba)
+    else:
+        interp = Interpretation.from_predictor(predictor, samples)
     metrics = dict(interp.metrics)
     rows = interp.top_losses(count)
     metrics["mistakes"] = rows
@@ -253,13 +260,42 @@ def write_evaluation(
     if rows:
         images = interp.load_images(predictor, [r["path"] for r in rows])
         files.append(interp.plot_top_losses(out / "mistakes.png", images, rows))
-        if explain and isinstance(predictor.model, keras.Model):  # Grad-CAM needs the Keras graph
-            from imgclf.explain import gradcam
-
-            maps, _ = gradcam(predictor.model, images)
-            overlays = np.stack([heatmap_overlay(img, m) for img, m in zip(images, maps)])
-            files.append(interp.plot_top_losses(out / "mistakes_gradcam.png", overlays, rows))
+        gradcam_png = write_gradcam(predictor, rows, run_dir, images) if explain else None
+        files += [gradcam_png] if gradcam_png else []
     metrics["files"] = [str(f.relative_to(run_dir)) for f in files]
     metrics["data"] = data
     write_json(run_dir / METRICS_FILE, metrics)
     return metrics
+
+
+def write_gradcam(predictor: Predictor, rows: list[dict], run_dir: str | os.PathLike,
+                  images: np.ndarray | None = None) -> Path | None:  # fmt: skip
+    """Draw ``evaluation/mistakes_gradcam.png``: the worst mistakes ``rows`` (``metrics.json``'s ``mistakes``) with
+    Grad-CAM heat-maps of the predicted class (Selvaraju et al. 2017, :func:`imgclf.explain.gradcam`).
+
+    Args:
+        images: the rows' model-input images uint8 ``(k, h, w, c)``, or ``None`` to read them from their files.
+
+    Returns:
+        The picture's path, or ``None`` when there is nothing to draw: no mistakes, a model that is not a Keras
+        graph (an export), or a file that can no longer be read.
+    """
+    keras = sys.modules.get("keras")  # a Keras model exists only once Keras is imported: an export never imports it
+    if not rows or keras is None or not isinstance(predictor.model, keras.Model):  # Grad-CAM needs the Keras graph
+        return None
+    from imgclf.explain import gradcam
+
+    if images is None:
+        try:
+            images = predictor.load_images([r["path"] for r in rows])
+        except ImgclfError:
+            return None
+    maps, _ = gradcam(predictor.model, images)
+    overlays = np.stack([heatmap_overlay(img, m) for img, m in zip(images, maps)])
+    return mistakes_grid(overlays, Path(run_dir) / EVALUATION_DIR / "mistakes_gradcam.png", rows)
+
+
+def mistakes_grid(images: np.ndarray, path: str | os.PathLike, rows: list[dict]) -> Path:
+    """A gallery of mistakes: ``images`` uint8 ``(k, h, w, c)`` titled with ``rows``' true → predicted, p, loss."""
+    titles = [f"{r['true']} → {r['predicted']}\np={r['probability']:.2f} loss={r['loss']:.2f}" for r in rows]
+    return save_grid(images, path, titles=titles, cols=min(4, max(1, len(rows))), title="Worst mistakes")

@@ -66,8 +66,19 @@ def _read_suspects(path: Path) -> dict | None:
     return suspects if isinstance(suspects, dict) and isinstance(suspects.get("suspects"), list) else None
 
 
+def _fast(run: Path) -> dict | None:
+    """The run's TensorFlow-free copy, for the report: ``path``, ``bytes``, ``passed`` and its check in words."""
+    from imgclf.deploy.fast import fast_record, parity_line, passed
+
+    record = fast_record(run)
+    if record is None:
+        return None
+    return {"path": record.get("path"), "bytes": record.get("bytes"), "passed": passed(record),
+            "check": parity_line(record)}  # fmt: skip
+
+
 def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = None, image=None,
-                 predictor=None) -> Path:  # fmt: skip
+                 predictor=None, validation_proba=None, explain: bool = True) -> Path:  # fmt: skip
     """Write ``report.html`` into a run folder and return its path.
 
     Evaluates the model first when ``data`` is given or no evaluation exists yet (on the run's own
@@ -77,6 +88,10 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
 
     Args:
         predictor: the run's :class:`~imgclf.predict.predictor.Predictor` if it is at hand (saves loading the model).
+        validation_proba: the run's validation probabilities if already known (``ImageClassifier.validation_proba_``,
+            from the features training cached): its own evaluation reads no image but the mistakes'.
+        explain: draw the feature maps and the mistakes' Grad-CAMs (``imgclf train`` leaves them to a later
+            ``imgclf report RUN``: the report then says so). An existing evaluation without Grad-CAMs gets them.
 
     Without ``data``, a run whose validation images cannot be read gets a report without evaluation, and the
     feature maps are drawn on the first evaluation image that can be read.
@@ -91,6 +106,7 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
         further_evaluation_dir,
         further_evaluations,
         write_evaluation,
+        write_gradcam,
     )
     from imgclf.evaluation.update import measure_update
     from imgclf.explain.feature_maps import write_feature_maps
@@ -109,15 +125,20 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
         samples, described = _eval_samples(predictor, record, data)
         if samples is not None and len(samples):
             try:
-                metrics = write_evaluation(predictor, samples, root, data=described)
+                proba = validation_proba if data is None else None
+                metrics = write_evaluation(predictor, samples, root, explain=explain, data=described, proba=proba)
             except ImgclfError:
                 if data is not None:
                     raise
+    elif explain and metrics.get("mistakes") and not (root / EVALUATION_DIR / "mistakes_gradcam.png").is_file():
+        write_gradcam(predictor, metrics["mistakes"], root)  # an evaluation train wrote without them
+    if samples is None and image is None and explain:  # the run's evaluation exists: its images, for feature maps
+        samples = _eval_samples(predictor, record, None)[0]
     candidates = [image] if image is not None else list(samples.paths if samples is not None else [])[:20]
     if image is None and not candidates:
         candidates = [m["path"] for m in (metrics or {}).get("mistakes", [])][:1]
     feature_pngs = []
-    for candidate in candidates:
+    for candidate in candidates if explain else []:
         try:
             picture = predictor.load_images([candidate])[0]
         except ImgclfError:
@@ -165,6 +186,8 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
         "reliability_image": _reliability(predictor.calibration, evaluation),
         "feature_maps": [data_uri(p) for p in feature_pngs if p.name in ("overview.png", "filters.png")],
         "feature_image": Path(image).name if image is not None else None,
+        "explained": explain,
+        "fast": _fast(run),
         "augmentation": record.resolved.get("augment") or {},
         "config_yaml": (run / runfiles.CONFIG_FILE).read_text(encoding="utf-8"),
         "summary": (run / runfiles.SUMMARY_FILE).read_text(encoding="utf-8")

@@ -30,13 +30,13 @@ from imgclf.runs import record as runfiles
 from imgclf.settings import LR_FIND_END_LR, LR_FIND_START_LR, LR_FIND_STEPS, Settings
 from imgclf.training import cluster, distribute, update
 from imgclf.training.budget import check_training_memory
-from imgclf.training.features import feature_cache_key, weights_fingerprint
+from imgclf.training.features import feature_cache_key, head_outputs, weights_fingerprint
 from imgclf.training.inputs import decoded_cache_dir, load_data, say_cache, training_datasets
 from imgclf.training.lr_find import LrFindResult, check_sweep, range_test
 from imgclf.training.resolved import Resolved
 from imgclf.training.seeding import seeded
 from imgclf.training.trainer import TrainingConfig, TrainingData, compile_model, train
-from imgclf.unknown.calibrate import calibrate
+from imgclf.unknown.calibrate import calibrate, calibrate_features, target_labels
 from imgclf.unknown.detector import OodDetector
 
 
@@ -63,6 +63,9 @@ class FitResult:
         ood: the out-of-distribution detector fitted on the training features, or ``None``.
         run: the run folder this process wrote, or ``None`` (none asked for, or a worker other than the chief).
         parent: the run it started from (``from_run``), or ``None``.
+        validation_proba: float32 ``(n, len(classes))`` probabilities (calibrated) of ``dataset.validation``'s
+            images in order, from the cached backbone features training read (no second pass); ``None`` without
+            cached features, with unreadable files, fine-tuning or mixed precision.
     """
 
     model: keras.Model
@@ -82,6 +85,7 @@ class FitResult:
     ood: OodDetector | None = None
     run: Path | None = None
     parent: str | None = None
+    validation_proba: np.ndarray | None = None
 
 
 def params_of(settings: Settings) -> dict:
@@ -218,7 +222,7 @@ def _train_from(settings: Settings, resolved: Resolved, model, dataset: Dataset,
     cache_features = cache_features and strategy is None
     key = None
     if cache_features:
-        key = feature_cache_key([resolved.backbone, weights_fingerprint(resolved.weights),
+        key = feature_cache_key(["pooled", resolved.backbone, weights_fingerprint(resolved.weights),
                                  list(resolved.input_shape), resolved.interpolation, settings.cut_layer,
                                  resolved.head, class_mode], dataset)  # fmt: skip
     in_order = datasets(settings, resolved, dataset, skipped, in_order=True)[0] if cache_features else None
@@ -227,20 +231,45 @@ def _train_from(settings: Settings, resolved: Resolved, model, dataset: Dataset,
     with seeded(settings.seed if seed is None else seed):
         result = train(model, data, config, run, verbose=verbose, strategy=strategy, **kwargs)
         trained = distribute.local_copy(inference_model(result.model))  # new layers draw seeds: inside
-    done = None
     del data, train_ds  # the training stream and its in-memory cache can go before calibration decodes
-    if settings.calibrate:  # validation (and cached-feature) batches hold decoded images by now: read from memory
-        # else one streamed pass: a second in-memory copy of the training images doubled the peak (issue 23)
-        if in_order is None:
-            in_order = datasets(settings, resolved, dataset, in_order=True, cache="none")[0]
-        val_ds = val_ds if strategy is None else datasets(settings, resolved, dataset)[1]
-        done = calibrate(trained, in_order, val_ds, settings.ood_method, settings.ood_false_alarm_rate, run)
+    cached = result.features if not len(result.skipped) and resolved.precision == "float32" else None
+    if cached is not None:  # one pass per image: the features training read serve calibration and evaluation
+        done, proba = _after_training_cached(settings, trained, cached, class_mode, run)
+    else:
+        done, proba = _after_training(settings, resolved, trained, dataset, in_order, val_ds, strategy, run), None
     calibration, ood = done if done is not None else (None, None)
     return FitResult(
         trained, np.asarray(dataset.class_names), class_mode, resolved.image, resolved.epochs, resolved.augment,
         result.history, result.stop_reason, result.skipped, result.fine_tune_start, result.features_from_cache, dataset,
-        {split: choice.mode for split, choice in choices.items()}, calibration, ood, run,
+        {split: choice.mode for split, choice in choices.items()}, calibration, ood, run, validation_proba=proba,
     )  # fmt: skip
+
+
+def _after_training(settings: Settings, resolved: Resolved, trained, dataset: Dataset, in_order, val_ds, strategy,
+                    run: Path | None):  # fmt: skip
+    """Calibrate ``trained`` reading the images again (:func:`imgclf.unknown.calibrate.calibrate`), or ``None``."""
+    if not settings.calibrate:
+        return None
+    # validation (and cached-feature) batches hold decoded images by now: read from memory, else one streamed
+    # pass: a second in-memory copy of the training images doubled the peak (issue 23)
+    if in_order is None:
+        in_order = datasets(settings, resolved, dataset, in_order=True, cache="none")[0]
+    val_ds = val_ds if strategy is None else datasets(settings, resolved, dataset)[1]
+    return calibrate(trained, in_order, val_ds, settings.ood_method, settings.ood_false_alarm_rate, run)
+
+
+def _after_training_cached(settings: Settings, trained, cached: tuple, class_mode: str, run: Path | None):
+    """``(calibration or None, validation probabilities or None)`` of ``trained`` from the cached features
+    ``((f_train, y_train), (f_val, y_val) or None)`` that its head trained on: the head alone runs (milliseconds)."""
+    (f_train, y_train), val = cached
+    if val is None or not len(val[0]):
+        return None, None
+    done = None
+    if settings.calibrate:
+        pairs = [(head_outputs(trained, f)[1], target_labels(y)) for f, y in (val, (f_train, y_train))]
+        done = calibrate_features(trained, *pairs, settings.ood_method, settings.ood_false_alarm_rate, run)
+    proba = head_outputs(trained, val[0])[0]  # after the temperature is folded in
+    return done, np.concatenate([1.0 - proba, proba], axis=1) if class_mode == "binary" else proba
 
 
 def lr_find(settings: Settings, resolved: Resolved, X, y=None, *, start_lr: float = LR_FIND_START_LR,

@@ -102,14 +102,24 @@ def calibrate(model: keras.Model, train_in_order, validation, method: str = "knn
     Raises:
         ImgclfError: an unknown method or a false-alarm rate outside (0, 1).
     """
-    from imgclf.unknown.detector import negative_log_likelihood
-
     features = feature_model(model)
     if features is None or validation is None:
         return None
     f_val, y_val = collect_features(features, validation)
     f_train, y_train = collect_features(features, train_in_order)
-    if len(f_val) < 2 or len(f_train) < 2:
+    return calibrate_features(model, (f_val, y_val), (f_train, y_train), method, false_alarm_rate, run)
+
+
+def calibrate_features(model: keras.Model, validation: tuple, train: tuple, method: str = "knn",
+                       false_alarm_rate: float = 0.05, run: str | Path | None = None):  # fmt: skip
+    """:func:`calibrate` from penultimate features already computed: ``validation`` and ``train`` are
+    ``(features float32 (n, d), integer labels (n,))``, the input of ``model``'s output layer (e.g. from the cached
+    backbone features training read: one pass over the images serves both). Same returns (``(record, detector)`` or
+    ``None``) and errors."""
+    from imgclf.unknown.detector import negative_log_likelihood
+
+    (f_val, y_val), (f_train, y_train) = validation, train
+    if output_layer(model) is None or len(f_val) < 2 or len(f_train) < 2:
         return None
     layer = output_layer(model)
     kernel, bias = (np.asarray(w, np.float64) for w in layer.get_weights())

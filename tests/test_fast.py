@@ -1,0 +1,92 @@
+"""The fast path inside every run (issue 27): ``imgclf train`` writes RUN/fast/ (TFLite float32, checked against
+Keras), and ``predict``/``evaluate`` RUN use it without importing TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import cli_train, run_cli, write_class_folder
+
+
+@pytest.fixture(scope="module")
+def fast_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fast")
+    data = root / "data"
+    write_class_folder(data / "train", {"a_tl": 20, "b_br": 20, "c_st": 20}, size=40)
+    write_class_folder(data / "validation", {"a_tl": 6, "b_br": 6, "c_st": 6}, size=40, start=100)
+    cli_train(data, "--model", "course_small", "--target-size", 32, 32, "--epochs", 2, "--batch-size", 8,
+              "--runs-dir", root, "--name", "r")  # fmt: skip
+    return data, root / "r"
+
+
+def _predict(run, images, *flags, importtime: bool = False):
+    """``imgclf predict RUN IMAGES --json`` in a fresh process: (records, stderr)."""
+    command = [sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "imgclf.cli", "predict", str(run),
+               *map(str, images), "--json", *flags]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "COLUMNS": "300"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [json.loads(line) for line in done.stdout.splitlines()], done.stderr
+
+
+def test_train_writes_a_checked_copy_and_predict_uses_it_without_tensorflow(fast_run):
+    data, run = fast_run
+    record = json.loads((run / "fast" / "export.json").read_text())
+    assert (run / "fast" / "model.tflite").is_file() and (run / "fast" / "ood.npz").is_file()
+    assert record["parity"]["images"] == 18 and record["parity"]["top1_agreement"] == 1.0
+    assert record["parity"]["max_probability_difference"] <= 1e-4
+    report = (run / "report.html").read_text()
+    assert "Fast copy" in report and "without TensorFlow" in report
+    images = sorted((data / "validation").rglob("*.png"))
+    fast, stderr = _predict(run, images, importtime=True)
+    assert "tensorflow" not in stderr and "keras" not in stderr  # -X importtime lists every module imported
+    keras, _ = _predict(run, images, "--engine", "keras")
+    assert [r["label"] for r in fast] == [r["label"] for r in keras] and len(fast) == 18
+    for a, b in zip(fast, keras):
+        assert np.allclose(list(a["probabilities"].values()), list(b["probabilities"].values()), atol=1e-4)
+        assert a["unknown"] == b["unknown"]
+
+
+def test_a_copy_that_disagrees_is_passed_over_and_said(fast_run, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    _, run = fast_run
+    copy = tmp_path / "r"
+    shutil.copytree(run, copy)
+    record = json.loads((copy / "fast" / "export.json").read_text())
+    record["parity"]["top1_agreement"] = 0.9
+    (copy / "fast" / "export.json").write_text(json.dumps(record))
+    image = next((run.parent / "data" / "validation" / "a_tl").glob("*.png"))
+    code, out, err = run_cli(monkeypatch, capsys, "predict", copy, image)
+    assert code == 0 and "disagrees with Keras" in err and "predicting with Keras" in err and "a_tl" in out
+
+
+def test_engine_choices_end_in_one_line(fast_run, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    data, run = fast_run
+    image = next((data / "validation" / "b_br").glob("*.png"))
+    code, _, err = run_cli(monkeypatch, capsys, "predict", run, image, "--engine", "cuda")
+    assert code == 2 and "engine must be one of" in err and "Traceback" not in err
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    shutil.rmtree(old / "fast")  # a run from before the fast copy: Keras, as it always was
+    code, out, err = run_cli(monkeypatch, capsys, "predict", old, image)
+    assert code == 0 and "b_br" in out and not err.strip()
+    code, _, err = run_cli(monkeypatch, capsys, "predict", old, image, "--engine", "tflite")
+    assert code == 2 and "fast copy" in err
+    code, _, err = run_cli(monkeypatch, capsys, "predict", old, image, "--engine", "onnx")
+    assert code == 2 and "imgclf export" in err
+
+
+def test_evaluate_through_the_copy_matches_the_run_record(fast_run, monkeypatch, capsys):
+    data, run = fast_run
+    code, out, _ = run_cli(monkeypatch, capsys, "evaluate", run, data / "validation", "--json")
+    assert code == 0
+    own = json.loads((run / "metrics.json").read_text())
+    assert json.loads(out)["accuracy"] == own["accuracy"] and json.loads(out)["n"] == own["n"] == 18
