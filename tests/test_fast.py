@@ -90,3 +90,34 @@ def test_evaluate_through_the_copy_matches_the_run_record(fast_run, monkeypatch,
     assert code == 0
     own = json.loads((run / "metrics.json").read_text())
     assert json.loads(out)["accuracy"] == own["accuracy"] and json.loads(out)["n"] == own["n"] == 18
+
+
+def test_a_copy_of_another_model_keras_is_passed_over(fast_run, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    data, run = fast_run
+    copy = tmp_path / "r"
+    shutil.copytree(run, copy)
+    record = json.loads((copy / "fast" / "export.json").read_text())
+    assert len(record["model_sha256"]) == 64
+    (copy / "fast" / "export.json").write_text(json.dumps({**record, "model_sha256": "0" * 64}))  # model.keras moved on
+    image = next((data / "validation" / "c_st").glob("*.png"))
+    code, out, err = run_cli(monkeypatch, capsys, "predict", copy, image)
+    assert code == 0 and "another model.keras" in err and "c_st" in out
+
+
+def test_benchmark_measures_each_format_on_the_same_images(fast_run, monkeypatch, capsys):
+    data, run = fast_run
+    code, out, _ = run_cli(monkeypatch, capsys, "benchmark", run, "--formats", "tflite,keras,onnx", "--max-images",
+                           12, "--json")  # fmt: skip
+    assert code == 0
+    result = json.loads(out)
+    assert result == json.loads((run / "benchmark.json").read_text()) and result["images"] == 12
+    rows = {r["format"]: r for r in result["formats"]}
+    assert list(rows) == ["keras", "tflite", "onnx"]  # Keras first: the reference
+    assert rows["tflite"]["path"].endswith("fast/model.tflite") and (run / "export" / "onnx" / "model.onnx").is_file()
+    for r in rows.values():
+        assert r["top1_agreement"] == 1.0 and r["accuracy"] == rows["keras"]["accuracy"]
+        assert r["bytes"] > 0 and r["p95_ms"] >= r["p50_ms"] > 0 and r["images_per_second"] > 0
+    code, _, err = run_cli(monkeypatch, capsys, "benchmark", run, "--formats", "coreml")
+    assert code == 2 and "formats must be among" in err

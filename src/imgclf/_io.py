@@ -122,7 +122,8 @@ def _check_expanded_size(obj, limit: int = YAML_MAX_VALUES) -> None:
 
 
 def read_yaml(path: str | os.PathLike):
-    """Read a YAML file with ``yaml.safe_load`` (no tags that build Python objects).
+    """Read a YAML file as ``yaml.safe_load`` does (no tags that build Python objects), through libyaml's
+    ``CSafeLoader`` when PyYAML has it (10x faster: ``imgclf runs`` reads every run's config).
 
     Raises:
         OSError: the file cannot be read; UnicodeDecodeError: it is not UTF-8 text.
@@ -130,7 +131,7 @@ def read_yaml(path: str | os.PathLike):
             values — checked before anything else looks at it.
     """
     with open(path, encoding="utf-8") as f:
-        obj = yaml.safe_load(f)
+        obj = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 — a safe loader
     _check_expanded_size(obj)
     return obj
 

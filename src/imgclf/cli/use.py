@@ -1,4 +1,4 @@
-"""Commands that use a trained run: ``predict`` and ``evaluate``."""
+"""Commands that use a trained run: ``predict``, ``evaluate``, ``export``, ``serve`` and ``benchmark``."""
 
 from __future__ import annotations
 
@@ -169,3 +169,36 @@ def serve(
 
     serve_run(run, host, port, announce, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
               batch_window_ms=batch_window_ms)  # fmt: skip
+
+
+@app.command()
+def benchmark(
+    run: Path = typer.Argument(..., help="Run folder written by `imgclf train`."),
+    data: str | None = typer.Argument(None, help="Labelled images (default: the run's validation images)."),
+    formats: str = typer.Option("keras,tflite,onnx,tflite-int8,savedmodel", help="Comma-separated formats to measure."),
+    max_images: int = typer.Option(500, help="Measure accuracy and throughput on at most this many images."),
+    as_json: bool = typer.Option(False, "--json", help="Print benchmark.json."),
+):
+    """Size, load time, latency (p50/p95), throughput, accuracy and agreement with Keras of each format of a run's
+    model (exporting the formats it lacks); written to RUN/benchmark.json."""
+    load_api()
+    from imgclf.data.named import resolve
+    from imgclf.deploy.benchmark import benchmark_run
+
+    chosen = [f.strip() for f in formats.split(",") if f.strip()]
+    result = benchmark_run(run, resolve(data) if data is not None else None, chosen, max_images)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    err.print(
+        f"{result['images']} images of {result['data']}; latency: one decoded image a call; load: in this "
+        "process, TensorFlow already imported (a cold `imgclf predict` from the run's fast copy never imports it)"
+    )
+    out.print(f"{'format':<12}{'MB':>7}{'load s':>8}{'p50 ms':>9}{'p95 ms':>9}{'img/s':>8}{'accuracy':>10}{'agree':>8}")
+    for r in result["formats"]:
+        if "error" in r:
+            out.print(f"{r['format']:<12}  not measured: {r['error']}")
+            continue
+        out.print(f"{r['format']:<12}{r['bytes'] / 1e6:7.2f}{r['load_seconds']:8.2f}{r['p50_ms']:9.2f}{r['p95_ms']:9.2f}"
+                  f"{r['images_per_second']:8.0f}{r['accuracy']:10.4f}{r['top1_agreement']:8.4f}")  # fmt: skip
+    err.print(f"Written to {run / 'benchmark.json'}")

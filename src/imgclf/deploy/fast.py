@@ -73,6 +73,7 @@ def choose_engine(run: str | os.PathLike, engine: str = "auto") -> tuple[Path | 
         if not found:
             raise ImgclfError(f"--engine onnx needs an ONNX export of the run: imgclf export {run} --format onnx")
         return found[-1], None
+    runfiles.RunConfig.read(run)  # a damaged run says so, whichever engine would answer
     model, record = run / runfiles.FAST_DIR / MODEL_NAME, fast_record(run)
     has_runtime = importlib.util.find_spec("ai_edge_litert") is not None
     if engine == "tflite":
@@ -85,6 +86,11 @@ def choose_engine(run: str | os.PathLike, engine: str = "auto") -> tuple[Path | 
     if not passed(record):
         return None, (f"The run's TensorFlow-free copy disagrees with Keras on its check ({parity_line(record)}): "
                       "predicting with Keras.")  # fmt: skip
+    if record.get("model_sha256") != _sha256(run / runfiles.MODEL_FILE):
+        return None, (
+            "The run's TensorFlow-free copy was made from another model.keras than the one there now: "
+            "predicting with Keras."
+        )
     if not has_runtime:
         return None, "ai-edge-litert is not installed: predicting with Keras (pip install ai-edge-litert)."
     return model, None
@@ -121,6 +127,15 @@ def write_fast_copy(run: str | os.PathLike, max_images: int = PARITY_IMAGES) -> 
     if folder.exists():
         shutil.rmtree(folder)
     try:
-        return export_run(run, "tflite", out=folder, max_images=max_images)
+        record = export_run(run, "tflite", out=folder, max_images=max_images)
     except Exception as exc:  # a layer the converter lacks: the run stays whole, predicting with Keras
         return {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    record["model_sha256"] = _sha256(run / runfiles.MODEL_FILE)  # the copy is of this model.keras, and no other
+    _io.write_json(folder / RECORD_NAME, record)
+    return record
+
+
+def _sha256(path: Path) -> str | None:
+    from imgclf.data.packed import sha256_of
+
+    return sha256_of(path) if path.is_file() else None

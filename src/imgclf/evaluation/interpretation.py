@@ -255,6 +255,7 @@ def write_evaluation(
     files = [interp.plot_confusion_matrix(out / "confusion_matrix.png")]
     write_text(out / "confusion_matrix.txt", interp.confusion_text())
     files.append(out / "confusion_matrix.txt")
+    files.append(write_predictions(interp, out / PREDICTIONS_FILE))
     roc = interp.plot_roc_pr(out / "roc_pr.png")
     files += [roc] if roc else []
     if rows:
@@ -266,6 +267,39 @@ def write_evaluation(
     metrics["data"] = data
     write_json(run_dir / METRICS_FILE, metrics)
     return metrics
+
+
+#: Every evaluated image's prediction (``imgclf compare`` finds where two runs disagree from it).
+PREDICTIONS_FILE = "predictions.csv"
+
+
+def write_predictions(interp: Interpretation, path: str | os.PathLike) -> Path:
+    """Write ``predictions.csv``: ``path``, ``true``, ``predicted``, ``probability`` (of the predicted class) per
+    image, in the evaluation's order (atomically)."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["path", "true", "predicted", "probability"])
+    predicted = interp.proba.argmax(axis=1)
+    for path_, true, pred, row in zip(interp.paths, interp.labels, predicted, interp.proba):
+        writer.writerow([path_, interp.class_names[true], interp.class_names[pred], f"{row[pred]:.6f}"])
+    write_text(path, buffer.getvalue())
+    return Path(path)
+
+
+def read_predictions(path: str | os.PathLike) -> dict[str, dict] | None:
+    """``predictions.csv`` by image path (``true``, ``predicted``, ``probability``), or ``None`` when absent or
+    unreadable."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return {r["path"]: {"true": r["true"], "predicted": r["predicted"], "probability": float(r["probability"])}
+                    for r in csv.DictReader(f)}  # fmt: skip
+    except (OSError, ValueError, KeyError, csv.Error):
+        return None
 
 
 def write_gradcam(predictor: Predictor, rows: list[dict], run_dir: str | os.PathLike,

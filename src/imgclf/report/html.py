@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import time
-from importlib import resources
 from pathlib import Path
 
 from imgclf import _io
@@ -66,6 +65,17 @@ def _read_suspects(path: Path) -> dict | None:
     return suspects if isinstance(suspects, dict) and isinstance(suspects.get("suspects"), list) else None
 
 
+def render_page(template: str, context: dict) -> str:
+    """Render one of the package's page templates (``report.html.j2``, ``compare.html.j2``; they share
+    ``style.css.j2``) with autoescaping and a ``basename`` filter."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("imgclf.report", "templates"), autoescape=True,
+                             undefined=jinja2.ChainableUndefined)  # fmt: skip
+    env.filters["basename"] = lambda p: os.path.basename(str(p))
+    return env.get_template(template).render(**context)
+
+
 def _fast(run: Path) -> dict | None:
     """The run's TensorFlow-free copy, for the report: ``path``, ``bytes``, ``passed`` and its check in words."""
     from imgclf.deploy.fast import fast_record, parity_line, passed
@@ -99,7 +109,6 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
     Raises:
         ImgclfError: ``run_dir`` is not a run folder, or ``data`` or ``image`` is unusable.
     """
-    import jinja2
 
     from imgclf.evaluation.interpretation import (
         EVALUATION_DIR,
@@ -194,10 +203,7 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
         if (run / runfiles.SUMMARY_FILE).is_file()
         else "",
     }
-    template_text = resources.files("imgclf.report").joinpath("templates/report.html.j2").read_text(encoding="utf-8")
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined)
-    env.filters["basename"] = lambda p: os.path.basename(str(p))
-    html = env.from_string(template_text).render(**context)
+    html = render_page("report.html.j2", context)
     out = run / REPORT_FILE
     _io.write_text(out, html)
     return out

@@ -33,7 +33,7 @@ OWN_NAMES = frozenset({
     runfiles.METRICS_FILE, runfiles.SKIPPED_FILE, runfiles.CALIBRATION_FILE, runfiles.OOD_FILE, runfiles.LAST_FILE,
     runfiles.STATE_FILE, runfiles.PLOTS_DIR, runfiles.BEST_FILE, LOCK_FILE, RUN_MARKER, "report.html", "evaluation",
     "evaluations", "feature_maps", "explain", "export", "tensorboard", runfiles.SUSPECTS_DIR, runfiles.REHEARSAL_DIR,
-    runfiles.UPDATE_FILE, runfiles.FAST_DIR,
+    runfiles.UPDATE_FILE, runfiles.FAST_DIR, "benchmark.json",
 })  # fmt: skip
 _REPLACED = re.compile(r"^\.(?P<name>.+)\.replaced-(?P<pid>\d+)$")
 
@@ -59,7 +59,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _lock_holder(path: Path) -> int | None:
+def lock_holder(path: Path) -> int | None:
     """The live process holding ``path``'s lock, or ``None`` (no lock, or a stale one left by a dead process)."""
     try:
         pid = int((path / LOCK_FILE).read_text().strip() or 0)
@@ -127,7 +127,7 @@ def recover_replaced(runs_dir: str | Path) -> list[str]:
         if not current.exists():
             os.replace(entry, current)
             messages.append(f"Restored {str(current)!r}: an --overwrite of it was killed before the new run began.")
-        elif (current / runfiles.MODEL_FILE).is_file() and _lock_holder(current) is None:
+        elif (current / runfiles.MODEL_FILE).is_file() and lock_holder(current) is None:
             shutil.rmtree(entry, ignore_errors=True)
             messages.append(f"Deleted {str(entry)!r}: the run {str(current)!r} that replaced it has finished.")
         else:
@@ -180,7 +180,7 @@ def new_run(runs_dir: str | Path = "runs", name: str | None = None, overwrite: b
     _say(recover_replaced(runs_dir))
     path = _run_path(runs_dir, name, prefix)
     aside = None
-    holder = _lock_holder(path) if path.is_dir() else None
+    holder = lock_holder(path) if path.is_dir() else None
     if holder is not None:
         raise ImgclfError(f"run folder {str(path)!r} is being written by process {holder}; choose another name.")
     if restart and runfiles.unfinished_state(path) is not None:
