@@ -157,6 +157,10 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         self.validation_proba_ = result.validation_proba
         if result.run is not None:
             self.save(result.run)
+            if self.track is not None:  # the whole folder is written: log it (imgclf.training.tracking)
+                from imgclf.training.tracking import track_run
+
+                track_run(result.run, self.track, self.model_)
         return self
 
     def _set_image(self, image: ImageSpec) -> None:

@@ -229,6 +229,13 @@ class Settings:
     tensorboard: bool = _setting(
         False, "Write TensorBoard logs into RUN/tensorboard (needs the tensorboard extra).", "Training control"
     )
+    track: str | None = _setting(
+        None,
+        "Log the run to an experiment tracker: mlflow (MLflow's default store, sqlite:///mlflow.db here) or "
+        "mlflow:URI — settings, every epoch's metrics, final figures, the model (Keras flavour), report and plots "
+        "(needs the mlflow extra).",
+        "Training control",
+    )
     calibrate: bool = _setting(
         True,
         "After training, fit a temperature (calibrated probabilities) and an out-of-distribution detector "

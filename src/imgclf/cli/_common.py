@@ -148,6 +148,11 @@ def finish_run(clf, run: Path) -> None:
     # and Grad-CAMs wait for `imgclf report RUN` (issue 27: train is the fast path)
     report = write_report(run, predictor=clf.predictor(), validation_proba=getattr(clf, "validation_proba_", None),
                           explain=False)  # fmt: skip
+    if getattr(clf, "track", None):
+        from imgclf.training.tracking import log_files
+
+        log_files(run)  # the report and the evaluation join the MLflow run fit logged
+        err.print(f"Tracked in MLflow: {escape(clf.track)} (experiment imgclf, run {escape(run.resolve().name)})")
     last = clf.history_[-1] if clf.history_ else {}
     shown = "  ".join(f"{k} {last[k]:.4f}" for k in ("accuracy", "val_accuracy") if k in last)
     err.print(f"Run saved to [bold]{escape(str(run))}[/bold]  {shown}")

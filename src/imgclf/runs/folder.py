@@ -33,7 +33,7 @@ OWN_NAMES = frozenset({
     runfiles.METRICS_FILE, runfiles.SKIPPED_FILE, runfiles.CALIBRATION_FILE, runfiles.OOD_FILE, runfiles.LAST_FILE,
     runfiles.STATE_FILE, runfiles.PLOTS_DIR, runfiles.BEST_FILE, LOCK_FILE, RUN_MARKER, "report.html", "evaluation",
     "evaluations", "feature_maps", "explain", "export", "tensorboard", runfiles.SUSPECTS_DIR, runfiles.REHEARSAL_DIR,
-    runfiles.UPDATE_FILE, runfiles.FAST_DIR, "benchmark.json",
+    runfiles.UPDATE_FILE, runfiles.FAST_DIR, "benchmark.json", "tracking.json",
 })  # fmt: skip
 _REPLACED = re.compile(r"^\.(?P<name>.+)\.replaced-(?P<pid>\d+)$")
 

@@ -161,6 +161,10 @@ def resolve(given) -> Resolved:
         raise ImgclfError("fine_tune / fine_tune_from need a backbone (backbone='inception_v3', ...).")
     if settings.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ImgclfError("tensorboard=True needs the TensorBoard package: pip install 'imgclf[tensorboard]'.")
+    if settings.track is not None:
+        from imgclf.training.tracking import parse_track
+
+        parse_track(settings.track)  # a bad value or a missing package fails before anything is written
     epochs = 1 if head == "prototypes" else settings.epochs  # one pass: the class means
     if epochs is None:
         epochs = DEFAULT_EPOCHS if settings.target_accuracy is None else TARGET_MAX_EPOCHS

@@ -1,0 +1,148 @@
+"""Experiment tracking: a finished run folder, logged to MLflow (``track="mlflow[:URI]"``, the mlflow extra).
+
+Logged from the run's own files once training (and calibration) ended, so what MLflow shows is exactly what the
+folder holds: every setting and what it resolved to as params (``config.yaml``, flattened, ``resolved.`` in front
+of the resolved values), each epoch's ``history.csv`` row as metrics at ``step = epoch``, the final figures
+(evaluation accuracy and loss, calibration's temperature and ECE), the model through MLflow's Keras flavour
+(``mlflow.keras.save_model`` logged as the run's ``model`` artifact: ``mlflow.keras.load_model("runs:/ID/model")``
+loads it), and the files (``config.yaml``,
+``history.csv``, ``plots/``, ``calibration.json``, ``classes.json``). The MLflow run's id is kept in
+``RUN/tracking.json``; ``imgclf train`` then adds ``report.html`` and ``metrics.json`` to the same MLflow run once
+it has written them (:func:`log_files`).
+
+MLflow is imported only when tracking is asked for. Without a URI the run goes where MLflow's own default points
+(``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db`` in the current folder: local, offline; ``mlflow ui`` opens it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import tempfile
+from pathlib import Path
+
+from imgclf import _io
+from imgclf.errors import ImgclfError
+from imgclf.runs import record as runfiles
+
+TRACKING_FILE = "tracking.json"
+#: Files of the run folder logged as artifacts when present (folders whole).
+RUN_FILES = (runfiles.CONFIG_FILE, runfiles.HISTORY_FILE, runfiles.CLASSES_FILE, runfiles.CALIBRATION_FILE,
+             runfiles.PLOTS_DIR, runfiles.SUMMARY_FILE)  # fmt: skip
+#: Longest param value MLflow keeps (its limit is 6,000 characters).
+MAX_PARAM = 500
+
+
+def parse_track(value: str) -> tuple[str, str | None]:
+    """``("mlflow", uri or None)`` from ``mlflow`` or ``mlflow:URI``.
+
+    Raises:
+        ImgclfError: another tracker, an empty URI, or MLflow not installed (the message names the extra).
+    """
+    tracker, _, uri = str(value).partition(":")
+    if tracker != "mlflow" or (_ and not uri):
+        raise ImgclfError(
+            f"track must be 'mlflow' or 'mlflow:URI' (e.g. mlflow:sqlite:///mlflow.db). Received: {value!r}"
+        )
+    if importlib.util.find_spec("mlflow") is None:
+        raise ImgclfError("track='mlflow' needs MLflow: pip install 'imgclf[mlflow]'.")
+    return tracker, uri or None
+
+
+def _flat(mapping: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        elif value is not None:
+            out[f"{prefix}{key}"] = str(value)[:MAX_PARAM]
+    return out
+
+
+def _client(uri: str | None):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=uri)
+
+
+def track_run(run: str | os.PathLike, value: str, model=None) -> str:
+    """Log the run folder ``run`` to MLflow (see the module) and return the MLflow run id.
+
+    Args:
+        value: the ``track`` setting (``mlflow`` or ``mlflow:URI``).
+        model: the trained Keras model if it is at hand (else ``model.keras`` is loaded).
+
+    Raises:
+        ImgclfError: a bad ``value`` or MLflow missing (:func:`parse_track`), or a run folder without a record.
+    """
+    import mlflow
+
+    from imgclf.runs.history import read_history_csv
+
+    _, uri = parse_track(value)
+    run = runfiles.check_run_dir(run)
+    config = _io.read_yaml(run / runfiles.CONFIG_FILE) or {}
+    params = _flat({k: v for k, v in config.items() if k not in ("versions", "data")})
+    params |= _flat({"data": config.get("data") or {}})
+    client = _client(uri)
+    experiment = client.get_experiment_by_name("imgclf") or client.get_experiment(client.create_experiment("imgclf"))
+    mlrun = client.create_run(experiment.experiment_id, run_name=run.resolve().name, tags={"imgclf.run": str(run)})
+    run_id = mlrun.info.run_id
+    history = read_history_csv(run / runfiles.HISTORY_FILE) if (run / runfiles.HISTORY_FILE).is_file() else []
+    from mlflow.entities import Metric, Param
+
+    metrics = [Metric(k, float(v), 0, int(row["epoch"])) for row in history for k, v in row.items() if k != "epoch"]
+    calibration = _io.read_json(run / runfiles.CALIBRATION_FILE) if (run / runfiles.CALIBRATION_FILE).is_file() else {}
+    final = {f"calibration_{k}": calibration[k] for k in ("temperature", "ece_before", "ece_after") if k in calibration}
+    metrics += [Metric(k, float(v), 0, 0) for k, v in final.items()]
+    for start in range(0, max(len(params), 1), 100):  # MLflow takes at most 100 params a batch
+        client.log_batch(run_id, params=[Param(k, v) for k, v in list(params.items())[start : start + 100]])
+    for start in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[start : start + 1000])
+    for name in RUN_FILES:
+        path = run / name
+        if path.is_dir():
+            client.log_artifacts(run_id, str(path), name)
+        elif path.is_file():
+            client.log_artifact(run_id, str(path))
+    if model is None:
+        model = runfiles.load_model_file(run / runfiles.MODEL_FILE)
+    with tempfile.TemporaryDirectory() as tmp:  # saved, then logged through the client: no global MLflow state
+        mlflow.keras.save_model(model, os.path.join(tmp, "model"), pip_requirements=_requirements())
+        client.log_artifacts(run_id, os.path.join(tmp, "model"), "model")
+    client.set_terminated(run_id)
+    _io.write_json(run / TRACKING_FILE, {"tracker": "mlflow", "uri": uri, "run_id": run_id})
+    return run_id
+
+
+def _requirements() -> list[str]:
+    """The model's requirements, stated (MLflow's inference imports the model in a subprocess: ~15 s)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in ("keras", "tensorflow-cpu", "tensorflow"):
+        try:
+            found.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def log_files(run: str | os.PathLike, names=("report.html", runfiles.METRICS_FILE)) -> bool:
+    """Add files written after training (the report, the evaluation) to the run's MLflow run, if it was tracked
+    (``RUN/tracking.json``). Returns whether anything was logged."""
+    run = Path(run)
+    record = _io.read_json(run / TRACKING_FILE) if (run / TRACKING_FILE).is_file() else None
+    if not record:
+        return False
+    client = _client(record.get("uri"))
+    logged = False
+    for name in names:
+        if (run / name).is_file():
+            client.log_artifact(record["run_id"], str(run / name))
+            logged = True
+    metrics = _io.read_json(run / runfiles.METRICS_FILE) if (run / runfiles.METRICS_FILE).is_file() else {}
+    for key in ("accuracy", "loss"):
+        if isinstance(metrics.get(key), (int, float)):
+            client.log_metric(record["run_id"], f"evaluation_{key}", float(metrics[key]))
+    return logged
