@@ -121,3 +121,37 @@ def test_benchmark_measures_each_format_on_the_same_images(fast_run, monkeypatch
         assert r["bytes"] > 0 and r["p95_ms"] >= r["p50_ms"] > 0 and r["images_per_second"] > 0
     code, _, err = run_cli(monkeypatch, capsys, "benchmark", run, "--formats", "coreml")
     assert code == 2 and "formats must be among" in err
+
+
+def test_serve_answers_from_the_copy_and_loads_keras_for_grad_cam_only(fast_run):
+    import functools
+    import io
+
+    pytest.importorskip("fastapi", reason="the serve extra (fastapi) is not installed")
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from imgclf.deploy.fast import choose_engine
+    from imgclf.deploy.runtime import ExportedModel, open_predictor
+    from imgclf.deploy.serve.app import create_app
+    from imgclf.predict.predictor import Predictor
+
+    data, run = fast_run
+    model, note = choose_engine(run)
+    assert model == run / "fast" / "model.tflite" and note is None
+    loads = []
+
+    def explainer():
+        loads.append(1)
+        return Predictor.from_run(run)
+
+    predictor = open_predictor(model)
+    assert isinstance(predictor.model, ExportedModel)
+    image = next((data / "validation" / "b_br").glob("*.png")).read_bytes()
+    with TestClient(create_app(predictor, explainer=functools.partial(explainer)), base_url="http://127.0.0.1") as c:
+        answer = c.post("/predict", files={"file": ("x.png", image, "image/png")}).json()
+        assert answer["predictions"][0]["label"] == "b_br" and not loads  # the copy answered
+        for _ in range(2):
+            shown = c.post("/explain", files={"file": ("x.png", image, "image/png")})
+            assert shown.status_code == 200 and Image.open(io.BytesIO(shown.content)).size == (32, 32)
+    assert loads == [1]  # Keras loaded once, on the first Grad-CAM

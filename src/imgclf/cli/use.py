@@ -159,15 +159,22 @@ def serve(
     port: int = typer.Option(8000, help="Port to listen on."),
     max_upload_mb: float = typer.Option(10.0, help="Largest request body accepted, in MB (413 beyond)."),
     batch_window_ms: float = typer.Option(5.0, help="How long concurrent requests are gathered into one batch, in ms."),
+    engine: str = typer.Option("auto", help=ENGINE_HELP + " Grad-CAM always uses Keras (loaded when first asked)."),
 ):
     """A local web app and JSON API: drop images, see labels, probabilities and Grad-CAM (needs the serve extra)."""
-    load_api()
+    from imgclf.deploy.fast import choose_engine
+
+    model, note = choose_engine(run, engine) if run.is_dir() else (None, None)
+    if note:
+        err.print(note)
+    if model is None:
+        load_api()
     from imgclf.deploy.serve.app import serve_run
 
     def announce():
         err.print(f"Serving {run} at http://{host}:{port}/  (API description: /openapi.json; Ctrl-C stops)")
 
-    serve_run(run, host, port, announce, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+    serve_run(run, host, port, announce, engine=engine, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
               batch_window_ms=batch_window_ms)  # fmt: skip
 
 

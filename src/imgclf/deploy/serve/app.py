@@ -21,7 +21,9 @@ closed (:func:`serve_run`).
 """
 
 import asyncio
+import functools
 import io
+import sys
 import time
 import warnings
 from importlib import resources
@@ -132,7 +134,7 @@ def decode_uploads(uploads: list[tuple[str, bytes]], predictor: Predictor,
 def create_app(predictor: Predictor, *, name: str = "model", info: dict | None = None,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
                batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS, hosts=LOOPBACK_NAMES,
-               max_request_pixels: int = MAX_REQUEST_PIXELS):  # fmt: skip
+               max_request_pixels: int = MAX_REQUEST_PIXELS, explainer=None):  # fmt: skip
     """The FastAPI application serving ``predictor``.
 
     Args:
@@ -143,12 +145,16 @@ def create_app(predictor: Predictor, *, name: str = "model", info: dict | None =
         batch_window_ms: how long concurrent requests are gathered into one forward pass.
         hosts: the ``Host`` header values answered (:func:`allowed_hosts`; ``["*"]`` for any).
         max_request_pixels: most pixels the images of one request may declare (413 beyond).
+        explainer: when ``predictor`` is not a Keras model (a run's TensorFlow-free copy), a function of no argument
+            giving the run's Keras :class:`~imgclf.predict.predictor.Predictor`, called once, on the first Grad-CAM
+            request (TensorFlow is imported then, not at start-up).
 
     Raises:
         ImgclfError: the ``serve`` extra (FastAPI, python-multipart) is not installed, or a limit out of range
             (:func:`check_serve_options`).
     """
     check_serve_options(max_upload_bytes, batch_window_ms, max_request_pixels)
+    keras_predictor = functools.cache(explainer) if explainer is not None else None
     try:
         import fastapi  # noqa: F401
         import python_multipart  # noqa: F401  (FastAPI's form parser)
@@ -223,14 +229,17 @@ def create_app(predictor: Predictor, *, name: str = "model", info: dict | None =
 
     @app.post("/explain", response_class=Response, responses={200: {"content": {"image/png": {}}}})
     async def explain(file: list[UploadFile] = File(...)):
-        import keras
-
-        if not isinstance(predictor.model, keras.Model):
+        keras = sys.modules.get("keras")  # a Keras model exists only once Keras is imported
+        explaining = predictor
+        if (keras is None or not isinstance(predictor.model, keras.Model)) and explainer is not None:
+            explaining = await asyncio.to_thread(keras_predictor)
+        keras = sys.modules.get("keras")
+        if keras is None or not isinstance(explaining.model, keras.Model):
             raise UploadError("Grad-CAM needs a Keras model: serve a run folder, not an export.", status=501)
         if len(file) != 1:
             raise UploadError(f"explain takes one image in the field 'file'. Received: {len(file)}")
         _, images = await read_images(file)
-        png = await asyncio.to_thread(_gradcam_png, predictor, images[0])
+        png = await asyncio.to_thread(_gradcam_png, explaining, images[0])
         return Response(png, media_type="image/png")
 
     @app.get("/", response_class=HTMLResponse)
@@ -258,7 +267,8 @@ def _gradcam_png(predictor: Predictor, image: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def serve_run(run: str | Path, host: str = "127.0.0.1", port: int = 8000, announce=None, **options) -> None:
+def serve_run(run: str | Path, host: str = "127.0.0.1", port: int = 8000, announce=None, engine: str = "auto",
+              **options) -> None:  # fmt: skip
     """Serve a run folder with uvicorn until interrupted (see :func:`create_app` for ``options``), answering only
     the host names of ``host`` (:func:`allowed_hosts`), with a header timeout (:func:`header_timeout_protocol`).
 
@@ -278,13 +288,23 @@ def serve_run(run: str | Path, host: str = "127.0.0.1", port: int = 8000, announ
     check_address(host, port)
     check_serve_options(options.get("max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES),
                         options.get("batch_window_ms", DEFAULT_BATCH_WINDOW_MS))  # fmt: skip
-    predictor = Predictor.from_run(run)
+    from imgclf.deploy.fast import choose_engine
+
+    model = choose_engine(run, engine)[0]  # (the command line says why a copy was passed over)
+    explainer = None
+    if model is not None:  # the run's TensorFlow-free copy answers; Keras only for Grad-CAM, when first asked
+        from imgclf.deploy.runtime import open_predictor
+
+        predictor, explainer = open_predictor(model), functools.partial(Predictor.from_run, run)
+    else:
+        predictor = Predictor.from_run(run)
     metrics_path = Path(run) / runfiles.METRICS_FILE
     metrics = _io.read_json(metrics_path) if metrics_path.is_file() else {}
     trained = time.localtime((Path(run) / runfiles.MODEL_FILE).stat().st_mtime)
     info = {"metrics": {k: metrics.get(k) for k in ("accuracy", "loss", "n") if k in metrics},
             "trained": time.strftime("%Y-%m-%d %H:%M", trained)}  # fmt: skip
-    app = create_app(predictor, name=Path(run).resolve().name, info=info, hosts=allowed_hosts(host), **options)
+    app = create_app(predictor, name=Path(run).resolve().name, info=info, hosts=allowed_hosts(host),
+                     explainer=explainer, **options)  # fmt: skip
     if announce is not None:
         announce()
     uvicorn.run(app, host=host, port=port, log_level="warning", http=header_timeout_protocol())
