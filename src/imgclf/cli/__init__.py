@@ -14,7 +14,7 @@ import sys
 
 from rich.markup import escape
 
-from imgclf.cli import curation, data, datasets, doctor, inspect, runs, train, use  # noqa: F401  (register the commands)
+from imgclf.cli import curation, data, datasets, doctor, inspect, runs, studio, train, use  # noqa: F401  (register the commands)
 from imgclf.cli._common import app, err
 
 #: Exit codes: bad input (as click's usage errors), a bug in imgclf, Ctrl-C (128 + SIGINT).

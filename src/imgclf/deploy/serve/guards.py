@@ -166,3 +166,48 @@ def header_timeout_protocol(seconds: float = HEADER_TIMEOUT_S):
             super().connection_lost(exc)
 
     return HeaderTimeout
+
+
+#: Methods that only read: every other method may write.
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+TOKEN_HEADER, TOKEN_COOKIE = "x-imgclf-token", "imgclf_token"
+
+
+class WriteGuard:
+    """ASGI middleware for a local app whose requests write files (the studio): a request that may write must come
+    from a page of this server — its ``Origin`` header names the same host and port as its ``Host`` header (a page
+    of another site, which a browser lets post here, names its own) — and, with a ``token`` (a server bound off
+    loopback), every request carries it (the ``X-Imgclf-Token`` header, the ``imgclf_token`` cookie, or ``?token=``
+    on the first page). Refused with 403 ``{"error"}`` before the app sees the request: nothing is written.
+    (OWASP's CSRF cheat sheet: verifying the origin with standard headers.)"""
+
+    def __init__(self, app, token: str | None = None):
+        self.app, self.token = app, token
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
+        if self.token is not None and not self._has_token(scope, headers):
+            return await _json_answer(send, 403, "this studio needs its token: open the address it printed.")
+        if scope.get("method", "GET") not in SAFE_METHODS:
+            origin, host = headers.get("origin", ""), headers.get("host", "")
+            if not host or origin.split("://", 1)[-1].rstrip("/") != host:
+                return await _json_answer(send, 403, "cross-origin or origin-less write refused: use the studio's "
+                                                     "own page.")  # fmt: skip
+        return await self.app(scope, receive, send)
+
+    def _has_token(self, scope, headers: dict) -> bool:
+        import hmac
+        from http.cookies import SimpleCookie
+        from urllib.parse import parse_qs
+
+        cookie = SimpleCookie()
+        try:
+            cookie.load(headers.get("cookie", ""))
+        except Exception:  # noqa: BLE001 — a malformed cookie header carries no token
+            cookie = SimpleCookie()
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        given = [headers.get(TOKEN_HEADER), cookie[TOKEN_COOKIE].value if TOKEN_COOKIE in cookie else None,
+                 *(query.get("token") or [])]  # fmt: skip
+        return any(g is not None and hmac.compare_digest(g.encode(), self.token.encode()) for g in given)

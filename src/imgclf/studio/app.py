@@ -1,0 +1,138 @@
+"""The studio's FastAPI app: server-rendered pages (Jinja2) with a little plain JavaScript, no asset from a CDN.
+
+Pages: ``/`` (the project's data folders and runs), ``/data/NAME`` (classes with their counts, a paginated grid of
+thumbnails, select images and move them to another class, undo). Reads: ``/thumb?path=`` (cached JPEG),
+``/image?path=``. Writes (JSON): ``POST /api/relabel`` and ``POST /api/undo``, through
+:func:`imgclf.curation.relabel.relabel` and :func:`~imgclf.curation.relabel.undo` — the CLI's own manifest and undo.
+Guards: the ``Host`` check and body limit of ``imgclf serve``, and :class:`~imgclf.deploy.serve.guards.WriteGuard`
+(same-origin writes only; a token off loopback). Every path goes through :func:`imgclf.studio.project.inside`.
+"""
+
+import os
+from pathlib import Path
+
+from imgclf.deploy.serve.guards import TOKEN_COOKIE, BodyLimit, HostCheck, WriteGuard, allowed_hosts
+from imgclf.errors import ImgclfError
+from imgclf.studio.project import class_images, data_folders, inside, read_data_folder
+from imgclf.studio.thumbs import MAX_AGE, thumbnail
+
+#: Largest request body the studio takes (JSON lists of paths), bytes.
+MAX_BODY = 1024 * 1024
+PER_PAGE = 60
+
+
+def create_studio(project: str | os.PathLike, host: str = "127.0.0.1", token: str | None = None):
+    """The studio app for the folder ``project``.
+
+    Args:
+        host: the address it is served on (which ``Host`` names it answers: :func:`allowed_hosts`).
+        token: required of every request when given (a server bound off loopback).
+
+    Raises:
+        ImgclfError: ``project`` is not a folder, or the serve extra (FastAPI) is missing.
+    """
+    root = Path(project).resolve()
+    if not root.is_dir():
+        raise ImgclfError(f"PROJECT must be a folder. Received: {str(project)!r}")
+    try:
+        import jinja2
+        from fastapi import FastAPI, Request
+        from fastapi.responses import HTMLResponse, JSONResponse, Response
+    except ImportError:
+        raise ImgclfError("the studio needs FastAPI: install the serve extra, pip install 'imgclf[serve]'.") from None
+    from imgclf.runs.listing import list_runs
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("imgclf.studio", "templates"), autoescape=True)
+    app = FastAPI(title="imgclf studio", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(WriteGuard, token=token)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY)
+    app.add_middleware(HostCheck, hosts=allowed_hosts(host))
+
+    @app.exception_handler(ImgclfError)
+    async def refused(request, exc: ImgclfError):
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    def page(template: str, request, **context):
+        answer = HTMLResponse(env.get_template(template).render(project=root.name, **context))
+        if token is not None and request.query_params.get("token") == token:
+            answer.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        return answer
+
+    @app.get("/", response_class=HTMLResponse)
+    async def home(request: Request):
+        runs = list_runs(root / "runs") if (root / "runs").is_dir() else []
+        return page("home.html.j2", request, folders=data_folders(root), runs=runs)
+
+    @app.get("/data/{name}", response_class=HTMLResponse)
+    async def data(request: Request, name: str, split: str = "", cls: str = "", page_number: int = 1):
+        folder = read_data_folder(root, name)
+        if folder is None:
+            raise ImgclfError(f"{name!r} is not a data folder of this project.")
+        split = split if split in folder.splits else next(iter(folder.splits))
+        classes = folder.splits[split]
+        cls = cls if cls in classes else next(iter(classes))
+        paths, total = class_images(root, name, split, cls, page_number, PER_PAGE)
+        pages = max(1, -(-total // PER_PAGE))
+        return page("data.html.j2", request, folder=folder, split=split, cls=cls, paths=paths, total=total,
+                    page_number=page_number, pages=pages)  # fmt: skip
+
+    @app.get("/thumb")
+    async def thumb(path: str):
+        try:
+            body = thumbnail(root, path)
+        except OSError:
+            return JSONResponse({"error": f"no image at {path!r}"}, status_code=404)
+        return Response(body, media_type="image/jpeg", headers={"Cache-Control": f"private, max-age={MAX_AGE}"})
+
+    @app.get("/image")
+    async def image(path: str):
+        from fastapi.responses import FileResponse
+
+        from imgclf.data.files import is_image_file
+
+        file = inside(root, path)
+        if not file.is_file() or not is_image_file(file.name):
+            return JSONResponse({"error": f"no image at {path!r}"}, status_code=404)
+        return FileResponse(file)
+
+    @app.post("/api/relabel")
+    async def relabel(body: dict):
+        from imgclf.curation.relabel import relabel as move
+
+        data_root = inside(root, str(body.get("data", "")))
+        files = [inside(root, str(f)) for f in body.get("files") or []]
+        moves = move(data_root, files, str(body.get("to", "")))
+        return {"moved": moves}
+
+    @app.post("/api/undo")
+    async def undo(body: dict):
+        from imgclf.curation.relabel import undo as put_back
+
+        return {"undone": put_back(inside(root, str(body.get("data", ""))))}
+
+    return app
+
+
+def serve_studio(project: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000, announce=None) -> None:
+    """Serve the studio with uvicorn until interrupted; off loopback with a token, which ``announce`` (called with
+    the address to open) shows.
+
+    Raises:
+        ImgclfError: a bad or busy address, not a folder, or the serve extra missing.
+    """
+    import secrets
+
+    from imgclf.deploy.serve.guards import LOOPBACK_NAMES, check_address, header_timeout_protocol
+
+    try:
+        import uvicorn
+    except ImportError:
+        raise ImgclfError("the studio needs uvicorn: install the serve extra, pip install 'imgclf[serve]'.") from None
+    check_address(host, port)
+    loopback = host in LOOPBACK_NAMES or host.startswith("127.")
+    token = None if loopback else secrets.token_urlsafe(16)
+    app = create_studio(project, host, token)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    if announce is not None:
+        announce(f"http://{shown}:{port}/" + (f"?token={token}" if token else ""))
+    uvicorn.run(app, host=host, port=port, log_level="warning", http=header_timeout_protocol())

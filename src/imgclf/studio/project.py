@@ -1,0 +1,112 @@
+"""A studio project: one folder holding data folders and ``runs/``, and the only place the studio reads or writes.
+
+Every path a request names goes through :func:`inside`: relative to the project, no ``..``, no absolute path, no
+symlink that leads out — checked on the resolved path, so URL-encoded and doubled forms end the same way.
+Listing uses ``os.scandir`` only (no image is opened): a 25,000-image folder lists in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from imgclf.data.files import is_image_file, is_imgclf_output
+from imgclf.errors import ImgclfError
+
+#: Split folders of the ``DATA/<split>/<class>/`` layout, in the order shown.
+SPLITS = ("train", "validation", "test")
+#: The studio's own folder inside the project (thumbnails); never listed as data.
+STUDIO_DIR = ".imgclf-studio"
+
+
+def inside(root: str | os.PathLike, relative: str) -> Path:
+    """``root/relative`` resolved, when it stays inside ``root``.
+
+    Raises:
+        ImgclfError: an absolute path, a ``..`` part, or a path that resolves (symlinks followed) outside ``root``.
+    """
+    root = Path(root).resolve()
+    text = str(relative).replace("\\", "/")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if text.startswith("/") or any(p == ".." for p in parts) or (parts and ":" in parts[0]):
+        raise ImgclfError(f"path must be relative to the project, without '..'. Received: {relative!r}")
+    path = root.joinpath(*parts).resolve()
+    if path != root and root not in path.parents:
+        raise ImgclfError(f"path leads outside the project. Received: {relative!r}")
+    return path
+
+
+def _image_names(folder: Path) -> list[str]:
+    try:
+        return sorted(e.name for e in os.scandir(folder) if e.is_file() and is_image_file(e.name))
+    except OSError:
+        return []
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    try:
+        dirs = sorted(Path(e.path) for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+    except OSError:
+        return []
+    return [d for d in dirs if not is_imgclf_output(d)]
+
+
+@dataclass(frozen=True)
+class DataFolder:
+    """A data folder of the project: ``name`` (its folder), ``splits`` ``{split or "": {class: image count}}``."""
+
+    name: str
+    splits: dict
+
+    @property
+    def classes(self) -> list[str]:
+        return sorted({c for counts in self.splits.values() for c in counts})
+
+    @property
+    def images(self) -> int:
+        return sum(sum(counts.values()) for counts in self.splits.values())
+
+
+def read_data_folder(root: str | os.PathLike, name: str) -> DataFolder | None:
+    """The data folder ``name`` of the project (``DATA/<class>/`` or ``DATA/<split>/<class>/``), or ``None`` when it
+    holds no class folder with images."""
+    folder = inside(root, name)
+    if not folder.is_dir():
+        return None
+    splits = {}
+    present = [s for s in SPLITS if (folder / s).is_dir()]
+    for split in present or [""]:
+        base = folder / split if split else folder
+        counts = {d.name: len(_image_names(d)) for d in _class_dirs(base)}
+        if any(counts.values()):
+            splits[split] = counts
+    return DataFolder(name, splits) if splits else None
+
+
+def data_folders(root: str | os.PathLike) -> list[DataFolder]:
+    """Every data folder directly inside the project (hidden folders, run folders and ``runs/`` left out)."""
+    root = Path(root)
+    found = []
+    for child in _class_dirs(root):
+        if child.name != STUDIO_DIR:
+            folder = read_data_folder(root, child.name)
+            if folder is not None:
+                found.append(folder)
+    return found
+
+
+def class_images(root: str | os.PathLike, name: str, split: str, cls: str, page: int = 1,
+                 per_page: int = 60) -> tuple[list[str], int]:  # fmt: skip
+    """``(paths relative to the project, total)`` of one class's images, page ``page`` (from 1) of ``per_page``.
+
+    Raises:
+        ImgclfError: a path outside the project, or a page below 1.
+    """
+    if page < 1 or per_page < 1:
+        raise ImgclfError(f"page must be a positive int. Received: {page!r}")
+    folder = inside(root, "/".join(p for p in (name, split, cls) if p))
+    names = _image_names(folder)
+    start = (page - 1) * per_page
+    base = "/".join(p for p in (name, split, cls) if p)
+    return [f"{base}/{n}" for n in names[start : start + per_page]], len(names)

@@ -1,0 +1,189 @@
+"""imgclf studio (issue 28, first part): the data page, thumbnails, relabel and undo through the CLI's functions, and
+the guards — no cross-site write, no path outside the project, a token off loopback; a refused request changes
+nothing on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the serve extra (fastapi) is not installed")
+pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not installed")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from imgclf.studio.app import create_studio  # noqa: E402
+from imgclf.studio.project import class_images, data_folders, inside  # noqa: E402
+
+from conftest import write_class_folder  # noqa: E402
+
+ORIGIN = {"Origin": "http://127.0.0.1"}
+
+
+def snapshot(root):
+    """Every file under ``root`` (the studio's own thumbnail folder aside) with its SHA-256."""
+    out = {}
+    for folder, _, files in os.walk(root):
+        if ".imgclf-studio" in folder:
+            continue
+        for name in files:
+            path = os.path.join(folder, name)
+            out[os.path.relpath(path, root)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    return out
+
+
+@pytest.fixture
+def project(tmp_path):
+    root = tmp_path / "project"
+    write_class_folder(root / "shapes" / "train", {"a_tl": 70, "b_br": 5}, size=40)
+    write_class_folder(root / "shapes" / "validation", {"a_tl": 3, "b_br": 3}, size=40, start=100)
+    write_class_folder(root / "flat", {"x": 2, "y": 2}, size=40)
+    (root / "notes").mkdir()
+    (root / "notes" / "readme.txt").write_text("not data")
+    (tmp_path / "secret.png").write_bytes((root / "flat" / "x" / "000.png").read_bytes())
+    return root
+
+
+def test_project_listing_and_paths(project):
+    folders = {f.name: f for f in data_folders(project)}
+    assert set(folders) == {"shapes", "flat"}
+    assert folders["shapes"].splits == {"train": {"a_tl": 70, "b_br": 5}, "validation": {"a_tl": 3, "b_br": 3}}
+    assert folders["flat"].splits == {"": {"x": 2, "y": 2}}
+    page, total = class_images(project, "shapes", "train", "a_tl", page=2, per_page=60)
+    assert total == 70 and len(page) == 10 and page[0] == "shapes/train/a_tl/060.png"
+    for bad in ("../secret.png", "/etc/passwd", "shapes/../../secret.png", "C:/x"):
+        with pytest.raises(Exception, match="project"):
+            inside(project, bad)
+    (project / "link").symlink_to(project.parent)
+    with pytest.raises(Exception, match="outside the project"):
+        inside(project, "link/secret.png")
+
+
+def test_pages_and_cached_thumbnails(project):
+    with TestClient(create_studio(project), base_url="http://127.0.0.1") as client:
+        home = client.get("/").text
+        assert 'href="/data/shapes"' in home and "a_tl, b_br" in home and "http" not in home.split("<body>")[1]
+        page = client.get("/data/shapes", params={"split": "train", "cls": "a_tl"}).text
+        assert page.count('type="checkbox"') == 60 and "page 1 of 2" in page and "next" in page
+        first = client.get("/thumb", params={"path": "shapes/train/a_tl/000.png"})
+        assert first.status_code == 200 and first.headers["content-type"] == "image/jpeg"
+        assert "max-age" in first.headers["cache-control"]
+        assert len(list((project / ".imgclf-studio" / "thumbs").rglob("*.jpg"))) == 1  # made once, kept
+        again = client.get("/thumb", params={"path": "shapes/train/a_tl/000.png"})
+        assert again.content == first.content
+        for bad in ("../secret.png", "%2e%2e/secret.png", "/etc/hostname", "shapes/../../secret.png"):
+            answer = client.get("/thumb", params={"path": bad})
+            assert answer.status_code in (400, 404) and "error" in answer.json(), bad
+        raw = client.get("/thumb?path=..%2Fsecret.png")
+        assert raw.status_code == 400
+        assert client.get("/image", params={"path": "notes/readme.txt"}).status_code == 404
+
+
+def test_relabel_and_undo_through_the_manifest(project):
+    before = snapshot(project)
+    with TestClient(create_studio(project), base_url="http://127.0.0.1") as client:
+        clash = {"data": "shapes", "files": ["shapes/train/a_tl/000.png"], "to": "b_br"}  # b_br has a 000.png
+        refused = client.post("/api/relabel", json=clash, headers=ORIGIN)
+        assert refused.status_code == 400 and "never overwrites" in refused.json()["error"]
+        assert snapshot(project) == before
+        files = ["shapes/train/a_tl/060.png", "shapes/train/a_tl/061.png"]
+        answer = client.post("/api/relabel", json={"data": "shapes", "files": files, "to": "b_br"}, headers=ORIGIN)
+        assert answer.status_code == 200 and len(answer.json()["moved"]) == 2
+        moved = snapshot(project)
+        assert moved["shapes/train/b_br/060.png"] == before["shapes/train/a_tl/060.png"]
+        assert "shapes/train/a_tl/060.png" not in moved and len(moved) == len(before) + 1  # + the manifest
+        page = client.get("/data/shapes", params={"split": "train", "cls": "b_br"}).text
+        assert "b_br · 7" in page and "060.png" in page
+        assert client.post("/api/undo", json={"data": "shapes"}, headers=ORIGIN).status_code == 200
+    after = snapshot(project)
+    assert {k: v for k, v in after.items() if k in before} == before  # every byte back in its place
+
+
+@pytest.mark.parametrize("headers", [{}, {"Origin": "http://evil.example"}, {"Origin": "http://127.0.0.1:9999"},
+                                     {"Origin": "null"}])  # fmt: skip
+def test_cross_origin_and_origin_less_writes_are_refused(project, headers):
+    before = snapshot(project)
+    with TestClient(create_studio(project), base_url="http://127.0.0.1") as client:
+        body = {"data": "shapes", "files": ["shapes/train/a_tl/060.png"], "to": "b_br"}
+        answer = client.post("/api/relabel", json=body, headers=headers)
+        assert answer.status_code == 403 and "refused" in answer.json()["error"]
+        assert client.post("/api/undo", json={"data": "shapes"}, headers=headers).status_code == 403
+    assert snapshot(project) == before
+
+
+def test_traversal_in_writes_is_refused_and_changes_nothing(project):
+    before = snapshot(project)
+    with TestClient(create_studio(project), base_url="http://127.0.0.1") as client:
+        for body in ({"data": "..", "files": ["secret.png"], "to": "x"},
+                     {"data": "shapes", "files": ["../secret.png"], "to": "b_br"},
+                     {"data": "shapes", "files": ["/etc/hostname"], "to": "b_br"}):  # fmt: skip
+            answer = client.post("/api/relabel", json=body, headers=ORIGIN)
+            assert answer.status_code == 400 and "error" in answer.json(), body
+    assert snapshot(project) == before and (project.parent / "secret.png").is_file()
+
+
+def test_a_token_is_required_off_loopback(project):
+    app = create_studio(project, host="0.0.0.0", token="s3cret")
+    with TestClient(app, base_url="http://192.168.1.5:8000") as client:
+        assert client.get("/").status_code == 403
+        assert client.get("/", params={"token": "wrong"}).status_code == 403
+        assert client.get("/", params={"token": "s3cret"}).status_code == 200  # and sets the cookie
+        assert client.get("/data/flat").status_code == 200
+        origin = {"Origin": "http://192.168.1.5:8000"}
+        client.cookies.clear()
+        write_class_folder(project / "flat", {"x": 4}, size=40, start=10)  # x/010.png..: names y lacks
+        body = {"data": "flat", "files": ["flat/x/010.png"], "to": "y"}
+        assert client.post("/api/relabel", json=body, headers=origin).status_code == 403
+        ok = client.post("/api/relabel", json=body, headers={**origin, "X-Imgclf-Token": "s3cret"})
+        assert ok.status_code == 200
+
+
+CHROMIUM = __import__("shutil").which("chromium") or __import__("shutil").which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_in_a_browser_select_move_and_undo(project, tmp_path):
+    """The data page in headless Chromium (Playwright): pick two pictures, move them to the other class, see the
+    counts change, undo; then every byte is back where it was."""
+    import threading
+    import time
+
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    uvicorn = pytest.importorskip("uvicorn", reason="the serve extra (uvicorn) is not installed")
+    from test_serve_browser import free_port
+
+    before = snapshot(project)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_studio(project), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        with playwright_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1100, "height": 800})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.click("text=shapes")
+            page.click("text=a_tl · 70")
+            page.wait_for_function("[...document.querySelectorAll('.grid img')].slice(0, 3).every(i => i.complete "
+                                   "&& i.naturalWidth > 0)")  # fmt: skip
+            page.screenshot(path=str(tmp_path / "studio-data.png"))
+            assert page.locator(".grid img").count() == 60  # page 1 of 2
+            page.click("text=next →")  # page 2 holds 060-069
+            page.click("label[title='shapes/train/a_tl/060.png']")
+            page.click("label[title='shapes/train/a_tl/061.png']")
+            page.select_option("#to", "b_br")
+            page.click("#move")
+            page.wait_for_selector("text=b_br · 7")  # the page reloads with the new counts
+            assert (project / "shapes" / "train" / "b_br" / "061.png").is_file()
+            page.click("#undo")
+            page.wait_for_selector("text=b_br · 5")
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert {k: v for k, v in snapshot(project).items() if k in before} == before
