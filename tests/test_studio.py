@@ -187,3 +187,44 @@ def test_in_a_browser_select_move_and_undo(project, tmp_path):
         server.should_exit = True
         thread.join(timeout=10)
     assert {k: v for k, v in snapshot(project).items() if k in before} == before
+
+
+@pytest.fixture(scope="module")
+def project_with_runs(tmp_path_factory):
+    """A project with two real runs of the same data (3 and 1 epochs), the first with its TensorFlow-free copy."""
+    from imgclf import ImageClassifier
+    from imgclf.deploy.fast import write_fast_copy
+    from imgclf.report.html import write_report
+
+    root = tmp_path_factory.mktemp("studio") / "project"
+    write_class_folder(root / "shapes", {"a_tl": 20, "b_br": 20}, size=40)
+    for name, epochs in (("a", 3), ("b", 1)):
+        ImageClassifier(model="course_small", target_size=(32, 32), epochs=epochs, batch_size=8).fit(
+            root / "shapes", run_dir=root / "runs" / name, verbose=0)  # fmt: skip
+        write_report(root / "runs" / name, explain=False)
+    write_fast_copy(root / "runs" / "a")
+    return root
+
+
+def test_runs_report_compare_and_try(project_with_runs):
+    root = project_with_runs
+    picture = (root / "shapes" / "b_br" / "003.png").read_bytes()
+    with TestClient(create_studio(root), base_url="http://127.0.0.1") as client:
+        home = client.get("/").text
+        assert 'href="/runs/a/report"' in home and 'href="/try/b"' in home and home.count('class="pick"') == 2
+        report = client.get("/runs/a/report")
+        assert report.status_code == 200 and "<h2>Fast copy</h2>" in report.text
+        assert client.get("/runs/..%2F..%2Fsecret/report").status_code in (400, 404)
+        made = client.post("/api/compare", json={"runs": ["a", "b"]}, headers=ORIGIN)
+        assert made.status_code == 200 and made.json()["page"].startswith("/file?path=runs/compare-a-vs-b")
+        page = client.get(made.json()["page"])
+        assert page.status_code == 200 and "a vs b" in page.text and "resolved.epochs" in page.text
+        assert client.get("/file", params={"path": "shapes/a_tl/000.png"}).status_code == 404  # pages under runs/ only
+        assert client.post("/api/compare", json={"runs": ["a"]}, headers=ORIGIN).status_code == 400
+        assert "Try a" in client.get("/try/a").text
+        for run, engine in (("a", "fast copy"), ("b", "keras")):
+            answer = client.post(f"/api/predict/{run}", files={"file": ("x.png", picture, "image/png")}, headers=ORIGIN)
+            assert answer.status_code == 200 and answer.json()["engine"] == engine
+            assert answer.json()["label"] == "b_br" and set(answer.json()["probabilities"]) == {"a_tl", "b_br"}
+        bad = client.post("/api/predict/a", files={"file": ("x.png", b"not an image", "image/png")}, headers=ORIGIN)
+        assert bad.status_code == 400 and "error" in bad.json()

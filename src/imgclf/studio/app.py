@@ -1,15 +1,19 @@
 """The studio's FastAPI app: server-rendered pages (Jinja2) with a little plain JavaScript, no asset from a CDN.
 
-Pages: ``/`` (the project's data folders and runs), ``/data/NAME`` (classes with their counts, a paginated grid of
-thumbnails, select images and move them to another class, undo). Reads: ``/thumb?path=`` (cached JPEG),
+Pages: ``/`` (the project's data folders and runs: open a report, compare the selected runs, try one),
+``/data/NAME`` (classes with their counts, a paginated grid of thumbnails, select images and move them to another
+class, undo), ``/try/RUN`` (drop a picture: label, probabilities, "unknown", from the run's TensorFlow-free copy when
+it has one). Reads: ``/thumb?path=`` (cached JPEG),
 ``/image?path=``. Writes (JSON): ``POST /api/relabel`` and ``POST /api/undo``, through
 :func:`imgclf.curation.relabel.relabel` and :func:`~imgclf.curation.relabel.undo` — the CLI's own manifest and undo.
 Guards: the ``Host`` check and body limit of ``imgclf serve``, and :class:`~imgclf.deploy.serve.guards.WriteGuard`
 (same-origin writes only; a token off loopback). Every path goes through :func:`imgclf.studio.project.inside`.
 """
 
+import functools
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 from imgclf.deploy.serve.guards import TOKEN_COOKIE, BodyLimit, HostCheck, WriteGuard, allowed_hosts
 from imgclf.errors import ImgclfError
@@ -36,7 +40,7 @@ def create_studio(project: str | os.PathLike, host: str = "127.0.0.1", token: st
         raise ImgclfError(f"PROJECT must be a folder. Received: {str(project)!r}")
     try:
         import jinja2
-        from fastapi import FastAPI, Request
+        from fastapi import FastAPI, Request, UploadFile
         from fastapi.responses import HTMLResponse, JSONResponse, Response
     except ImportError:
         raise ImgclfError("the studio needs FastAPI: install the serve extra, pip install 'imgclf[serve]'.") from None
@@ -103,6 +107,64 @@ def create_studio(project: str | os.PathLike, host: str = "127.0.0.1", token: st
         files = [inside(root, str(f)) for f in body.get("files") or []]
         moves = move(data_root, files, str(body.get("to", "")))
         return {"moved": moves}
+
+    @app.get("/runs/{name}/report", response_class=HTMLResponse)
+    async def report(name: str):
+        page_file = inside(root, f"runs/{name}/report.html")
+        if not page_file.is_file():
+            return JSONResponse({"error": f"run {name!r} has no report: imgclf report runs/{name}"}, status_code=404)
+        return HTMLResponse(page_file.read_text(encoding="utf-8"))
+
+    @app.post("/api/compare")
+    async def compare(body: dict):
+        import asyncio
+
+        from imgclf.report.compare import compare_runs
+
+        runs = [inside(root, f"runs/{n}") for n in body.get("runs") or []]
+        written = await asyncio.to_thread(compare_runs, runs)
+        return {"page": "/file?path=" + quote(written.relative_to(root).as_posix())}
+
+    @app.get("/file", response_class=HTMLResponse)
+    async def file(path: str):
+        """A page imgclf wrote under ``runs/`` (a comparison): HTML with every picture embedded."""
+        found = inside(root, path)
+        runs_dir = (root / "runs").resolve()
+        if runs_dir not in found.parents or found.suffix != ".html" or not found.is_file():
+            return JSONResponse({"error": f"no page at {path!r}"}, status_code=404)
+        return HTMLResponse(found.read_text(encoding="utf-8"))
+
+    @app.get("/try/{name}", response_class=HTMLResponse)
+    async def try_page(request: Request, name: str):
+        return page("try.html.j2", request, run=name)
+
+    @app.post("/api/predict/{name}")
+    async def predict(name: str, file: UploadFile):
+        import asyncio
+
+        from imgclf.deploy.runtime import ExportedModel
+        from imgclf.deploy.serve.app import decode_upload
+
+        predictor = await asyncio.to_thread(predictor_of, name)
+        image = decode_upload(await file.read(), file.filename or "upload", predictor)
+        result = await asyncio.to_thread(predictor.predict, image[None])
+        row = result.probabilities[0]
+        answer = {"label": str(predictor.classes[int(row.argmax())]),
+                  "probabilities": {c: round(float(p), 6) for c, p in zip(predictor.classes, row)},
+                  "engine": "fast copy" if isinstance(predictor.model, ExportedModel) else "keras"}  # fmt: skip
+        if result.ood_score is not None:
+            answer |= {"ood_score": round(float(result.ood_score[0]), 6), "unknown": bool(result.unknown[0])}
+        return answer
+
+    @functools.cache
+    def predictor_of(name: str):
+        """The run's predictor, made once: its TensorFlow-free copy when it passed its check, else Keras."""
+        from imgclf.deploy.fast import choose_engine
+        from imgclf.deploy.runtime import open_predictor
+
+        run = inside(root, f"runs/{name}")
+        model, _ = choose_engine(run)
+        return open_predictor(model if model is not None else run)
 
     @app.post("/api/undo")
     async def undo(body: dict):
