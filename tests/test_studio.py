@@ -228,3 +228,75 @@ def test_runs_report_compare_and_try(project_with_runs):
             assert answer.json()["label"] == "b_br" and set(answer.json()["probabilities"]) == {"a_tl", "b_br"}
         bad = client.post("/api/predict/a", files={"file": ("x.png", b"not an image", "image/png")}, headers=ORIGIN)
         assert bad.status_code == 400 and "error" in bad.json()
+
+
+def _wait(client, job_id, until, timeout=180):
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if until(job):
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} never got there: {job}")
+
+
+def test_train_a_short_run_and_refuse_bad_forms(tmp_path):
+    """A training started from the studio runs `imgclf train` in the background and its history grows; a bad setting
+    fails the job with the command's own one-line error; forms that leave the project or set other settings are
+    refused before anything starts. (Stop, the queue and resume: the slow test below, `pytest -m slow`.)"""
+    root = tmp_path / "project"
+    write_class_folder(root / "shapes", {"a_tl": 20, "b_br": 20}, size=40)
+    form = {"data": "shapes", "model": "course_small", "target_size": "32 32", "batch_size": 8}
+    with TestClient(create_studio(root), base_url="http://127.0.0.1") as client:
+        assert "Start training" in client.get("/train").text
+        for body, message in (({**form, "name": "../up"}, "name must be"), ({**form, "data": ".."}, "project"),
+                              ({**form, "name": "y", "distribute": "mirrored"}, "studio sets only"),
+                              ({"resume": "nothing"}, "no run")):  # fmt: skip
+            answer = client.post("/api/train", json=body, headers=ORIGIN)
+            assert answer.status_code == 400 and message in answer.json()["error"], body
+        bad = client.post("/api/train", json={**form, "name": "x", "epochs": 0}, headers=ORIGIN).json()
+        failed = _wait(client, bad["id"], lambda j: j["status"] not in ("queued", "running"))
+        assert failed["status"] == "failed" and any("epochs must be" in line for line in failed["log"])
+        short = client.post("/api/train", json={**form, "name": "short", "epochs": 2}, headers=ORIGIN).json()
+        done = _wait(client, short["id"], lambda j: j["status"] not in ("queued", "running"))
+        assert done["status"] == "finished" and [r["epoch"] for r in done["history"]] == [1, 2]
+        assert (root / "runs" / "short" / "model.keras").is_file() and "Training short" in client.get(
+            f"/jobs/{short['id']}"
+        ).text
+        events = client.get(f"/api/jobs/{short['id']}/events")  # a finished job: one event, then the stream ends
+        assert events.text.startswith("data: ") and '"status": "finished"' in events.text
+
+
+@pytest.mark.slow
+def test_train_queue_stop_and_resume(tmp_path):
+    """Two trainings: the second waits for the first; Stop interrupts the first (resumable, as Ctrl-C does), the
+    second then runs; Resume finishes the first."""
+    import json
+
+    root = tmp_path / "project"
+    write_class_folder(root / "shapes", {"a_tl": 20, "b_br": 20}, size=40)
+    form = {"data": "shapes", "model": "course_small", "target_size": "32 32", "batch_size": 8}
+    with TestClient(create_studio(root), base_url="http://127.0.0.1") as client:
+        assert "Start training" in client.get("/train").text
+        first = client.post("/api/train", json={**form, "name": "long", "epochs": 25}, headers=ORIGIN).json()
+        second = client.post("/api/train", json={**form, "name": "short", "epochs": 2}, headers=ORIGIN).json()
+        assert first["status"] == "running" and second["status"] == "queued"
+        last = root / "runs" / "long" / "last.keras"  # a checkpoint to resume from (else Stop leaves no run)
+        _wait(client, first["id"], lambda j: len(j["history"]) >= 1 and last.is_file())  # the curve grows
+        assert "Training long" in client.get(f"/jobs/{first['id']}").text
+        client.post(f"/api/jobs/{first['id']}/stop", headers=ORIGIN)
+        stopped = _wait(client, first["id"], lambda j: j["status"] not in ("queued", "running"))
+        assert stopped["status"] == "interrupted" and stopped["returncode"] == 130, stopped["log"][-12:]
+        state = json.loads((root / "runs" / "long" / "state.json").read_text())
+        assert (
+            state["status"] == "interrupted" and state["epochs_completed"] < 25
+        )  # (the epoch in progress may be mid-save)
+        done = _wait(client, second["id"], lambda j: j["status"] not in ("queued", "running"))
+        assert done["status"] == "finished" and [r["epoch"] for r in done["history"]] == [1, 2]
+        again = client.post("/api/train", json={"resume": "long"}, headers=ORIGIN).json()
+        finished = _wait(client, again["id"], lambda j: j["status"] not in ("queued", "running"))
+        assert finished["status"] == "finished" and [r["epoch"] for r in finished["history"]] == list(range(1, 26))
+        events = client.get(f"/api/jobs/{again['id']}/events")  # a finished job: one event, then the stream ends
+        assert events.text.startswith("data: ") and '"status": "finished"' in events.text

@@ -10,6 +10,7 @@ Guards: the ``Host`` check and body limit of ``imgclf serve``, and :class:`~imgc
 (same-origin writes only; a token off loopback). Every path goes through :func:`imgclf.studio.project.inside`.
 """
 
+import contextlib
 import functools
 import os
 from pathlib import Path
@@ -45,9 +46,18 @@ def create_studio(project: str | os.PathLike, host: str = "127.0.0.1", token: st
     except ImportError:
         raise ImgclfError("the studio needs FastAPI: install the serve extra, pip install 'imgclf[serve]'.") from None
     from imgclf.runs.listing import list_runs
+    from imgclf.studio.jobs import FORM_SETTINGS, Trainer
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("imgclf.studio", "templates"), autoescape=True)
-    app = FastAPI(title="imgclf studio", docs_url=None, redoc_url=None, openapi_url=None)
+    trainer = Trainer(root)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_):
+        yield
+        trainer.shutdown()  # a training still running is interrupted: resumable
+
+    app = FastAPI(title="imgclf studio", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.trainer = trainer
     app.add_middleware(WriteGuard, token=token)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY)
     app.add_middleware(HostCheck, hosts=allowed_hosts(host))
@@ -165,6 +175,51 @@ def create_studio(project: str | os.PathLike, host: str = "127.0.0.1", token: st
         run = inside(root, f"runs/{name}")
         model, _ = choose_engine(run)
         return open_predictor(model if model is not None else run)
+
+    @app.get("/train", response_class=HTMLResponse)
+    async def train_page(request: Request):
+        from imgclf.recipes import list_recipes
+
+        return page("train.html.j2", request, folders=data_folders(root), recipes=list_recipes())
+
+    @app.post("/api/train")
+    async def train(body: dict):
+        return trainer.submit(body).to_dict()
+
+    @app.get("/api/jobs/{job_id}")
+    async def job(job_id: int):
+        return trainer.get(job_id).to_dict()
+
+    @app.post("/api/jobs/{job_id}/stop")
+    async def stop(job_id: int):
+        return trainer.stop(job_id).to_dict()
+
+    @app.get("/api/jobs/{job_id}/events")
+    async def events(job_id: int):
+        """Server-sent events: the job (status, log, history) each time it changes, until it ends."""
+        import asyncio
+        import json
+
+        from fastapi.responses import StreamingResponse
+
+        watched = trainer.get(job_id)
+
+        async def stream():
+            last = None
+            while True:
+                state = json.dumps(watched.to_dict())
+                if state != last:
+                    yield f"data: {state}\n\n"
+                    last = state
+                if watched.status not in ("queued", "running"):
+                    return
+                await asyncio.sleep(0.5)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/jobs/{job_id}", response_class=HTMLResponse)
+    async def job_page(request: Request, job_id: int):
+        return page("job.html.j2", request, job=trainer.get(job_id).to_dict(), settings=FORM_SETTINGS)
 
     @app.post("/api/undo")
     async def undo(body: dict):
