@@ -145,7 +145,7 @@ class Trainer:
 
     def _follow(self, job: Job) -> None:
         for line in job.process.stdout:
-            if "━" not in line:  # the progress bar's redraws: the epoch lines say it all
+            if "━" not in line and line.strip():  # the progress bar's redraws: the epoch lines say it all
                 job.log.append(line.rstrip("\n"))
         job.returncode = job.process.wait()
         job.status = {0: "finished", 130: "interrupted"}.get(job.returncode, "failed")
