@@ -1,6 +1,6 @@
 """Keep a model current: add a class, and new images, to a trained run (``imgclf train DATA --from RUN``).
 
-    python bench/update.py [--weights W]
+    python bench/update.py [--weights W] [--seed S] [--only-new-class]
 
 1. A third class: a SqueezeNet run (frozen, ``--head gap``, 10 epochs) on cats_and_dogs_filtered, then a folder of
    the same cats and dogs plus a class ``faces`` (the 80 happy-or-sad pictures, 64 train / 16 validation), trained
@@ -52,8 +52,11 @@ def per_class(run: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    parser.add_argument("--seed", type=int, default=0, help="training seed of every run (forgetting moves with it)")
+    parser.add_argument("--only-new-class", action="store_true", help="skip the 500 → 2,000 images part")
     args = parser.parse_args()
-    common = ["--backbone", "squeezenet1_1", "--weights", args.weights, "--head", "gap", "--epochs", "10"]
+    common = ["--backbone", "squeezenet1_1", "--weights", args.weights, "--head", "gap", "--epochs", "10",
+              "--seed", str(args.seed)]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         seconds = imgclf("train", CATS_DOGS, *common, "--runs-dir", tmp, "--name", "parent")
@@ -66,11 +69,14 @@ def main() -> None:
         faces = sorted(FACES.glob("*/*.png"))
         for i, path in enumerate(faces):
             link(path, grown / ("validation" if i % 5 == 0 else "train") / "faces" / f"{path.parent.name}-{path.name}")
-        seconds = imgclf("train", grown, "--from", tmp / "parent", "--runs-dir", tmp, "--name", "updated")
+        seconds = imgclf("train", grown, "--from", tmp / "parent", "--runs-dir", tmp, "--name", "updated", "--seed",
+                         args.seed)
         print(f"--from parent with a third class (faces): {seconds:.1f} s, {per_class(tmp / 'updated')}")
         update = tmp / "updated" / "update.json"
         if update.is_file():
             print(f"  update.json: {update.read_text()}")
+        if args.only_new_class:
+            return
 
         small = tmp / "small-data"
         for split, count in (("train", 250), ("validation", 500)):
