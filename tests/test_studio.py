@@ -228,6 +228,17 @@ def test_runs_report_compare_and_try(project_with_runs):
             assert answer.json()["label"] == "b_br" and set(answer.json()["probabilities"]) == {"a_tl", "b_br"}
         bad = client.post("/api/predict/a", files={"file": ("x.png", b"not an image", "image/png")}, headers=ORIGIN)
         assert bad.status_code == 400 and "error" in bad.json()
+        exported = client.post("/api/export", json={"run": "b", "format": "tflite"}, headers=ORIGIN)
+        assert exported.status_code == 200 and exported.json()["parity"]["top1_agreement"] == 1.0
+        archive = client.get(exported.json()["download"])
+        assert archive.status_code == 200 and archive.headers["content-type"] == "application/zip"
+        import io
+        import zipfile
+
+        names = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
+        assert {"b-tflite/model.tflite", "b-tflite/signature.json", "b-tflite/export.json"} <= set(names)
+        assert client.get("/download", params={"path": "shapes"}).status_code == 404  # export folders only
+        assert client.post("/api/export", json={"run": "b", "format": "tflite"}).status_code == 403  # no Origin
 
 
 def _wait(client, job_id, until, timeout=180):

@@ -144,6 +144,37 @@ def create_studio(project: str | os.PathLike, host: str = "127.0.0.1", token: st
             return JSONResponse({"error": f"no page at {path!r}"}, status_code=404)
         return HTMLResponse(found.read_text(encoding="utf-8"))
 
+    @app.post("/api/export")
+    async def export(body: dict):
+        """Export a run (``imgclf export``'s function, its parity check included); answers the download's URL."""
+        import asyncio
+
+        from imgclf.deploy.export import export_run
+
+        run = inside(root, f"runs/{body.get('run', '')}")
+        result = await asyncio.to_thread(export_run, run, str(body.get("format", "")), max_images=64)
+        folder = Path(result["path"]).parent.resolve().relative_to(root)
+        return {"parity": result["parity"], "bytes": result["bytes"],
+                "download": "/download?path=" + quote(folder.as_posix())}  # fmt: skip
+
+    @app.get("/download")
+    async def download(path: str):
+        """An export folder of a run (``runs/RUN/export/FORMAT``) as one zip file."""
+        import io
+        import zipfile
+
+        folder = inside(root, path)
+        if folder.parent.name != "export" or not folder.is_dir() or (root / "runs").resolve() not in folder.parents:
+            return JSONResponse({"error": f"no export at {path!r}"}, status_code=404)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(folder.rglob("*")):
+                if file.is_file() and not file.is_symlink():
+                    archive.write(file, f"{folder.parent.parent.name}-{folder.name}/{file.relative_to(folder)}")
+        name = f"{folder.parent.parent.name}-{folder.name}.zip"
+        return Response(buffer.getvalue(), media_type="application/zip",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
+
     @app.get("/try/{name}", response_class=HTMLResponse)
     async def try_page(request: Request, name: str):
         return page("try.html.j2", request, run=name)
