@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,19 +27,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 from PIL import Image
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from serve_load import free_port, rss_mb  # the same probes as the serving benchmark
 
 
 def write_project(root: Path, images: int) -> None:

@@ -55,8 +55,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="training seed of every run (forgetting moves with it)")
     parser.add_argument("--only-new-class", action="store_true", help="skip the 500 → 2,000 images part")
     args = parser.parse_args()
-    common = ["--backbone", "squeezenet1_1", "--weights", args.weights, "--head", "gap", "--epochs", "10",
-              "--seed", str(args.seed)]
+    common = [
+        "--backbone",
+        "squeezenet1_1",
+        "--weights",
+        args.weights,
+        "--head",
+        "gap",
+        "--epochs",
+        "10",
+        "--seed",
+        str(args.seed),
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         seconds = imgclf("train", CATS_DOGS, *common, "--runs-dir", tmp, "--name", "parent")
@@ -69,8 +79,9 @@ def main() -> None:
         faces = sorted(FACES.glob("*/*.png"))
         for i, path in enumerate(faces):
             link(path, grown / ("validation" if i % 5 == 0 else "train") / "faces" / f"{path.parent.name}-{path.name}")
-        seconds = imgclf("train", grown, "--from", tmp / "parent", "--runs-dir", tmp, "--name", "updated", "--seed",
-                         args.seed)
+        seconds = imgclf(
+            "train", grown, "--from", tmp / "parent", "--runs-dir", tmp, "--name", "updated", "--seed", args.seed
+        )
         print(f"--from parent with a third class (faces): {seconds:.1f} s, {per_class(tmp / 'updated')}")
         update = tmp / "updated" / "update.json"
         if update.is_file():

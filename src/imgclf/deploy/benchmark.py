@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from imgclf import _io
-from imgclf.data.folders import Samples
 from imgclf.errors import ImgclfError, check_positive_int
 from imgclf.runs import record as runfiles
 
@@ -50,36 +49,6 @@ def _model_path(run: Path, fmt: str) -> Path:
     if found:
         return found[-1]
     return Path(export_run(run, base, quantize=quantize, max_images=64)["path"])
-
-
-def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def _images(predictor, samples: Samples, limit: int | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(images uint8 (n, h, w, c), labels int (n,))``: up to ``limit`` of ``samples`` (seeded choice), decoded
-    for the model; unreadable files left out with their labels."""
-    from imgclf.pipeline.records import in_memory
-
-    samples = in_memory(samples)
-    index = np.arange(len(samples))
-    if limit is not None and limit < len(index):
-        index = np.sort(np.random.default_rng(seed).choice(index, limit, replace=False))
-    labels = np.asarray(samples.labels)[index]
-    if samples.images is not None:
-        return predictor.image.to_model_input(samples.images[index]), labels
-    images, kept = [], []
-    for i, label in zip(index, labels):
-        try:
-            images.append(predictor.image.load(samples.paths[i]))
-            kept.append(label)
-        except OSError:
-            continue
-    if not images:
-        raise ImgclfError("none of the benchmark images can be read.")
-    return np.stack(images), np.asarray(kept)
 
 
 def _measure(predictor, images: np.ndarray) -> dict:
@@ -115,6 +84,7 @@ def benchmark_run(run: str | os.PathLike, data: str | os.PathLike | None = None,
     Raises:
         ImgclfError: not a run folder, an unknown format, no images to measure on, or ``max_images`` not positive.
     """
+    from imgclf.deploy.export import decoded, size_on_disk
     from imgclf.deploy.runtime import open_predictor
     from imgclf.predict.predictor import Predictor
 
@@ -137,7 +107,9 @@ def benchmark_run(run: str | os.PathLike, data: str | os.PathLike | None = None,
         if dataset is None or dataset.validation is None:
             raise ImgclfError("the run has no validation images to measure on: give DATA.")
         samples, described = dataset.validation, f"{record.data['path']} (validation)"
-    images, labels = _images(keras_predictor, samples, max_images)
+    images, labels = decoded(keras_predictor, samples, max_images)
+    if not len(images):
+        raise ImgclfError("none of the benchmark images can be read.")
     rows, reference = [], None
     for fmt in ["keras", *[f for f in formats if f != "keras"]]:
         try:
@@ -154,7 +126,7 @@ def benchmark_run(run: str | os.PathLike, data: str | os.PathLike | None = None,
             continue
         top = measured.pop("proba").argmax(axis=1)
         reference = top if reference is None else reference
-        rows.append({"format": fmt, "path": str(path), "bytes": _size(path), "load_seconds": load, **measured,
+        rows.append({"format": fmt, "path": str(path), "bytes": size_on_disk(path), "load_seconds": load, **measured,
                      "accuracy": float((top == labels).mean()),
                      "top1_agreement": float((top == reference).mean())})  # fmt: skip
     rows = [r for r in rows if r["format"] in formats]

@@ -53,24 +53,28 @@ OOD_HOW = {
 }
 
 
-def _decoded(predictor: Predictor, samples: Samples, limit: int | None, seed: int = 0) -> np.ndarray:
-    """Up to ``limit`` images of ``samples`` (a seeded random choice), decoded as for the model; unreadable files
-    left out."""
+def decoded(predictor: Predictor, samples: Samples, limit: int | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(images uint8 (n, h, w, c), labels int (n,))``: up to ``limit`` images of ``samples`` (a seeded random
+    choice), decoded as for the model; unreadable files left out with their labels."""
     from imgclf.pipeline.records import in_memory
 
     samples = in_memory(samples)
     index = np.arange(len(samples))
     if limit is not None and limit < len(index):
         index = np.sort(np.random.default_rng(seed).choice(index, limit, replace=False))
+    labels = np.asarray(samples.labels)[index]
     if samples.images is not None:
-        return predictor.image.to_model_input(samples.images[index])
-    images = []
-    for i in index:
+        return predictor.image.to_model_input(samples.images[index]), labels
+    images, kept = [], []
+    for i, label in zip(index, labels):
         try:
             images.append(predictor.image.load(samples.paths[i]))
+            kept.append(label)
         except OSError:
             continue
-    return np.stack(images) if images else np.zeros((0, *predictor.input_shape), np.uint8)
+    if not images:
+        return np.zeros((0, *predictor.input_shape), np.uint8), np.zeros(0, int)
+    return np.stack(images), np.asarray(kept)
 
 
 def _tflite_int8(model, calibration: np.ndarray, target: Path) -> None:
@@ -187,7 +191,7 @@ def export_run(run: str | os.PathLike, format: str, *, out: str | os.PathLike | 
         raise ImgclfError("int8 calibration needs the run's training images, and its data is gone.")
     with _io.atomic_dir(folder, note=f"imgclf export {format}") as staging:  # all of it, or nothing
         result = _write_export(predictor, record, dataset, model, staging, folder, format, quantize, data, max_images)
-        result["keras_bytes"] = _size(Path(run) / runfiles.MODEL_FILE)
+        result["keras_bytes"] = size_on_disk(Path(run) / runfiles.MODEL_FILE)
         _io.write_json(staging / EXPORT_RECORD, result)
     return result
 
@@ -222,7 +226,7 @@ def _write_export(predictor: Predictor, record, dataset, model, folder: Path, fi
     target = folder / spec.filename
     start = time.perf_counter()
     if quantize == "int8":
-        calibration = _decoded(predictor, dataset.train, CALIBRATION_IMAGES)
+        calibration = decoded(predictor, dataset.train, CALIBRATION_IMAGES)[0]
         _tflite_int8(model, calibration, target)
     else:
         with warnings.catch_warnings():  # tf2onnx's own NumPy deprecation notices are not the user's concern
@@ -246,8 +250,8 @@ def _write_export(predictor: Predictor, record, dataset, model, folder: Path, fi
     else:
         samples = dataset.validation if dataset is not None else None
         described = f"{record.data['path']} (validation)" if samples is not None else None
-    images = _decoded(predictor, samples, max_images) if samples is not None else None
-    result = {"format": format, "quantize": quantize, "path": str(final / spec.filename), "bytes": _size(target),
+    images = decoded(predictor, samples, max_images)[0] if samples is not None else None
+    result = {"format": format, "quantize": quantize, "path": str(final / spec.filename), "bytes": size_on_disk(target),
               "seconds": round(seconds, 2), "data": described, "parity": None}  # fmt: skip
     if images is not None and len(images):
         t0 = time.perf_counter()
@@ -343,7 +347,8 @@ def _output_name(format: str, index: int) -> str:
     return OUTPUT_NAMES[index] if format == "onnx" else f"output_{index}"
 
 
-def _size(path: Path) -> int:
+def size_on_disk(path: Path) -> int:
+    """Bytes of a file, or of every file in a folder (0 when absent)."""
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return path.stat().st_size if path.exists() else 0

@@ -33,10 +33,9 @@ LAST_FILE = "last.keras"
 #: Progress of training: epochs asked for and completed, status, best monitored value (:mod:`imgclf.training.control`).
 STATE_FILE = "state.json"
 PLOTS_DIR = "plots"
-#: ``suspects --run``'s judgement (shown in the report); training images kept for ``--from``; what an update cost;
-#: the TensorFlow-free copy of the model that ``predict`` uses (:mod:`imgclf.deploy.fast`).
-SUSPECTS_DIR, SUSPECTS_JSON, SUSPECTS_PNG = "suspects", "suspects.json", "suspects.png"
-REHEARSAL_DIR, UPDATE_FILE, FAST_DIR = "rehearsal", "update.json", "fast"
+#: ``suspects --run``'s judgement; training images kept for ``--from``; what an update cost; predict's TFLite copy.
+SUSPECTS_DIR, SUSPECTS_JSON, SUSPECTS_PNG, REHEARSAL_DIR, UPDATE_FILE, FAST_DIR = (
+    "suspects", "suspects.json", "suspects.png", "rehearsal", "update.json", "fast")  # fmt: skip
 #: The values of ``state.json``'s ``status`` (:class:`imgclf.training.control.RunCheckpoint`).
 STATUSES = ("running", "interrupted", "finished", "stopped")
 #: Files whose presence makes a folder a saved model.

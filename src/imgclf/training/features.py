@@ -146,24 +146,22 @@ def _store(path: Path, train, val) -> None:
             np.savez(f, **arrays)
 
 
-def head_outputs(model: keras.Model, features: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """What a transfer model's head gives for cached features (the extractor's output of
-    :func:`imgclf.models.transfer.split_at_features` with ``pooled``): ``(outputs, penultimate)``, float32
-    ``(n, 1)`` (binary) or ``(n, classes)`` probabilities and the output layer's input ``(n, d)``.
+def head_outputs(head: keras.Model, features: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """What a transfer model's head (from :func:`imgclf.models.transfer.split_at_features`) gives for cached
+    ``features``, layer by layer: ``(outputs, penultimate)``, float32 ``(n, 1)`` (binary) or ``(n, classes)``
+    probabilities and the output layer's input ``(n, d)``.
 
     Raises:
-        ValueError: ``model`` has no imgclf output layer.
+        ValueError: ``head`` has no imgclf output layer.
     """
     from imgclf.models.precision import OUTPUT_LAYER
-    from imgclf.models.transfer import split_at_features
 
-    head = split_at_features(model, pooled=True)[1]
     output = head.get_layer(OUTPUT_LAYER)
     below = [layer for layer in head.layers if layer is not output and not isinstance(layer, keras.layers.InputLayer)]
     outs, penultimate = [], []
     for start in range(0, len(features), batch_size):
         x = features[start : start + batch_size]
-        for layer in below:  # layer by layer: the output layer's input is the penultimate features
+        for layer in below:  # pooling, dropout (inference), unit normalisation: the output layer's input
             x = layer(x, training=False)
         penultimate.append(keras.ops.convert_to_numpy(x).astype(np.float32))
         outs.append(keras.ops.convert_to_numpy(output(x)).astype(np.float32))

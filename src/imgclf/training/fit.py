@@ -23,6 +23,7 @@ from imgclf.data.images import ImageSpec
 from imgclf.data.samples import Dataset
 from imgclf.errors import ImgclfError
 from imgclf.models import create_model, inference_model
+from imgclf.models.transfer import split_at_features
 from imgclf.pipeline.augment import Augmentation
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.pipeline.tfdata import available_memory, resolve_class_mode
@@ -264,11 +265,11 @@ def _after_training_cached(settings: Settings, trained, cached: tuple, class_mod
     (f_train, y_train), val = cached
     if val is None or not len(val[0]):
         return None, None
-    done = None
+    head, done = split_at_features(trained, pooled=True)[1], None
     if settings.calibrate:
-        pairs = [(head_outputs(trained, f)[1], target_labels(y)) for f, y in (val, (f_train, y_train))]
+        pairs = [(head_outputs(head, f)[1], target_labels(y)) for f, y in (val, (f_train, y_train))]
         done = calibrate_features(trained, *pairs, settings.ood_method, settings.ood_false_alarm_rate, run)
-    proba = head_outputs(trained, val[0])[0]  # after the temperature is folded in
+    proba = head_outputs(head, val[0])[0]  # after the temperature is folded in (the head shares its layers)
     return done, np.concatenate([1.0 - proba, proba], axis=1) if class_mode == "binary" else proba
 
 

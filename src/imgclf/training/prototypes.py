@@ -16,6 +16,7 @@ import numpy as np
 
 from imgclf.errors import ImgclfError
 from imgclf.models.precision import OUTPUT_LAYER
+from imgclf.training.features import head_outputs
 from imgclf.unknown.calibrate import target_labels
 
 #: Cosine similarities are multiplied by this before the softmax (a class 0.1 closer in cosine gets e times the odds);
@@ -56,14 +57,7 @@ def set_prototypes(head: keras.Model, features: np.ndarray, targets: np.ndarray,
     output layer of ``head`` (features → probabilities), and freeze the head. Returns the images per class, int
     ``(num_classes,)``."""
     output = head.get_layer(OUTPUT_LAYER)
-    below = [layer for layer in head.layers if layer is not output and not isinstance(layer, keras.layers.InputLayer)]
-    vectors = []
-    for start in range(0, len(features), batch_size):
-        x = features[start : start + batch_size]
-        for layer in below:  # pooling, unit normalisation: the output layer's input
-            x = layer(x, training=False)
-        vectors.append(keras.ops.convert_to_numpy(x))
-    vectors = np.concatenate(vectors) if vectors else np.zeros((0, output.kernel.shape[0]), np.float32)
+    vectors = head_outputs(head, features, batch_size)[1]  # pooled, unit-normalised: the output layer's input
     labels = target_labels(targets)
     output.set_weights(prototype_weights(class_prototypes(vectors, labels, num_classes), class_mode))
     for layer in head.layers:
