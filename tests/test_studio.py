@@ -4,34 +4,18 @@ nothing on disk."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-
 import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra (fastapi) is not installed")
 pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not installed")
 
 from fastapi.testclient import TestClient  # noqa: E402
+from studio_helpers import ORIGIN, snapshot  # noqa: E402
 
 from imgclf.studio.app import create_studio  # noqa: E402
 from imgclf.studio.project import class_images, data_folders, inside  # noqa: E402
 
 from conftest import write_class_folder  # noqa: E402
-
-ORIGIN = {"Origin": "http://127.0.0.1"}
-
-
-def snapshot(root):
-    """Every file under ``root`` (the studio's own thumbnail folder aside) with its SHA-256."""
-    out = {}
-    for folder, _, files in os.walk(root):
-        if ".imgclf-studio" in folder:
-            continue
-        for name in files:
-            path = os.path.join(folder, name)
-            out[os.path.relpath(path, root)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
-    return out
 
 
 @pytest.fixture
@@ -224,7 +208,7 @@ def test_runs_report_compare_and_try(project_with_runs):
         assert "Try a" in client.get("/try/a").text
         for run, engine in (("a", "fast copy"), ("b", "keras")):
             answer = client.post(f"/api/predict/{run}", files={"file": ("x.png", picture, "image/png")}, headers=ORIGIN)
-            assert answer.status_code == 200 and answer.json()["engine"] == engine
+            assert answer.status_code == 200 and answer.json()["engine"] == engine, answer.text
             assert answer.json()["label"] == "b_br" and set(answer.json()["probabilities"]) == {"a_tl", "b_br"}
         bad = client.post("/api/predict/a", files={"file": ("x.png", b"not an image", "image/png")}, headers=ORIGIN)
         assert bad.status_code == 400 and "error" in bad.json()

@@ -1,9 +1,12 @@
-"""Training from the studio: ``imgclf train`` in a background process, one at a time, a queue beyond that.
+"""The studio's long work — ``imgclf train``, ``imgclf suspects``, ``imgclf triage`` — in background processes, one
+at a time, a queue beyond that.
 
 A job is the command line a person would type (``imgclf train DATA --runs-dir PROJECT/runs --name NAME …``, or
-``--resume``), run as its own process so the server stays responsive and a crash stays in the job. Its stderr lines
-are kept (the epoch log), its run folder's ``history.csv`` is what the page draws as it grows, and **Stop** sends it
-SIGINT, as Ctrl-C in a terminal does: the run records ``"status": "interrupted"`` and ``--resume`` continues it.
+``--resume``; ``imgclf suspects DATA --out …``; ``imgclf triage RUN FOLDER --json``), run as its own process so the
+server stays responsive and a crash stays in the job. Its log lines are kept (the epoch log), a training's
+``history.csv`` is what the page draws as it grows, a command's stdout can go to a file (triage's JSON lines), and
+**Stop** sends SIGINT, as Ctrl-C in a terminal does: a run records ``"status": "interrupted"`` and ``--resume``
+continues it.
 """
 
 from __future__ import annotations
@@ -32,25 +35,31 @@ FORM_SETTINGS = ("recipe", "model", "backbone", "weights", "head", "target_size"
 
 @dataclass
 class Job:
-    """One training: ``id``, the ``command`` it runs, its ``run`` folder, ``status`` (``queued``, ``running``,
-    ``finished``, ``failed``, ``interrupted``), the process's ``returncode`` and its last ``log`` lines."""
+    """One command: ``id``, ``kind`` (``train``, ``suspects``, ``triage``), the ``command`` it runs, the ``run``
+    folder a training writes (``None`` otherwise), the file its stdout goes to (``output``; ``None``: into the log),
+    ``status`` (``queued``, ``running``, ``finished``, ``failed``, ``interrupted``), the process's ``returncode``, its
+    last ``log`` lines, and ``about`` (what the page links to when it ends: a data folder, an inbox)."""
 
     id: int
     command: list[str]
-    run: Path
+    run: Path | None
+    kind: str = "train"
+    output: Path | None = None
+    about: str = ""
     status: str = "queued"
     returncode: int | None = None
     log: deque = field(default_factory=lambda: deque(maxlen=LOG_LINES))
     process: subprocess.Popen | None = None
 
     def to_dict(self) -> dict:
-        history_file = self.run / "history.csv"
+        history_file = self.run / "history.csv" if self.run is not None else None
         try:
-            history = read_history_csv(history_file) if history_file.is_file() else []
+            history = read_history_csv(history_file) if history_file is not None and history_file.is_file() else []
         except ImgclfError:
             history = []
-        return {"id": self.id, "run": self.run.name, "status": self.status, "returncode": self.returncode,
-                "log": list(self.log), "history": history}  # fmt: skip
+        return {"id": self.id, "kind": self.kind, "run": self.run.name if self.run is not None else None,
+                "about": self.about, "status": self.status, "returncode": self.returncode, "log": list(self.log),
+                "history": history}  # fmt: skip
 
 
 def train_command(root: Path, form: dict) -> tuple[list[str], Path]:
@@ -60,7 +69,7 @@ def train_command(root: Path, form: dict) -> tuple[list[str], Path]:
     Raises:
         ImgclfError: a path outside the project, a missing data folder or run, or a setting the form may not set.
     """
-    base = [sys.executable, "-m", "imgclf.cli", "train"]
+    base = imgclf_command("train")
     runs = root / "runs"
     if form.get("resume"):
         run = inside(root, f"runs/{form['resume']}")
@@ -89,8 +98,14 @@ def train_command(root: Path, form: dict) -> tuple[list[str], Path]:
     return argv, inside(root, f"runs/{name}")
 
 
-class Trainer:
-    """The studio's training queue: :meth:`submit` a form, one job runs at a time, the next starts when it ends."""
+def imgclf_command(*args: str) -> list[str]:
+    """``argv`` of ``imgclf ARGS`` run by this Python (the studio's own installation)."""
+    return [sys.executable, "-m", "imgclf.cli", *args]
+
+
+class Jobs:
+    """The studio's queue: :meth:`submit` a training form or :meth:`submit_command` another command; one job runs at
+    a time, the next starts when it ends."""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).resolve()
@@ -105,11 +120,21 @@ class Trainer:
             ImgclfError: as :func:`train_command`.
         """
         command, run = train_command(self.root, form)
+        return self.submit_command("train", command, run=run)
+
+    def submit_command(self, kind: str, command: list[str], run: Path | None = None, output: Path | None = None,
+                       about: str = "") -> Job:  # fmt: skip
+        """Queue ``command`` (an argv), its stdout into ``output`` when given, and start it if nothing runs."""
         with self._lock:
-            job = Job(next(self._ids), command, run)
+            job = Job(next(self._ids), command, run, kind, output, about)
             self.jobs[job.id] = job
         self._next()
         return job
+
+    def latest(self, kind: str, about: str) -> Job | None:
+        """The newest job of ``kind`` about ``about``, or ``None``."""
+        found = [j for j in self.jobs.values() if j.kind == kind and j.about == about]
+        return found[-1] if found else None
 
     def stop(self, job_id: int) -> Job:
         """Interrupt a running job (SIGINT: the run is recorded as interrupted, resumable) or drop a queued one.
@@ -127,7 +152,7 @@ class Trainer:
 
     def get(self, job_id: int) -> Job:
         if job_id not in self.jobs:
-            raise ImgclfError(f"no training job {job_id}.")
+            raise ImgclfError(f"no job {job_id}.")
         return self.jobs[job_id]
 
     def _next(self) -> None:
@@ -139,15 +164,30 @@ class Trainer:
                 return
             job.status = "running"
             env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
-            job.process = subprocess.Popen(job.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                           env=env, cwd=self.root, preexec_fn=_default_sigint)  # fmt: skip
+            stdout = subprocess.PIPE
+            if job.output is not None:
+                job.output.parent.mkdir(parents=True, exist_ok=True)
+                stdout = open(job.output.with_name(job.output.name + ".part"), "w", encoding="utf-8")  # noqa: SIM115
+            try:
+                job.process = subprocess.Popen(job.command, stdout=stdout, text=True, env=env, cwd=self.root,
+                                               stderr=subprocess.PIPE if job.output else subprocess.STDOUT,
+                                               preexec_fn=_default_sigint)  # fmt: skip
+            finally:
+                if job.output is not None:
+                    stdout.close()  # the child holds its own copy
         threading.Thread(target=self._follow, args=(job,), daemon=True).start()
 
     def _follow(self, job: Job) -> None:
-        for line in job.process.stdout:
+        for line in job.process.stderr if job.output is not None else job.process.stdout:
             if "━" not in line and line.strip():  # the progress bar's redraws: the epoch lines say it all
                 job.log.append(line.rstrip("\n"))
         job.returncode = job.process.wait()
+        if job.output is not None:
+            part = job.output.with_name(job.output.name + ".part")
+            if job.returncode == 0:
+                part.replace(job.output)  # a finished answer only: a failed run leaves the last good one
+            else:
+                part.unlink(missing_ok=True)
         job.status = {0: "finished", 130: "interrupted"}.get(job.returncode, "failed")
         self._next()
 

@@ -110,3 +110,17 @@ def class_images(root: str | os.PathLike, name: str, split: str, cls: str, page:
     start = (page - 1) * per_page
     base = "/".join(p for p in (name, split, cls) if p)
     return [f"{base}/{n}" for n in names[start : start + per_page]], len(names)
+
+
+def inbox_folders(root: str | os.PathLike) -> list[tuple[str, int]]:
+    """``(name, images)`` of the folders directly inside the project that hold loose images (an inbox of unlabelled
+    pictures), data folders, hidden folders and ``runs/`` left out."""
+    root = Path(root)
+    found = []
+    for child in _class_dirs(root):
+        if child.name in (STUDIO_DIR, "runs"):
+            continue
+        count = len(_image_names(child))
+        if count:
+            found.append((child.name, count))
+    return found

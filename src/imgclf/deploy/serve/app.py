@@ -239,7 +239,7 @@ def create_app(predictor: Predictor, *, name: str = "model", info: dict | None =
         if len(file) != 1:
             raise UploadError(f"explain takes one image in the field 'file'. Received: {len(file)}")
         _, images = await read_images(file)
-        png = await asyncio.to_thread(_gradcam_png, explaining, images[0])
+        png = await asyncio.to_thread(gradcam_png, explaining, images[0])
         return Response(png, media_type="image/png")
 
     @app.get("/", response_class=HTMLResponse)
@@ -255,7 +255,10 @@ def create_app(predictor: Predictor, *, name: str = "model", info: dict | None =
     return app
 
 
-def _gradcam_png(predictor: Predictor, image: np.ndarray) -> bytes:
+def gradcam_png(predictor: Predictor, image: np.ndarray) -> bytes:
+    """PNG bytes of ``image`` (uint8 ``(height, width, channels)`` at the model's input size) with the Grad-CAM
+    heat-map of the predicted class over it (:func:`imgclf.explain.gradcam`; Selvaraju et al. 2017). Needs a Keras
+    model in ``predictor``."""
     from PIL import Image
 
     from imgclf.explain import gradcam

@@ -1,0 +1,29 @@
+"""What every page of the studio shares: the project folder, the templates, the job queue and the token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from imgclf.deploy.serve.guards import TOKEN_COOKIE
+from imgclf.studio.jobs import Jobs
+
+
+@dataclass
+class Studio:
+    """One studio: ``root`` (the project, resolved), ``env`` (its Jinja2 templates), ``jobs`` (the background queue)
+    and ``token`` (required of every request off loopback, else ``None``)."""
+
+    root: Path
+    env: object
+    jobs: Jobs
+    token: str | None = None
+
+    def page(self, template: str, request, **context):
+        """``template`` rendered as an HTML answer; the token of a ``?token=`` link kept as an httponly cookie."""
+        from fastapi.responses import HTMLResponse
+
+        answer = HTMLResponse(self.env.get_template(template).render(project=self.root.name, **context))
+        if self.token is not None and request.query_params.get("token") == self.token:
+            answer.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict")
+        return answer

@@ -1,0 +1,112 @@
+"""What the studio knows about a data folder's images beyond their class: ``imgclf doctor``'s findings and
+``imgclf suspects``' suspected wrong labels, kept in the project's studio folder and shown as filters of the data page.
+
+Doctor's checks run in the server (Pillow only: thousands of images a second at header level, a few hundred fully
+decoded); its answer is stored as ``PROJECT/.imgclf-studio/doctor/NAME.json``. Suspects need a backbone pass, so the
+studio runs ``imgclf suspects NAME --out PROJECT/.imgclf-studio/suspects/NAME`` as a background job and reads its
+``suspects.json``. Both are snapshots: a file moved or quarantined since drops out of the list (it is checked on disk
+each time a list is shown), and the page says when the snapshot was taken.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from imgclf._io import read_json, write_json
+from imgclf.curation.sheet import read_suspects
+from imgclf.data.doctor import PROBLEMS, diagnose_folder
+from imgclf.errors import ImgclfError
+from imgclf.studio.project import STUDIO_DIR, inside
+
+#: The filter of the data page showing the suspected wrong labels (the others are ``doctor:CODE``).
+SUSPECTS_VIEW = "suspects"
+
+
+def doctor_file(root: Path, name: str) -> Path:
+    """Where the doctor's findings about data folder ``name`` are kept."""
+    return Path(root) / STUDIO_DIR / "doctor" / f"{name}.json"
+
+
+def suspects_dir(root: Path, name: str) -> Path:
+    """The ``--out`` folder of ``imgclf suspects`` for data folder ``name``."""
+    return Path(root) / STUDIO_DIR / "suspects" / name
+
+
+def check_folder(root: str | os.PathLike, name: str, full: bool = True) -> dict:
+    """Run ``imgclf doctor``'s checks (:func:`imgclf.data.doctor.diagnose_folder`) on data folder ``name`` and keep
+    ``{"time", "files", "problems": {code: [paths relative to the project]}, "unusable": [...]}``.
+
+    Raises:
+        ImgclfError: ``name`` is not a folder inside the project.
+    """
+    root = Path(root).resolve()
+    folder = inside(root, name)
+    found = diagnose_folder(folder, full=full)
+    base = folder.relative_to(root).as_posix()
+    kept = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "files": len(found["files"]),
+            "problems": {code: [f"{base}/{p}" for p in paths] for code, paths in found["problems"].items()},
+            "unusable": [f"{base}/{p}" for p in found["unusable"]]}  # fmt: skip
+    doctor_file(root, name).parent.mkdir(parents=True, exist_ok=True)
+    write_json(doctor_file(root, name), kept)
+    return kept
+
+
+def read_checks(root: str | os.PathLike, name: str) -> dict | None:
+    """The doctor's findings kept for ``name`` (see :func:`check_folder`), or ``None`` when never checked."""
+    file = doctor_file(Path(root), name)
+    try:
+        return read_json(file) if file.is_file() else None
+    except ValueError:
+        return None  # a half-written or damaged snapshot: check again
+
+
+def read_suspected(root: str | os.PathLike, name: str) -> list[dict] | None:
+    """The suspects of ``name``'s last ``imgclf suspects`` job, paths made relative to the project, or ``None``
+    when it was never judged. A suspect outside the project (a linked dataset) is left out."""
+    root = Path(root).resolve()
+    folder = suspects_dir(root, name)
+    try:
+        suspects = read_suspects(folder)
+    except ImgclfError:
+        return None
+    found = []
+    for s in suspects:
+        real = Path(os.path.realpath(root / s["path"]))  # an absolute path stays absolute under "/"
+        if root in real.parents:
+            found.append({**s, "path": real.relative_to(root).as_posix()})
+    return found
+
+
+def views(root: str | os.PathLike, name: str) -> list[tuple[str, str, int]]:
+    """The data page's filters for ``name``: ``(view, title, images still there)``, suspects first, then each
+    doctor finding in :data:`~imgclf.data.doctor.PROBLEMS`' order."""
+    found = []
+    suspected = read_suspected(root, name)
+    if suspected is not None:
+        found.append((SUSPECTS_VIEW, "suspected wrong labels", len(view_items(root, name, SUSPECTS_VIEW))))
+    checks = read_checks(root, name) or {"problems": {}}
+    for code in checks["problems"]:
+        if code in PROBLEMS:
+            found.append((f"doctor:{code}", PROBLEMS[code][1], len(view_items(root, name, f"doctor:{code}"))))
+    return found
+
+
+def view_items(root: str | os.PathLike, name: str, view: str) -> list[dict]:
+    """The images a filter shows, still on disk: dicts with ``path`` (relative to the project) and ``note``
+    (what was found), and for suspects ``label``, ``suggested``, ``confidence``; most suspect first.
+
+    Raises:
+        ImgclfError: ``view`` is neither ``suspects`` nor ``doctor:CODE`` of a known problem.
+    """
+    root = Path(root).resolve()
+    if view == SUSPECTS_VIEW:
+        rows = [{**s, "note": f"{s['label']} → {s['suggested']} ({float(s['confidence']):.2f})"}
+                for s in read_suspected(root, name) or []]  # fmt: skip
+    elif view.startswith("doctor:") and view[7:] in PROBLEMS:
+        paths = (read_checks(root, name) or {"problems": {}})["problems"].get(view[7:], [])
+        rows = [{"path": p, "note": PROBLEMS[view[7:]][1]} for p in paths]
+    else:
+        raise ImgclfError(f"view must be 'suspects' or 'doctor:' and a doctor finding. Received: {view!r}")
+    return [r for r in rows if (root / r["path"]).is_file()]

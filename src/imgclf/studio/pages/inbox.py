@@ -1,0 +1,101 @@
+"""The inbox: a folder of unlabelled pictures, sorted by ``imgclf triage RUN FOLDER --json`` (run as a background
+job; unknown first, then the least sure, diverse), shown one at a time; keys 1-9 file the picture under a class of
+the chosen data folder (``triage --accept``'s function, :func:`imgclf.curation.triage.accept`), U skips it, Z
+undoes the last filing (:func:`imgclf.curation.relabel.undo`)."""
+
+# No ``from __future__ import annotations``: FastAPI reads the endpoints' annotations (Request, UploadFile).
+
+import json
+import os
+from pathlib import Path
+
+from imgclf.errors import ImgclfError
+from imgclf.studio.context import Studio
+from imgclf.studio.project import STUDIO_DIR, data_folders, inbox_folders, inside, read_data_folder
+
+
+def triage_file(root: Path, run: str, folder: str) -> Path:
+    """Where the triage of ``folder`` by ``run`` is kept (``triage --json``'s lines)."""
+    return Path(root) / STUDIO_DIR / "inbox" / run / f"{folder}.jsonl"
+
+
+def read_triage(root: Path, run: str, folder: str) -> list[dict] | None:
+    """The rows of the last triage of ``folder`` by ``run`` whose picture is still in the folder, highest priority
+    first, ``path`` relative to the project; ``None`` when it was never sorted."""
+    file = triage_file(root, run, folder)
+    if not file.is_file():
+        return None
+    rows = []
+    for line in file.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+            real = Path(os.path.realpath(row["path"]))
+        except (ValueError, KeyError, TypeError):
+            continue  # a damaged line: that picture is simply not offered
+        if root in real.parents and real.is_file():
+            rows.append({**row, "path": real.relative_to(root).as_posix()})
+    return rows
+
+
+def _classes(root: Path, into: str) -> list[str]:
+    folder = read_data_folder(root, into)
+    if folder is None:
+        raise ImgclfError(f"{into!r} is not a data folder of this project.")
+    return sorted(folder.splits.get("train", folder.splits.get("", {})))
+
+
+def router(studio: Studio):
+    from fastapi import APIRouter, Request
+    from fastapi.responses import HTMLResponse
+
+    from imgclf.runs.listing import list_runs
+
+    api = APIRouter()
+    root = studio.root
+
+    def inbox_name(folder: str) -> str:
+        if folder not in dict(inbox_folders(root)):
+            raise ImgclfError(f"{folder!r} is not a folder of unlabelled pictures in this project.")
+        return folder
+
+    @api.get("/inbox", response_class=HTMLResponse)
+    async def inbox(request: Request, folder: str = "", run: str = "", into: str = ""):
+        inboxes = inbox_folders(root)
+        runs = [r.name for r in list_runs(root / "runs") if r.status == "finished"] if (root / "runs").is_dir() else []
+        datas = [f.name for f in data_folders(root)]
+        folder = folder or (inboxes[0][0] if inboxes else "")
+        run = run or (runs[0] if runs else "")
+        into = into or (datas[0] if datas else "")
+        rows = read_triage(root, run, inbox_name(folder)) if folder and run else None
+        job = studio.jobs.latest("triage", f"{run}/{folder}")
+        return studio.page("inbox.html.j2", request, inboxes=inboxes, runs=runs, datas=datas, folder=folder, run=run,
+                           into=into, rows=rows, classes=_classes(root, into) if into else [],
+                           job=job.to_dict() if job else None)  # fmt: skip
+
+    @api.post("/api/inbox/triage")
+    async def sort(body: dict):
+        """Start ``imgclf triage RUN FOLDER --json`` in the background, its lines kept for the inbox page."""
+        from imgclf.studio.jobs import imgclf_command
+
+        run, folder = str(body.get("run", "")), inbox_name(str(body.get("folder", "")))
+        run_dir = inside(root, f"runs/{run}")
+        if not (run_dir / "model.keras").is_file():
+            raise ImgclfError(f"{run!r} is not a trained run of this project.")
+        command = imgclf_command("triage", str(run_dir), str(inside(root, folder)), "--json")
+        job = studio.jobs.submit_command("triage", command, output=triage_file(root, run, folder),
+                                         about=f"{run}/{folder}")  # fmt: skip
+        return job.to_dict()
+
+    @api.post("/api/inbox/file")
+    async def file(body: dict):
+        """File one picture of an inbox under ``label`` in the data folder ``into`` (undo: ``/api/undo``)."""
+        from imgclf.curation.triage import accept
+
+        into = str(body.get("into", ""))
+        picture = inside(root, str(body.get("path", "")))
+        if picture.parent.parent != root or picture.parent.name not in dict(inbox_folders(root)):
+            raise ImgclfError(f"{body.get('path')!r} is not a picture of an inbox folder. Nothing was moved.")
+        _classes(root, into)
+        return {"moved": accept([{"path": str(picture), "label": str(body.get("label", ""))}], inside(root, into))}
+
+    return api
