@@ -43,3 +43,21 @@ def write_pictures(folder, kind: str, count: int, start: int = 0, size: int = 64
                 arr[:, c : c + width] = rng.integers(100, 256, 3)
             im = Image.fromarray(arr).rotate(int(rng.integers(0, 180)))
         im.save(os.path.join(folder, f"{kind}-{i:03d}.png"))
+
+
+def wait_job(client, job_id, until=None, timeout=240):
+    """The job's state once ``until(job)`` holds (default: it has ended), polled through ``/api/jobs/ID``.
+
+    Raises:
+        AssertionError: not within ``timeout`` seconds.
+    """
+    import time
+
+    until = until or (lambda j: j["status"] not in ("queued", "running"))
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if until(job):
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} never got there: {job}")

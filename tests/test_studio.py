@@ -10,7 +10,7 @@ pytest.importorskip("fastapi", reason="the serve extra (fastapi) is not installe
 pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not installed")
 
 from fastapi.testclient import TestClient  # noqa: E402
-from studio_helpers import ORIGIN, snapshot  # noqa: E402
+from studio_helpers import ORIGIN, snapshot, wait_job  # noqa: E402
 
 from imgclf.studio.app import create_studio  # noqa: E402
 from imgclf.studio.project import class_images, data_folders, inside  # noqa: E402
@@ -225,18 +225,6 @@ def test_runs_report_compare_and_try(project_with_runs):
         assert client.post("/api/export", json={"run": "b", "format": "tflite"}).status_code == 403  # no Origin
 
 
-def _wait(client, job_id, until, timeout=180):
-    import time
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if until(job):
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} never got there: {job}")
-
-
 def test_train_a_short_run_and_refuse_bad_forms(tmp_path):
     """A training started from the studio runs `imgclf train` in the background and its history grows; a bad setting
     fails the job with the command's own one-line error; forms that leave the project or set other settings are
@@ -252,10 +240,10 @@ def test_train_a_short_run_and_refuse_bad_forms(tmp_path):
             answer = client.post("/api/train", json=body, headers=ORIGIN)
             assert answer.status_code == 400 and message in answer.json()["error"], body
         bad = client.post("/api/train", json={**form, "name": "x", "epochs": 0}, headers=ORIGIN).json()
-        failed = _wait(client, bad["id"], lambda j: j["status"] not in ("queued", "running"))
+        failed = wait_job(client, bad["id"], lambda j: j["status"] not in ("queued", "running"))
         assert failed["status"] == "failed" and any("epochs must be" in line for line in failed["log"])
         short = client.post("/api/train", json={**form, "name": "short", "epochs": 2}, headers=ORIGIN).json()
-        done = _wait(client, short["id"], lambda j: j["status"] not in ("queued", "running"))
+        done = wait_job(client, short["id"], lambda j: j["status"] not in ("queued", "running"))
         assert done["status"] == "finished" and [r["epoch"] for r in done["history"]] == [1, 2]
         assert (root / "runs" / "short" / "model.keras").is_file() and "Training short" in client.get(
             f"/jobs/{short['id']}"
@@ -279,19 +267,19 @@ def test_train_queue_stop_and_resume(tmp_path):
         second = client.post("/api/train", json={**form, "name": "short", "epochs": 2}, headers=ORIGIN).json()
         assert first["status"] == "running" and second["status"] == "queued"
         last = root / "runs" / "long" / "last.keras"  # a checkpoint to resume from (else Stop leaves no run)
-        _wait(client, first["id"], lambda j: len(j["history"]) >= 1 and last.is_file())  # the curve grows
+        wait_job(client, first["id"], lambda j: len(j["history"]) >= 1 and last.is_file())  # the curve grows
         assert "Training long" in client.get(f"/jobs/{first['id']}").text
         client.post(f"/api/jobs/{first['id']}/stop", headers=ORIGIN)
-        stopped = _wait(client, first["id"], lambda j: j["status"] not in ("queued", "running"))
+        stopped = wait_job(client, first["id"], lambda j: j["status"] not in ("queued", "running"))
         assert stopped["status"] == "interrupted" and stopped["returncode"] == 130, stopped["log"][-12:]
         state = json.loads((root / "runs" / "long" / "state.json").read_text())
         assert (
             state["status"] == "interrupted" and state["epochs_completed"] < 25
         )  # (the epoch in progress may be mid-save)
-        done = _wait(client, second["id"], lambda j: j["status"] not in ("queued", "running"))
+        done = wait_job(client, second["id"], lambda j: j["status"] not in ("queued", "running"))
         assert done["status"] == "finished" and [r["epoch"] for r in done["history"]] == [1, 2]
         again = client.post("/api/train", json={"resume": "long"}, headers=ORIGIN).json()
-        finished = _wait(client, again["id"], lambda j: j["status"] not in ("queued", "running"))
+        finished = wait_job(client, again["id"], lambda j: j["status"] not in ("queued", "running"))
         assert finished["status"] == "finished" and [r["epoch"] for r in finished["history"]] == list(range(1, 26))
         events = client.get(f"/api/jobs/{again['id']}/events")  # a finished job: one event, then the stream ends
         assert events.text.startswith("data: ") and '"status": "finished"' in events.text

@@ -11,7 +11,7 @@ pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not install
 
 from fastapi.testclient import TestClient  # noqa: E402
 from PIL import Image  # noqa: E402
-from studio_helpers import ORIGIN, snapshot, write_pictures  # noqa: E402
+from studio_helpers import ORIGIN, snapshot, wait_job, write_pictures  # noqa: E402
 
 from imgclf.studio.app import create_studio  # noqa: E402
 
@@ -112,7 +112,7 @@ def test_suspects_job_flags_a_planted_wrong_label_and_the_page_moves_it(tmp_path
     with TestClient(create_studio(root), base_url="http://127.0.0.1") as client:
         job = client.post("/api/suspects", json={"data": "toys", "weights": str(WEIGHTS)}, headers=ORIGIN).json()
         assert job["kind"] == "suspects" and job["status"] in ("queued", "running")
-        done = _wait(client, job["id"])
+        done = wait_job(client, job["id"])
         assert done["status"] == "finished", done["log"]
         page = client.get("/data/toys").text
         assert 'data-view="suspects"' in page
@@ -124,18 +124,6 @@ def test_suspects_job_flags_a_planted_wrong_label_and_the_page_moves_it(tmp_path
                                                   "to": "stripes"}, headers=ORIGIN)  # fmt: skip
         assert moved.status_code == 200 and not planted.exists()
         assert "toys/discs/stripes-100.png" not in client.get("/data/toys", params={"view": "suspects"}).text
-
-
-def _wait(client, job_id, timeout=240):
-    import time
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] not in ("queued", "running"):
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} never ended: {job}")
 
 
 #: One small picture, as a form's file field.

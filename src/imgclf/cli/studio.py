@@ -17,8 +17,8 @@ def studio(
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this computer only; elsewhere a token is required).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ):  # fmt: skip
-    """The studio: browse the data by class, move images between classes (with undo), see the runs — in a browser,
-    on this computer (needs the serve extra)."""
+    """The studio: the whole loop in a browser on this computer — data, checks, wrong labels, webcam pictures,
+    training, runs, exports, live predictions, the inbox (needs the serve extra)."""
     from imgclf.studio.app import serve_studio
 
     def announce(address: str) -> None:

@@ -61,7 +61,11 @@ def router(studio: Studio):
     @api.get("/inbox", response_class=HTMLResponse)
     async def inbox(request: Request, folder: str = "", run: str = "", into: str = ""):
         inboxes = inbox_folders(root)
-        runs = [r.name for r in list_runs(root / "runs") if r.status == "finished"] if (root / "runs").is_dir() else []
+        runs = (
+            [r["name"] for r in list_runs(root / "runs") if r["status"] == "finished"]
+            if (root / "runs").is_dir()
+            else []
+        )
         datas = [f.name for f in data_folders(root)]
         folder = folder or (inboxes[0][0] if inboxes else "")
         run = run or (runs[0] if runs else "")

@@ -1,0 +1,240 @@
+"""The studio's inbox and Grad-CAM view, and the whole loop in a browser: suspects → relabel, undo, relabel → webcam
+frames into a class → train and watch → stop and resume → compare → export and download → predict → inbox."""
+
+import io
+import os
+import shutil
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the serve extra (fastapi) is not installed")
+pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not installed")
+
+from fastapi.testclient import TestClient  # noqa: E402
+from PIL import Image  # noqa: E402
+from studio_helpers import ORIGIN, snapshot, wait_job, write_pictures  # noqa: E402
+
+from imgclf.studio.app import create_studio  # noqa: E402
+
+from conftest import SHARED, requires_shared, square_image, write_class_folder  # noqa: E402
+
+WEIGHTS = SHARED / "weights" / "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def project_with_inbox(tmp_path_factory):
+    """A project: ``shapes`` (two classes), a run ``a`` trained on it, and ``inbox/`` with 6 unlabelled squares
+    and 2 pictures of another kind (stripes)."""
+    from imgclf import ImageClassifier
+
+    root = tmp_path_factory.mktemp("studio-loop") / "project"
+    write_class_folder(root / "shapes", {"a_tl": 20, "b_br": 20}, size=40)
+    ImageClassifier(model="course_small", target_size=(32, 32), epochs=4, batch_size=8).fit(
+        root / "shapes", run_dir=root / "runs" / "a", verbose=0)  # fmt: skip
+    (root / "inbox").mkdir()
+    for k in range(6):
+        square_image("tl" if k % 2 else "br", 40, 500 + k).save(root / "inbox" / f"new-{k}.png")
+    write_pictures(root / "inbox", "stripes", 2, size=40)
+    return root
+
+
+def test_inbox_sorts_files_and_undoes_and_the_gradcam_view(project_with_inbox):
+    root = project_with_inbox
+    with TestClient(create_studio(root), base_url="http://127.0.0.1") as client:
+        assert 'href="/inbox?folder=inbox"' in client.get("/").text
+        page = client.get("/inbox").text
+        assert "Sort them" in page and '<option value="inbox" selected>inbox (8)</option>' in page
+        job = client.post("/api/inbox/triage", json={"run": "a", "folder": "inbox"}, headers=ORIGIN).json()
+        assert job["kind"] == "triage"
+        done = wait_job(client, job["id"])
+        assert done["status"] == "finished", done["log"]
+        page = client.get("/inbox", params={"folder": "inbox", "run": "a", "into": "shapes"}).text
+        assert page.count('class="file"') == 2 and "<kbd>1</kbd> a_tl" in page and "<kbd>U</kbd>" in page
+        rows = _rows(page)
+        assert len(rows) == 8 and [r["priority"] for r in rows] == sorted((r["priority"] for r in rows), reverse=True)
+        picture = root / rows[0]["path"]
+        original = picture.read_bytes()
+        moved = client.post("/api/inbox/file", json={"into": "shapes", "path": rows[0]["path"], "label": "b_br"},
+                            headers=ORIGIN)  # fmt: skip
+        assert moved.status_code == 200 and (root / "shapes" / "b_br" / picture.name).read_bytes() == original
+        assert len(_rows(client.get("/inbox", params={"folder": "inbox", "run": "a"}).text)) == 7  # filed: gone
+        twice = client.post("/api/inbox/file", json={"into": "shapes", "path": rows[1]["path"], "label": "cats"},
+                            headers=ORIGIN)  # fmt: skip
+        assert twice.status_code == 400 and "'cats' is not a class" in twice.json()["error"]
+        assert client.post("/api/undo", json={"data": "shapes"}, headers=ORIGIN).json()["undone"]
+        assert picture.read_bytes() == original and not (root / "shapes" / "b_br" / picture.name).exists()
+        # Grad-CAM of a picture: a PNG at the model's input size
+        square = io.BytesIO()
+        square_image("br", 40, 7).save(square, format="PNG")
+        heat = client.post("/api/explain/a", files={"file": ("x.png", square.getvalue(), "image/png")}, headers=ORIGIN)
+        assert heat.status_code == 200 and heat.headers["content-type"] == "image/png"
+        with Image.open(io.BytesIO(heat.content)) as im:
+            assert im.size == (32, 32) and len(set(im.getdata())) > 8  # a picture, not a blank
+        not_a_run = client.post("/api/explain/zzz", files={"file": ("x.png", square.getvalue(), "image/png")},
+                                headers=ORIGIN)  # fmt: skip
+        assert not_a_run.status_code == 400 and "not a trained run" in not_a_run.json()["error"]
+
+
+def _rows(page: str) -> list[dict]:
+    import json
+
+    start = page.index("const rows = ") + len("const rows = ")
+    return json.JSONDecoder().raw_decode(page[start:])[0]
+
+
+@pytest.mark.slow
+@requires_shared(WEIGHTS)
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_the_whole_loop_in_a_browser(tmp_path):
+    """What a person does in the studio, clicked in headless Chromium with a fake camera. Screenshots of every page
+    go to ``$IMGCLF_SCREENSHOTS`` when set (else the test's temporary folder)."""
+    import threading
+    import time
+    import zipfile
+
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    uvicorn = pytest.importorskip("uvicorn", reason="the serve extra (uvicorn) is not installed")
+    from test_serve_browser import free_port
+
+    shots = os.environ.get("IMGCLF_SCREENSHOTS") or str(tmp_path / "screenshots")
+    os.makedirs(shots, exist_ok=True)
+    root = tmp_path / "project"
+    write_pictures(root / "toys" / "discs", "discs", 24)
+    write_pictures(root / "toys" / "stripes", "stripes", 24)
+    write_pictures(root / "toys" / "discs", "stripes", 1, start=100)  # planted: a striped picture filed as a disc
+    write_pictures(root / "inbox", "discs", 3, start=200)
+    write_pictures(root / "inbox", "stripes", 3, start=200)
+    planted = "toys/discs/stripes-100.png"
+
+    port = free_port()
+    app = create_studio(root)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with playwright_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])  # fmt: skip
+            page = browser.new_page(viewport={"width": 1200, "height": 900}, accept_downloads=True)
+            shot = lambda name: page.screenshot(path=os.path.join(shots, f"{name}.png"), full_page=True)  # noqa: E731
+            page.goto(url + "/")
+            shot("01-home")
+            # the data page: find the suspects, see the planted wrong label first, move it, undo, move again
+            page.click("text=toys")
+            page.fill("#weights", str(WEIGHTS))
+            page.click("#suspects")
+            page.wait_for_url("**view=suspects**", timeout=240_000)
+            first = page.locator(".grid input").first
+            assert first.get_attribute("value") == planted
+            shot("02-suspects")
+            page.locator(f"label[title='{planted}'] button.suggested").click()
+            page.wait_for_selector("#status:has-text('Moved 1')")
+            page.wait_for_load_state("load")
+            assert (root / "toys" / "stripes" / "stripes-100.png").is_file()
+            page.click("#undo")
+            page.wait_for_selector("#status:has-text('Put back 1')")
+            page.wait_for_load_state("load")
+            assert (root / planted).is_file()
+            page.locator(f"label[title='{planted}'] button.suggested").click()
+            page.wait_for_selector("#status:has-text('Moved 1')")
+            # doctor's checks as a filter
+            page.goto(url + "/data/toys")
+            page.click("#doctor")
+            page.wait_for_selector("text=: 49 files")  # the page reloads: "last checked <time>: 49 files"
+            # five webcam frames into a class (Chromium's fake camera)
+            page.goto(url + "/data/toys?cls=discs")
+            page.click("#camera-on")
+            page.wait_for_selector("#burst:not([disabled])")
+            page.fill("#frames", "5")
+            shot("03-data-capture")
+            page.click("#burst")
+            page.wait_for_selector("#status:has-text('Saved 5 pictures into discs')")
+            captured = sorted((root / "toys" / "discs").glob("capture-*.jpg"))
+            assert len(captured) == 5 and all(Image.open(c).size == (640, 480) for c in captured)
+            # train 2 epochs, then a longer run: watch its curve grow, stop it, resume it
+            form = {"data": "toys", "model": "course_small", "target_size": "48 48", "batch_size": "8"}
+            for name, epochs in (("first", "2"), ("second", "40")):
+                page.goto(url + "/train")
+                page.fill("input[name=name]", name)
+                page.fill("input[name=model]", form["model"])
+                page.fill("input[name=target_size]", form["target_size"])
+                page.fill("input[name=batch_size]", form["batch_size"])
+                page.fill("input[name=epochs]", epochs)
+                if name == "first":
+                    shot("04-train-form")
+                page.click("button[type=submit]")
+                page.wait_for_url("**/jobs/*")
+                if name == "first":
+                    page.wait_for_selector("#state:has-text('finished')", timeout=120_000)
+                    assert page.locator("#val").get_attribute("points").count(",") == 2
+                    shot("05-job-finished")
+            growing = []  # the curve's points while the job runs, as the page shows them
+            while len(growing) < 2 or growing[-1] < 2:
+                state = page.locator("#state").inner_text()
+                assert state == "running", page.locator("#log").inner_text()
+                points = page.locator("#val").get_attribute("points").count(",")
+                if not growing or points != growing[-1]:
+                    growing.append(points)
+                time.sleep(0.1)
+            shot("06-job-running")
+            while not (root / "runs" / "second" / "last.keras").is_file():  # a checkpoint to resume from
+                time.sleep(0.1)
+            page.click("#stop")
+            page.wait_for_selector("#state:has-text('interrupted')", timeout=60_000)
+            shot("07-job-stopped")
+            page.click("#resume")
+            page.wait_for_url("**/jobs/*")
+            page.wait_for_selector("#state:has-text('finished')", timeout=240_000)
+            assert page.locator("#val").get_attribute("points").count(",") == 40
+            # compare the two runs
+            page.goto(url + "/")
+            shot("08-home-runs")
+            page.check("input.pick[value=first]")
+            page.check("input.pick[value=second]")
+            page.click("#compare")
+            page.wait_for_url("**/file?path=runs/compare-**")
+            assert "first vs second" in page.content()
+            shot("09-compare")
+            # export one and download it
+            page.goto(url + "/")
+            with page.expect_download(timeout=120_000) as download:
+                page.select_option("select.format[data-run=first]", "tflite")
+            archive = download.value.path()
+            assert "first-tflite/model.tflite" in zipfile.ZipFile(archive).namelist()
+            # predict a picture
+            page.goto(url + "/try/first")
+            page.set_input_files("#picture", str(root / "toys" / "stripes" / "stripes-000.png"))
+            page.wait_for_selector("#label")
+            assert "stripes" in page.locator("#label").inner_text()
+            page.check("#explain")
+            page.set_input_files("#picture", str(root / "toys" / "discs" / "discs-000.png"))
+            page.wait_for_function("document.getElementById('heatmap').naturalWidth > 0")
+            shot("10-try")
+            page.click("#camera-on")
+            page.wait_for_function("document.getElementById('status').textContent.includes('fast copy')"
+                                   " || document.getElementById('status').textContent.includes('keras')")  # fmt: skip
+            page.click("#camera-off")
+            # the inbox: sort with the first run, file one with a key, undo with Z
+            page.goto(url + "/inbox")
+            page.select_option("select[name=run]", "first")
+            page.click("#sort")
+            page.wait_for_selector("#picture", timeout=120_000)
+            page.wait_for_function("document.getElementById('picture').naturalWidth > 0")
+            shot("11-inbox")
+            shown = page.locator("#position").inner_text().split(" · ")[-1]
+            page.keyboard.press("2")
+            page.wait_for_selector("#status:has-text('Filed under stripes')")
+            assert (root / "toys" / "stripes" / shown).is_file() and not (root / "inbox" / shown).exists()
+            page.keyboard.press("z")
+            page.wait_for_selector("#status:has-text('Put back 1')")
+            assert (root / "inbox" / shown).is_file()
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert snapshot(root)  # the project is still there, whole
