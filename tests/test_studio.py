@@ -245,6 +245,13 @@ def test_train_a_short_run_and_refuse_bad_forms(tmp_path):
         short = client.post("/api/train", json={**form, "name": "short", "epochs": 2}, headers=ORIGIN).json()
         done = wait_job(client, short["id"], lambda j: j["status"] not in ("queued", "running"))
         assert done["status"] == "finished" and [r["epoch"] for r in done["history"]] == [1, 2]
+        assert done["diagnosis"]["verdict"] in (
+            "underfitting",
+            "still_improving",
+            "good_fit",
+            "overfitting",
+            "unstable",
+        )
         assert (root / "runs" / "short" / "model.keras").is_file() and "Training short" in client.get(
             f"/jobs/{short['id']}"
         ).text

@@ -172,6 +172,7 @@ def test_the_whole_loop_in_a_browser(tmp_path):
                 if name == "first":
                     page.wait_for_selector("#state:has-text('finished')", timeout=120_000)
                     assert page.locator("#val").get_attribute("points").count(",") == 2
+                    assert page.locator("#diagnosis").is_visible() and page.locator("#message").inner_text()
                     shot("05-job-finished")
             growing = []  # the curve's points while the job runs, as the page shows them
             while len(growing) < 2 or growing[-1] < 2:

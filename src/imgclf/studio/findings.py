@@ -36,7 +36,8 @@ def suspects_dir(root: Path, name: str) -> Path:
 
 def check_folder(root: str | os.PathLike, name: str, full: bool = True) -> dict:
     """Run ``imgclf doctor``'s checks (:func:`imgclf.data.doctor.diagnose_folder`) on data folder ``name`` and keep
-    ``{"time", "files", "problems": {code: [paths relative to the project]}, "unusable": [...]}``.
+    ``{"time", "files", "problems": {code: [paths relative to the project]}, "unusable": [...], "copies": {duplicate:
+    the file it copies}}``.
 
     Raises:
         ImgclfError: ``name`` is not a folder inside the project.
@@ -45,9 +46,15 @@ def check_folder(root: str | os.PathLike, name: str, full: bool = True) -> dict:
     folder = inside(root, name)
     found = diagnose_folder(folder, full=full)
     base = folder.relative_to(root).as_posix()
+    first_of = {}  # SHA-256 → the first file with those bytes: what a duplicate is a copy of
+    for f in found["files"]:
+        if f["sha256"]:
+            first_of.setdefault(f["sha256"], f["path"])
+    copies = {f"{base}/{f['path']}": f"{base}/{first_of[f['sha256']]}" for f in found["files"]
+              if "duplicate" in f["problems"] and first_of.get(f["sha256"], f["path"]) != f["path"]}  # fmt: skip
     kept = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "files": len(found["files"]),
             "problems": {code: [f"{base}/{p}" for p in paths] for code, paths in found["problems"].items()},
-            "unusable": [f"{base}/{p}" for p in found["unusable"]]}  # fmt: skip
+            "unusable": [f"{base}/{p}" for p in found["unusable"]], "copies": copies}  # fmt: skip
     doctor_file(root, name).parent.mkdir(parents=True, exist_ok=True)
     write_json(doctor_file(root, name), kept)
     return kept
@@ -105,8 +112,10 @@ def view_items(root: str | os.PathLike, name: str, view: str) -> list[dict]:
         rows = [{**s, "note": f"{s['label']} → {s['suggested']} ({float(s['confidence']):.2f})"}
                 for s in read_suspected(root, name) or []]  # fmt: skip
     elif view.startswith("doctor:") and view[7:] in PROBLEMS:
-        paths = (read_checks(root, name) or {"problems": {}})["problems"].get(view[7:], [])
-        rows = [{"path": p, "note": PROBLEMS[view[7:]][1]} for p in paths]
+        checks = read_checks(root, name) or {"problems": {}}
+        copies = checks.get("copies", {})
+        rows = [{"path": p, "note": f"copy of {copies[p].rsplit('/', 1)[-1]}" if p in copies else PROBLEMS[view[7:]][1]}
+                for p in checks["problems"].get(view[7:], [])]  # fmt: skip
     else:
         raise ImgclfError(f"view must be 'suspects' or 'doctor:' and a doctor finding. Received: {view!r}")
     return [r for r in rows if (root / r["path"]).is_file()]

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from imgclf import settings as declared
 from imgclf.errors import ImgclfError
+from imgclf.report.diagnosis import diagnose
 from imgclf.runs.history import read_history_csv
 from imgclf.studio.project import inside
 
@@ -57,9 +58,12 @@ class Job:
             history = read_history_csv(history_file) if history_file is not None and history_file.is_file() else []
         except ImgclfError:
             history = []
+        diagnosis = None
+        if self.kind == "train" and self.status in ("finished", "interrupted") and history:
+            diagnosis = diagnose(history).to_dict()  # what the command printed at its end, for the page's box
         return {"id": self.id, "kind": self.kind, "run": self.run.name if self.run is not None else None,
                 "about": self.about, "status": self.status, "returncode": self.returncode, "log": list(self.log),
-                "history": history}  # fmt: skip
+                "history": history, "diagnosis": diagnosis}  # fmt: skip
 
 
 def train_command(root: Path, form: dict) -> tuple[list[str], Path]:
