@@ -7,6 +7,9 @@ Writes a project with one data folder of two classes (64x64 JPEGs, half each), s
 
 - first page: 50 requests of ``GET /data/NAME`` (the first class's first page): p50 and p95 latency (issue 28: p95
   at most 300 ms with thumbnails cached);
+- after ``Check every file`` (``POST /api/doctor``, timed; the synthetic pictures are rolled copies of one
+  picture, so nearly every one is a duplicate or near duplicate — the worst case for the filters): the first page
+  again, and the first page of the duplicates filter, p50 and p95 of 20 requests each;
 - browsing: for ``--seconds``, a loop of random pages of both classes and their thumbnails (a person paging
   through), sampling the server's resident memory every 5 s: it must stay flat.
 
@@ -85,6 +88,19 @@ def main() -> None:
                     times.append(1000 * (time.perf_counter() - t0))
                 print(f"first page, thumbnails cached: p50 {np.percentile(times, 50):.0f} ms, "
                       f"p95 {np.percentile(times, 95):.0f} ms (50 requests)")  # fmt: skip
+                t0 = time.perf_counter()
+                checked = client.post("/api/doctor", json={"data": "pets"}, headers={"Origin": base}, timeout=600)
+                problems = checked.json()["problems"]
+                print(f"check every file: {time.perf_counter() - t0:.1f} s, findings {problems}")
+                for label, params in (("first page", {"cls": "cats"}),
+                                      ("duplicates filter", {"view": "doctor:duplicate"})):  # fmt: skip
+                    times = []
+                    for _ in range(20):
+                        t0 = time.perf_counter()
+                        client.get("/data/pets", params=params).raise_for_status()
+                        times.append(1000 * (time.perf_counter() - t0))
+                    print(f"{label} with the findings: p50 {np.percentile(times, 50):.0f} ms, "
+                          f"p95 {np.percentile(times, 95):.0f} ms (20 requests)")  # fmt: skip
                 memory, pages, rng = [rss_mb(pid)], 0, random.Random(0)
                 end, sample = time.time() + args.seconds, time.time() + 5
                 while time.time() < end:
