@@ -54,6 +54,23 @@ def test_a_new_class_gets_a_new_output_and_the_old_ones_stay_right(tmp_path, mon
     assert update["after"] >= 0.9 and all(c["after"] >= 0.9 for c in update["classes"].values())
     html = (child / "report.html").read_text()
     assert "Updated from" in html and "green" in html
+    # the probabilities training already knows stand in for a second pass over the parent's validation images
+    import os
+
+    from imgclf.evaluation.update import measure_update
+
+    predictor = Predictor.from_run(child)
+    files = sorted((data / "validation").glob("*/*.png"))
+    known = dict(zip((os.path.realpath(f) for f in files), predictor.predict(files).probabilities))
+
+    class NoSecondPass:
+        classes = predictor.classes
+
+        def predict(self, paths):
+            raise AssertionError("read the images again")
+
+    again = measure_update(child, NoSecondPass(), known)
+    assert again["classes"] == update["classes"] and again["after"] == pytest.approx(update["after"])
     counts = record["data"]["train_counts"]  # the parent's kept images rehearsed beside the folder's own
     assert counts == {"blue": 24, "red": 24, "green": 12}, counts
 

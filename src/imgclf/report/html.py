@@ -163,7 +163,10 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
     evaluation = root / EVALUATION_DIR
     further = further_evaluations(run)
     ood_eval = metrics if metrics and metrics.get("ood") else next((m for m in further[::-1] if m.get("ood")), None)
-    updated = measure_update(run, predictor) if record.parent else None
+    known = None
+    if record.parent and samples is not None and validation_proba is not None and len(validation_proba) == len(samples):
+        known = {os.path.realpath(p): row for p, row in zip(samples.paths, validation_proba)}
+    updated = measure_update(run, predictor, known) if record.parent else None
     suspects_dir = run / runfiles.SUSPECTS_DIR
     suspects = _read_suspects(suspects_dir / runfiles.SUSPECTS_JSON)
     context = {
