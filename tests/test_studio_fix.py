@@ -169,6 +169,9 @@ TRAVERSALS = [
     ("/api/relabel", {"json": {"data": "pets", "files": ["../secret.png"], "to": "b_br"}}),
     ("/api/relabel", {"json": {"data": "..", "files": ["pets/a_tl/000.png"], "to": "b_br"}}),
     ("/api/undo", {"json": {"data": "/tmp"}}),
+    ("/api/relabel", {"json": {"data": ".", "files": ["pets/a_tl/000.png"], "to": "split"}}),  # the project itself
+    ("/api/quarantine", {"json": {"data": "", "files": ["pets/a_tl/000.png"]}}),
+    ("/api/inbox/file", {"json": {"path": "pets/a_tl/000.png", "label": "pets", "into": "."}}),
     ("/api/quarantine", {"json": {"data": "pets", "files": ["pets/../../secret.png"]}}),
     ("/api/quarantine", {"json": {"data": "..", "files": ["secret.png"]}}),
     ("/api/restore", {"json": {"data": "../"}}),

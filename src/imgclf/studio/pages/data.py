@@ -24,10 +24,21 @@ PER_PAGE = 60
 
 
 def _data_folder(studio: Studio, name: str):
-    folder = read_data_folder(studio.root, name)
+    """The data folder ``name`` (a folder of the project, never the project itself) with its counts.
+
+    Raises:
+        ImgclfError: a path outside the project, the project itself, or a folder without class folders of images.
+    """
+    folder = read_data_folder(studio.root, name) if inside(studio.root, name) != studio.root else None
     if folder is None:
         raise ImgclfError(f"{name!r} is not a data folder of this project.")
     return folder
+
+
+def _data_root(studio: Studio, name: str):
+    """The path of the data folder ``name`` (see :func:`_data_folder`)."""
+    _data_folder(studio, name)
+    return inside(studio.root, name)
 
 
 def router(studio: Studio):
@@ -79,7 +90,7 @@ def router(studio: Studio):
     async def relabel(body: dict):
         from imgclf.curation.relabel import relabel as move
 
-        data_root = inside(root, str(body.get("data", "")))
+        data_root = _data_root(studio, str(body.get("data", "")))
         files = [inside(root, str(f)) for f in body.get("files") or []]
         return {"moved": move(data_root, files, str(body.get("to", "")))}
 
@@ -87,15 +98,14 @@ def router(studio: Studio):
     async def undo(body: dict):
         from imgclf.curation.relabel import undo as put_back
 
-        return {"undone": put_back(inside(root, str(body.get("data", ""))))}
+        return {"undone": put_back(_data_root(studio, str(body.get("data", ""))))}
 
     @api.post("/api/quarantine")
     async def quarantine(body: dict):
         """Move the selected images into ``DATA/.quarantine/`` with why (the filter they were shown under)."""
         from imgclf.data.doctor import quarantine as set_aside
 
-        data_root = inside(root, str(body.get("data", "")))
-        _data_folder(studio, data_root.relative_to(root).as_posix())
+        data_root = _data_root(studio, str(body.get("data", "")))
         relative = []
         for f in body.get("files") or []:
             file = inside(root, str(f))
@@ -110,7 +120,7 @@ def router(studio: Studio):
     async def restore(body: dict):
         from imgclf.data.doctor import restore as put_back
 
-        return {"restored": put_back(inside(root, str(body.get("data", ""))))}
+        return {"restored": put_back(_data_root(studio, str(body.get("data", ""))))}
 
     @api.post("/api/doctor")
     async def doctor(body: dict):
@@ -125,8 +135,7 @@ def router(studio: Studio):
         from imgclf.studio.jobs import imgclf_command
 
         name = str(body.get("data", ""))
-        folder = inside(root, name)
-        _data_folder(studio, name)
+        folder = _data_root(studio, name)
         argv = ["suspects", str(folder), "--out", str(findings.suspects_dir(root, name)), "--top", "0"]
         for key in ("backbone", "weights"):
             if body.get(key):

@@ -38,7 +38,8 @@ def read_triage(root: Path, run: str, folder: str) -> list[dict] | None:
 
 
 def _classes(root: Path, into: str) -> list[str]:
-    folder = read_data_folder(root, into)
+    """The classes of the data folder ``into`` that filing may choose (its training split's, or its own)."""
+    folder = read_data_folder(root, into) if inside(root, into) != root else None
     if folder is None:
         raise ImgclfError(f"{into!r} is not a data folder of this project.")
     return sorted(folder.splits.get("train", folder.splits.get("", {})))
