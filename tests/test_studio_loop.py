@@ -1,6 +1,7 @@
 """The studio's inbox and Grad-CAM view, and the whole loop in a browser: suspects → relabel, undo, relabel → webcam
 frames into a class → train and watch → stop and resume → compare → export and download → predict → inbox."""
 
+import contextlib
 import io
 import os
 import shutil
@@ -76,6 +77,82 @@ def test_inbox_sorts_files_and_undoes_and_the_gradcam_view(project_with_inbox):
         assert not_a_run.status_code == 400 and "not a trained run" in not_a_run.json()["error"]
 
 
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_in_a_browser_capture_try_and_inbox(project_with_inbox):
+    """Three areas clicked in headless Chromium with a fake camera: a burst of webcam frames and a dropped file into
+    a class; a picture and the live webcam on the try page, with Grad-CAM; the inbox's keys 1-9 and Z."""
+    import json
+
+    from imgclf.curation.triage import triage
+
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    root = project_with_inbox
+    before = snapshot(root)
+    sorted_file = root / ".imgclf-studio" / "inbox" / "a" / "inbox.jsonl"  # what the page's Sort job writes
+    sorted_file.parent.mkdir(parents=True, exist_ok=True)
+    sorted_file.write_text("".join(json.dumps(t.to_dict()) + "\n" for t in triage(root / "runs" / "a", root / "inbox")))
+    with _served(root) as url, playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])  # fmt: skip
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(url + "/data/shapes?cls=b_br")
+        page.click("#camera-on")
+        page.wait_for_selector("#burst:not([disabled])")
+        page.fill("#frames", "3")
+        page.click("#burst")
+        page.wait_for_selector("text=b_br · 23")  # the page reloads with the new count
+        page.set_input_files("#files", str(root / "inbox" / "new-0.png"))  # a dropped or chosen file: a copy
+        page.wait_for_selector("text=b_br · 24")
+        made = sorted((root / "shapes" / "b_br").glob("capture-*.jpg"))
+        assert len(made) == 4 and (root / "inbox" / "new-0.png").is_file()
+        page.goto(url + "/try/a")
+        page.check("#explain")
+        page.set_input_files("#picture", str(root / "shapes" / "a_tl" / "000.png"))
+        page.wait_for_function("document.getElementById('heatmap').naturalWidth > 0")
+        assert page.locator("#label").inner_text() in ("a_tl", "unknown (closest: a_tl)")
+        page.uncheck("#explain")
+        page.click("#camera-on")
+        page.wait_for_function("document.getElementById('status').textContent.includes('keras')")
+        page.click("#camera-off")
+        page.goto(url + "/inbox?folder=inbox&run=a&into=shapes")
+        shown = page.locator("#position").inner_text().split(" · ")[-1]
+        page.keyboard.press("1")
+        page.wait_for_selector("#status:has-text('Filed under a_tl')")
+        assert (root / "shapes" / "a_tl" / shown).is_file() and not (root / "inbox" / shown).exists()
+        page.keyboard.press("u")  # skip the next one: nothing moves
+        page.keyboard.press("z")
+        page.wait_for_selector("#status:has-text('Put back 1')")
+        browser.close()
+    for picture in made:
+        picture.unlink()
+    after = snapshot(root)
+    assert {k: v for k, v in after.items() if k in before} == before  # the filed picture back, every byte
+    assert set(after) - set(before) <= {"shapes/.relabel/manifest.json"}
+
+
+@contextlib.contextmanager
+def _served(root):
+    """The studio for ``root`` on a free port of 127.0.0.1 in a thread, stopped on leaving; yields its URL."""
+    import threading
+    import time
+
+    uvicorn = pytest.importorskip("uvicorn", reason="the serve extra (uvicorn) is not installed")
+    from test_serve_browser import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_studio(root), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 def _rows(page: str) -> list[dict]:
     import json
 
@@ -89,13 +166,10 @@ def _rows(page: str) -> list[dict]:
 def test_the_whole_loop_in_a_browser(tmp_path):
     """What a person does in the studio, clicked in headless Chromium with a fake camera. Screenshots of every page
     go to ``$IMGCLF_SCREENSHOTS`` when set (else the test's temporary folder)."""
-    import threading
     import time
     import zipfile
 
     playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
-    uvicorn = pytest.importorskip("uvicorn", reason="the serve extra (uvicorn) is not installed")
-    from test_serve_browser import free_port
 
     shots = os.environ.get("IMGCLF_SCREENSHOTS") or str(tmp_path / "screenshots")
     os.makedirs(shots, exist_ok=True)
@@ -107,16 +181,7 @@ def test_the_whole_loop_in_a_browser(tmp_path):
     write_pictures(root / "inbox", "stripes", 3, start=200)
     planted = "toys/discs/stripes-100.png"
 
-    port = free_port()
-    app = create_studio(root)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with _served(root) as url:
         with playwright_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=[
                 "--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])  # fmt: skip
@@ -239,7 +304,4 @@ def test_the_whole_loop_in_a_browser(tmp_path):
             page.wait_for_selector("#status:has-text('Put back 1')")
             assert (root / "inbox" / shown).is_file()
             browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
     assert snapshot(root)  # the project is still there, whole
