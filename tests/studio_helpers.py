@@ -1,5 +1,6 @@
 """What the studio's tests share: the same-origin header and a snapshot of every byte of a project."""
 
+import contextlib
 import hashlib
 import os
 
@@ -61,3 +62,30 @@ def wait_job(client, job_id, until=None, timeout=240):
             return job
         time.sleep(0.3)
     raise AssertionError(f"job {job_id} never got there: {job}")
+
+
+@contextlib.contextmanager
+def served(root):
+    """The studio for ``root`` on a free port of 127.0.0.1 in a thread, stopped on leaving; yields its URL."""
+    import threading
+    import time
+
+    import pytest
+
+    uvicorn = pytest.importorskip("uvicorn", reason="the serve extra (uvicorn) is not installed")
+    from test_serve_browser import free_port
+
+    from imgclf.studio.app import create_studio
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_studio(root), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

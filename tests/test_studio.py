@@ -10,7 +10,7 @@ pytest.importorskip("fastapi", reason="the serve extra (fastapi) is not installe
 pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not installed")
 
 from fastapi.testclient import TestClient  # noqa: E402
-from studio_helpers import ORIGIN, snapshot, wait_job  # noqa: E402
+from studio_helpers import ORIGIN, served, snapshot, wait_job  # noqa: E402
 
 from imgclf.studio.app import create_studio  # noqa: E402
 from imgclf.studio.project import class_images, data_folders, inside  # noqa: E402
@@ -131,26 +131,13 @@ CHROMIUM = __import__("shutil").which("chromium") or __import__("shutil").which(
 def test_in_a_browser_select_move_and_undo(project, tmp_path):
     """The data page in headless Chromium (Playwright): pick two pictures, move them to the other class, see the
     counts change, undo; then every byte is back where it was."""
-    import threading
-    import time
-
     playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
-    uvicorn = pytest.importorskip("uvicorn", reason="the serve extra (uvicorn) is not installed")
-    from test_serve_browser import free_port
-
     before = snapshot(project)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_studio(project), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    try:
+    with served(project) as url:
         with playwright_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1100, "height": 800})
-            page.goto(f"http://127.0.0.1:{port}/")
+            page.goto(url + "/")
             page.click("text=shapes")
             page.click("text=a_tl · 70")
             page.wait_for_function("[...document.querySelectorAll('.grid img')].slice(0, 3).every(i => i.complete "
@@ -167,9 +154,6 @@ def test_in_a_browser_select_move_and_undo(project, tmp_path):
             page.click("#undo")
             page.wait_for_selector("text=b_br · 5")
             browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
     assert {k: v for k, v in snapshot(project).items() if k in before} == before
 
 

@@ -1,7 +1,6 @@
 """The studio's inbox and Grad-CAM view, and the whole loop in a browser: suspects → relabel, undo, relabel → webcam
 frames into a class → train and watch → stop and resume → compare → export and download → predict → inbox."""
 
-import contextlib
 import io
 import os
 import shutil
@@ -13,7 +12,7 @@ pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not install
 
 from fastapi.testclient import TestClient  # noqa: E402
 from PIL import Image  # noqa: E402
-from studio_helpers import ORIGIN, snapshot, wait_job, write_pictures  # noqa: E402
+from studio_helpers import ORIGIN, served, snapshot, wait_job, write_pictures  # noqa: E402
 
 from imgclf.studio.app import create_studio  # noqa: E402
 
@@ -91,7 +90,7 @@ def test_in_a_browser_capture_try_and_inbox(project_with_inbox):
     sorted_file = root / ".imgclf-studio" / "inbox" / "a" / "inbox.jsonl"  # what the page's Sort job writes
     sorted_file.parent.mkdir(parents=True, exist_ok=True)
     sorted_file.write_text("".join(json.dumps(t.to_dict()) + "\n" for t in triage(root / "runs" / "a", root / "inbox")))
-    with _served(root) as url, playwright_api.sync_playwright() as p:
+    with served(root) as url, playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])  # fmt: skip
         page = browser.new_page(viewport={"width": 1200, "height": 900})
@@ -130,29 +129,6 @@ def test_in_a_browser_capture_try_and_inbox(project_with_inbox):
     assert set(after) - set(before) <= {"shapes/.relabel/manifest.json"}
 
 
-@contextlib.contextmanager
-def _served(root):
-    """The studio for ``root`` on a free port of 127.0.0.1 in a thread, stopped on leaving; yields its URL."""
-    import threading
-    import time
-
-    uvicorn = pytest.importorskip("uvicorn", reason="the serve extra (uvicorn) is not installed")
-    from test_serve_browser import free_port
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_studio(root), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 def _rows(page: str) -> list[dict]:
     import json
 
@@ -181,7 +157,7 @@ def test_the_whole_loop_in_a_browser(tmp_path):
     write_pictures(root / "inbox", "stripes", 3, start=200)
     planted = "toys/discs/stripes-100.png"
 
-    with _served(root) as url:
+    with served(root) as url:
         with playwright_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=[
                 "--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])  # fmt: skip
