@@ -121,7 +121,7 @@ def test_kill_9_during_overwrite_is_reported_then_finished(tmp_path, monkeypatch
     base = ["--runs-dir", runs, "--target-size", "32", "32", "--batch-size", "8", "--no-calibrate"]
     assert run_cli(monkeypatch, capsys, "train", data, *base, "--name", "r", "--epochs", "1")[0] == 0
     proc = subprocess.Popen([sys.executable, "-m", "imgclf", "train", str(data), *map(str, base), "--name", "r",
-                             "--epochs", "40", "--overwrite"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             "--epochs", "12", "--overwrite"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})  # fmt: skip
     aside = runs / f".r.replaced-{proc.pid}"
     deadline = time.time() + 180

@@ -47,7 +47,8 @@ def test_a_new_class_gets_a_new_output_and_the_old_ones_stay_right(tmp_path, mon
     assert record["from"] == str(tmp_path / "runs" / "parent") and record["resolved"]["class_mode"] == "categorical"
     held_out = write_colours(tmp_path / "held", ["red", "blue", "green"], 4, seed=9)
     paths = sorted(held_out.glob("*/*/*.png"))
-    labels = Predictor.from_run(child).predict(paths).labels()
+    predictor = Predictor.from_run(child)
+    labels = predictor.predict(paths).labels()
     assert list(labels) == [p.parent.name for p in paths]  # old classes still right, the new one learnt
     update = json.loads((child / "update.json").read_text())
     assert set(update["classes"]) == {"red", "blue"} and update["new_classes"] == ["green"]
@@ -59,7 +60,6 @@ def test_a_new_class_gets_a_new_output_and_the_old_ones_stay_right(tmp_path, mon
 
     from imgclf.evaluation.update import measure_update
 
-    predictor = Predictor.from_run(child)
     files = sorted((data / "validation").glob("*/*.png"))
     known = dict(zip((os.path.realpath(f) for f in files), predictor.predict(files).probabilities))
 
