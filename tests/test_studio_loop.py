@@ -121,6 +121,7 @@ def test_in_a_browser_capture_try_and_inbox(project_with_inbox):
         page.keyboard.press("u")  # skip the next one: nothing moves
         page.keyboard.press("z")
         page.wait_for_selector("#status:has-text('Put back 1')")
+        assert page.locator("#position").inner_text().endswith(shown)  # back at the picture put back, not the skipped
         browser.close()
     for picture in made:
         picture.unlink()
