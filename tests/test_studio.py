@@ -180,6 +180,7 @@ def test_runs_report_compare_and_try(project_with_runs):
     with TestClient(create_studio(root), base_url="http://127.0.0.1") as client:
         home = client.get("/").text
         assert 'href="/runs/a/report"' in home and 'href="/try/b"' in home and home.count('class="pick"') == 2
+        assert "<th>recipe</th>" in home and "<td>shapes</td>" in home  # the columns of imgclf runs
         report = client.get("/runs/a/report")
         assert report.status_code == 200 and "<h2>Fast copy</h2>" in report.text
         assert client.get("/runs/..%2F..%2Fsecret/report").status_code in (400, 404)
