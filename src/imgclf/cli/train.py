@@ -100,7 +100,7 @@ def _classifier(data, config: Path | None, settings: dict, flags: dict):
     imgclf = load_api()
     from imgclf import settings as declared
     from imgclf.errors import ImgclfError
-    from imgclf.runs.record import read_train_config
+    from imgclf.runs.settings_file import read_train_config
 
     chosen, config_data = read_train_config(config, declared.names()) if config is not None else ({}, None)
     chosen.update(given_settings(settings))

@@ -90,6 +90,7 @@ class FileCheck:
         detail: error message of a failed decode.
         sha256: content hash; phash: perceptual hash as hex (``""`` when not decodable).
         quality: the measured statistics of :func:`imgclf.data.quality.statistics` (full checks only).
+        duplicate_of: for a ``duplicate``, the first file of the same split with the same bytes (``""`` otherwise).
     """
 
     path: str
@@ -105,6 +106,7 @@ class FileCheck:
     sha256: str = ""
     phash: str = ""
     quality: dict = field(default_factory=dict)
+    duplicate_of: str = ""
 
     @property
     def unusable(self) -> bool:
@@ -238,6 +240,7 @@ def _cross_checks(checks: list[FileCheck]) -> None:
             same_split = [o for o in group if o is not c and o.split == c.split]
             if same_split:
                 flag(c, "duplicate")
+                c.duplicate_of = same_split[0].path
         if len({c.label for c in group}) > 1:
             for c in group:
                 flag(c, "label_conflict")

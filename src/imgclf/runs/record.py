@@ -363,39 +363,3 @@ def library_versions() -> dict:
 
     return {"python": platform.python_version(), "keras": keras.__version__, "tensorflow": tf.__version__,
             "numpy": np.__version__}  # fmt: skip
-
-
-def read_train_config(path: str | Path, allowed: list[str] | tuple[str, ...]) -> tuple[dict, str | None]:
-    """Read training settings from a YAML file (a run's ``config.yaml`` works too).
-
-    Args:
-        path: YAML file holding a mapping of settings, e.g. ``{model: chollet, epochs: 30,
-            augment: course}``.
-        allowed: the setting names accepted (``ImageClassifier.get_params()`` keys).
-
-    Returns:
-        ``(settings, data_path)``: the settings found, and ``data.path`` (or ``data`` when it is a
-        string) if the file names the dataset, else ``None``.
-
-    Raises:
-        ImgclfError: the file is missing, is not YAML, is not a mapping, or has an unknown key.
-    """
-    import yaml
-
-    try:
-        raw = _io.read_yaml(path)
-    except OSError as exc:
-        raise ImgclfError(f"cannot read config file {str(path)!r}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ImgclfError(f"config file {str(path)!r} is not UTF-8 text (a YAML file of settings).") from None
-    except yaml.YAMLError as exc:
-        raise ImgclfError(f"config file {str(path)!r} is not valid YAML: {str(exc)[:300]}") from None
-    if not isinstance(raw, dict):
-        raise ImgclfError(f"config file {str(path)!r} must hold a mapping of settings. Received: {type(raw).__name__}")
-    data = raw.get("data")
-    data_path = data.get("path") if isinstance(data, dict) else data
-    settings = {k: v for k, v in raw.items() if k not in RUN_RECORD_KEYS}
-    unknown = sorted(set(settings) - set(allowed))
-    if unknown:
-        raise ImgclfError(f"unknown setting {unknown[0]!r} in {str(path)!r}; expected one of {sorted(allowed)}.")
-    return settings, data_path

@@ -19,7 +19,7 @@ from imgclf._io import read_json, write_json
 from imgclf.curation.sheet import read_suspects
 from imgclf.data.doctor import PROBLEMS, diagnose_folder
 from imgclf.errors import ImgclfError
-from imgclf.studio.project import STUDIO_DIR, inside
+from imgclf.studio.project import STUDIO_DIR, inside, relative
 
 #: The filter of the data page showing the suspected wrong labels (the others are ``doctor:CODE``).
 SUSPECTS_VIEW = "suspects"
@@ -47,12 +47,7 @@ def check_folder(root: str | os.PathLike, name: str, full: bool = True) -> dict:
     folder = inside(root, name)
     found = diagnose_folder(folder, full=full)
     base = folder.relative_to(root).as_posix()
-    first_of = {}  # SHA-256 → the first file with those bytes: what a duplicate is a copy of
-    for f in found["files"]:
-        if f["sha256"]:
-            first_of.setdefault(f["sha256"], f["path"])
-    copies = {f"{base}/{f['path']}": f"{base}/{first_of[f['sha256']]}" for f in found["files"]
-              if "duplicate" in f["problems"] and first_of.get(f["sha256"], f["path"]) != f["path"]}  # fmt: skip
+    copies = {f"{base}/{f['path']}": f"{base}/{f['duplicate_of']}" for f in found["files"] if f.get("duplicate_of")}
     kept = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "files": len(found["files"]),
             "problems": {code: [f"{base}/{p}" for p in paths] for code, paths in found["problems"].items()},
             "unusable": [f"{base}/{p}" for p in found["unusable"]], "copies": copies}  # fmt: skip
@@ -90,9 +85,9 @@ def read_suspected(root: str | os.PathLike, name: str) -> list[dict] | None:
         return None
     found = []
     for s in suspects:
-        real = Path(os.path.realpath(root / s["path"]))  # an absolute path stays absolute under "/"
-        if root in real.parents:
-            found.append({**s, "path": real.relative_to(root).as_posix()})
+        path = relative(root, s["path"])
+        if path is not None:
+            found.append({**s, "path": path})
     return found
 
 

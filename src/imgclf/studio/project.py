@@ -37,6 +37,14 @@ def inside(root: str | os.PathLike, relative: str) -> Path:
     return path
 
 
+def relative(root: str | os.PathLike, path: str | os.PathLike) -> str | None:
+    """``path`` (absolute, or relative to ``root``) relative to the project, through any link, when it is inside it;
+    else ``None`` — for paths a command wrote (``suspects.json``, ``triage --json``), which the studio then serves."""
+    root = Path(root).resolve()
+    real = Path(os.path.realpath(root / path))  # an absolute path stays absolute under "/"
+    return real.relative_to(root).as_posix() if root in real.parents else None
+
+
 def _image_names(folder: Path) -> list[str]:
     try:
         return sorted(e.name for e in os.scandir(folder) if e.is_file() and is_image_file(e.name))

@@ -6,12 +6,11 @@ undoes the last filing (:func:`imgclf.curation.relabel.undo`)."""
 # No ``from __future__ import annotations``: FastAPI reads the endpoints' annotations (Request, UploadFile).
 
 import json
-import os
 from pathlib import Path
 
 from imgclf.errors import ImgclfError
 from imgclf.studio.context import Studio
-from imgclf.studio.project import STUDIO_DIR, data_folders, inbox_folders, inside, read_data_folder
+from imgclf.studio.project import STUDIO_DIR, data_folders, inbox_folders, inside, read_data_folder, relative
 
 
 def triage_file(root: Path, run: str, folder: str) -> Path:
@@ -29,11 +28,11 @@ def read_triage(root: Path, run: str, folder: str) -> list[dict] | None:
     for line in file.read_text(encoding="utf-8").splitlines():
         try:
             row = json.loads(line)
-            real = Path(os.path.realpath(row["path"]))
+            path = relative(root, row["path"])
         except (ValueError, KeyError, TypeError):
             continue  # a damaged line: that picture is simply not offered
-        if root in real.parents and real.is_file():
-            rows.append({**row, "path": real.relative_to(root).as_posix()})
+        if path is not None and (root / path).is_file():
+            rows.append({**row, "path": path})
     return rows
 
 
