@@ -40,6 +40,7 @@ def test_train_writes_a_checked_copy_and_predict_uses_it_without_tensorflow(fast
     assert (run / "fast" / "model.tflite").is_file() and (run / "fast" / "ood.npz").is_file()
     assert record["parity"]["images"] == 18 and record["parity"]["top1_agreement"] == 1.0
     assert record["parity"]["max_probability_difference"] <= 1e-4
+    assert record["converter"] == "graph"  # the quick conversion, no SavedModel on the way
     report = (run / "report.html").read_text()
     assert "Fast copy" in report and "without TensorFlow" in report
     images = sorted((data / "validation").rglob("*.png"))
@@ -50,6 +51,51 @@ def test_train_writes_a_checked_copy_and_predict_uses_it_without_tensorflow(fast
     for a, b in zip(fast, keras):
         assert np.allclose(list(a["probabilities"].values()), list(b["probabilities"].values()), atol=1e-4)
         assert a["unknown"] == b["unknown"]
+
+
+def test_the_copy_falls_back_to_keras_export_when_the_graph_conversion_fails(fast_run, tmp_path, monkeypatch):
+    import shutil
+
+    from imgclf.deploy import graph_tflite
+    from imgclf.deploy.fast import passed, write_fast_copy
+
+    _, run = fast_run
+    copy = tmp_path / "r"
+    shutil.copytree(run, copy)
+    quick = (copy / "fast" / "model.tflite").read_bytes()
+    monkeypatch.setattr(graph_tflite, "convert", lambda model, target: False)
+    record = write_fast_copy(copy)
+    assert record["converter"] == "keras" and passed(record)
+    assert (copy / "fast" / "model.tflite").read_bytes() != quick  # Keras' file (with its SignatureDef) this time
+    assert b"serving_default" in (copy / "fast" / "model.tflite").read_bytes()
+
+
+def test_graph_conversion_keeps_the_output_order_and_writes_nothing_when_the_converter_fails(tmp_path, monkeypatch):
+    import keras
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from imgclf.deploy import graph_tflite
+
+    inputs = keras.Input((8, 8, 3), dtype="uint8")
+    x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
+    model = keras.Model(inputs, [keras.layers.Dense(3, name="p")(x), keras.layers.Dense(5, name="f")(x)])
+    assert graph_tflite.convert(model, tmp_path / "m.tflite")
+    it = Interpreter(str(tmp_path / "m.tflite"))
+    assert [tuple(d["shape"][1:]) for d in it.get_output_details()] == [(3,), (5,)]  # probabilities first
+    images = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
+    it.resize_tensor_input(0, images.shape)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], images)
+    it.invoke()
+    for detail, want in zip(it.get_output_details(), model.predict(images, verbose=0)):
+        assert np.allclose(it.get_tensor(detail["index"]), want, atol=1e-5)
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("an op the converter lacks")
+
+    monkeypatch.setattr(tf.lite.TFLiteConverter, "from_concrete_functions", refuse)
+    assert not graph_tflite.convert(model, tmp_path / "n.tflite") and not (tmp_path / "n.tflite").exists()
 
 
 def test_a_copy_that_disagrees_is_passed_over_and_said(fast_run, tmp_path, monkeypatch, capsys):
