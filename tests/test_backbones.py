@@ -214,6 +214,11 @@ def test_features_cached_on_disk_keyed_by_content(tmp_path, monkeypatch):
     other = ImageClassifier(**{**settings, "cut_layer": "fire8_concat"}).fit(data, verbose=0)
     assert other.features_from_cache_ is False  # another cut layer, another key
     (data / "a_tl" / "000.png").write_bytes((data / "b_br" / "000.png").read_bytes())  # a file's content changes
+    changed = ImageClassifier(**settings).fit(data, verbose=0)  # to a picture already seen: its stored features
+    assert changed.features_from_cache_ is True and len(list((tmp_path / "home" / "features").glob("*.npz"))) == 3
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (200, 30, 90)).save(data / "a_tl" / "000.png")  # to a picture never seen
     assert ImageClassifier(**settings).fit(data, verbose=0).features_from_cache_ is False
 
 

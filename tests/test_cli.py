@@ -272,3 +272,35 @@ def test_the_command_line_caps_glibc_arenas_and_leaves_large_buffers_on_the_heap
     src = Path(__file__).resolve().parents[1] / "src" / "imgclf"
     callers = [p for p in src.rglob("*.py") if "bound_heap_growth()" in p.read_text() and p.parent.name != "cli"]
     assert callers == []
+
+
+def test_the_script_runs_exit_handlers_then_ends_without_teardown_and_keeps_the_exit_code(tmp_path, monkeypatch):
+    import atexit
+    import subprocess
+
+    from imgclf import cli
+
+    ran, ended = [], []
+    monkeypatch.setattr(sys, "argv", ["imgclf", "train", str(tmp_path / "missing")])
+    monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: ran.append(True))
+    monkeypatch.setattr(cli.os, "_exit", ended.append)
+    cli.console()
+    assert ran == [True] and ended == [2]  # a user's mistake: exit 2, after the exit handlers ran
+    # a live non-daemon thread: Python's own exit, which waits for it
+    import threading
+
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)
+    worker.start()
+    try:
+        with pytest.raises(SystemExit) as info:
+            cli.console()
+        assert info.value.code == 2 and ended == [2]
+    finally:
+        release.set()
+        worker.join()
+    # the real script: an exit handler's output arrives, and so does the code
+    probe = ("import atexit, sys; atexit.register(lambda: print('handler ran', flush=True)); "
+             "sys.argv = ['imgclf', 'train', sys.argv[1]]; from imgclf.cli import console; console()")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "missing")], capture_output=True, text=True)
+    assert done.returncode == 2 and "handler ran" in done.stdout and "Error" in done.stderr

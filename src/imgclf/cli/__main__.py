@@ -1,6 +1,6 @@
 """``python -m imgclf.cli``: the imgclf command line."""
 
-from imgclf.cli import main
+from imgclf.cli import console
 
 if __name__ == "__main__":  # importing it (a documentation tool does) runs nothing
-    main()
+    console()

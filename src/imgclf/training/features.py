@@ -22,11 +22,21 @@ from imgclf.data.folders import Dataset
 from imgclf.data.packed import sha256_of
 
 
-def feature_cache_key(description: list, dataset: Dataset) -> str:
+def file_shas(dataset: Dataset) -> list[str] | None:
+    """The SHA-256 of every training then validation file of ``dataset``, or ``None`` when its images are pixels
+    (CSV rows) or packed records rather than files."""
+    splits = [s for s in (dataset.train, dataset.validation) if s is not None]
+    if any(s.images is not None or s.records is not None for s in splits):
+        return None
+    return [sha256_of(path) for s in splits for path in s.paths]
+
+
+def feature_cache_key(description: list, dataset: Dataset, shas: list[str] | None = None) -> str:
     """A key for a dataset's backbone features: ``description`` (backbone, weights — a file's SHA-256 —, input
-    size, preprocessing, cut layer: anything JSON-serialisable) and the images' contents (SHA-256) and labels.
-    Any change gives a new key (32 hex characters)."""
+    size, preprocessing, cut layer: anything JSON-serialisable) and the images' contents (SHA-256; ``shas``, from
+    :func:`file_shas`, saves hashing the files again) and labels. Any change gives a new key (32 hex characters)."""
     digest = hashlib.sha256(json.dumps(description).encode())
+    hashes = iter(shas) if shas is not None else None
     for samples in (dataset.train, dataset.validation):
         if samples is None:
             digest.update(b"-")
@@ -39,7 +49,7 @@ def feature_cache_key(description: list, dataset: Dataset) -> str:
                 digest.update(shard.encode())
         else:
             for path in samples.paths:
-                digest.update(sha256_of(path).encode())
+                digest.update((next(hashes) if hashes is not None else sha256_of(path)).encode())
     return digest.hexdigest()[:32]
 
 
@@ -105,7 +115,7 @@ def _pad(images, size: int):
     return tf.concat([images, tf.zeros((missing, *images.shape[1:]), images.dtype)], axis=0)
 
 
-def cached_features(key: str | None, extractor, train_in_order, validation, skipped, announce=None):
+def cached_features(key: str | None, extractor, train_in_order, validation, skipped, announce=None, by_image=None):
     """Backbone outputs of the training and validation images, from the disk cache or computed once.
 
     Args:
@@ -116,19 +126,37 @@ def cached_features(key: str | None, extractor, train_in_order, validation, skip
         validation: the validation batches, or ``None``.
         skipped: the :class:`~imgclf.pipeline.skipped.SkippedFiles` the pipeline records into; features of a
             set with unreadable files are not cached (fixing a file must change the result).
-        announce: called with no argument before the backbone pass, e.g. to print a line.
+        announce: called before the backbone pass, e.g. to print a line: with no argument for a pass over every
+            image, with ``(new, total)`` for a pass over the ``new`` images ``by_image`` lacks.
+        by_image: an :class:`~imgclf.training.image_features.ImageFeatures`, to take each image's features from
+            the per-image store where it has them when the whole-dataset cache has none (a few images added, another
+            draw): the backbone runs over the others only.
 
     Returns:
-        ``((f_train, y_train), (f_val, y_val) or None, from_cache)``.
+        ``((f_train, y_train), (f_val, y_val) or None, from_cache)``; ``from_cache`` is true when no image went
+        through the backbone.
     """
     path = imgclf_home() / "features" / f"{key}.npz" if key else None
     if path is not None and path.is_file():
         with np.load(path) as z:
             val = (z["f_val"], z["y_val"]) if "f_val" in z else None
             return (z["f_train"], z["y_train"]), val, True
+    models = []
+
+    def model():  # built on first use: a run whose features are all stored builds none
+        if not models:
+            models.append(extractor if isinstance(extractor, keras.Model) else extractor())
+        return models[0]
+
+    found = by_image.features(lambda batches: extract_features(model(), batches), announce) if by_image else None
+    if found is not None:
+        train, val, new = found
+        if path is not None:
+            _store(path, train, val)
+        return train, val, new == 0
     if announce is not None:
         announce()
-    extractor = extractor if isinstance(extractor, keras.Model) else extractor()
+    extractor = model()
     train = extract_features(extractor, train_in_order)
     val = extract_features(extractor, validation) if validation is not None else None
     if path is not None and not len(skipped):

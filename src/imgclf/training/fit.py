@@ -20,18 +20,19 @@ import numpy as np
 
 from imgclf import settings as _settings
 from imgclf.data.images import ImageSpec
-from imgclf.data.samples import Dataset
+from imgclf.data.samples import Dataset, Samples
 from imgclf.errors import ImgclfError
 from imgclf.models import create_model, inference_model
 from imgclf.models.transfer import split_at_features
 from imgclf.pipeline.augment import Augmentation
 from imgclf.pipeline.skipped import SkippedFiles
-from imgclf.pipeline.tfdata import available_memory, resolve_class_mode
+from imgclf.pipeline.tfdata import available_memory, encode_labels, resolve_class_mode
 from imgclf.runs import record as runfiles
 from imgclf.settings import LR_FIND_END_LR, LR_FIND_START_LR, LR_FIND_STEPS, Settings
 from imgclf.training import cluster, distribute, update
 from imgclf.training.budget import check_training_memory
-from imgclf.training.features import feature_cache_key, head_outputs, weights_fingerprint
+from imgclf.training.features import feature_cache_key, file_shas, head_outputs, weights_fingerprint
+from imgclf.training.image_features import ImageFeatures, ImageFeatureStore
 from imgclf.training.inputs import decoded_cache_dir, load_data, say_cache, training_datasets
 from imgclf.training.lr_find import LrFindResult, check_sweep, range_test
 from imgclf.training.resolved import Resolved
@@ -221,13 +222,16 @@ def _train_from(settings: Settings, resolved: Resolved, model, dataset: Dataset,
         say_cache(choices, dataset.validation is not None)
     cache_features = bool(resolved.backbone) and settings.cache_features and resolved.augment.is_identity
     cache_features = cache_features and strategy is None
-    key = None
+    key = by_image = None
     if cache_features:
-        key = feature_cache_key(["pooled", resolved.backbone, weights_fingerprint(resolved.weights),
-                                 list(resolved.input_shape), resolved.interpolation, settings.cut_layer,
-                                 resolved.head, class_mode], dataset)  # fmt: skip
+        weights = weights_fingerprint(resolved.weights) or f"random, seed {settings.seed}"  # random: its seed
+        description = ["pooled", resolved.backbone, weights, list(resolved.input_shape), resolved.interpolation,
+                       settings.cut_layer, resolved.head]  # fmt: skip
+        shas = file_shas(dataset)
+        key = feature_cache_key([*description, class_mode], dataset, shas)
+        by_image = _by_image(settings, resolved, dataset, description, shas, class_mode, skipped)
     in_order = datasets(settings, resolved, dataset, skipped, in_order=True)[0] if cache_features else None
-    data = TrainingData(train_ds, val_ds, in_order, dataset.train.labels, dataset.num_classes, skipped)
+    data = TrainingData(train_ds, val_ds, in_order, dataset.train.labels, dataset.num_classes, skipped, by_image)
     config = TrainingConfig.of(settings, resolved, class_mode, cache_features=cache_features, feature_key=key)
     with seeded(settings.seed if seed is None else seed):
         result = train(model, data, config, run, verbose=verbose, strategy=strategy, **kwargs)
@@ -244,6 +248,22 @@ def _train_from(settings: Settings, resolved: Resolved, model, dataset: Dataset,
         result.history, result.stop_reason, result.skipped, result.fine_tune_start, result.features_from_cache, dataset,
         {split: choice.mode for split, choice in choices.items()}, calibration, ood, run, validation_proba=proba,
     )  # fmt: skip
+
+
+def _by_image(settings: Settings, resolved: Resolved, dataset: Dataset, description: list, shas, class_mode: str,
+              skipped: SkippedFiles) -> ImageFeatures | None:  # fmt: skip
+    """How the run finds its images' features one by one (None for pixels or packed data)."""
+    if shas is None:
+        return None
+    val = dataset.validation
+
+    def stream(samples: Samples):
+        part = Dataset(dataset.root, dataset.class_names, samples, None, dataset.layout)
+        return datasets(settings, resolved, part, skipped, in_order=True, cache="none")[0]
+
+    targets = [encode_labels(s.labels, class_mode, dataset.num_classes) if s is not None else None
+               for s in (dataset.train, val)]  # fmt: skip
+    return ImageFeatures(ImageFeatureStore(description), dataset.train, val, shas, tuple(targets), stream)
 
 
 def _after_training(settings: Settings, resolved: Resolved, trained, dataset: Dataset, in_order, val_ds, strategy,

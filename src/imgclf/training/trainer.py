@@ -145,6 +145,8 @@ class TrainingData:
         labels: training labels, int ``(n,)`` (class weights, step counts).
         num_classes: number of classes.
         skipped: where the pipeline records files it cannot decode.
+        by_image: the images' features one by one (:class:`~imgclf.training.image_features.ImageFeatures`), so
+            that cached features cover the images already seen by another run; ``None`` for pixels or packed data.
     """
 
     train: object
@@ -153,6 +155,7 @@ class TrainingData:
     labels: np.ndarray
     num_classes: int
     skipped: SkippedFiles = field(default_factory=SkippedFiles)
+    by_image: object | None = None
 
 
 @dataclass
@@ -232,14 +235,15 @@ def _head_on_features(model, data: TrainingData, config: TrainingConfig, verbose
 
     extractor, head = split_at_features(model, pooled=True)
 
-    def announce():
+    def announce(new: int | None = None, total: int | None = None):
         if verbose:
             from rich.console import Console
 
-            Console(stderr=True).print("Running the frozen backbone once over the images (cached features) ...")
+            what = "the images" if new is None or new == total else f"{new:,} new images ({total - new:,} stored)"
+            Console(stderr=True).print(f"Running the frozen backbone once over {what} (cached features) ...")
 
     (f_train, y_train), val, from_cache = cached_features(
-        config.feature_key, extractor, data.train_in_order, data.validation, data.skipped, announce
+        config.feature_key, extractor, data.train_in_order, data.validation, data.skipped, announce, data.by_image
     )
     if config.prototypes:  # the few-shot head: class means, then one epoch that only measures
         counts = set_prototypes(head, f_train, y_train, config.class_mode, data.num_classes)
