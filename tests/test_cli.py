@@ -284,8 +284,18 @@ def test_the_script_runs_exit_handlers_then_ends_without_teardown_and_keeps_the_
     monkeypatch.setattr(sys, "argv", ["imgclf", "train", str(tmp_path / "missing")])
     monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: ran.append(True))
     monkeypatch.setattr(cli.os, "_exit", ended.append)
+    monkeypatch.setattr(sys, "gettrace", lambda: None)  # as when no coverage tool watches the tests
     cli.console()
     assert ran == [True] and ended == [2]  # a user's mistake: exit 2, after the exit handlers ran
+    monkeypatch.setattr(sys, "getprofile", lambda: object())  # a profiler writes its file after the command returns
+    with pytest.raises(SystemExit) as info:
+        cli.console()
+    assert info.value.code == 2 and ended == [2]
+    monkeypatch.undo()
+    monkeypatch.setattr(sys, "argv", ["imgclf", "train", str(tmp_path / "missing")])
+    monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: ran.append(True))
+    monkeypatch.setattr(cli.os, "_exit", ended.append)
+    monkeypatch.setattr(sys, "gettrace", lambda: None)
     # a live non-daemon thread: Python's own exit, which waits for it
     import threading
 

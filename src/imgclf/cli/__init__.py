@@ -158,8 +158,9 @@ def console() -> None:
     (a few-shot ``imgclf train`` exited 1.6 s after its last line; 0.1 s this way). Once the command has returned,
     everything it wrote is closed, so this runs the exit handlers Python would run (``atexit``: logging, MLflow,
     temporary folders' finalizers), flushes stdout and stderr and ends the process with ``os._exit`` — unless another
-    non-daemon thread is still alive, for which Python's own exit waits, as it would. In-process callers (tests)
-    call :func:`main`, which raises ``SystemExit`` as usual.
+    non-daemon thread is still alive, for which Python's own exit waits, as it would, or a profiler, debugger or
+    coverage tool is attached (``python -m cProfile -m imgclf.cli`` writes its file after the command returns).
+    In-process callers (tests) call :func:`main`, which raises ``SystemExit`` as usual.
     """
     import atexit
     import threading
@@ -172,7 +173,8 @@ def console() -> None:
             t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()
         ]
         run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)  # CPython's: what interpreter exit calls first
-        if not isinstance(code, int) or others or run_exit_handlers is None:
+        watched = sys.getprofile() is not None or sys.gettrace() is not None  # a profiler, debugger or coverage
+        if not isinstance(code, int) or others or run_exit_handlers is None or watched:  # writes after we return
             raise
         run_exit_handlers()
         for stream in (sys.stdout, sys.stderr):
