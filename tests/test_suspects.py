@@ -83,6 +83,13 @@ def test_suspects_command_finds_planted_wrong_labels(tmp_path, monkeypatch, caps
     code, _, err = run_cli(monkeypatch, capsys, "doctor", data, "--restore")
     assert code == 0 and all(Path(p).read_bytes() == planted_bytes[p] for p in planted)
 
+    # fix the labels, judge again: the pictures are the same, so their features come from the per-image store
+    for path in planted:
+        Path(path).rename(data / "red" / Path(path).name)
+    fixed = find_label_issues(data, weights=SQUEEZENET)
+    assert fixed.features_from_cache  # a new whole-data key (other labels), no backbone pass
+    assert not {s.path for s in fixed.suspects} & {str(data / "red" / Path(p).name) for p in planted}
+
 
 @pytest.mark.skipif(not SQUEEZENET.is_file(), reason="needs ../shared/weights (SqueezeNet ImageNet weights)")
 def test_doctor_suspects_refuses_files_outside_data_and_moves_nothing(tmp_path, monkeypatch, capsys):

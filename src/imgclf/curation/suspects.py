@@ -22,7 +22,7 @@ import numpy as np
 
 from imgclf.data.images import ImageSpec
 from imgclf.data.packed import sha256_of
-from imgclf.data.samples import Dataset
+from imgclf.data.samples import Dataset, Samples
 from imgclf.errors import ImgclfError, check_positive_int
 from imgclf.models import create_model
 from imgclf.models.backbones import get_backbone
@@ -30,7 +30,8 @@ from imgclf.models.transfer import split_at_features
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.pipeline.sources import samples_dataset
 from imgclf.runs.record import MODEL_FILE, load_model_file, read_run
-from imgclf.training.features import cached_features, feature_cache_key, weights_fingerprint
+from imgclf.training.features import cached_features, feature_cache_key, file_shas, weights_fingerprint
+from imgclf.training.image_features import image_features
 from imgclf.training.inputs import load_data
 from imgclf.training.resolved import BACKBONE_INTERPOLATION
 from imgclf.unknown.calibrate import output_layer
@@ -201,10 +202,18 @@ def judge_features(dataset: Dataset, build, image: ImageSpec, description: list,
     parts = [(name, s) for name, s in (("train", dataset.train), ("validation", dataset.validation)) if s is not None]
     streams = [samples_dataset(s, image=image, class_mode="sparse", num_classes=dataset.num_classes,
                                batch_size=batch_size, cache="none", skipped=skipped) for _, s in parts]  # fmt: skip
-    key = feature_cache_key(["suspects", "mean+max, mirrored", *description, list(image.input_shape),
-                             image.interpolation], dataset)  # fmt: skip
+    description = ["suspects", "mean+max, mirrored", *description, list(image.input_shape), image.interpolation]
+    shas = file_shas(dataset)
+    key = feature_cache_key(description, dataset, shas)
+
+    def stream(samples: Samples):  # the pictures the per-image store lacks (a re-run after moving some: none)
+        return samples_dataset(samples, image=image, class_mode="sparse", num_classes=dataset.num_classes,
+                               batch_size=batch_size, cache="none", skipped=skipped)  # fmt: skip
+
+    by_image = image_features(dataset, description, shas, "sparse", stream)
     train, val, from_cache = cached_features(key, lambda: pooled_extractor(build()), streams[0],
-                                             streams[1] if len(streams) > 1 else None, skipped)  # fmt: skip
+                                             streams[1] if len(streams) > 1 else None, skipped,
+                                             by_image=by_image)  # fmt: skip
     features, labels, paths, splits = [], [], [], []
     for (name, samples), (f, y) in zip(parts, [train, val]):
         kept = [p for p in samples.paths if p not in skipped]

@@ -26,13 +26,13 @@ from imgclf.models import create_model, inference_model
 from imgclf.models.transfer import split_at_features
 from imgclf.pipeline.augment import Augmentation
 from imgclf.pipeline.skipped import SkippedFiles
-from imgclf.pipeline.tfdata import available_memory, encode_labels, resolve_class_mode
+from imgclf.pipeline.tfdata import available_memory, resolve_class_mode
 from imgclf.runs import record as runfiles
 from imgclf.settings import LR_FIND_END_LR, LR_FIND_START_LR, LR_FIND_STEPS, Settings
 from imgclf.training import cluster, distribute, update
 from imgclf.training.budget import check_training_memory
 from imgclf.training.features import feature_cache_key, file_shas, head_outputs, weights_fingerprint
-from imgclf.training.image_features import ImageFeatures, ImageFeatureStore
+from imgclf.training.image_features import ImageFeatures, image_features
 from imgclf.training.inputs import decoded_cache_dir, load_data, say_cache, training_datasets
 from imgclf.training.lr_find import LrFindResult, check_sweep, range_test
 from imgclf.training.resolved import Resolved
@@ -253,17 +253,12 @@ def _train_from(settings: Settings, resolved: Resolved, model, dataset: Dataset,
 def _by_image(settings: Settings, resolved: Resolved, dataset: Dataset, description: list, shas, class_mode: str,
               skipped: SkippedFiles) -> ImageFeatures | None:  # fmt: skip
     """How the run finds its images' features one by one (None for pixels or packed data)."""
-    if shas is None:
-        return None
-    val = dataset.validation
 
     def stream(samples: Samples):
         part = Dataset(dataset.root, dataset.class_names, samples, None, dataset.layout)
         return datasets(settings, resolved, part, skipped, in_order=True, cache="none")[0]
 
-    targets = [encode_labels(s.labels, class_mode, dataset.num_classes) if s is not None else None
-               for s in (dataset.train, val)]  # fmt: skip
-    return ImageFeatures(ImageFeatureStore(description), dataset.train, val, shas, tuple(targets), stream)
+    return image_features(dataset, description, shas, class_mode, stream)
 
 
 def _after_training(settings: Settings, resolved: Resolved, trained, dataset: Dataset, in_order, val_ds, strategy,

@@ -27,7 +27,8 @@ import numpy as np
 
 from imgclf import _io
 from imgclf.data.cache import imgclf_home
-from imgclf.data.samples import Samples
+from imgclf.data.samples import Dataset, Samples
+from imgclf.pipeline.tfdata import encode_labels
 
 #: Shards a store may hold before the next write merges them into one.
 MAX_SHARDS = 16
@@ -134,3 +135,16 @@ class ImageFeatures:
         n = len(self.train)
         val = (rows[n:], self.targets[1]) if self.validation is not None else None
         return (rows[:n], self.targets[0]), val, len(missing)
+
+
+def image_features(dataset: Dataset, description: list, shas: list[str] | None, class_mode: str,
+                   stream: Callable[[Samples], object]) -> ImageFeatures | None:  # fmt: skip
+    """How a pass over ``dataset``'s training and validation files finds their features image by image: the store
+    of ``description``, the files' SHA-256 (``shas``, from :func:`imgclf.training.features.file_shas`), targets
+    encoded for ``class_mode``, and ``stream(samples)``, their in-order batches. ``None`` when ``shas`` is (pixels
+    or packed data)."""
+    if shas is None:
+        return None
+    splits = (dataset.train, dataset.validation)
+    targets = tuple(encode_labels(s.labels, class_mode, dataset.num_classes) if s is not None else None for s in splits)
+    return ImageFeatures(ImageFeatureStore(description), dataset.train, dataset.validation, shas, targets, stream)
