@@ -225,8 +225,16 @@ def _train_from(settings: Settings, resolved: Resolved, model, dataset: Dataset,
     key = by_image = None
     if cache_features:
         weights = weights_fingerprint(resolved.weights) or f"random, seed {settings.seed}"  # random: its seed
-        description = ["pooled", resolved.backbone, weights, list(resolved.input_shape), resolved.interpolation,
-                       settings.cut_layer, resolved.head]  # fmt: skip
+        description = [
+            "pooled",
+            resolved.backbone,
+            weights,
+            list(resolved.input_shape),
+            resolved.interpolation,
+            settings.cut_layer,
+            resolved.head,
+            resolved.precision,  # bfloat16 features are other numbers
+        ]
         shas = file_shas(dataset)
         key = feature_cache_key([*description, class_mode], dataset, shas)
         by_image = _by_image(settings, resolved, dataset, description, shas, class_mode, skipped)
