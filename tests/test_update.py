@@ -45,6 +45,12 @@ def test_a_new_class_gets_a_new_output_and_the_old_ones_stay_right(tmp_path, mon
     assert json.loads((child / "classes.json").read_text()) == ["blue", "red", "green"]  # old order, new after
     record = yaml.safe_load((child / "config.yaml").read_text())
     assert record["from"] == str(tmp_path / "runs" / "parent") and record["resolved"]["class_mode"] == "categorical"
+    # an update anneals its learning rate (a setting of its own, so --resume replays it); the parent's was constant
+    assert record["lr_schedule"] == "cosine" and record["resolved"]["lr_schedule"] == "cosine"
+    rates = [float(line.split(",")[5]) for line in (child / "history.csv").read_text().splitlines()[1:]]
+    assert rates == sorted(rates, reverse=True) and rates[-1] < rates[0] / 10
+    parent_record = yaml.safe_load((tmp_path / "runs" / "parent" / "config.yaml").read_text())
+    assert parent_record["resolved"]["lr_schedule"] == "constant"
     held_out = write_colours(tmp_path / "held", ["red", "blue", "green"], 4, seed=9)
     paths = sorted(held_out.glob("*/*/*.png"))
     predictor = Predictor.from_run(child)
@@ -73,6 +79,12 @@ def test_a_new_class_gets_a_new_output_and_the_old_ones_stay_right(tmp_path, mon
     assert again["classes"] == update["classes"] and again["after"] == pytest.approx(update["after"])
     counts = record["data"]["train_counts"]  # the parent's kept images rehearsed beside the folder's own
     assert counts == {"blue": 24, "red": 24, "green": 12}, counts
+    # a schedule given is kept
+    code, _, err = run_cli(monkeypatch, capsys, "train", data, "--from", tmp_path / "runs" / "parent", "--epochs", "2",
+                           "--runs-dir", tmp_path / "runs", "--name", "kept", "--lr-schedule", "constant")  # fmt: skip
+    assert code == 0, err
+    record = yaml.safe_load((tmp_path / "runs" / "kept" / "config.yaml").read_text())
+    assert record["resolved"]["lr_schedule"] == "constant"
 
 
 def test_update_refusals_are_one_line(tmp_path, monkeypatch, capsys):

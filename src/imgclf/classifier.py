@@ -28,6 +28,7 @@ from imgclf.settings import LR_FIND_END_LR, LR_FIND_START_LR, LR_FIND_STEPS, Set
 from imgclf.training import fit as training
 from imgclf.training.lr_find import LrFindResult
 from imgclf.training.resolved import Resolved, resolve
+from imgclf.training.update import annealed
 
 #: Attributes ``fit`` sets; a new ``fit`` removes them first, so a fit that fails leaves nothing fitted.
 FITTED_ATTRIBUTES = (
@@ -210,7 +211,10 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         folder = Path(path)
         dataset = getattr(self, "dataset_", None)
         classes = dataset.class_names if dataset is not None else self.classes_
-        record = training.run_record(self, self.resolve_settings(), classes, self.class_mode_, dataset)
+        settings, resolved = self, self.resolve_settings()
+        if getattr(self, "from_run_", None) is not None:  # what the update trained with: its annealed rate
+            settings, resolved = annealed(settings, resolved)
+        record = training.run_record(settings, resolved, classes, self.class_mode_, dataset)
         record.parent = getattr(self, "from_run_", None)
         record.write(folder)
         self.predictor().save(folder)

@@ -38,7 +38,7 @@ def train(
     data: Annotated[str | None, typer.Argument(help="Folder (DATA/train/<class>/ + DATA/validation/<class>/, or DATA/<class>/), pixel CSV, or a named dataset (`imgclf datasets list`) (default: the config's data)")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML file of settings (a run's config.yaml works); flags override it.")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue this killed or interrupted run from its last completed epoch.", rich_help_panel="Training control")] = None,
-    from_run: Annotated[Path | None, typer.Option("--from", help="Start from this run's model: new images train on, new class folders get new outputs (its settings unless given; a class it had must still be there).", rich_help_panel="Training control")] = None,
+    from_run: Annotated[Path | None, typer.Option("--from", help="Start from this run's model: new images train on, new class folders get new outputs (its settings unless given, the learning rate annealed; a class it had must still be there).", rich_help_panel="Training control")] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default: <model>-<date>-<time>).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder of the same name.")] = False,

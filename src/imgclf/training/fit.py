@@ -123,6 +123,7 @@ def fit(settings: Settings, resolved: Resolved, X, y=None, *, run_dir: str | os.
         if strategy is not None:
             raise ImgclfError("--from updates a run on this machine: give no distribute.")
         parent, dataset = update.parent_run(from_run, dataset, resolved)
+        settings, resolved = update.annealed(settings, resolved)
     class_mode = resolve_class_mode(settings.class_mode, dataset.num_classes)
     run, _ = cluster.own_folder(run_dir, strategy)  # None on a worker other than the chief
     record = run_record(settings, resolved, dataset.class_names, class_mode, dataset)
