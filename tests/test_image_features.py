@@ -90,3 +90,16 @@ def test_the_store_keeps_rows_by_content_merges_shards_and_skips_what_it_cannot_
     assert np.array_equal(store.load({"c" * 64})["c" * 64], rows[2])  # a damaged shard is passed over
     store.add(["d" * 64], np.zeros((1, 3, 3, 4), np.float32))  # a map, not a vector: not kept image by image
     assert "d" * 64 not in store.load({"d" * 64})
+
+
+def test_an_unreadable_new_file_falls_back_to_the_whole_pass_that_names_it(tmp_path, monkeypatch, counted):
+    monkeypatch.setenv("IMGCLF_HOME", str(tmp_path / "home"))
+    data = write_class_folder(tmp_path / "d", {"a_tl": 10, "b_br": 10}, size=64)
+    ImageClassifier(**{**SETTINGS, "validation_split": 0.0}).fit(data, verbose=0)
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(data / "a_tl" / "new.png")
+    (data / "b_br" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    clf = ImageClassifier(**{**SETTINGS, "validation_split": 0.0}).fit(data, verbose=0)
+    assert counted[:2] == [20, 1]  # the per-image pass over the two new files: one decoded
+    assert counted[2:] == [21]  # so the whole pass, which leaves the broken file out and says so
+    assert [path for path, _ in clf.skipped_.items()] == [str(data / "b_br" / "broken.png")]
+    assert len(clf.history_) == 1 and clf.features_from_cache_ is False
