@@ -95,7 +95,7 @@ class ImageFeatureStore:
 
 @dataclass
 class ImageFeatures:
-    """How a training run finds its images' features image by image.
+    """How a backbone pass (training's, or the label judge's) finds its images' features image by image.
 
     Attributes:
         store: where the features are kept.
@@ -141,8 +141,8 @@ def image_features(dataset: Dataset, description: list, shas: list[str] | None, 
                    stream: Callable[[Samples], object]) -> ImageFeatures | None:  # fmt: skip
     """How a pass over ``dataset``'s training and validation files finds their features image by image: the store
     of ``description``, the files' SHA-256 (``shas``, from :func:`imgclf.training.features.file_shas`), targets
-    encoded for ``class_mode``, and ``stream(samples)``, their in-order batches. ``None`` when ``shas`` is (pixels
-    or packed data)."""
+    encoded for ``class_mode``, and ``stream(samples)``, their in-order batches. ``None`` when ``shas`` is ``None``
+    (pixels or packed data)."""
     if shas is None:
         return None
     splits = (dataset.train, dataset.validation)
