@@ -54,6 +54,14 @@ def test_one_image_a_class_classifies_held_out_pictures(tmp_path, monkeypatch, c
     held_out = sorted(pool.glob("*/*.png"))
     got = predictor.predict(held_out).labels()
     assert [p.parent.name for p in held_out] == list(got)  # all 22 held-out pictures right
+    # no validation images: the fast copy is checked on the training images, and predict takes it
+    from imgclf.deploy.fast import choose_engine, fast_record, passed
+
+    record = fast_record(tmp_path / "runs" / "few")
+    assert passed(record) and record["parity"]["images"] == 2 and "(training" in record["data"]
+    assert "2 training images, top-1 agreement 1.000" in " ".join(err.split())
+    model, note = choose_engine(tmp_path / "runs" / "few")
+    assert model is not None and model.name == "model.tflite" and note is None
 
 
 def test_prototypes_refusals_are_one_line(tmp_path, monkeypatch, capsys):

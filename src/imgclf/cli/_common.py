@@ -129,7 +129,8 @@ def _fast_copy(run: Path) -> None:
         err.print(f"TensorFlow-free copy: {escape(record['path'])} ({record['bytes'] / 1e6:.1f} MB, {took:.1f} s; "
                   f"{parity_line(record)}): predict and evaluate use it.")  # fmt: skip
     else:
-        err.print(f"The TensorFlow-free copy disagrees with Keras ({parity_line(record)}): predict uses Keras.")
+        how = "was not checked" if not (record.get("parity") or {}).get("images") else "disagrees with Keras"
+        err.print(f"The TensorFlow-free copy {how} ({parity_line(record)}): predict uses Keras.")
 
 
 def finish_run(clf, run: Path) -> None:

@@ -160,7 +160,8 @@ def export_run(run: str | os.PathLike, format: str, *, out: str | os.PathLike | 
             renamed into place at the end: a failed export leaves nothing, and no existing file is ever replaced.
         quantize: ``None`` (float32) or ``"int8"`` (TFLite only), calibrated on up to
             :data:`CALIBRATION_IMAGES` training images.
-        data: labelled images for the parity check (default: the run's validation images).
+        data: labelled images for the parity check (default: the run's validation images, or its training images
+            when it has none: the check is of the conversion, any of the run's images show it).
         max_images: check on at most this many images (a seeded random choice).
         quick: float32 TFLite through the model's traced graph (:mod:`imgclf.deploy.graph_tflite`: ~1 s instead
             of ~7 s, no SignatureDef), Keras' own export when that fails; what the run's fast copy uses.
@@ -253,6 +254,8 @@ def _write_export(predictor: Predictor, record, dataset, model, folder: Path, fi
         from imgclf.data.folders import load_eval_samples
 
         samples, described = load_eval_samples(data, predictor.classes), str(Path(data).resolve())
+    elif dataset is not None and dataset.validation is None:  # e.g. a few-shot run that kept every image to learn
+        samples, described = dataset.train, f"{record.data['path']} (training: the run has no validation images)"
     else:
         samples = dataset.validation if dataset is not None else None
         described = f"{record.data['path']} (validation)" if samples is not None else None

@@ -85,8 +85,12 @@ def choose_engine(run: str | os.PathLike, engine: str = "auto") -> tuple[Path | 
     if not model.is_file() or record is None:
         return None, None  # an older run: Keras, as it always was
     if not passed(record):
-        return None, (f"The run's TensorFlow-free copy disagrees with Keras on its check ({parity_line(record)}): "
-                      "predicting with Keras.")  # fmt: skip
+        how = (
+            "was never checked against Keras"
+            if not (record.get("parity") or {}).get("images")
+            else "disagrees with Keras on its check"
+        )
+        return None, f"The run's TensorFlow-free copy {how} ({parity_line(record)}): predicting with Keras."
     if record.get("model_sha256") != _sha256(run / runfiles.MODEL_FILE):
         return None, (
             "The run's TensorFlow-free copy was made from another model.keras than the one there now: "
@@ -101,8 +105,9 @@ def parity_line(record: dict) -> str:
     """One line on a fast copy's check: images, top-1 agreement, largest probability difference."""
     check = record.get("parity") or {}
     if not check.get("images"):
-        return "not checked (no validation images)"
-    line = (f"{check['images']} validation images, top-1 agreement {check['top1_agreement']:.3f}, largest "
+        return "not checked: no image of the run could be read"
+    which = "training" if "(training" in str(record.get("data")) else "validation"
+    line = (f"{check['images']} {which} images, top-1 agreement {check['top1_agreement']:.3f}, largest "
             f"probability difference {check['max_probability_difference']:.1e}")  # fmt: skip
     if "unknown_agreement" in check:
         line += f", unknown agreement {check['unknown_agreement']:.3f}"
