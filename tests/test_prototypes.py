@@ -74,3 +74,18 @@ def test_prototypes_refusals_are_one_line(tmp_path, monkeypatch, capsys):
     code, _, err = run_cli(monkeypatch, capsys, "train", data, "--backbone", "squeezenet1_1", "--weights", "none",
                            "--head", "prototypes", "--fine-tune", "3")  # fmt: skip
     assert code == 2 and "no fine_tune" in err
+
+
+@pytest.mark.skipif(not SQUEEZENET.is_file(), reason="needs ../shared/weights (SqueezeNet ImageNet weights)")
+def test_train_says_when_unknown_rests_on_too_few_validation_images(tmp_path, monkeypatch, capsys):
+    pool = write_colour_classes(tmp_path / "pool", count=12)
+    data = tmp_path / "data"
+    for name in ("red", "blue"):
+        (data / name).mkdir(parents=True)
+        for path in sorted((pool / name).glob("*.png"))[:5]:  # five a class: one held out for validation
+            path.rename(data / name / path.name)
+    code, _, err = run_cli(monkeypatch, capsys, "train", data, "--backbone", "squeezenet1_1", "--weights", SQUEEZENET,
+                           "--head", "prototypes", "--runs-dir", tmp_path / "runs", "--name", "few")  # fmt: skip
+    assert code == 0, err
+    said = " ".join(err.split())
+    assert '"unknown" rests on 2 validation image(s): expect about 1 in 3 ordinary pictures' in said

@@ -133,6 +133,17 @@ def _fast_copy(run: Path) -> None:
         err.print(f"The TensorFlow-free copy {how} ({parity_line(record)}): predict uses Keras.")
 
 
+def _few_for_unknown(clf) -> None:
+    """Say so when "unknown" rests on too few validation images to hold its false-alarm rate: its threshold is the
+    ``1 - rate`` quantile of their scores (:meth:`imgclf.unknown.detector.OodDetector.set_thresholds`), so with ``n``
+    images below ``1 / rate`` it is their highest score, and about 1 in ``n + 1`` ordinary pictures scores above."""
+    ood, n = getattr(clf, "ood_", None), (getattr(clf, "calibration_", None) or {}).get("validation_images")
+    if ood is None or not n or n * ood.false_alarm_rate >= 1:
+        return
+    err.print(f'"unknown" rests on {n} validation image(s): expect about 1 in {n + 1} ordinary pictures to be '
+              f"answered unknown (aimed at {ood.false_alarm_rate:.0%}); hold out more images for a sharper threshold.")  # fmt: skip
+
+
 def finish_run(clf, run: Path) -> None:
     """Closing lines of a training run: the diagnosis, then the report (evaluation on validation images)."""
     from imgclf.report import diagnose
@@ -144,6 +155,7 @@ def finish_run(clf, run: Path) -> None:
     err.print(f"[bold]Diagnosis:[/bold] {escape(diagnosis.message)}")
     for remedy in diagnosis.remedies[:3]:
         err.print(f"  - {escape(remedy)}")
+    _few_for_unknown(clf)
     _fast_copy(run)
     # the model is in memory (no reload), the validation probabilities often too (no second pass); the feature maps
     # and Grad-CAMs wait for `imgclf report RUN` (issue 27: train is the fast path)
