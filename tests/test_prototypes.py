@@ -37,17 +37,25 @@ def test_prototypes_are_normalised_class_means_and_binary_matches_softmax():
         class_prototypes(vectors, np.array([0, 0, 0, 0, 0, 0, 0, 2, 2]), 3)
 
 
-@pytest.mark.skipif(not SQUEEZENET.is_file(), reason="needs ../shared/weights (SqueezeNet ImageNet weights)")
-def test_one_image_a_class_classifies_held_out_pictures(tmp_path, monkeypatch, capsys):
-    from imgclf.predict.predictor import Predictor
-
+def _few_shot_run(tmp_path, monkeypatch, capsys, per_class: int):
+    """``imgclf train DATA --head prototypes`` on ``per_class`` red and blue textures a class (``runs/few``):
+    ``(pool of the other textures, exit code, stderr)``."""
     pool = write_colour_classes(tmp_path / "pool", count=12)
     data = tmp_path / "data"
     for name in ("red", "blue"):
         (data / name).mkdir(parents=True)
-        (pool / name / "000.png").rename(data / name / "000.png")  # one picture a class
+        for path in sorted((pool / name).glob("*.png"))[:per_class]:
+            path.rename(data / name / path.name)
     code, _, err = run_cli(monkeypatch, capsys, "train", data, "--backbone", "squeezenet1_1", "--weights", SQUEEZENET,
                            "--head", "prototypes", "--runs-dir", tmp_path / "runs", "--name", "few")  # fmt: skip
+    return pool, code, err
+
+
+@pytest.mark.skipif(not SQUEEZENET.is_file(), reason="needs ../shared/weights (SqueezeNet ImageNet weights)")
+def test_one_image_a_class_classifies_held_out_pictures(tmp_path, monkeypatch, capsys):
+    from imgclf.predict.predictor import Predictor
+
+    pool, code, err = _few_shot_run(tmp_path, monkeypatch, capsys, per_class=1)  # one picture a class
     assert code == 0, err
     assert "Prototypes from 2 images (1 to 1 a class)" in " ".join(err.split())
     predictor = Predictor.from_run(tmp_path / "runs" / "few")
@@ -78,14 +86,7 @@ def test_prototypes_refusals_are_one_line(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.skipif(not SQUEEZENET.is_file(), reason="needs ../shared/weights (SqueezeNet ImageNet weights)")
 def test_train_says_when_unknown_rests_on_too_few_validation_images(tmp_path, monkeypatch, capsys):
-    pool = write_colour_classes(tmp_path / "pool", count=12)
-    data = tmp_path / "data"
-    for name in ("red", "blue"):
-        (data / name).mkdir(parents=True)
-        for path in sorted((pool / name).glob("*.png"))[:5]:  # five a class: one held out for validation
-            path.rename(data / name / path.name)
-    code, _, err = run_cli(monkeypatch, capsys, "train", data, "--backbone", "squeezenet1_1", "--weights", SQUEEZENET,
-                           "--head", "prototypes", "--runs-dir", tmp_path / "runs", "--name", "few")  # fmt: skip
+    _, code, err = _few_shot_run(tmp_path, monkeypatch, capsys, per_class=5)  # five a class: one held out
     assert code == 0, err
     said = " ".join(err.split())
     assert '"unknown" rests on 2 validation image(s): expect about 1 in 3 ordinary pictures' in said

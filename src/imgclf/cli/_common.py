@@ -118,7 +118,7 @@ def print_metrics(metrics: dict) -> None:
 
 def _fast_copy(run: Path) -> None:
     """Write the run's TensorFlow-free copy (:func:`imgclf.deploy.fast.write_fast_copy`) and say how it did."""
-    from imgclf.deploy.fast import parity_line, passed, write_fast_copy
+    from imgclf.deploy.fast import failed_check, parity_line, passed, write_fast_copy
 
     start = time.perf_counter()
     record = write_fast_copy(run)
@@ -129,8 +129,7 @@ def _fast_copy(run: Path) -> None:
         err.print(f"TensorFlow-free copy: {escape(record['path'])} ({record['bytes'] / 1e6:.1f} MB, {took:.1f} s; "
                   f"{parity_line(record)}): predict and evaluate use it.")  # fmt: skip
     else:
-        how = "was not checked" if not (record.get("parity") or {}).get("images") else "disagrees with Keras"
-        err.print(f"The TensorFlow-free copy {how} ({parity_line(record)}): predict uses Keras.")
+        err.print(f"The TensorFlow-free copy {failed_check(record)}: predict uses Keras.")
 
 
 def _few_for_unknown(clf) -> None:

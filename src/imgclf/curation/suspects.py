@@ -200,16 +200,15 @@ def judge_features(dataset: Dataset, build, image: ImageSpec, description: list,
     """
     skipped = SkippedFiles()
     parts = [(name, s) for name, s in (("train", dataset.train), ("validation", dataset.validation)) if s is not None]
-    streams = [samples_dataset(s, image=image, class_mode="sparse", num_classes=dataset.num_classes,
-                               batch_size=batch_size, cache="none", skipped=skipped) for _, s in parts]  # fmt: skip
-    description = ["suspects", "mean+max, mirrored", *description, list(image.input_shape), image.interpolation]
-    shas = file_shas(dataset)
-    key = feature_cache_key(description, dataset, shas)
 
-    def stream(samples: Samples):  # the pictures the per-image store lacks (a re-run after moving some: none)
+    def stream(samples: Samples):  # in-order batches: of a split, or of the pictures the per-image store lacks
         return samples_dataset(samples, image=image, class_mode="sparse", num_classes=dataset.num_classes,
                                batch_size=batch_size, cache="none", skipped=skipped)  # fmt: skip
 
+    streams = [stream(s) for _, s in parts]
+    description = ["suspects", "mean+max, mirrored", *description, list(image.input_shape), image.interpolation]
+    shas = file_shas(dataset)
+    key = feature_cache_key(description, dataset, shas)
     by_image = image_features(dataset, description, shas, "sparse", stream)
     train, val, from_cache = cached_features(key, lambda: pooled_extractor(build()), streams[0],
                                              streams[1] if len(streams) > 1 else None, skipped,

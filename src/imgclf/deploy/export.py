@@ -253,15 +253,17 @@ def _write_export(predictor: Predictor, record, dataset, model, folder: Path, fi
     if data is not None:
         from imgclf.data.folders import load_eval_samples
 
-        samples, described = load_eval_samples(data, predictor.classes), str(Path(data).resolve())
+        samples, described, split = load_eval_samples(data, predictor.classes), str(Path(data).resolve()), None
     elif dataset is not None and dataset.validation is None:  # e.g. a few-shot run that kept every image to learn
-        samples, described = dataset.train, f"{record.data['path']} (training: the run has no validation images)"
+        samples, split = dataset.train, "training"
+        described = f"{record.data['path']} (training: the run has no validation images)"
     else:
-        samples = dataset.validation if dataset is not None else None
+        samples, split = (dataset.validation if dataset is not None else None), "validation"
         described = f"{record.data['path']} (validation)" if samples is not None else None
     images = decoded(predictor, samples, max_images)[0] if samples is not None else None
     result = {"format": format, "quantize": quantize, "path": str(final / spec.filename), "bytes": size_on_disk(target),
-              "seconds": round(seconds, 2), "converter": converter, "data": described, "parity": None}  # fmt: skip
+              "seconds": round(seconds, 2), "converter": converter, "data": described, "data_split": split,
+              "parity": None}  # fmt: skip
     if images is not None and len(images):
         t0 = time.perf_counter()
         reference = model.predict(images, batch_size=predictor.batch_size, verbose=0)

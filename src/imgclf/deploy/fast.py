@@ -85,12 +85,7 @@ def choose_engine(run: str | os.PathLike, engine: str = "auto") -> tuple[Path | 
     if not model.is_file() or record is None:
         return None, None  # an older run: Keras, as it always was
     if not passed(record):
-        how = (
-            "was never checked against Keras"
-            if not (record.get("parity") or {}).get("images")
-            else "disagrees with Keras on its check"
-        )
-        return None, f"The run's TensorFlow-free copy {how} ({parity_line(record)}): predicting with Keras."
+        return None, f"The run's TensorFlow-free copy {failed_check(record)}: predicting with Keras."
     if record.get("model_sha256") != _sha256(run / runfiles.MODEL_FILE):
         return None, (
             "The run's TensorFlow-free copy was made from another model.keras than the one there now: "
@@ -106,12 +101,22 @@ def parity_line(record: dict) -> str:
     check = record.get("parity") or {}
     if not check.get("images"):
         return "not checked: no image of the run could be read"
-    which = "training" if "(training" in str(record.get("data")) else "validation"
-    line = (f"{check['images']} {which} images, top-1 agreement {check['top1_agreement']:.3f}, largest "
+    split = record.get("data_split", "validation")  # older records: the copy was checked on validation images
+    which = f"{split} images" if split in ("training", "validation") else "images"
+    line = (f"{check['images']} {which}, top-1 agreement {check['top1_agreement']:.3f}, largest "
             f"probability difference {check['max_probability_difference']:.1e}")  # fmt: skip
     if "unknown_agreement" in check:
         line += f", unknown agreement {check['unknown_agreement']:.3f}"
     return line
+
+
+def failed_check(record: dict) -> str:
+    """How a copy that did not pass (:func:`passed`) failed, for a message: never checked, or disagreeing."""
+    checked = bool((record.get("parity") or {}).get("images"))
+    return (
+        f"{'disagrees with Keras on its check' if checked else 'was never checked against Keras'} "
+        f"({parity_line(record)})"
+    )
 
 
 def write_fast_copy(run: str | os.PathLike, max_images: int = PARITY_IMAGES) -> dict:

@@ -213,6 +213,30 @@ def _plain(value):
     return value
 
 
+def read_yaml_mapping(path: Path, what: str, empty_ok: bool = False) -> dict:
+    """The mapping the YAML file ``path`` holds (``what`` says what it is, in errors); an empty file is ``{}`` with
+    ``empty_ok``.
+
+    Raises:
+        OSError: it cannot be read.
+        ImgclfError: it is not UTF-8 text, not valid YAML (or a tag that builds Python objects, an alias bomb), or
+            holds something other than a mapping.
+    """
+    import yaml
+
+    try:
+        raw = _io.read_yaml(path)
+    except UnicodeDecodeError:
+        raise ImgclfError(f"{str(path)!r} is not UTF-8 text ({what}).") from None
+    except yaml.YAMLError as exc:
+        raise ImgclfError(f"{str(path)!r} is not valid YAML: {str(exc)[:300]}") from None
+    if raw is None and empty_ok:
+        return {}
+    if not isinstance(raw, dict):
+        raise ImgclfError(f"{str(path)!r} must hold a mapping ({what}). Received: {type(raw).__name__}")
+    return raw
+
+
 @dataclass
 class RunConfig:
     """A run's record, written to ``config.yaml`` + ``classes.json`` and read back to replay the run.
@@ -322,17 +346,8 @@ class RunConfig:
             ImgclfError: ``config.yaml`` is not UTF-8 YAML (a binary file, a tag that builds Python objects, an
                 alias bomb).
         """
-        import yaml
-
         folder = Path(folder)
-        try:
-            raw = _io.read_yaml(folder / CONFIG_FILE) or {}
-        except UnicodeDecodeError:
-            raise ImgclfError(f"{str(folder / CONFIG_FILE)!r} is not UTF-8 text (a run's YAML record).") from None
-        except yaml.YAMLError as exc:
-            raise ImgclfError(f"{str(folder / CONFIG_FILE)!r} is not valid YAML: {str(exc)[:300]}") from None
-        if not isinstance(raw, dict):
-            raise ValueError(f"{CONFIG_FILE} must hold a mapping. Received: {type(raw).__name__}")
+        raw = read_yaml_mapping(folder / CONFIG_FILE, "a run's YAML record", empty_ok=True)
         settings = {k: v for k, v in raw.items() if k not in RUN_RECORD_KEYS}
         return cls(
             settings, list(_io.read_json(folder / CLASSES_FILE)), raw.get("resolved") or {}, raw.get("data"),

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imgclf import _io
 from imgclf.errors import ImgclfError
-from imgclf.runs.record import RUN_RECORD_KEYS
+from imgclf.runs.record import RUN_RECORD_KEYS, read_yaml_mapping
 
 
 def read_train_config(path: str | Path, allowed: list[str] | tuple[str, ...]) -> tuple[dict, str | None]:
@@ -25,18 +24,10 @@ def read_train_config(path: str | Path, allowed: list[str] | tuple[str, ...]) ->
     Raises:
         ImgclfError: the file is missing, is not YAML, is not a mapping, or has an unknown key.
     """
-    import yaml
-
     try:
-        raw = _io.read_yaml(path)
+        raw = read_yaml_mapping(Path(path), "a config file: a YAML mapping of settings")
     except OSError as exc:
         raise ImgclfError(f"cannot read config file {str(path)!r}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ImgclfError(f"config file {str(path)!r} is not UTF-8 text (a YAML file of settings).") from None
-    except yaml.YAMLError as exc:
-        raise ImgclfError(f"config file {str(path)!r} is not valid YAML: {str(exc)[:300]}") from None
-    if not isinstance(raw, dict):
-        raise ImgclfError(f"config file {str(path)!r} must hold a mapping of settings. Received: {type(raw).__name__}")
     data = raw.get("data")
     data_path = data.get("path") if isinstance(data, dict) else data
     settings = {k: v for k, v in raw.items() if k not in RUN_RECORD_KEYS}
