@@ -1,6 +1,6 @@
 """Time to a good model, phase by phase, as a user types it (issue 27).
 
-    python bench/time_to_model.py [--weights W] [--repeats N]
+    python bench/time_to_model.py [--weights W] [--repeats N] [--precision P]
 
 Runs ``imgclf train cats_and_dogs_filtered --backbone squeezenet1_1 --weights W`` (the defaults otherwise) in a fresh
 process, twice in a row per repeat: **cold** (an empty feature cache: a new ``IMGCLF_HOME``) and **warm** (the same
@@ -36,11 +36,11 @@ DEFAULT_WEIGHTS = SHARED / "weights" / "squeezenet_weights_tf_dim_ordering_tf_ke
 PHASES = ("start", "backbone", "head epochs", "calibration", "report", "exit")
 
 
-def timed_train(home: Path, runs: Path, weights: Path) -> tuple[dict, float]:
+def timed_train(home: Path, runs: Path, weights: Path, flags: tuple = ()) -> tuple[dict, float]:
     """``(phase seconds, validation accuracy)`` of one ``imgclf train`` in a fresh process."""
     env = {**os.environ, "IMGCLF_HOME": str(home), "COLUMNS": "300"}  # one line per message: no wrapping
     command = [sys.executable, "-m", "imgclf.cli", "train", str(CATS_DOGS), "--backbone", "squeezenet1_1",
-               "--weights", str(weights), "--runs-dir", str(runs)]  # fmt: skip
+               "--weights", str(weights), "--runs-dir", str(runs), *flags]  # fmt: skip
     start = time.perf_counter()
     proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     marks, lines = {}, []
@@ -71,17 +71,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--precision", action="append", default=None,
+                        help="run with --precision P (repeat the option to compare; default: the command's own default)")
     args = parser.parse_args()
     rows = []
     for repeat in range(args.repeats):
-        with tempfile.TemporaryDirectory() as tmp:
-            home, runs = Path(tmp) / "home", Path(tmp) / "runs"
-            for kind in ("cold", "warm"):
-                phases, accuracy = timed_train(home, runs, args.weights)
-                rows.append((f"{kind} #{repeat + 1}", phases, accuracy))
-    print(f"{'run':10}" + "".join(f"{p:>13}" for p in (*PHASES, "total")) + f"{'val acc':>10}")
+        for precision in args.precision or [None]:
+            flags = ("--precision", precision) if precision else ()
+            with tempfile.TemporaryDirectory() as tmp:
+                home, runs = Path(tmp) / "home", Path(tmp) / "runs"
+                for kind in ("cold", "warm"):
+                    phases, accuracy = timed_train(home, runs, args.weights, flags)
+                    rows.append((f"{kind} #{repeat + 1} {precision or 'default'}", phases, accuracy))
+    print(f"{'run':26}" + "".join(f"{p:>13}" for p in (*PHASES, "total")) + f"{'val acc':>10}")
     for name, phases, accuracy in rows:
-        print(f"{name:10}" + "".join(f"{phases[p]:12.1f}s" for p in (*PHASES, "total")) + f"{accuracy:10.3f}")
+        print(f"{name:26}" + "".join(f"{phases[p]:12.1f}s" for p in (*PHASES, "total")) + f"{accuracy:10.3f}")
 
 
 if __name__ == "__main__":

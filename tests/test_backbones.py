@@ -234,7 +234,7 @@ def test_one_pass_calibrates_and_evaluates_from_the_cached_features(tmp_path, mo
     reread = []
     monkeypatch.setattr(training_fit, "calibrate", lambda *a, **k: reread.append(1))  # the second pass: not taken
     clf = ImageClassifier(backbone="squeezenet1_1", weights=None, target_size=(64, 64), head="gap", epochs=3,
-                          batch_size=8, validation_split=0.3, seed=1)  # fmt: skip
+                          batch_size=8, validation_split=0.3, seed=1, precision="float32")  # fmt: skip
     clf.fit(data, run_dir=tmp_path / "run", verbose=0)
     val = clf.dataset_.validation
     assert not reread and clf.calibration_["validation_images"] == len(val.labels) == 11
@@ -249,3 +249,34 @@ def test_one_pass_calibrates_and_evaluates_from_the_cached_features(tmp_path, mo
     assert json.loads((tmp_path / "run" / "calibration.json").read_text())["temperature"] == pytest.approx(
         clf.calibration_["temperature"]
     )
+
+
+def test_one_pass_holds_in_bfloat16_and_auto_keeps_a_frozen_backbone_in_float32(tmp_path, monkeypatch):
+    """Issue 36: a mixed_bfloat16 run with a frozen backbone calibrates and evaluates from the features training
+    read (no second pass), within bfloat16's rounding of what the saved float32 model says; and ``auto`` chooses
+    float32 for a frozen backbone even on a CPU with bfloat16 (measured faster there), bfloat16 for a ConvNet."""
+    from imgclf.models import precision as precisions
+    from imgclf.training import fit as training_fit
+    from imgclf.training.resolved import resolve
+
+    from conftest import write_class_folder
+
+    monkeypatch.setenv("IMGCLF_HOME", str(tmp_path / "home"))
+    data = write_class_folder(tmp_path / "d", {"a_tl": 18, "b_br": 18}, size=64)
+    reread = []
+    monkeypatch.setattr(training_fit, "calibrate", lambda *a, **k: reread.append(1))
+    clf = ImageClassifier(backbone="squeezenet1_1", weights=None, target_size=(64, 64), head="gap", epochs=3,
+                          batch_size=8, validation_split=0.3, seed=1, precision="mixed_bfloat16")  # fmt: skip
+    clf.fit(data, run_dir=tmp_path / "run", verbose=0)
+    val = clf.dataset_.validation
+    assert not reread and clf.calibration_["validation_images"] == len(val.labels) == 11
+    saved = clf.predict_proba(list(val.paths))  # the float32 model.keras reading the images
+    np.testing.assert_allclose(clf.validation_proba_, saved, atol=2e-2)
+    assert (clf.validation_proba_.argmax(1) == saved.argmax(1)).all()
+    monkeypatch.setattr(precisions, "cpu_has_bf16", lambda: True)  # as on AVX512-BF16 / AMX CPUs
+    frozen = resolve(ImageClassifier(backbone="squeezenet1_1", weights=None))
+    tuned = resolve(ImageClassifier(backbone="squeezenet1_1", weights=None, fine_tune=2))
+    scratch = resolve(ImageClassifier(model="course_small"))
+    assert (frozen.precision, tuned.precision, scratch.precision) == ("float32", "mixed_bfloat16", "mixed_bfloat16")
+    monkeypatch.setattr(precisions, "cpu_has_bf16", lambda: False)
+    assert resolve(ImageClassifier(model="course_small")).precision == "float32"

@@ -48,9 +48,17 @@ def test_train_writes_a_checked_copy_and_predict_uses_it_without_tensorflow(fast
     assert "tensorflow" not in stderr and "keras" not in stderr  # -X importtime lists every module imported
     keras, _ = _predict(run, images, "--engine", "keras")
     assert [r["label"] for r in fast] == [r["label"] for r in keras] and len(fast) == 18
+    from imgclf.predict.predictor import Predictor
+
+    ood = Predictor.from_run(run).ood
+    threshold = ood.thresholds[ood.method]
     for a, b in zip(fast, keras):
         assert np.allclose(list(a["probabilities"].values()), list(b["probabilities"].values()), atol=1e-4)
-        assert a["unknown"] == b["unknown"]
+        assert a["ood_score"] == pytest.approx(b["ood_score"], abs=1e-4)
+        # with fewer than 20 validation images the threshold is the highest validation score, so the validation
+        # image that set it sits on it: there a difference of 1e-7 between the two engines may flip "unknown"
+        if abs(b["ood_score"] - threshold) > 1e-4:
+            assert a["unknown"] == b["unknown"]
 
 
 def test_the_copy_falls_back_to_keras_export_when_the_graph_conversion_fails(fast_run, tmp_path, monkeypatch):

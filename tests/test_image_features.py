@@ -13,7 +13,9 @@ from imgclf.training.image_features import MAX_SHARDS, ImageFeatureStore
 
 from conftest import write_class_folder
 
-SETTINGS = dict(backbone="squeezenet1_1", weights=None, target_size=(64, 64), head="gap", epochs=1, batch_size=8)
+# float32 pinned: the precision is part of the description, and `auto` differs between CPU kinds
+SETTINGS = dict(backbone="squeezenet1_1", weights=None, target_size=(64, 64), head="gap", epochs=1, batch_size=8,
+                precision="float32")
 
 
 @pytest.fixture

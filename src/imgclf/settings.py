@@ -152,8 +152,8 @@ class Settings:
     )
     precision: str = _setting(
         "auto",
-        "auto (mixed_bfloat16 where the CPU has AMX/AVX512-BF16, else float32), "
-        "mixed_bfloat16 or float32. Training only: the saved model is float32.",
+        "auto (mixed_bfloat16 where the CPU has AMX/AVX512-BF16 and the convolutions train; float32 for a frozen "
+        "backbone and elsewhere), mixed_bfloat16 or float32. Training only: the saved model is float32.",
         "Training",
     )
     seed: int = _setting(

@@ -29,16 +29,26 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_precision(precision: str) -> str:
-    """The Keras dtype policy for ``precision``: ``auto`` is ``mixed_bfloat16`` where the CPU computes
-    bfloat16 natively (:func:`cpu_has_bf16`), else ``float32``.
+def resolve_precision(precision: str, trains_backbone: bool = True) -> str:
+    """The Keras dtype policy for ``precision``.
+
+    ``auto`` is ``mixed_bfloat16`` where the CPU computes bfloat16 natively (:func:`cpu_has_bf16`) and the job
+    trains its convolutions (a ConvNet from scratch, a fine-tuned backbone), else ``float32``. A frozen backbone
+    only runs forward, and there bfloat16 was measured slower, not faster (``bench/time_to_model.py``, SqueezeNet
+    over cats_and_dogs_filtered, the features pass: 19.2 s float32, 26.8 s bfloat16 on an AVX-512-BF16 AMD EPYC;
+    ``bench/README.md``), while training ``course_small`` was 1.6x faster in bfloat16 on the same CPU
+    (``bench/epoch_time.py``: 8.30 → 5.19 s an epoch).
+
+    Args:
+        precision: ``float32``, ``mixed_bfloat16`` or ``auto``.
+        trains_backbone: False for a frozen pretrained backbone (only the head learns).
 
     Raises:
         ImgclfError: unknown ``precision``.
     """
     check_one_of("precision", precision, list(PRECISIONS))
     if precision == "auto":
-        return "mixed_bfloat16" if cpu_has_bf16() else "float32"
+        return "mixed_bfloat16" if trains_backbone and cpu_has_bf16() else "float32"
     return precision
 
 

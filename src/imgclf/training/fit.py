@@ -246,8 +246,10 @@ def _train_from(settings: Settings, resolved: Resolved, model, dataset: Dataset,
         result = train(model, data, config, run, verbose=verbose, strategy=strategy, **kwargs)
         trained = distribute.local_copy(inference_model(result.model))  # new layers draw seeds: inside
     del data, train_ds  # the training stream and its in-memory cache can go before calibration decodes
-    cached = result.features if not len(result.skipped) and resolved.precision == "float32" else None
+    cached = result.features if not len(result.skipped) else None
     if cached is not None:  # one pass per image: the features training read serve calibration and evaluation
+        # (in bfloat16 they differ from the saved float32 model's by bfloat16's rounding, ~3 significant digits:
+        # what the head trained on, and far inside the validation figures' own uncertainty)
         done, proba = _after_training_cached(settings, trained, cached, class_mode, run)
     else:
         done, proba = _after_training(settings, resolved, trained, dataset, in_order, val_ds, strategy, run), None

@@ -87,6 +87,11 @@ def _non_negative(name: str, value, below: float = float("inf")) -> float:
     return float(value)
 
 
+def _trains_backbone(settings) -> bool:
+    """False for a frozen pretrained backbone: only its head learns (``auto`` precision is float32 there)."""
+    return settings.backbone is None or settings.fine_tune is not None or settings.fine_tune_from is not None
+
+
 def resolve(given) -> Resolved:
     """Check every setting of ``given`` (an :class:`imgclf.settings.Settings`) and apply, for those not given,
     its recipe's values (:func:`imgclf.recipes.effective_settings`), the declared fallbacks and the defaults that
@@ -181,7 +186,7 @@ def resolve(given) -> Resolved:
         ),
         epochs=check_positive_int("epochs", epochs),
         augment=augment,
-        precision=resolve_precision(settings.precision),
+        precision=resolve_precision(settings.precision, trains_backbone=_trains_backbone(settings)),
         batch_size=check_positive_int("batch_size", settings.batch_size),
         learning_rate=check_learning_rate(settings.learning_rate),
         weights=weights,
