@@ -76,6 +76,9 @@ def relabel(
         for m in done:
             err.print(f"back: {escape(m['to'])} -> {escape(m['from'])}")
         print(f"{len(done)} file(s) moved back.")
+        if done.discarded:
+            err.print(f"Removed {len(done.discarded)} leftover(s) of an interrupted batch (a second name, a partial "
+                      "copy); their originals are intact.")  # fmt: skip
         return
     if not paths or to is None:
         raise ImgclfError("relabel needs image files and --to CLASS (or --undo).")

@@ -39,7 +39,9 @@ def doctor(
         restored = doc.restore(data)
         for rel in restored:
             err.print(f"restored {escape(rel)}")
-        out.print(f"{len(restored)} file(s) restored.")
+        for rel, why in restored.kept:
+            err.print(f"kept in the quarantine: {escape(rel)}: {escape(why)}")
+        out.print(f"{len(restored)} file(s) restored{f', {len(restored.kept)} kept' if restored.kept else ''}.")
         return
     with Progress(TextColumn("Checking"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err,
                   transient=True) as bar:  # fmt: skip

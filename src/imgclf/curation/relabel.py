@@ -5,18 +5,24 @@ it, not through a link out of it), the target class folder must exist in the fil
 between train and validation), and no file of the same name may be there (nothing is overwritten). The batch is
 written to ``DATA/.relabel/manifest.json`` (each move with the file's SHA-256) before the first move and marked done
 after the last; :func:`undo` moves the last batch back when every file is still the one that was moved.
+
+The manifest is read back as untrusted input (a downloaded dataset can carry one): its paths must stay inside DATA,
+in class folders; a batch filed from outside DATA (an inbox) carries this user's signature
+(:func:`imgclf.data.moves.sign`), without which undo refuses to write outside DATA; every file's SHA-256 is checked
+before anything moves. Writers hold DATA's lock and never replace a file (:mod:`imgclf.data.moves`).
 """
 
 from __future__ import annotations
 
 import datetime
 import os
-import shutil
 from pathlib import Path
 
 from imgclf._io import read_json, write_json
 from imgclf.data.doctor import quarantine
+from imgclf.data.files import unreadable_reason
 from imgclf.data.folders import TRAIN_NAMES, VALIDATION_NAMES
+from imgclf.data.moves import confined, locked, move_file, partials, sign, signature_ok
 from imgclf.data.packed import sha256_of
 from imgclf.errors import ImgclfError
 
@@ -34,11 +40,29 @@ def _read(root: Path) -> list[dict]:
         return []
     try:
         batches = read_json(path)
-        if not isinstance(batches, list) or not all(isinstance(b, dict) and "moves" in b for b in batches):
-            raise ValueError("not a list of batches")
+        if not isinstance(batches, list) or not all(_is_batch(b) for b in batches):
+            raise ValueError("expected a list of batches, each with its moves: from, to, sha256")
     except (OSError, ValueError) as exc:
         raise ImgclfError(f"relabel manifest {str(path)!r} is unreadable ({exc}); nothing was moved.") from None
     return batches
+
+
+def _is_batch(batch) -> bool:
+    moves = batch.get("moves") if isinstance(batch, dict) else None
+    return isinstance(moves, list) and all(
+        isinstance(m, dict) and all(isinstance(m.get(k), str) for k in ("from", "to", "sha256")) for m in moves
+    )
+
+
+def _is_picture(path: Path) -> bool:
+    """True when Pillow recognises the file's content as an image (its header: cheap enough for 3,000 files)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path):
+            return True
+    except Exception:  # noqa: BLE001  (any reason it is not an image)
+        return False
 
 
 def _class_folder(root: Path, path: Path) -> tuple[Path, str]:
@@ -48,6 +72,8 @@ def _class_folder(root: Path, path: Path) -> tuple[Path, str]:
         raise ImgclfError(f"relabel moves image files. Received: {str(path)!r} (not a regular file)")
     if real_root not in real.parents:
         raise ImgclfError(f"relabel moves files inside DATA ({str(root)!r}) only. Received: {str(path)!r}")
+    if not _is_picture(real):
+        raise ImgclfError(f"relabel moves image files. Received: {str(path)!r} (not an image). Nothing was moved.")
     parts = real.relative_to(real_root).parts
     if any(p.startswith(".") for p in parts):
         raise ImgclfError(f"relabel moves files of class folders, not hidden ones. Received: {str(path)!r}")
@@ -80,14 +106,21 @@ def relabel(data: str | os.PathLike, paths, to: str) -> list[dict]:
         raise ImgclfError(f"DATA must be a folder. Received: {str(data)!r}")
     if not to or Path(to).name != to or to.startswith("."):
         raise ImgclfError(f"--to must be the name of a class folder. Received: {to!r}")
+    with locked(root):
+        return _relabel(root, paths, to)
+
+
+def _relabel(root: Path, paths, to: str) -> list[dict]:
     batches = _read(root)
     moves, sources, seen = [], set(), set()
     for p in [Path(p) for p in paths]:
         base, label = _class_folder(root, p)
         target_dir = base / to
-        if not target_dir.is_dir():
+        if not target_dir.is_dir() or target_dir.is_symlink():
             known = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
-            raise ImgclfError(f"{to!r} is not a class of {str(base)!r}: expected one of {known}. Nothing was moved.")
+            raise ImgclfError(f"{to!r} is not a class of {str(base)!r}: expected one of {known}"
+                              f"{' (a linked folder is not a class folder)' if target_dir.is_symlink() else ''}. "
+                              "Nothing was moved.")  # fmt: skip
         source, target = Path(os.path.realpath(p)), target_dir / p.name
         if label == to:
             raise ImgclfError(f"{str(p)!r} is already in class {to!r}. Nothing was moved.")
@@ -114,10 +147,20 @@ def _commit(root: Path, batches: list[dict], to: str, moves: list[tuple[Path, Pa
     batch = {"time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "to": to, "done": False,
              "moves": [{"from": rel(source), "to": rel(target), "sha256": sha256_of(source)}
                        for source, target in moves]}  # fmt: skip
-    _manifest_path(root).parent.mkdir(exist_ok=True)
-    write_json(_manifest_path(root), [*batches, batch])  # written before the first move: a crash loses no file
-    for source, target in moves:
-        shutil.move(source, target)  # a rename on one file system; copy and delete across two (an inbox elsewhere)
+    if any(os.path.isabs(m["from"]) for m in batch["moves"]):  # filed from outside DATA: only this user's undo
+        batch["signature"] = sign(batch["moves"])
+    try:
+        _manifest_path(root).parent.mkdir(exist_ok=True)
+        write_json(_manifest_path(root), [*batches, batch])  # written before the first move: a crash loses no file
+        for source, target in moves:
+            move_file(source, target)  # a link + unlink, or a copy to a temporary name across file systems
+    except FileExistsError as exc:
+        raise ImgclfError(f"{exc.filename!r} appeared while moving: relabel never overwrites. The files moved so "
+                          f"far are in the manifest; `imgclf relabel {str(root)!r} --undo` puts them back.") from None
+    except OSError as exc:
+        raise ImgclfError(f"cannot move files in {str(root)!r}: {exc.strerror} ({exc.filename!r}). The files "
+                          f"moved so far are in the manifest; `imgclf relabel {str(root)!r} --undo` puts them "
+                          "back.") from None  # fmt: skip
     batch["done"] = True
     write_json(_manifest_path(root), [*batches, batch])
     return batch["moves"]
@@ -142,6 +185,11 @@ def file_into(data: str | os.PathLike, items) -> list[dict]:
     root = Path(data)
     if not root.is_dir():
         raise ImgclfError(f"DATA must be a folder. Received: {str(data)!r}")
+    with locked(root):
+        return _file_into(root, items)
+
+
+def _file_into(root: Path, items) -> list[dict]:
     real_root = Path(os.path.realpath(root))
     train = next((d for d in sorted(root.iterdir()) if d.is_dir() and d.name.lower() in TRAIN_NAMES), None)
     base = train if train is not None else root
@@ -155,7 +203,12 @@ def file_into(data: str | os.PathLike, items) -> list[dict]:
             )
         if not path.is_file() or path.is_symlink():
             raise ImgclfError(f"{str(path)!r} is not a regular image file. Nothing was moved.")
+        if (base / label).is_symlink():
+            raise ImgclfError(f"{str(base / label)!r} is a linked folder, not a class folder. Nothing was moved.")
         source = Path(os.path.realpath(path))
+        why = unreadable_reason(source)
+        if why is not None:
+            raise ImgclfError(f"{str(path)!r} is not a readable image ({why}). Nothing was moved.")
         if real_root in source.parents:
             raise ImgclfError(f"{str(path)!r} is inside DATA already: `imgclf relabel` moves those. Nothing was moved.")
         target = Path(os.path.realpath(base / label)) / path.name
@@ -168,37 +221,77 @@ def file_into(data: str | os.PathLike, items) -> list[dict]:
     return _commit(root, _read(root), "inbox", moves) if moves else []
 
 
-def undo(data: str | os.PathLike) -> list[dict]:
+class Undone(list):
+    """The moves an undo made (a list of ``{"from", "to", "sha256"}``), and ``discarded``: the leftovers of an
+    interrupted batch it removed (a second name of a file, a partial copy), whose originals are intact."""
+
+    def __init__(self, moves, discarded):
+        super().__init__(moves)
+        self.discarded = list(discarded)
+
+
+def undo(data: str | os.PathLike) -> Undone:
     """Move the files of the last :func:`relabel` batch back, when each is still where it went, with the same
     SHA-256, and its old place is free; then drop the batch from the manifest.
 
+    A batch cut short (kill -9) is undone as far as it went: files that never moved are left, a second name a move
+    left behind is dropped, and a partial copy across file systems (``.NAME.imgclf-partial-*``) is discarded when
+    its original is intact.
+
     Returns:
-        The moves undone (``from`` is where each file is back).
+        The moves undone (``from`` is where each file is back), an :class:`Undone`; those that never moved are
+        not in it.
 
     Raises:
-        ImgclfError: nothing to undo, an unreadable manifest, or a file changed, gone, or its old place taken —
-            nothing is moved then.
+        ImgclfError: nothing to undo; an unreadable manifest; a path in it that leads out of DATA or out of a class
+            folder, or a move from outside DATA that this user's imgclf did not sign; a file changed, gone, or its
+            old place taken — nothing is moved then.
     """
     root = Path(data)
+    with locked(root):
+        return _undo(root)
+
+
+def _place(root: Path, rel: str, what: str) -> Path:
+    """Where a manifest's relative path ``rel`` lies: a file of a class folder of DATA, never a hidden one."""
+    path = confined(root, rel, what)
+    if any(part.startswith(".") for part in Path(rel).parts):
+        raise ImgclfError(f"{what} names {rel!r}, not a file of a class folder. Nothing was moved.")
+    return path
+
+
+def _undo(root: Path) -> Undone:
     batches = _read(root)
     if not batches:
         raise ImgclfError(f"nothing to undo: no relabel recorded in {str(root)!r}.")
-    real_root = Path(os.path.realpath(root))
-    last = batches[-1]
-    pending = []
+    last, what = batches[-1], f"the relabel manifest {str(_manifest_path(root))!r}"
+    if any(os.path.isabs(m["from"]) for m in last["moves"]) and not signature_ok(last["moves"], last.get("signature")):
+        raise ImgclfError(f"{what} moves files back to places outside DATA that this user's imgclf did not record "
+                          "(no valid signature): nothing was undone.")  # fmt: skip
+    pending, stray, undone = [], [], []
     for m in last["moves"]:
-        now, before = real_root / m["to"], real_root / m["from"]
+        now = _place(root, m["to"], what)
+        before = Path(m["from"]) if os.path.isabs(m["from"]) else _place(root, m["from"], what)
+        if before.is_file() and now.is_file() and os.path.samefile(before, now):
+            stray.append(now)  # killed between the link and the unlink: the original still has its name
+            continue
         if not now.is_file() and before.is_file() and sha256_of(before) == m["sha256"]:
-            continue  # a batch cut short by a crash: this one never moved
-        if not now.is_file() or sha256_of(now) != m["sha256"]:
+            stray += partials(now)  # a batch cut short by a crash: this one never moved (a partial copy at most)
+            continue
+        if not now.is_file() or now.is_symlink() or sha256_of(now) != m["sha256"]:
             raise ImgclfError(f"{str(now)!r} is gone or changed since it was moved: nothing was undone.")
-        if before.exists():
+        if os.path.lexists(before):
             raise ImgclfError(f"{str(before)!r} is taken by another file: nothing was undone.")
+        if not before.parent.is_dir():
+            raise ImgclfError(f"{str(before.parent)!r}, where {str(now)!r} came from, is gone: nothing was undone.")
         pending.append((now, before))
+        undone.append(m)
+    for path in stray:
+        os.unlink(path)
     for now, before in pending:
-        shutil.move(now, before)
+        move_file(now, before)
     write_json(_manifest_path(root), batches[:-1])
-    return last["moves"]
+    return Undone(undone, stray)
 
 
 def quarantine_suspects(data: str | os.PathLike, suspects) -> list[dict]:
@@ -231,4 +324,4 @@ def quarantine_suspects(data: str | os.PathLike, suspects) -> list[dict]:
     return quarantine(root, list(why), why)
 
 
-__all__ = ["relabel", "undo", "file_into", "quarantine_suspects", "RELABEL_DIR"]
+__all__ = ["relabel", "undo", "Undone", "file_into", "quarantine_suspects", "RELABEL_DIR"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import stat
 import time
 import warnings
@@ -25,15 +24,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from imgclf._io import read_json, write_json
 from imgclf.data.files import EXTENSIONS_BY_FORMAT
 from imgclf.data.folders import EVAL_NAMES, TRAIN_NAMES, VALIDATION_NAMES, check_dir
-from imgclf.data.packed import sha256_of
 from imgclf.data.quality import QUALITY_PROBLEMS, quality_problems, statistics
-from imgclf.errors import ImgclfError
+from imgclf.data.quarantine import MANIFEST, QUARANTINE_DIR, Restored, quarantine, restore  # noqa: F401 (doctor --fix)
 
-QUARANTINE_DIR = ".quarantine"
-MANIFEST = "manifest.json"
 #: Formats imgclf reads (Pillow format names).
 SUPPORTED_FORMATS = set(EXTENSIONS_BY_FORMAT)
 #: Sides below this many pixels are reported as tiny.
@@ -318,75 +313,3 @@ def diagnose_folder(data: str | os.PathLike, full: bool = True, workers: int | N
         "seconds": seconds,
         "files_per_second": len(checks) / seconds if seconds else 0.0,
     }
-
-
-def _read_manifest(path: Path) -> list:
-    try:
-        manifest = read_json(path)
-        if not isinstance(manifest, list):
-            raise ValueError("not a list of entries")
-    except ValueError as exc:
-        raise ImgclfError(f"quarantine manifest {str(path)!r} is unreadable ({exc}); nothing was moved.") from None
-    return manifest
-
-
-def quarantine(data: str | os.PathLike, paths: list[str], problems: dict[str, list[str]] | None = None) -> list[dict]:
-    """Move files (relative to ``data``) into ``data/.quarantine/``, keeping relative paths.
-
-    Each move is recorded in ``data/.quarantine/manifest.json`` (``original``, ``quarantined``, ``problems`` — what
-    ``problems`` says of that path: the doctor's codes, or why a suspect was set aside —, ``sha256`` of the file,
-    ``time``). Returns the new manifest entries.
-    """
-    root = check_dir(data)
-    qroot = root / QUARANTINE_DIR
-    manifest_path = qroot / MANIFEST
-    manifest = _read_manifest(manifest_path) if manifest_path.is_file() else []
-    problems = problems or {}
-    added = []
-    for rel in paths:
-        src, dst = root / rel, qroot / rel
-        if not src.exists():
-            continue
-        k = 1
-        while dst.exists() or dst.is_symlink():  # never overwrite an earlier quarantined file of the same name
-            dst = (qroot / rel).with_name(f"{Path(rel).stem}.{k}{Path(rel).suffix}")
-            k += 1
-        try:
-            digest = sha256_of(src) if src.is_file() else None
-        except OSError:  # an unreadable file is quarantined all the same
-            digest = None
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(src, dst)
-        entry = {"original": rel, "quarantined": dst.relative_to(root).as_posix(), "problems": problems.get(rel, []),
-                 "sha256": digest, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
-        manifest.append(entry)
-        added.append(entry)
-        write_json(manifest_path, manifest)  # after every move: a crash never loses track of a file
-    return added
-
-
-def restore(data: str | os.PathLike) -> list[str]:
-    """Move every quarantined file back to where it was; returns the restored relative paths. A file whose
-    original place is taken stays in the quarantine, and in the manifest.
-
-    Raises:
-        ImgclfError: the manifest is unreadable.
-    """
-    root = check_dir(data)
-    manifest_path = root / QUARANTINE_DIR / MANIFEST
-    if not manifest_path.is_file():
-        return []
-    manifest = _read_manifest(manifest_path)
-    restored, kept = [], []
-    for entry in manifest:
-        src, dst = root / entry["quarantined"], root / entry["original"]
-        if not src.exists():
-            continue
-        if dst.exists():  # its place is taken (e.g. the same name quarantined twice): keep it, say so
-            kept.append(entry)
-            continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(src, dst)
-        restored.append(entry["original"])
-    write_json(manifest_path, kept)
-    return restored
