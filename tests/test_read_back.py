@@ -179,3 +179,35 @@ def test_confined_follows_folder_links_but_not_the_name(tmp_path):
     for bad in ["out/x", "/etc/passwd", "../x", "a/../../x", "", 5]:
         with pytest.raises(ImgclfError):
             confined(root, bad, "t")
+
+
+@pytest.mark.parametrize("field, value", [
+    ("epochs", ["1", "--runs-dir", "/elsewhere"]), ("target_size", "227,227,--runs-dir,/elsewhere"),
+    ("target_size", ["227", "--overwrite"]), ("model", ["course_small", "--config", "/x.yaml"]),
+    ("backbone", {"from": "/elsewhere"}), ("augment", {"rotation_range": 40}), ("seed", True),
+    ("epochs", "3 --overwrite"),
+    ("learning_rate", "1e-3 --from /x"), ("weights", "a\x00b"), ("target_size", "-1 5"),
+])  # fmt: skip
+def test_no_studio_form_value_becomes_an_option(tmp_path, field, value):
+    """Issue 36: every train-form value is parsed as its setting's type before a command line is built."""
+    from imgclf.studio.jobs import train_command
+
+    write_class_folder(tmp_path / "shapes", {"a_tl": 2, "b_br": 2}, size=32)
+    try:
+        argv, run = train_command(tmp_path, {"data": "shapes", "name": "r", field: value})
+    except ImgclfError as exc:
+        assert field in str(exc) and "\n" not in str(exc)
+        return
+    options = [a.split("=")[0] for a in argv if a.startswith("--")]
+    assert options.count("--runs-dir") == 1 and not {"--overwrite", "--config", "--from"} & set(options)
+    assert run == tmp_path / "runs" / "r"
+
+
+def test_studio_form_values_of_the_right_type_pass_through(tmp_path):
+    from imgclf.studio.jobs import train_command
+
+    write_class_folder(tmp_path / "shapes", {"a_tl": 2, "b_br": 2}, size=32)
+    argv, _ = train_command(tmp_path, {"data": "shapes", "name": "r", "target_size": "48, 48", "epochs": "3",
+                                       "learning_rate": 0.01, "model": "course_small", "seed": 0})  # fmt: skip
+    assert {"--model=course_small", "--epochs=3", "--learning-rate=0.01", "--seed=0"} <= set(argv)
+    assert argv[argv.index("--target-size") + 1 : argv.index("--target-size") + 3] == ["48", "48"]

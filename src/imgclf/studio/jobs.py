@@ -91,15 +91,48 @@ def train_command(root: Path, form: dict) -> tuple[list[str], Path]:
     if unknown:
         raise ImgclfError(f"the studio sets only {list(FORM_SETTINGS)}. Received: {unknown}")
     for key in FORM_SETTINGS:
-        value = form.get(key)
-        if value in (None, ""):
-            continue
-        if key not in declared.names():  # pragma: no cover — FORM_SETTINGS names declared settings
-            raise ImgclfError(f"unknown setting {key!r}")
-        values = value if isinstance(value, list) else str(value).replace(",", " ").split() if key == "target_size" \
-            else [value]  # fmt: skip
-        argv += ["--" + key.replace("_", "-"), *map(str, values)]
+        if form.get(key) not in (None, ""):
+            values, option = form_value(key, form[key]), "--" + key.replace("_", "-")
+            # --option=value: the value is the option's, never another option, whatever it holds; target_size's
+            # two values are positive ints by then (click reads a two-value option as two arguments)
+            argv += [option, *values] if key == "target_size" else [f"{option}={values[0]}"]
     return argv, inside(root, f"runs/{name}")
+
+
+def form_value(key: str, value) -> list[str]:
+    """The command-line values of the form field ``key`` (a :data:`FORM_SETTINGS` name), parsed as its declared
+    setting's type (``typing.get_type_hints`` of :class:`imgclf.settings.Settings`, validated by Pydantic):
+    ``target_size`` as two positive ints (``"227,227"``, ``"227 227"`` or a list), numbers as numbers, names as one
+    string. A list where one value is expected, a bool for a number, or a NUL is refused.
+
+    Raises:
+        ImgclfError: the value is not of the setting's type.
+    """
+    import typing
+
+    from pydantic import TypeAdapter, ValidationError
+
+    hint = typing.get_type_hints(declared.Settings)[key]
+    if key == "target_size" and isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if isinstance(value, bool) or (isinstance(value, str) and "\x00" in value):
+        raise ImgclfError(f"{key} must be a {_type_name(hint)}. Received: {value!r}")
+    try:
+        parsed = TypeAdapter(hint).validate_python(value)
+    except ValidationError:
+        raise ImgclfError(f"{key} must be a {_type_name(hint)}. Received: {value!r}") from None
+    if isinstance(parsed, dict):  # augment's mapping form is for config files and the API, not a form field
+        raise ImgclfError(f"{key} must be a {_type_name(str)}. Received: {value!r}")
+    values = list(parsed) if isinstance(parsed, tuple) else [parsed]
+    if key == "target_size" and not all(v > 0 for v in values):
+        raise ImgclfError(f"target_size must be two positive ints. Received: {value!r}")
+    return [str(v) for v in values]
+
+
+def _type_name(hint) -> str:
+    text = getattr(hint, "__name__", str(hint)).replace(" | None", "").replace(" | dict", "")
+    return {"int": "whole number", "float": "number", "str": "single name or path",
+            "tuple[int, int]": "pair of positive whole numbers"}.get(text, text)  # fmt: skip
 
 
 def imgclf_command(*args: str) -> list[str]:
