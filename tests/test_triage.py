@@ -79,12 +79,14 @@ def test_triage_command_orders_an_inbox_and_accept_files_it_with_undo(colour_run
     Image.fromarray(mixed).save(inbox / "purple.png")
     board = (np.indices((48, 48)).sum(axis=0) // 6 % 2 * 255).astype(np.uint8)
     Image.fromarray(np.stack([board] * 3, axis=-1)).save(inbox / "checkerboard.png")  # like nothing it was shown
+    (inbox / "cut.png").write_bytes((inbox / "purple.png").read_bytes()[:60])  # truncated: left out, and named
     code, out, err = run_cli(monkeypatch, capsys, "triage", colour_run / "run", inbox, "--json", "--budget", "2")
     assert code == 0, err
+    assert "unreadable, left out" in err and "cut.png" in err
     rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == 10 and rows[0]["priority"] == 1 and rows[-1]["priority"] < rows[0]["priority"]
     keys = {"path", "label", "probability", "margin", "ood_score", "unknown", "priority", "selected"}
-    assert all(keys <= r.keys() for r in rows)
+    assert all(keys <= r.keys() for r in rows) and {r["folder"] for r in rows} == {str(inbox.resolve())}
     flags = [r["unknown"] for r in rows]
     assert flags == sorted(flags, reverse=True)  # the unknown ones first
     assert next(r for r in rows if r["path"].endswith("checkerboard.png"))["unknown"]
@@ -106,7 +108,7 @@ def test_triage_command_orders_an_inbox_and_accept_files_it_with_undo(colour_run
     before = {p: p.read_bytes() for p in inbox.iterdir()}
     code, _, err = run_cli(monkeypatch, capsys, "triage", "--accept", answers, "--into", data)
     assert code == 0, err
-    assert sorted(p.name for p in inbox.iterdir()) == ["checkerboard.png", "new-blue3.png"]  # the lines taken out
+    assert sorted(p.name for p in inbox.iterdir()) == ["checkerboard.png", "cut.png", "new-blue3.png"]  # taken out
     assert (data / "train" / "red" / "purple.png").read_bytes() == before[inbox / "purple.png"]
     code, _, err = run_cli(monkeypatch, capsys, "relabel", data, "--undo")
     assert code == 0, err
@@ -123,7 +125,18 @@ def test_accept_refuses_bad_lines_and_moves_nothing(tmp_path, monkeypatch, capsy
     inbox.mkdir()
     Image.new("RGB", (8, 8), "red").save(inbox / "a.png")
     Image.new("RGB", (8, 8), "blue").save(inbox / "b.png")
+    (inbox / "notes.png").write_text("a text file named like a picture")
+    (inbox / "cut.png").write_bytes((inbox / "b.png").read_bytes()[:40])  # one triage skipped as unreadable
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    Image.new("RGB", (8, 8), "green").save(elsewhere / "c.png")
     cases = [
+        ([{"path": str(inbox / "notes.png"), "label": "dogs"}], "not a readable image"),
+        ([{"path": str(inbox / "cut.png"), "label": "dogs"}], "not a readable image"),
+        ([{"folder": str(inbox), "path": str(elsewhere / "c.png"), "label": "dogs"}], "not a picture of the triaged"),
+        ([{"folder": str(inbox), "path": str(inbox / "a.png"), "label": "dogs"},
+          {"folder": str(elsewhere), "path": str(elsewhere / "c.png"), "label": "dogs"}], "several folders"),
+        ([{"path": str(inbox / "a.png"), "label": "dogs", "probability": "high"}], "must be a number"),
         ([{"path": str(inbox / "b.png"), "label": "birds"}], "is not a class"),
         ([{"path": str(inbox / "b.png"), "label": "dogs"}, {"path": str(inbox / "a.png"), "label": "cats"}],
          "already exists"),
@@ -136,7 +149,7 @@ def test_accept_refuses_bad_lines_and_moves_nothing(tmp_path, monkeypatch, capsy
         answers.write_text("".join(json.dumps(r) + "\n" for r in rows))
         code, _, err = run_cli(monkeypatch, capsys, "triage", "--accept", answers, "--into", data)
         assert code == 2 and message in err and "Traceback" not in err, err
-        assert sorted(p.name for p in inbox.iterdir()) == ["a.png", "b.png"]
+        assert sorted(p.name for p in inbox.iterdir()) == ["a.png", "b.png", "cut.png", "notes.png"]
         assert sorted(p.relative_to(data).as_posix() for p in data.rglob("*.png")) == ["cats/a.png"]
     answers.write_text("not json\n")
     code, _, err = run_cli(monkeypatch, capsys, "triage", "--accept", answers, "--into", data)

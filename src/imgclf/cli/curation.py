@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -122,10 +123,12 @@ def triage(
     rows = order(run, folder, budget)
     for r in rows:
         if as_json:
-            print(json.dumps(r.to_dict()))
+            print(json.dumps(r.to_dict(os.path.realpath(folder))))
         else:
             mark = "unknown" if r.unknown else ("label" if r.selected else "")
             print(f"{r.priority:.3f}\t{field(r.path)}\t{field(r.label)}\t{r.probability:.3f}\t{mark}")
+    for path in rows.unreadable:
+        err.print(f"unreadable, left out: {escape(str(path))}")
     unknown = sum(r.unknown for r in rows)
     err.print(f"{len(rows)} picture(s): {unknown} unknown (look at them: a new class, or not for this model)"
               f"{f'; selected {sum(r.selected for r in rows)} to label' if budget else ''}.")  # fmt: skip

@@ -58,8 +58,9 @@ class Triaged:
     priority: float
     selected: bool = False
 
-    def to_dict(self) -> dict:
-        return {"path": self.path, "label": self.label, "probability": round(self.probability, 4),
+    def to_dict(self, folder: str | None = None) -> dict:
+        """The JSON line of ``triage --json`` (with ``folder``, the triaged folder, when given)."""
+        return {**({"folder": folder} if folder is not None else {}), "path": self.path, "label": self.label, "probability": round(self.probability, 4),
                 "margin": round(self.margin, 4), "unknown": self.unknown, "priority": round(self.priority, 4),
                 "ood_score": None if self.ood_score is None else round(self.ood_score, 4),
                 "selected": self.selected}  # fmt: skip
@@ -121,7 +122,8 @@ def triage(run: str | os.PathLike, folder, budget: int | None = None) -> list[Tr
         budget: how many to choose for labelling this round (``None``: none chosen).
 
     Returns:
-        One :class:`Triaged` per readable image, highest priority first.
+        One :class:`Triaged` per readable image, highest priority first (a :class:`TriageResult`, whose
+        ``unreadable`` names the files left out).
 
     Raises:
         ImgclfError: an unusable run, no images, or ``budget`` not a positive int.
@@ -141,12 +143,23 @@ def triage(run: str | os.PathLike, folder, budget: int | None = None) -> list[Tr
     kept = [p for p, ok in zip(paths, readable) if ok]
     order, selected = triage_order(proba, feats, unknown, scores, budget)
     labels, margin = got.labels()[readable], margins(proba)
-    return [Triaged(kept[i], str(labels[i]), float(proba[i].max()), float(margin[i]),
+    rows = [Triaged(kept[i], str(labels[i]), float(proba[i].max()), float(margin[i]),
                     None if scores is None else float(scores[i]), bool(unknown is not None and unknown[i]),
                     1.0 - rank / len(order), bool(selected[i])) for rank, i in enumerate(order)]  # fmt: skip
+    return TriageResult(rows, [p for p, ok in zip(paths, readable) if not ok])
 
 
-def accept(rows, data: str | os.PathLike, min_probability: float | None = None) -> list[dict]:
+class TriageResult(list):
+    """The :class:`Triaged` rows, highest priority first, and ``unreadable``: the files that could not be read
+    (left out of the rows)."""
+
+    def __init__(self, rows, unreadable):
+        super().__init__(rows)
+        self.unreadable = list(unreadable)
+
+
+def accept(rows, data: str | os.PathLike, min_probability: float | None = None,
+           folder: str | os.PathLike | None = None) -> list[dict]:  # fmt: skip
     """File confirmed images into DATA's class folders (the training split of a train/validation layout), as one
     batch recorded in ``DATA/.relabel/manifest.json`` with each file's SHA-256; ``imgclf relabel DATA --undo`` moves
     them back.
@@ -157,13 +170,16 @@ def accept(rows, data: str | os.PathLike, min_probability: float | None = None) 
         data: the dataset folder.
         min_probability: file only the rows with ``probability`` at least this that are not ``unknown`` (the
             model's own answer, accepted explicitly); ``None`` files every row.
+        folder: the triaged folder; every file must lie inside it (through no link out of it). ``None``: the
+            ``folder`` the lines record (``triage --json`` writes it), else the folder holding all their files.
 
     Returns:
         The moves made, ``{"from", "to", "sha256"}``.
 
     Raises:
-        ImgclfError: a row without a path or label, a label that is not a class folder of DATA, a file that is not
-            there, inside DATA already, or whose name is taken in its class folder — nothing is moved then.
+        ImgclfError: a row without a path or label, a probability that is not a number, rows of several folders, a
+            file outside the triaged folder, not a readable image, not there, inside DATA already, a label that is
+            not a class folder of DATA, or a name taken in its class folder — nothing is moved then.
     """
     if min_probability is not None and not 0 <= min_probability <= 1:
         raise ImgclfError(f"min_probability must be in [0, 1]. Received: {min_probability!r}")
@@ -171,10 +187,34 @@ def accept(rows, data: str | os.PathLike, min_probability: float | None = None) 
     for k, row in enumerate(rows, 1):
         if not isinstance(row, dict) or not isinstance(row.get("path"), str) or not isinstance(row.get("label"), str):
             raise ImgclfError(f"line {k} of the inbox needs a path and a label. Received: {row!r}")
-        if min_probability is not None and (row.get("unknown") or float(row.get("probability", 0)) < min_probability):
+        probability = row.get("probability", 0)
+        if isinstance(probability, bool) or not isinstance(probability, (int, float)):
+            raise ImgclfError(f"line {k} of the inbox: probability must be a number. Received: {probability!r}")
+        if min_probability is not None and (row.get("unknown") or probability < min_probability):
             continue
         chosen.append((Path(row["path"]), row["label"]))
+    base = _triaged_folder(rows, chosen, folder)
+    for path, _ in chosen:
+        real = os.path.realpath(path)
+        if not real.startswith(base + os.sep):
+            raise ImgclfError(f"{str(path)!r} is not a picture of the triaged folder {base!r}. Nothing was moved.")
     return file_into(data, chosen)
 
 
-__all__ = ["Triaged", "triage", "triage_order", "diverse_order", "margins", "accept"]
+def _triaged_folder(rows, chosen, folder) -> str:
+    """The real path of the folder the rows' pictures must come from (see :func:`accept`)."""
+    if folder is None:
+        named = {row.get("folder") for row in rows if isinstance(row, dict)}
+        if len(named) > 1:
+            raise ImgclfError(f"the inbox lines name several folders ({sorted(map(str, named))}): triage one folder "
+                              "at a time. Nothing was moved.")  # fmt: skip
+        folder = named.pop() if named and None not in named else None
+        if folder is not None and not isinstance(folder, str):
+            raise ImgclfError(f"the inbox lines' folder must be a path. Received: {folder!r}")
+    if folder is None:
+        parents = [os.path.dirname(os.path.realpath(p)) for p, _ in chosen]
+        return os.path.commonpath(parents) if parents else "/"
+    return os.path.realpath(folder)
+
+
+__all__ = ["Triaged", "TriageResult", "triage", "triage_order", "diverse_order", "margins", "accept"]

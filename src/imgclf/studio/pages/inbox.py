@@ -100,6 +100,7 @@ def router(studio: Studio):
         if picture.parent.parent != root or picture.parent.name not in dict(inbox_folders(root)):
             raise ImgclfError(f"{body.get('path')!r} is not a picture of an inbox folder. Nothing was moved.")
         _classes(root, into)
-        return {"moved": accept([{"path": str(picture), "label": str(body.get("label", ""))}], inside(root, into))}
+        return {"moved": accept([{"path": str(picture), "label": str(body.get("label", ""))}], inside(root, into),
+                                folder=picture.parent)}  # fmt: skip
 
     return api
