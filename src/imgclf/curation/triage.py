@@ -60,7 +60,8 @@ class Triaged:
 
     def to_dict(self, folder: str | None = None) -> dict:
         """The JSON line of ``triage --json`` (with ``folder``, the triaged folder, when given)."""
-        return {**({"folder": folder} if folder is not None else {}), "path": self.path, "label": self.label, "probability": round(self.probability, 4),
+        return {**({"folder": folder} if folder is not None else {}), "path": self.path, "label": self.label,
+                "probability": round(self.probability, 4),
                 "margin": round(self.margin, 4), "unknown": self.unknown, "priority": round(self.priority, 4),
                 "ood_score": None if self.ood_score is None else round(self.ood_score, 4),
                 "selected": self.selected}  # fmt: skip
