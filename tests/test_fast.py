@@ -209,3 +209,32 @@ def test_serve_answers_from_the_copy_and_loads_keras_for_grad_cam_only(fast_run)
             shown = c.post("/explain", files={"file": ("x.png", image, "image/png")})
             assert shown.status_code == 200 and Image.open(io.BytesIO(shown.content)).size == (32, 32)
     assert loads == [1]  # Keras loaded once, on the first Grad-CAM
+
+
+@pytest.mark.parametrize("damage", ["swapped", "truncated", "ood", "unrecorded"])
+def test_a_copy_that_is_not_the_checked_one_answers_through_keras(fast_run, tmp_path, damage):
+    """Issue 36: the copy's own files are checksummed in export.json; another run's copy, a truncated file or a
+    garbage ood.npz is passed over for Keras, saying why, instead of answering (or failing)."""
+    import shutil
+
+    from imgclf.deploy.fast import choose_engine
+
+    _, run = fast_run
+    copy = tmp_path / "r"
+    shutil.copytree(run, copy)
+    model, record = copy / "fast" / "model.tflite", copy / "fast" / "export.json"
+    assert choose_engine(copy) == (model, None)
+    if damage == "swapped":  # another model of the same architecture: same size, other weights
+        data = bytearray(model.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        model.write_bytes(bytes(data))
+    elif damage == "truncated":
+        model.write_bytes(model.read_bytes()[:1000])
+    elif damage == "ood":
+        (copy / "fast" / "ood.npz").write_bytes(b"garbage")
+    else:
+        kept = json.loads(record.read_text())
+        kept.pop("files_sha256")
+        record.write_text(json.dumps(kept))
+    engine, note = choose_engine(copy)
+    assert engine is None and "not the one that was checked" in note

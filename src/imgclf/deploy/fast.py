@@ -91,6 +91,10 @@ def choose_engine(run: str | os.PathLike, engine: str = "auto") -> tuple[Path | 
             "The run's TensorFlow-free copy was made from another model.keras than the one there now: "
             "predicting with Keras."
         )
+    changed = _changed_files(run / runfiles.FAST_DIR, record)
+    if changed:
+        return None, (f"The run's TensorFlow-free copy is not the one that was checked ({', '.join(changed)} "
+                      "changed, damaged or unrecorded): predicting with Keras.")  # fmt: skip
     if not has_runtime:
         return None, "ai-edge-litert is not installed: predicting with Keras (pip install ai-edge-litert)."
     return model, None
@@ -142,8 +146,22 @@ def write_fast_copy(run: str | os.PathLike, max_images: int = PARITY_IMAGES) -> 
     except Exception as exc:  # a layer the converter lacks: the run stays whole, predicting with Keras
         return {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
     record["model_sha256"] = _sha256(run / runfiles.MODEL_FILE)  # the copy is of this model.keras, and no other
+    record["files_sha256"] = {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file()
+                              and p.name != RECORD_NAME}  # and these are the files that were checked  # fmt: skip
     _io.write_json(folder / RECORD_NAME, record)
     return record
+
+
+def _changed_files(folder: Path, record: dict) -> list[str]:
+    """The copy's files whose SHA-256 differs from ``export.json``'s ``files_sha256`` (all of them when it has none:
+    a copy is used only as it was checked)."""
+    recorded = record.get("files_sha256")
+    if not isinstance(recorded, dict) or MODEL_NAME not in recorded:
+        return [MODEL_NAME]
+    present = {p.name for p in folder.iterdir() if p.is_file() and p.name != RECORD_NAME}
+    names = {n for n in recorded if isinstance(n, str) and n == Path(n).name and n not in ("", ".", "..")}
+    odd = sorted(map(str, set(recorded) - names))  # a name that is not a file of the folder: never read
+    return odd + sorted(name for name in present | names if _sha256(folder / name) != recorded.get(name))
 
 
 def _sha256(path: Path) -> str | None:
