@@ -109,3 +109,13 @@ def test_compare_two_real_runs(runs_folder, tmp_path, monkeypatch, capsys):
     assert code == 2 and "two or more runs" in err
     code, _, err = run_cli(monkeypatch, capsys, "compare", first, first)
     assert code == 2 and "given twice" in err
+    code, _, err = run_cli(monkeypatch, capsys, "compare", first, other, "--out", tmp_path / "cmp")
+    assert code == 0, err  # its own folder: written again
+    mine = tmp_path / "mine"  # issue 36: a person's own compare.html and curves.png are never overwritten
+    mine.mkdir()
+    (mine / "compare.html").write_text("my notes")
+    (mine / "curves.png").write_bytes(b"my plot")
+    code, _, err = run_cli(monkeypatch, capsys, "compare", first, other, "--out", mine)
+    assert code == 2 and "holds other files" in err
+    assert (mine / "compare.html").read_text() == "my notes" and (mine / "curves.png").read_bytes() == b"my plot"
+    assert sorted(p.name for p in mine.iterdir()) == ["compare.html", "curves.png"]

@@ -119,6 +119,19 @@ def _sheet(rows: list[dict], names: list[str], path: Path) -> Path | None:
     return save_grid(images, path, titles=titles, cols=6, title="Where the runs disagree")
 
 
+#: Written into every folder compare fills: only such a folder (or a new or empty one) is written into.
+MARKER = ".imgclf-compare"
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an ``out`` that is a file, or a folder holding anything but an earlier comparison's page."""
+    if out.exists() and not out.is_dir():
+        raise ImgclfError(f"--out must be a folder. Received: {str(out)!r} (a file)")
+    if out.is_dir() and not (out / MARKER).is_file() and any(out.iterdir()):
+        raise ImgclfError(f"--out {str(out)!r} holds other files: compare writes compare.html, curves.png and "
+                          "disagreements.png only into a new or empty folder (or one it wrote). Nothing was written.")
+
+
 def compare_runs(runs: list[str | os.PathLike], out: str | os.PathLike | None = None) -> Path:
     """Write ``compare.html`` (and its pictures) for two or more run folders; returns the page's path.
 
@@ -127,7 +140,8 @@ def compare_runs(runs: list[str | os.PathLike], out: str | os.PathLike | None = 
         out: folder for the page (default: ``compare-<A>-vs-<B>...`` beside the first run).
 
     Raises:
-        ImgclfError: fewer than two runs, the same run twice, or a folder that is not a run.
+        ImgclfError: fewer than two runs, the same run twice, a folder that is not a run, or ``out`` a file or a
+            folder of other files (only a folder compare wrote itself, marked ``.imgclf-compare``, is written again).
     """
     from imgclf.report.html import data_uri, render_page
 
@@ -138,7 +152,9 @@ def compare_runs(runs: list[str | os.PathLike], out: str | os.PathLike | None = 
         raise ImgclfError("compare needs different runs: a run was given twice.")
     names = [f.resolve().name for f in folders]
     out = Path(out) if out is not None else folders[0].parent / ("compare-" + "-vs-".join(names))
+    _check_out(out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("imgclf compare\n")
     configs = [_io.read_yaml(f / runfiles.CONFIG_FILE) or {} for f in folders]
     histories = []
     for f in folders:
