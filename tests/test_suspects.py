@@ -138,3 +138,22 @@ def test_suspects_refuses_tiny_classes_in_one_line(tmp_path, monkeypatch, capsys
     data = write_class_folder(tmp_path / "data", {"a_tl": 3, "b_br": 3}, size=32)
     code, _, err = run_cli(monkeypatch, capsys, "suspects", data, "--weights", "none", "--backbone", "squeezenet1_1")
     assert code == 2 and "at least 5 images in every class" in err and "Traceback" not in err
+
+
+def test_suspects_refuses_an_out_inside_data_and_a_backbone_with_a_run(tmp_path, monkeypatch, capsys):
+    """Issue 36: the contact sheet must not land in a class folder (it would train as a picture); --backbone with
+    --run was ignored silently. Both refused before any judging, in one line."""
+    import json
+
+    data = write_class_folder(tmp_path / "data", {"a_tl": 6, "b_br": 6}, size=32)
+    for out in (data / "a_tl", data, data / "new"):
+        code, _, err = run_cli(monkeypatch, capsys, "suspects", data, "--weights", "none", "--out", out)
+        assert code == 2 and "inside DATA" in err and not (out / "suspects.png").exists()
+    code, _, err = run_cli(monkeypatch, capsys, "suspects", data, "--run", tmp_path, "--backbone", "resnet50")
+    assert code == 2 and "Received both" in err
+    bad = tmp_path / "suspects.json"
+    bad.write_text(json.dumps({"suspects": [{"path": str(data / "a_tl" / "000.png"), "label": "a_tl",
+                                             "suggested": "b_br", "confidence": "high"}]}))  # fmt: skip
+    code, _, err = run_cli(monkeypatch, capsys, "doctor", data, "--fix", "--suspects", bad)
+    assert code == 2 and "a number" in err and "Traceback" not in err
+    assert (data / "a_tl" / "000.png").is_file()

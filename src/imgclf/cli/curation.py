@@ -18,7 +18,7 @@ from imgclf.cli._common import app, err, field, load_api
 def suspects(
     data: Annotated[str, typer.Argument(help="Dataset folder (any layout `imgclf train` reads) or a named dataset.")],
     run: Annotated[Path | None, typer.Option(help="Judge with this run's trained model (its penultimate features) instead of a backbone; writes RUN/suspects/ for its report.")] = None,
-    backbone: Annotated[str, typer.Option(help="Pretrained backbone whose features judge the images (`imgclf backbones`).")] = "squeezenet1_1",
+    backbone: Annotated[str | None, typer.Option(help="Pretrained backbone whose features judge the images (`imgclf backbones`; default squeezenet1_1). Not with --run.")] = None,
     weights: Annotated[str, typer.Option(help="Its weights: imagenet (downloaded once, then cached) or a weights file.")] = "imagenet",
     top: Annotated[int, typer.Option(help="Print at most this many suspects, most likely wrong first (0: all).")] = 30,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line: path, split, label, suggested, confidence.")] = False,
@@ -35,6 +35,16 @@ def suspects(
 
     if top < 0:
         raise ImgclfError(f"top must be 0 (all) or a positive number of suspects. Received: {top}")
+    if run is not None and backbone is not None:
+        raise ImgclfError(f"--backbone judges without a run; --run judges with the run's own model. Received both: "
+                          f"--run {str(run)!r} --backbone {backbone!r}")  # fmt: skip
+    backbone = backbone or "squeezenet1_1"
+    where = out if out is not None else (run / SUSPECTS_DIR if run is not None else None)
+    if where is not None and Path(data).is_dir():
+        real_data, real_out = os.path.realpath(data), os.path.realpath(where)
+        if real_out == real_data or real_out.startswith(real_data + os.sep):
+            raise ImgclfError(f"--out {str(where)!r} is inside DATA {data!r}: its contact sheet would become a "
+                              "training picture. Give a folder outside the data.")  # fmt: skip
 
     judge = f"the penultimate features of {run}" if run is not None else f"{backbone} features"
     err.print(f"Judging every image with out-of-fold probabilities from {escape(judge)} ...")

@@ -68,6 +68,12 @@ def write_suspects(report, out_dir: str | os.PathLike, judge: str, top: int = 30
     return json_path, sheet
 
 
+def _is_suspect(s, keys) -> bool:
+    return (isinstance(s, dict) and keys <= s.keys()
+            and all(isinstance(s[k], str) for k in ("path", "label", "suggested"))
+            and isinstance(s["confidence"], (int, float)) and not isinstance(s["confidence"], bool))  # fmt: skip
+
+
 def read_suspects(path: str | os.PathLike) -> list[dict]:
     """The suspects of a ``suspects.json`` (or of the folder holding one: ``--out DIR``, ``RUN/suspects``), most
     likely wrong first, as dicts with ``path``, ``split``, ``label``, ``suggested``, ``confidence``.
@@ -80,8 +86,8 @@ def read_suspects(path: str | os.PathLike) -> list[dict]:
     try:
         data = read_json(file)
         suspects = data["suspects"]
-        if not isinstance(suspects, list) or not all(isinstance(s, dict) and keys <= s.keys() for s in suspects):
-            raise ValueError("no list of suspects with path, label, suggested, confidence")
+        if not isinstance(suspects, list) or not all(_is_suspect(s, keys) for s in suspects):
+            raise ValueError("no list of suspects with path, label, suggested (text) and confidence (a number)")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ImgclfError(f"cannot read suspects from {str(path)!r} ({exc}): expected the suspects.json of "
                           "`imgclf suspects DATA --out DIR`.") from None  # fmt: skip
