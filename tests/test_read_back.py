@@ -211,3 +211,25 @@ def test_studio_form_values_of_the_right_type_pass_through(tmp_path):
                                        "learning_rate": 0.01, "model": "course_small", "seed": 0})  # fmt: skip
     assert {"--model=course_small", "--epochs=3", "--learning-rate=0.01", "--seed=0"} <= set(argv)
     assert argv[argv.index("--target-size") + 1 : argv.index("--target-size") + 3] == ["48", "48"]
+
+
+def test_a_studio_job_that_cannot_start_fails_with_its_reason_and_the_queue_moves_on(tmp_path):
+    """Issue 36: a job whose output folder cannot be made (a file in the way, a read-only project) or whose
+    command is not there was left "running" with no process, and every later job "queued" for good."""
+    import sys
+    import time
+
+    from imgclf.studio.jobs import Jobs
+
+    (tmp_path / "blocked").write_text("a file where a folder should be")
+    jobs = Jobs(tmp_path)
+    first = jobs.submit_command("triage", [sys.executable, "-c", "print(1)"], output=tmp_path / "blocked" / "x.jsonl")
+    second = jobs.submit_command("triage", [str(tmp_path / "no-such-program")])
+    third = jobs.submit_command("triage", [sys.executable, "-c", "print('ok')"], output=tmp_path / "out" / "x.jsonl")
+    assert first.status == "failed" and "could not start" in first.log[-1] and "blocked" in first.log[-1]
+    assert second.status == "failed" and "could not start" in second.log[-1]
+    deadline = time.monotonic() + 30
+    while third.status in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert third.status == "finished" and (tmp_path / "out" / "x.jsonl").read_text() == "ok\n"
+    assert jobs.stop(first.id).status == "failed"  # Stop on it: nothing to stop, no error

@@ -193,26 +193,39 @@ class Jobs:
         return self.jobs[job_id]
 
     def _next(self) -> None:
+        """Start the first queued job if nothing runs; a job that cannot start (a read-only project, a file where
+        its output folder should be, a command that is not there) is ``failed`` with its reason, and the next
+        queued one starts instead: the queue never jams."""
         with self._lock:
             if any(j.status == "running" for j in self.jobs.values()):
                 return
-            job = next((j for j in self.jobs.values() if j.status == "queued"), None)
-            if job is None:
+            for job in [j for j in self.jobs.values() if j.status == "queued"]:
+                try:
+                    self._start(job)
+                except (OSError, ValueError, subprocess.SubprocessError) as exc:
+                    job.status, job.process = "failed", None
+                    job.log.append(f"Error: the job could not start: {getattr(exc, 'strerror', None) or exc}"
+                                   f"{f' ({exc.filename!r})' if getattr(exc, 'filename', None) else ''}")  # fmt: skip
+                    continue
+                break
+            else:
                 return
-            job.status = "running"
-            env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
-            stdout = subprocess.PIPE
-            if job.output is not None:
-                job.output.parent.mkdir(parents=True, exist_ok=True)
-                stdout = open(job.output.with_name(job.output.name + ".part"), "w", encoding="utf-8")  # noqa: SIM115
-            try:
-                job.process = subprocess.Popen(job.command, stdout=stdout, text=True, env=env, cwd=self.root,
-                                               stderr=subprocess.PIPE if job.output else subprocess.STDOUT,
-                                               preexec_fn=_default_sigint)  # fmt: skip
-            finally:
-                if job.output is not None:
-                    stdout.close()  # the child holds its own copy
         threading.Thread(target=self._follow, args=(job,), daemon=True).start()
+
+    def _start(self, job: Job) -> None:
+        env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
+        stdout = subprocess.PIPE
+        if job.output is not None:
+            job.output.parent.mkdir(parents=True, exist_ok=True)
+            stdout = open(job.output.with_name(job.output.name + ".part"), "w", encoding="utf-8")  # noqa: SIM115
+        try:
+            job.process = subprocess.Popen(job.command, stdout=stdout, text=True, env=env, cwd=self.root,
+                                           stderr=subprocess.PIPE if job.output else subprocess.STDOUT,
+                                           preexec_fn=_default_sigint)  # fmt: skip
+        finally:
+            if job.output is not None:
+                stdout.close()  # the child holds its own copy
+        job.status = "running"
 
     def _follow(self, job: Job) -> None:
         for line in job.process.stderr if job.output is not None else job.process.stdout:
