@@ -92,6 +92,34 @@ def test_the_store_keeps_rows_by_content_merges_shards_and_skips_what_it_cannot_
     assert np.array_equal(store.load({"c" * 64})["c" * 64], rows[2])  # a damaged shard is passed over
     store.add(["d" * 64], np.zeros((1, 3, 3, 4), np.float32))  # a map, not a vector: not kept image by image
     assert "d" * 64 not in store.load({"d" * 64})
+    # issue 36: a shard of another width, and NaN rows, are passed over (computed again), never a crash
+    store._write(np.asarray(["e" * 64, "f" * 64], dtype="U64"), np.ones((2, 7), np.float32))
+    store._write(np.asarray(["g" * 64], dtype="U64"), np.full((1, 4), np.nan, np.float32))
+    found = store.load({"a" * 64, "b" * 64, "e" * 64, "g" * 64})
+    assert sorted(found) == ["a" * 64, "b" * 64] and {len(v) for v in found.values()} == {4}
+
+
+def test_non_finite_features_are_refused_naming_the_pictures(tmp_path, monkeypatch, capsys):
+    """Issue 36: NaN features gave a "finished" run with loss nan whose predictions printed nan."""
+    from imgclf.training import trainer
+
+    from conftest import run_cli
+
+    monkeypatch.setenv("IMGCLF_HOME", str(tmp_path / "home"))
+    data = write_class_folder(tmp_path / "d", {"a_tl": 6, "b_br": 6}, size=64)
+    real = trainer.cached_features
+
+    def poisoned(*args, **kwargs):
+        (f_train, y_train), val, from_cache = real(*args, **kwargs)
+        f_train = f_train.copy()
+        f_train[1] = np.nan
+        return (f_train, y_train), val, from_cache
+
+    monkeypatch.setattr(trainer, "cached_features", poisoned)
+    code, _, err = run_cli(monkeypatch, capsys, "train", data, "--backbone", "squeezenet1_1", "--weights", "none",
+                           "--target-size", 64, 64, "--epochs", 1, "--precision", "float32", "--validation-split",
+                           0.25, "--runs-dir", tmp_path / "runs", "--name", "r")  # fmt: skip
+    assert code == 2 and "not finite" in err and ".png" in err and "Traceback" not in err
 
 
 def test_an_unreadable_new_file_falls_back_to_the_whole_pass_that_names_it(tmp_path, monkeypatch, counted):

@@ -206,3 +206,25 @@ def feature_dataset(features, targets, batch_size: int, shuffle: bool, seed: int
     if shuffle:
         ds = ds.shuffle(max(len(features), 1), seed=seed, reshuffle_each_iteration=True)
     return finish(ds.batch(batch_size))
+
+
+def check_finite(features: np.ndarray, paths, what: str) -> None:
+    """Refuse features with NaN or infinite values (a backbone that overflowed, damaged weights or a damaged cache):
+    a head trained on them "finishes" with loss nan and answers nan.
+
+    Args:
+        features: float ``(n, ...)``.
+        paths: the ``n`` images' files in order, or ``None`` (then they are named by position).
+        what: ``training`` or ``validation``.
+
+    Raises:
+        ImgclfError: some row is not finite; the first few pictures are named.
+    """
+    from imgclf.errors import ImgclfError
+
+    bad = np.flatnonzero(~np.isfinite(features.reshape(len(features), -1)).all(axis=1))
+    if len(bad):
+        names = [str(paths[i]) if paths is not None and len(paths) == len(features) else f"#{i + 1}" for i in bad[:5]]
+        raise ImgclfError(f"the backbone's features of {len(bad)} {what} image(s) are not finite (NaN or infinite): "
+                          f"{', '.join(names)}{' ...' if len(bad) > 5 else ''}. Check the weights file; nothing "
+                          "was trained on them.")  # fmt: skip

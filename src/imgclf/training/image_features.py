@@ -56,8 +56,15 @@ class ImageFeatureStore:
                     shas, features = z["sha256"], z["features"]
             except (OSError, ValueError, KeyError):  # merged away meanwhile, or damaged: computed again
                 continue
+            if features.ndim != 2 or len(features) != len(shas) or not np.issubdtype(features.dtype, np.floating):
+                continue  # not this store's rows: skipped, as a damaged shard is
             for i in np.flatnonzero(np.isin(shas, list(wanted - found.keys()))):
-                found[str(shas[i])] = features[i]
+                if np.isfinite(features[i]).all():  # a NaN row is computed again, never trained on
+                    found[str(shas[i])] = features[i]
+        widths = {len(v) for v in found.values()}
+        if len(widths) > 1:  # shards of another width: keep the most common one, compute the rest again
+            common = max(widths, key=lambda w: sum(len(v) == w for v in found.values()))
+            found = {k: v for k, v in found.items() if len(v) == common}
         return found
 
     def add(self, shas: Sequence[str], features: np.ndarray) -> None:
@@ -127,7 +134,7 @@ class ImageFeatures:
             labels = np.concatenate([np.asarray(s.labels) for s in splits])
             todo = Samples(tuple(paths[i] for i in missing), labels[missing].astype(np.int32))
             computed = extract(self.stream(todo))[0]
-            if len(computed) != len(missing):
+            if len(computed) != len(missing) or any(len(v) != computed.shape[1] for v in found.values()):
                 return None
             self.store.add([self.shas[i] for i in missing], computed)
             found.update(zip((self.shas[i] for i in missing), computed))

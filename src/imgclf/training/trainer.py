@@ -27,7 +27,7 @@ from imgclf.training.callbacks import (
     SkippedFilesReporter,
 )
 from imgclf.training.control import class_weights, control_callbacks
-from imgclf.training.features import cached_features, feature_dataset
+from imgclf.training.features import cached_features, check_finite, feature_dataset
 from imgclf.training.optimizers import learning_rate_schedule, make_optimizer
 from imgclf.training.plots import plot_history
 from imgclf.training.prototypes import set_prototypes
@@ -245,6 +245,10 @@ def _head_on_features(model, data: TrainingData, config: TrainingConfig, verbose
     (f_train, y_train), val, from_cache = cached_features(
         config.feature_key, extractor, data.train_in_order, data.validation, data.skipped, announce, data.by_image
     )
+    known = data.by_image if data.by_image is not None and not len(data.skipped) else None  # paths in row order
+    check_finite(f_train, known.train.paths if known else None, "training")
+    if val is not None:
+        check_finite(val[0], known.validation.paths if known and known.validation else None, "validation")
     if config.prototypes:  # the few-shot head: class means, then one epoch that only measures
         counts = set_prototypes(head, f_train, y_train, config.class_mode, data.num_classes)
         if verbose:
