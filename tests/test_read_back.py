@@ -233,3 +233,40 @@ def test_a_studio_job_that_cannot_start_fails_with_its_reason_and_the_queue_move
         time.sleep(0.05)
     assert third.status == "finished" and (tmp_path / "out" / "x.jsonl").read_text() == "ok\n"
     assert jobs.stop(first.id).status == "failed"  # Stop on it: nothing to stop, no error
+
+
+def test_studio_bodies_of_the_wrong_shape_and_a_read_only_project_answer_one_error_line(tmp_path):
+    """Issue 36: `"files": 5`, a list or text/plain body gave 500 or 422 `{"detail"}`; a read-only project bare
+    500s; and the studio had no /health."""
+    from fastapi.testclient import TestClient
+    from studio_helpers import ORIGIN
+
+    from imgclf.studio.app import create_studio
+
+    project = tmp_path / "project"
+    write_class_folder(project / "pets", {"a_tl": 3, "b_br": 3}, size=32)
+    with TestClient(create_studio(project), base_url="http://127.0.0.1") as client:
+        assert client.get("/health").json() == {"status": "ok"}
+        for kwargs in ({"json": {"data": "pets", "files": 5}}, {"json": ["pets"]},
+                       {"content": b"files=1", "headers": {**ORIGIN, "content-type": "text/plain"}}):
+            kwargs.setdefault("headers", ORIGIN)
+            answer = client.post("/api/quarantine", **kwargs)
+            assert answer.status_code in (400, 422) and set(answer.json()) == {"error"}, answer.text
+        os.chmod(project / "pets", 0o555)
+        try:
+            import errno
+
+            from imgclf.data import quarantine as q
+
+            def read_only(*a, **k):
+                raise OSError(errno.EROFS, "Read-only file system", str(project / "pets" / ".quarantine"))
+
+            real = q._quarantine
+            q._quarantine = read_only  # (root ignores permissions: the refusal is simulated where it would happen)
+            answer = client.post("/api/quarantine", json={"data": "pets", "files": ["pets/a_tl/000.png"]},
+                                 headers=ORIGIN)  # fmt: skip
+            assert answer.status_code == 409 and "Read-only" in answer.json()["error"]
+        finally:
+            q._quarantine = real
+            os.chmod(project / "pets", 0o755)
+    assert (project / "pets" / "a_tl" / "000.png").is_file()

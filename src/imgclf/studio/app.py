@@ -35,6 +35,7 @@ def create_studio(project: str | os.PathLike, host: str = "127.0.0.1", token: st
     try:
         import jinja2
         from fastapi import FastAPI
+        from fastapi.exceptions import RequestValidationError
         from fastapi.responses import JSONResponse, Response
         from starlette.exceptions import HTTPException as StarletteHTTPException
     except ImportError:
@@ -64,6 +65,22 @@ def create_studio(project: str | os.PathLike, host: str = "127.0.0.1", token: st
     @app.exception_handler(StarletteHTTPException)
     async def not_there(request, exc: StarletteHTTPException):  # an unknown address: the same one-line answer
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request, exc: RequestValidationError):  # a list or text body, a field of the wrong type
+        first = (exc.errors() or [{}])[0]
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "the request body"
+        return JSONResponse({"error": f"{where}: {first.get('msg', 'malformed request')}"}, status_code=422)
+
+    @app.exception_handler(OSError)
+    async def disk(request, exc: OSError):  # a read-only project, a full disk: one line, not a bare 500
+        name = f" ({exc.filename!r})" if getattr(exc, "filename", None) else ""
+        return JSONResponse({"error": f"the project cannot be changed: {exc.strerror or exc}{name}. Nothing else "
+                                      "was changed."}, status_code=409)  # fmt: skip
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
 
     script = resources.files("imgclf.studio").joinpath("static/studio.js").read_bytes()
 

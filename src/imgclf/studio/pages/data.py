@@ -106,9 +106,11 @@ def router(studio: Studio):
         from imgclf.data.doctor import quarantine as set_aside
 
         data_root = _data_root(studio, str(body.get("data", "")))
-        relative = []
-        for f in body.get("files") or []:
-            file = inside(root, str(f))
+        relative, files = [], body.get("files") or []
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise ImgclfError(f"files must be a list of paths. Received: {files!r}")
+        for f in files:
+            file = inside(root, f)
             if data_root not in file.parents or not file.is_file():
                 raise ImgclfError(f"{f!r} is not an image of {body.get('data')!r}. Nothing was moved.")
             relative.append(file.relative_to(data_root).as_posix())
