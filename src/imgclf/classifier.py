@@ -34,7 +34,7 @@ from imgclf.training.update import annealed
 FITTED_ATTRIBUTES = (
     "classes_", "class_mode_", "target_size_", "color_mode_", "epochs_", "augment_", "model_", "history_",
     "stop_reason_", "skipped_", "fine_tune_start_", "features_from_cache_", "dataset_", "calibration_", "ood_",
-    "cache_", "interpolation_", "image_", "from_run_", "validation_proba_",
+    "cache_", "interpolation_", "image_", "from_run_", "validation_proba_", "tracking_error_",
 )  # fmt: skip
 
 
@@ -65,6 +65,8 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         validation_proba_ (ndarray | None): float32 ``(n_validation, n_classes)``, the validation images'
             probabilities from the backbone features training cached (``None`` without them); the report evaluates
             from them instead of reading the images again.
+        tracking_error_ (str | None): why ``track`` logged nothing (a server that did not answer in time or refused,
+            :class:`imgclf.training.tracking.TrackingFailed`); the run folder is whole either way.
 
     Raises:
         ImgclfError: from ``fit``, for any setting out of range (the message names it and the value received).
@@ -156,12 +158,16 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         self.features_from_cache_, self.dataset_, self.cache_ = result.features_from_cache, result.dataset, result.cache
         self.calibration_, self.ood_, self.from_run_ = result.calibration, result.ood, result.parent
         self.validation_proba_ = result.validation_proba
+        self.tracking_error_ = None
         if result.run is not None:
             self.save(result.run)
             if self.track is not None:  # the whole folder is written: log it (imgclf.training.tracking)
-                from imgclf.training.tracking import track_run
+                from imgclf.training.tracking import TrackingFailed, track_run
 
-                track_run(result.run, self.track, self.model_)
+                try:
+                    track_run(result.run, self.track, self.model_)
+                except TrackingFailed as exc:  # bounded; the run stays whole and usable, only untracked
+                    self.tracking_error_ = f"{exc}. The run is saved in {str(result.run)!r}, not tracked."
         return self
 
     def _set_image(self, image: ImageSpec) -> None:

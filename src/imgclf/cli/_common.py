@@ -161,10 +161,18 @@ def finish_run(clf, run: Path) -> None:
     report = write_report(run, predictor=clf.predictor(), validation_proba=getattr(clf, "validation_proba_", None),
                           explain=False)  # fmt: skip
     if getattr(clf, "track", None):
-        from imgclf.training.tracking import log_files
+        from imgclf.training.tracking import TrackingFailed, log_files
 
-        log_files(run)  # the report and the evaluation join the MLflow run fit logged
-        err.print(f"Tracked in MLflow: {escape(clf.track)} (experiment imgclf, run {escape(run.resolve().name)})")
+        untracked = getattr(clf, "tracking_error_", None)
+        if untracked is None:
+            try:
+                log_files(run)  # the report and the evaluation join the MLflow run fit logged
+            except TrackingFailed as exc:
+                untracked = f"{exc}: report.html and metrics.json are in {str(run)!r}, not in MLflow."
+        if untracked:
+            err.print(f"[bold]Not tracked:[/bold] {escape(untracked)}")
+        else:
+            err.print(f"Tracked in MLflow: {escape(clf.track)} (experiment imgclf, run {escape(run.resolve().name)})")
     last = clf.history_[-1] if clf.history_ else {}
     shown = "  ".join(f"{k} {last[k]:.4f}" for k in ("accuracy", "val_accuracy") if k in last)
     err.print(f"Run saved to [bold]{escape(str(run))}[/bold]  {shown}")

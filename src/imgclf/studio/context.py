@@ -7,6 +7,7 @@ from pathlib import Path
 
 from imgclf.deploy.serve.guards import TOKEN_COOKIE
 from imgclf.studio.jobs import Jobs
+from imgclf.studio.project import unavailable_folders
 
 
 @dataclass
@@ -20,10 +21,13 @@ class Studio:
     token: str | None = None
 
     def page(self, template: str, request, **context):
-        """``template`` rendered as an HTML answer; the token of a ``?token=`` link kept as an httponly cookie."""
+        """``template`` rendered as an HTML answer; the token of a ``?token=`` link kept as an httponly cookie. Every
+        page names the project's folders that link out of it (not available: never read)."""
         from fastapi.responses import HTMLResponse
 
-        answer = HTMLResponse(self.env.get_template(template).render(project=self.root.name, **context))
+        unavailable = unavailable_folders(self.root)
+        html = self.env.get_template(template).render(project=self.root.name, unavailable=unavailable, **context)
+        answer = HTMLResponse(html)
         if self.token is not None and request.query_params.get("token") == self.token:
             answer.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict")
         return answer

@@ -92,16 +92,35 @@ def read_data_folder(root: str | os.PathLike, name: str) -> DataFolder | None:
     return DataFolder(name, splits) if splits else None
 
 
-def data_folders(root: str | os.PathLike) -> list[DataFolder]:
-    """Every data folder directly inside the project (hidden folders, run folders and ``runs/`` left out)."""
-    root = Path(root)
-    found = []
+def _top_folders(root: Path):
+    """``(name, kind, data folder or loose-image count)`` of each folder directly inside the project; ``kind`` is
+    ``"data"``, ``"inbox"`` or ``"unavailable"`` (a link leading out of the project). Hidden folders, the studio's own
+    folder, ``runs/`` and run folders are left out; so is a folder with no image at all."""
+    root = Path(root).resolve()
     for child in _class_dirs(root):
-        if child.name != STUDIO_DIR:
-            folder = read_data_folder(root, child.name)
-            if folder is not None:
-                found.append(folder)
-    return found
+        if child.name in (STUDIO_DIR, "runs"):
+            continue
+        real = child.resolve()
+        if real != root and root not in real.parents:
+            yield child.name, "unavailable", None
+            continue
+        loose = len(_image_names(child))
+        folder = read_data_folder(root, child.name)
+        if folder is not None and folder.images >= loose:  # more pictures in class folders than loose: data
+            yield child.name, "data", folder
+        elif loose:
+            yield child.name, "inbox", loose
+
+
+def data_folders(root: str | os.PathLike) -> list[DataFolder]:
+    """Every data folder directly inside the project: its images are in class folders (a folder whose loose images
+    outnumber those is an inbox); hidden folders, run folders, ``runs/`` and links leading out left out."""
+    return [found for _, kind, found in _top_folders(root) if kind == "data"]
+
+
+def unavailable_folders(root: str | os.PathLike) -> list[str]:
+    """Names of the folders directly inside the project that are links leading out of it: listed, never read."""
+    return [name for name, kind, _ in _top_folders(root) if kind == "unavailable"]
 
 
 def class_images(root: str | os.PathLike, name: str, split: str, cls: str, page: int = 1,
@@ -121,14 +140,27 @@ def class_images(root: str | os.PathLike, name: str, split: str, cls: str, page:
 
 
 def inbox_folders(root: str | os.PathLike) -> list[tuple[str, int]]:
-    """``(name, images)`` of the folders directly inside the project that hold loose images (an inbox of unlabelled
-    pictures), data folders, hidden folders and ``runs/`` left out."""
-    root = Path(root)
-    found = []
-    for child in _class_dirs(root):
-        if child.name in (STUDIO_DIR, "runs"):
-            continue
-        count = len(_image_names(child))
-        if count:
-            found.append((child.name, count))
-    return found
+    """``(name, images)`` of the folders directly inside the project whose pictures are mostly loose (an inbox of
+    unlabelled pictures, never also a data folder); hidden folders, ``runs/`` and links leading out left out."""
+    return [(name, count) for name, kind, count in _top_folders(root) if kind == "inbox"]
+
+
+def capture_base(root: str | os.PathLike, data: str) -> Path:
+    """The data folder ``data`` (one folder directly inside the project) that new pictures may be saved into.
+
+    A data folder, or a folder with no picture yet (a new dataset's first class). Never ``runs/``, a run folder,
+    the studio's own or a hidden folder, an inbox, a nested path or a link leading out of the project.
+
+    Raises:
+        ImgclfError: naming ``data`` and what it is instead.
+    """
+    root = Path(root).resolve()
+    base = inside(root, data)
+    kinds = {name: kind for name, kind, _ in _top_folders(root)}
+    name = str(data).replace("\\", "/").strip("/")
+    ok = base.is_dir() and base.parent == root and base.name == name and not name.startswith(".")
+    ok = ok and name not in (STUDIO_DIR, "runs") and not is_imgclf_output(base)
+    if not ok or kinds.get(name, "data") != "data":
+        what = "an inbox of unlabelled pictures" if kinds.get(name) == "inbox" else "not a data folder of the project"
+        raise ImgclfError(f"pictures are saved into a data folder's classes only; {data!r} is {what}.")
+    return base

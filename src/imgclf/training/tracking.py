@@ -11,7 +11,14 @@ loads it), and the files (``config.yaml``,
 it has written them (:func:`log_files`).
 
 MLflow is imported only when tracking is asked for. Without a URI the run goes where MLflow's own default points
-(``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db`` in the current folder: local, offline; ``mlflow ui`` opens it).
+(``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db`` in the current folder: local, offline; ``mlflow ui`` opens it;
+the artifacts then go to ``./mlruns``, MLflow's default artifact root). MLflow's file store (``./mlruns`` or
+``file:`` as the tracking URI) is refused before training: MLflow 3 put it in maintenance mode and refuses it itself.
+
+Tracking never holds a finished run hostage: a server URI is asked ``/health`` first (:data:`PROBE_TIMEOUT`), and all
+of the logging runs in a daemon thread given :data:`TRACK_TIMEOUT` (MLflow's own client retries a silent server for
+many minutes). A server that does not answer, or fails, raises :class:`TrackingFailed`; the run folder is kept whole,
+without ``tracking.json``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from imgclf import _io
@@ -31,6 +41,25 @@ RUN_FILES = (runfiles.CONFIG_FILE, runfiles.HISTORY_FILE, runfiles.CLASSES_FILE,
              runfiles.PLOTS_DIR, runfiles.SUMMARY_FILE)  # fmt: skip
 #: Longest param value MLflow keeps (its limit is 6,000 characters).
 MAX_PARAM = 500
+#: Seconds a tracking server has to answer ``GET /health`` before the run is left untracked.
+PROBE_TIMEOUT = 5.0
+#: Seconds the whole logging of a run may take (a 10 MB model to a server on the network: seconds).
+TRACK_TIMEOUT = 120.0
+#: MLflow's switch that keeps its file store usable (its own exception names it).
+ALLOW_FILE_STORE = "MLFLOW_ALLOW_FILE_STORE"
+#: URI schemes of a database store MLflow reads without a server.
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+class TrackingFailed(ImgclfError):
+    """The tracking server did not answer in time or refused the run; the run folder itself is whole."""
+
+
+def _file_store(uri: str | None) -> bool:
+    if not uri:
+        return False
+    scheme = uri.partition(":")[0].partition("+")[0].lower() if "://" in uri or uri.startswith("file:") else ""
+    return scheme in ("", "file") and os.environ.get(ALLOW_FILE_STORE, "").lower() not in ("true", "1")
 
 
 def parse_track(value: str) -> tuple[str, str | None]:
@@ -46,6 +75,13 @@ def parse_track(value: str) -> tuple[str, str | None]:
         )
     if importlib.util.find_spec("mlflow") is None:
         raise ImgclfError("track='mlflow' needs MLflow: pip install 'imgclf[mlflow]'.")
+    effective = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if _file_store(effective):
+        raise ImgclfError(
+            f"track={value!r} goes to MLflow's file store ({effective!r}), in maintenance mode since MLflow 3 and "
+            "refused by it: use mlflow:sqlite:///mlflow.db (local, offline) or a server, mlflow:http://HOST:5000 "
+            f"({ALLOW_FILE_STORE}=true keeps the file store)."
+        )
     return tracker, uri or None
 
 
@@ -65,6 +101,44 @@ def _client(uri: str | None):
     return mlflow.MlflowClient(tracking_uri=uri)
 
 
+def _probe(uri: str | None) -> None:
+    """Ask a tracking server's ``/health`` (MLflow's server has it) for an answer within :data:`PROBE_TIMEOUT`."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
+    if not uri.lower().startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=PROBE_TIMEOUT):
+            pass
+    except urllib.error.HTTPError:
+        return  # it answered (a proxy's 401, an old server's 404): the logging itself will tell
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingFailed(f"the MLflow server {uri!r} did not answer in {PROBE_TIMEOUT:.0f} s ({reason})") from None
+
+
+def _bounded(uri: str | None, work, *args):
+    """``work(*args)`` in a daemon thread, given :data:`TRACK_TIMEOUT` seconds; MLflow's errors as one line."""
+    where = uri or os.environ.get("MLFLOW_TRACKING_URI") or "MLflow's default store"
+    _probe(uri)
+    box = {}
+
+    def target():
+        try:
+            box["value"] = work(*args)
+        except Exception as exc:  # noqa: BLE001 - MLflow's and the network's errors, reported as one line
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="imgclf-tracking", daemon=True)
+    thread.start()
+    thread.join(TRACK_TIMEOUT)
+    if thread.is_alive():
+        raise TrackingFailed(f"MLflow at {where!r} did not finish logging in {TRACK_TIMEOUT:.0f} s")
+    if "error" in box:
+        first = (str(box["error"]).strip().splitlines() or [type(box["error"]).__name__])[0]
+        raise TrackingFailed(f"MLflow at {where!r} refused the run: {first[:300]}")
+    return box["value"]
+
+
 def track_run(run: str | os.PathLike, value: str, model=None) -> str:
     """Log the run folder ``run`` to MLflow (see the module) and return the MLflow run id.
 
@@ -74,13 +148,24 @@ def track_run(run: str | os.PathLike, value: str, model=None) -> str:
 
     Raises:
         ImgclfError: a bad ``value`` or MLflow missing (:func:`parse_track`), or a run folder without a record.
+        TrackingFailed: the server did not answer within :data:`PROBE_TIMEOUT`, the logging took over
+            :data:`TRACK_TIMEOUT` seconds, or MLflow refused it (the run folder is kept as it is).
     """
+    _, uri = parse_track(value)
+    run = runfiles.check_run_dir(run)
+    if model is None:
+        model = runfiles.load_model_file(run / runfiles.MODEL_FILE)
+    run_id = _bounded(uri, _log_run, run, uri, model)
+    _io.write_json(run / TRACKING_FILE, {"tracker": "mlflow", "uri": uri, "run_id": run_id})
+    return run_id
+
+
+def _log_run(run: Path, uri: str | None, model) -> str:
     import mlflow
+    from mlflow.entities import Metric, Param
 
     from imgclf.runs.history import read_history_csv
 
-    _, uri = parse_track(value)
-    run = runfiles.check_run_dir(run)
     config = _io.read_yaml(run / runfiles.CONFIG_FILE) or {}
     params = _flat({k: v for k, v in config.items() if k not in ("versions", "data")})
     params |= _flat({"data": config.get("data") or {}})
@@ -89,8 +174,6 @@ def track_run(run: str | os.PathLike, value: str, model=None) -> str:
     mlrun = client.create_run(experiment.experiment_id, run_name=run.resolve().name, tags={"imgclf.run": str(run)})
     run_id = mlrun.info.run_id
     history = read_history_csv(run / runfiles.HISTORY_FILE) if (run / runfiles.HISTORY_FILE).is_file() else []
-    from mlflow.entities import Metric, Param
-
     metrics = [Metric(k, float(v), 0, int(row["epoch"])) for row in history for k, v in row.items() if k != "epoch"]
     calibration = _io.read_json(run / runfiles.CALIBRATION_FILE) if (run / runfiles.CALIBRATION_FILE).is_file() else {}
     final = {f"calibration_{k}": calibration[k] for k in ("temperature", "ece_before", "ece_after") if k in calibration}
@@ -105,13 +188,10 @@ def track_run(run: str | os.PathLike, value: str, model=None) -> str:
             client.log_artifacts(run_id, str(path), name)
         elif path.is_file():
             client.log_artifact(run_id, str(path))
-    if model is None:
-        model = runfiles.load_model_file(run / runfiles.MODEL_FILE)
     with tempfile.TemporaryDirectory() as tmp:  # saved, then logged through the client: no global MLflow state
         mlflow.keras.save_model(model, os.path.join(tmp, "model"), pip_requirements=_requirements())
         client.log_artifacts(run_id, os.path.join(tmp, "model"), "model")
     client.set_terminated(run_id)
-    _io.write_json(run / TRACKING_FILE, {"tracker": "mlflow", "uri": uri, "run_id": run_id})
     return run_id
 
 
@@ -130,19 +210,28 @@ def _requirements() -> list[str]:
 
 def log_files(run: str | os.PathLike, names=("report.html", runfiles.METRICS_FILE)) -> bool:
     """Add files written after training (the report, the evaluation) to the run's MLflow run, if it was tracked
-    (``RUN/tracking.json``). Returns whether anything was logged."""
+    (``RUN/tracking.json``). Returns whether anything was logged.
+
+    Raises:
+        TrackingFailed: the server did not answer or refused (bounded as :func:`track_run` is).
+    """
     run = Path(run)
     record = _io.read_json(run / TRACKING_FILE) if (run / TRACKING_FILE).is_file() else None
-    if not record:
+    if not isinstance(record, dict) or not isinstance(record.get("run_id"), str):
         return False
-    client = _client(record.get("uri"))
+    uri = record.get("uri") if isinstance(record.get("uri"), str) else None
+    return _bounded(uri, _log_files, run, uri, record["run_id"], names)
+
+
+def _log_files(run: Path, uri: str | None, run_id: str, names) -> bool:
+    client = _client(uri)
     logged = False
     for name in names:
         if (run / name).is_file():
-            client.log_artifact(record["run_id"], str(run / name))
+            client.log_artifact(run_id, str(run / name))
             logged = True
     metrics = _io.read_json(run / runfiles.METRICS_FILE) if (run / runfiles.METRICS_FILE).is_file() else {}
     for key in ("accuracy", "loss"):
         if isinstance(metrics.get(key), (int, float)):
-            client.log_metric(record["run_id"], f"evaluation_{key}", float(metrics[key]))
+            client.log_metric(run_id, f"evaluation_{key}", float(metrics[key]))
     return logged

@@ -147,12 +147,14 @@ def router(studio: Studio):
     @api.post("/api/capture")
     async def capture(data: str = Form(...), cls: str = Form(...), split: str = Form(""), create: bool = Form(False),
                       file: list[UploadFile] = File(...)):  # fmt: skip
-        """Save pictures (webcam frames, dropped files) as JPEGs under new names in ``DATA[/SPLIT]/CLASS``."""
+        """Save pictures (webcam frames, dropped files) as JPEGs under new names in ``DATA[/SPLIT]/CLASS`` of a data
+        folder (never ``runs/``, the studio's folder or an inbox), one decoded at a time under DATA's lock."""
         from imgclf.studio.capture import class_folder, save_pictures
+        from imgclf.studio.project import capture_base
 
         folder = class_folder(root, data, split, cls, create=create)
         pictures = [(f.filename or "picture", await f.read()) for f in file]
-        written = await asyncio.to_thread(save_pictures, folder, pictures)
+        written = await asyncio.to_thread(save_pictures, folder, pictures, capture_base(root, data))
         return {"saved": [Path(p).relative_to(root).as_posix() for p in written]}
 
     return api
