@@ -33,8 +33,10 @@ def test_prototypes_are_normalised_class_means_and_binary_matches_softmax():
     k2, b2 = prototype_weights(two, "binary")
     sigmoid = 1 / (1 + np.exp(-(vectors @ k2 + b2)))[:, 0]
     assert np.allclose(sigmoid, _softmax(SCALE * vectors @ two.T)[:, 1], atol=1e-5)
-    with pytest.raises(Exception, match="at least 1 image of every class"):
+    with pytest.raises(Exception, match="at least 1 training image of every class. Received: none of 'class 1'"):
         class_prototypes(vectors, np.array([0, 0, 0, 0, 0, 0, 0, 2, 2]), 3)
+    with pytest.raises(Exception, match=r"none of 'dog', 'owl' \(add pictures"):  # named, never by index
+        class_prototypes(vectors, np.zeros(9, int), 3, class_names=["cat", "dog", "owl"])
 
 
 def _few_shot_run(tmp_path, monkeypatch, capsys, per_class: int):

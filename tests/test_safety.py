@@ -528,3 +528,59 @@ def test_fuzz_pack_manifests(packed_world, tmp_path_factory, key, value):
         load_packed(folder)
     except ImgclfError:
         pass
+
+
+def test_a_full_disk_names_the_file_and_what_this_command_kept(tmp_path, monkeypatch, capsys):
+    """A write that fails with no file named (a full disk mid-``write``) names the file being written, and the
+    message is the command's own: a relabel speaks of its manifest and undo, never of runs and exports."""
+    data = write_class_folder(tmp_path / "data", {"a": 3}, size=40)
+    write_class_folder(data, {"b": 3}, size=40, start=10)
+    manifest = data / ".relabel" / "manifest.json"
+    before = snapshot(data)
+    real, writes = Path.write_text, []
+
+    def full_at(n):
+        def write_text(self, *args, **kwargs):
+            if self.name == "manifest.json":
+                writes.append(self)
+                if len(writes) == n:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as write() raises it: no file named
+            return real(self, *args, **kwargs)
+
+        return write_text
+
+    monkeypatch.setattr(Path, "write_text", full_at(1))  # the batch cannot be recorded: nothing moves
+    code, _, err = run_cli(monkeypatch, capsys, "relabel", data, data / "a" / "000.png", "--to", "b")
+    said = " ".join(err.split())
+    assert code == 2 and "Traceback" not in err, err
+    assert f"cannot record the batch in '{manifest}': No space left on device. Nothing was moved." in said, said
+    assert {k: v for k, v in snapshot(data).items() if not k.startswith(".relabel")} == before
+    writes.clear()
+    monkeypatch.setattr(Path, "write_text", full_at(2))  # moved, then not marked done: undo still works
+    code, _, err = run_cli(monkeypatch, capsys, "relabel", data, data / "a" / "000.png", "--to", "b")
+    said = " ".join(err.split())
+    assert code == 2 and "all 1 file(s) moved, but" in said and "--undo` still puts them back" in said, said
+    assert "export" not in said and "--resume" not in said
+    monkeypatch.setattr(Path, "write_text", real)
+    code, out, err = run_cli(monkeypatch, capsys, "relabel", data, "--undo")
+    assert code == 0 and "1 file(s) moved back" in out, err
+    assert {k: v for k, v in snapshot(data).items() if not k.startswith(".relabel")} == before
+    from imgclf.cli import os_error_message
+
+    for command, kept in (("report", "nothing half-written was kept"), ("train", "--resume"),
+                          ("relabel", "relabel DATA --undo puts them back"), ("doctor", "doctor DATA --restore"),
+                          ("export", "a failed export left nothing")):  # fmt: skip
+        said = os_error_message(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/x/f"), command)
+        assert said.startswith("No space left on device: '/x/f'; free some disk space; ") and kept in said
+        assert command == "train" or "run" not in said.replace("relabel", "")
+    named = tmp_path / "out.json"
+
+    def no_name(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_text", no_name)
+    from imgclf import _io
+
+    with pytest.raises(OSError) as info:
+        _io.write_json(named, {})
+    assert info.value.filename == str(named) and not list(tmp_path.glob(".out.json.*"))  # named, nothing left

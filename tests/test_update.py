@@ -101,4 +101,14 @@ def test_update_refusals_are_one_line(tmp_path, monkeypatch, capsys):
     assert code == 2 and "Expected the same" in err and "(48, 48)" not in err.split("these settings")[0]
     code, _, err = run_cli(monkeypatch, capsys, "train", data, "--from", tmp_path / "nowhere")
     assert code == 2 and "Traceback" not in err
+    before = sorted(str(p) for p in (tmp_path / "runs").rglob("*"))
+    for parent in (tmp_path / "runs" / "parent", f"{tmp_path / 'runs' / 'parent'}/"):  # --from the run replaced
+        code, _, err = run_cli(monkeypatch, capsys, "train", data, "--from", parent, "--runs-dir", tmp_path / "runs",
+                               "--name", "parent", "--overwrite")  # fmt: skip
+        assert code == 2 and "it holds the run --from starts from" in err and "missing" not in err, err
+    assert sorted(str(p) for p in (tmp_path / "runs").rglob("*")) == before
+    from imgclf import ImageClassifier
+
+    with pytest.raises(Exception, match="is run_dir: the run an update starts from is never written over"):
+        ImageClassifier(epochs=1).fit(data, run_dir=tmp_path / "runs" / "parent", from_run=tmp_path / "runs" / "parent")
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["parent"]  # nothing written

@@ -20,6 +20,10 @@ def atomic_path(path: str | os.PathLike):
     A crash (or kill -9) part-way leaves the old file, never a half-written one; whatever the writer put beside
     its file (Keras writes large weights to a temporary HDF5 file next to the ``.keras`` it saves) stays inside
     the private folder ``.<name>.<random>``, which :func:`remove_stale_temporaries` deletes on the next start.
+
+    Raises:
+        OSError: the write failed (a full disk, a read-only folder); it names ``path`` when the error named no file
+            or the private temporary one.
     """
     path = Path(path)
     folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -27,6 +31,10 @@ def atomic_path(path: str | os.PathLike):
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk mid-write names no file (or the private one): name the file being written
+        if exc.filename is None or str(exc.filename).startswith(str(folder)):
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

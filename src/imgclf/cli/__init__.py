@@ -41,22 +41,34 @@ def _say(message: str) -> None:
     err.print(f"[bold red]Error:[/bold red] {escape(shorten(message))}", soft_wrap=True)
 
 
-#: What a full disk leaves behind, whichever command hit it (every file is written atomically).
-KEPT = ("free some disk space; nothing half-written was kept (a run being replaced was put back, a new run keeps "
-        "its finished epochs for --resume, a failed export or pack left nothing)")  # fmt: skip
+#: What a full disk leaves behind, by command (every file imgclf writes is written atomically).
+KEPT = {
+    "train": "nothing half-written was kept (a run being replaced was put back, a new run keeps its finished epochs "
+             "for --resume)",
+    "export": "a failed export left nothing",
+    "pack": "a failed pack left nothing",
+    "relabel": "no picture is lost: the moves made so far are in DATA/.relabel/manifest.json, and imgclf relabel DATA "
+               "--undo puts them back",
+    "triage": "no picture is lost: the pictures filed so far are in DATA/.relabel/manifest.json, and imgclf relabel "
+              "DATA --undo puts them back",
+    "doctor": "no picture is lost: what was set aside is in DATA/.quarantine/manifest.json, and imgclf doctor DATA "
+              "--restore puts it back",
+}  # fmt: skip
+#: A full disk in any other command: each file is written whole or not at all.
+KEPT_ANY = "nothing half-written was kept"
+#: A place the user cannot write to.
+NOT_WRITABLE = "choose a folder you can write to"
 
 
-def os_error_message(exc: OSError) -> str:
-    """One line for an operating-system error the user can act on: what failed, on which path, what to do."""
+def os_error_message(exc: OSError, command: str | None = None) -> str:
+    """One line for an operating-system error the user can act on: what failed, on which path, what to do — said
+    for ``command`` (the subcommand that hit it: a full disk in ``relabel`` is not a full disk in ``train``)."""
     where = f" {exc.filename!r}" if exc.filename else ""
     what = exc.strerror or str(exc) or type(exc).__name__
-    hints = {
-        errno.ENOSPC: KEPT,
-        errno.EDQUOT: KEPT,
-        errno.EACCES: "choose a folder you can write to (e.g. --runs-dir)",
-        errno.EROFS: "choose a folder you can write to (e.g. --runs-dir)",
-        errno.EPERM: "choose a folder you can write to (e.g. --runs-dir)",
-    }
+    full = f"free some disk space; {KEPT.get(command or '', KEPT_ANY)}"
+    writable = NOT_WRITABLE + (" (e.g. --runs-dir)" if command in ("train", "lr-find", "demo") else "")
+    hints = {errno.ENOSPC: full, errno.EDQUOT: full, errno.EACCES: writable, errno.EROFS: writable,
+             errno.EPERM: writable}  # fmt: skip
     hint = hints.get(exc.errno)
     return f"{what}:{where}" + (f"; {hint}" if hint else "")
 
@@ -132,7 +144,7 @@ def main() -> None:
         _say(str(exc))
         sys.exit(USER_ERROR)
     except OSError as exc:  # a missing, unreadable, read-only or full place: the user's to fix
-        _say(os_error_message(exc))
+        _say(os_error_message(exc, next((a for a in sys.argv[1:] if not a.startswith("-")), None)))
         sys.exit(USER_ERROR)
     except Exception as exc:  # noqa: BLE001
         if _is_out_of_memory(exc):

@@ -89,7 +89,8 @@ def train(
         err.print(f"Worker finished; the chief wrote the run ({escape(str(runs_dir / name))}).")
         return
     restart = clf.distribute == "multi-worker"  # a restarted cluster continues its unfinished run
-    with new_run(runs_dir, name, overwrite, prefix=resolved.backbone or resolved.model, protect=[data],
+    protect = [data] + ([(from_run, "the run --from starts from")] if from_run is not None else [])
+    with new_run(runs_dir, name, overwrite, prefix=resolved.backbone or resolved.model, protect=protect,
                  restart=restart) as run:  # fmt: skip
         clf.fit(dataset, run_dir=run, from_run=from_run)
     finish_run(clf, run)

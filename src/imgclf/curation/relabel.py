@@ -152,6 +152,10 @@ def _commit(root: Path, batches: list[dict], to: str, moves: list[tuple[Path, Pa
     try:
         _manifest_path(root).parent.mkdir(exist_ok=True)
         write_json(_manifest_path(root), [*batches, batch])  # written before the first move: a crash loses no file
+    except OSError as exc:
+        raise ImgclfError(f"cannot record the batch in {str(_manifest_path(root))!r}: {exc.strerror or exc}. Nothing "
+                          "was moved.") from None  # fmt: skip
+    try:
         for source, target in moves:
             move_file(source, target)  # a link + unlink, or a copy to a temporary name across file systems
     except FileExistsError as exc:
@@ -162,7 +166,12 @@ def _commit(root: Path, batches: list[dict], to: str, moves: list[tuple[Path, Pa
                           f"moved so far are in the manifest; `imgclf relabel {str(root)!r} --undo` puts them "
                           "back.") from None  # fmt: skip
     batch["done"] = True
-    write_json(_manifest_path(root), [*batches, batch])
+    try:
+        write_json(_manifest_path(root), [*batches, batch])
+    except OSError as exc:  # every file moved; the batch stays marked unfinished, which undo handles the same
+        raise ImgclfError(f"all {len(moves)} file(s) moved, but {str(_manifest_path(root))!r} could not mark the batch "
+                          f"done: {exc.strerror or exc}. `imgclf relabel {str(root)!r} --undo` still puts them "
+                          "back.") from None  # fmt: skip
     return batch["moves"]
 
 

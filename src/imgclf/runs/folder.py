@@ -166,7 +166,8 @@ def new_run(runs_dir: str | Path = "runs", name: str | None = None, overwrite: b
 
     With ``overwrite``, an existing folder of that name is replaced only if imgclf made it as a run and it holds
     nothing else (:func:`check_replaceable`), no process is writing it, and it neither is nor holds any path in
-    ``protect`` (the data being trained on). It is moved aside first and deleted only when the block succeeds; if the
+    ``protect`` (paths, or ``(path, what it is)`` pairs: the data being trained on, the run ``--from`` starts
+from). It is moved aside first and deleted only when the block succeeds; if the
     block fails (an error, Ctrl-C), the new folder is removed and the old run put back (after ``kill -9``, the next
     ``new_run`` does: :func:`recover_replaced`). A new run that fails before its first checkpoint (``last.keras``) is
     removed too (nothing to resume); one that fails later stays, for ``--resume``. With ``restart`` (a restarted
@@ -192,9 +193,11 @@ def new_run(runs_dir: str | Path = "runs", name: str | None = None, overwrite: b
             )
         real = os.path.realpath(path)
         for p in protect:
+            p, what = p if isinstance(p, tuple) else (p, "the data")
             q = os.path.realpath(p)
             if q == real or q.startswith(real + os.sep):
-                raise ImgclfError(f"refusing to replace {str(path)!r}: it holds the data {str(p)!r}.")
+                raise ImgclfError(f"refusing to replace {str(path)!r}: it holds {what} {str(p)!r}; choose another "
+                                  "name.")  # fmt: skip
         check_replaceable(path)
         aside = path.with_name(f".{path.name}.replaced-{os.getpid()}")
         os.replace(path, aside)

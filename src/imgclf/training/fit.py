@@ -120,6 +120,9 @@ def fit(settings: Settings, resolved: Resolved, X, y=None, *, run_dir: str | os.
     dataset = load(settings, resolved, X, y)
     parent = None
     if from_run is not None:
+        if run_dir is not None and os.path.realpath(run_dir) == os.path.realpath(from_run):
+            raise ImgclfError(f"from_run {str(from_run)!r} is run_dir: the run an update starts from is never written "
+                              "over; write the update into another folder.")  # fmt: skip
         if strategy is not None:
             raise ImgclfError("--from updates a run on this machine: give no distribute.")
         parent, dataset = update.parent_run(from_run, dataset, resolved)
@@ -240,7 +243,8 @@ def _train_from(settings: Settings, resolved: Resolved, model, dataset: Dataset,
         key = feature_cache_key([*description, class_mode], dataset, shas)
         by_image = _by_image(settings, resolved, dataset, description, shas, class_mode, skipped)
     in_order = datasets(settings, resolved, dataset, skipped, in_order=True)[0] if cache_features else None
-    data = TrainingData(train_ds, val_ds, in_order, dataset.train.labels, dataset.num_classes, skipped, by_image)
+    data = TrainingData(train_ds, val_ds, in_order, dataset.train.labels, dataset.num_classes, skipped, by_image,
+                        tuple(dataset.class_names))
     config = TrainingConfig.of(settings, resolved, class_mode, cache_features=cache_features, feature_key=key)
     with seeded(settings.seed if seed is None else seed):
         result = train(model, data, config, run, verbose=verbose, strategy=strategy, **kwargs)

@@ -24,17 +24,21 @@ from imgclf.unknown.calibrate import target_labels
 SCALE = 10.0
 
 
-def class_prototypes(vectors: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+def class_prototypes(vectors: np.ndarray, labels: np.ndarray, num_classes: int, class_names=None) -> np.ndarray:
     """Unit-length prototypes float32 ``(num_classes, d)``: the normalised mean of each class's rows of ``vectors``
-    float ``(n, d)`` (unit-length features), ``labels`` int ``(n,)``.
+    float ``(n, d)`` (unit-length features), ``labels`` int ``(n,)``; ``class_names`` (``num_classes`` names) name
+    the classes in the error.
 
     Raises:
-        ImgclfError: a class without any image.
+        ImgclfError: a class without any training image, named.
     """
     counts = np.bincount(labels, minlength=num_classes)
     if counts.min() == 0:
-        raise ImgclfError(f"prototypes need at least 1 image of every class. Received: none of class "
-                          f"{int(counts.argmin())}")  # fmt: skip
+        empty = [int(k) for k in np.flatnonzero(counts == 0)]
+        names = [str(class_names[k]) if class_names is not None else f"class {k}" for k in empty]
+        raise ImgclfError(f"prototypes need at least 1 training image of every class. Received: none of "
+                          f"{', '.join(repr(n) for n in names)} (add pictures, or hold fewer out for "
+                          "validation)")  # fmt: skip
     means = np.stack([vectors[labels == k].mean(axis=0) for k in range(num_classes)])
     norms = np.linalg.norm(means, axis=1, keepdims=True)
     return (means / np.where(norms > 0, norms, 1.0)).astype(np.float32)
@@ -52,14 +56,18 @@ def prototype_weights(prototypes: np.ndarray, class_mode: str, scale: float = SC
 
 
 def set_prototypes(head: keras.Model, features: np.ndarray, targets: np.ndarray, class_mode: str,
-                   num_classes: int, batch_size: int = 256) -> np.ndarray:  # fmt: skip
+                   num_classes: int, batch_size: int = 256, class_names=None) -> np.ndarray:  # fmt: skip
     """Put the class prototypes of cached backbone ``features`` ``(n, ...)`` with encoded ``targets`` into the
     output layer of ``head`` (features → probabilities), and freeze the head. Returns the images per class, int
-    ``(num_classes,)``."""
+    ``(num_classes,)``.
+
+    Raises:
+        ImgclfError: a class without any training image (named from ``class_names``).
+    """
     output = head.get_layer(OUTPUT_LAYER)
     vectors = head_outputs(head, features, batch_size)[1]  # pooled, unit-normalised: the output layer's input
     labels = target_labels(targets)
-    output.set_weights(prototype_weights(class_prototypes(vectors, labels, num_classes), class_mode))
+    output.set_weights(prototype_weights(class_prototypes(vectors, labels, num_classes, class_names), class_mode))
     for layer in head.layers:
         layer.trainable = False
     return np.bincount(labels, minlength=num_classes)

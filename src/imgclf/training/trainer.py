@@ -147,6 +147,7 @@ class TrainingData:
         skipped: where the pipeline records files it cannot decode.
         by_image: the images' features one by one (:class:`~imgclf.training.image_features.ImageFeatures`), so
             that cached features cover the images already seen by another run; ``None`` for pixels or packed data.
+        class_names: the classes' names in output order (errors name a class, never its index).
     """
 
     train: object
@@ -156,6 +157,7 @@ class TrainingData:
     num_classes: int
     skipped: SkippedFiles = field(default_factory=SkippedFiles)
     by_image: object | None = None
+    class_names: tuple = ()
 
 
 @dataclass
@@ -250,7 +252,8 @@ def _head_on_features(model, data: TrainingData, config: TrainingConfig, verbose
     if val is not None:
         check_finite(val[0], known.validation.paths if known and known.validation else None, "validation")
     if config.prototypes:  # the few-shot head: class means, then one epoch that only measures
-        counts = set_prototypes(head, f_train, y_train, config.class_mode, data.num_classes)
+        counts = set_prototypes(head, f_train, y_train, config.class_mode, data.num_classes,
+                                class_names=data.class_names or None)
         if verbose:
             from rich.console import Console
 
