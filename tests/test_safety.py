@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -59,6 +60,8 @@ def world(tmp_path_factory):
     for name, text in configs.items():
         (root / name).write_text(text)
     (root / "not_a_dir").write_text("a file where a folder should be")
+    (root / "folder_list.jsonl").write_text(json.dumps({"path": str(data / "a" / "000.png"), "label": "b",
+                                                        "folder": []}) + "\n")  # fmt: skip
     cli_train(data, "--target-size", 32, 32, "--epochs", 1, "--batch-size", 8, "--runs-dir", root / "runs",
               "--name", "r")  # fmt: skip
     import keras
@@ -185,6 +188,11 @@ def bad_cases(root: Path) -> dict[str, tuple[list, str]]:
         "pack-shard-size": (["pack", data, out / "pk", "--shard-size", "0"], "shard_size must be a positive"),
         "pack-unreadable": (["pack", bad, out / "pk"], "none of the training images"),
         "train-cache": (["train", data, "--cache", "ram", "--runs-dir", out], "cache must be one of"),
+        "train-track-file-store": ([*train, "--track", "mlflow:./mlruns"], "goes to MLflow's file store"),
+        "train-from-replaced": (["train", data, "--runs-dir", root / "runs", "--name", "r", "--overwrite", "--from",
+                                 run, "--epochs", "1"], "it holds the run --from starts from"),  # fmt: skip
+        "triage-accept-folder": (["triage", "--accept", root / "folder_list.jsonl", "--into", data],
+                                 "folder must be a path. Received: []"),  # fmt: skip
         "datasets-name": (["datasets", "download", "nosuch"], "dataset must be one of"),
         "datasets-from": (["datasets", "download", "happy_or_sad", "--from", root / "nowhere"], "source path"),
         "demo-epochs": (["demo", "--epochs", "0", "--runs-dir", out], "epochs must be a positive int"),

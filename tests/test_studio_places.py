@@ -127,3 +127,12 @@ def test_a_picture_that_fails_to_decode_after_its_header_leaves_nothing(project)
     with pytest.raises(Exception, match="'cut.jpg' is not an image Pillow can read"):
         capture.save_pictures(project / "pets" / "dog", [("a.jpg", good), ("b.jpg", good), ("cut.jpg", truncated)])
     assert snapshot(project) == before
+
+
+def test_the_inbox_page_reads_the_triage_of_a_finished_run_only(project, tmp_path):
+    (tmp_path / "x" / "inbox").mkdir(parents=True)
+    (tmp_path / "x" / "inbox" / "inbox.jsonl").write_text('{"path": "/etc/passwd"}\n')
+    with TestClient(create_studio(project), base_url="http://127.0.0.1") as client:
+        for run in ("../../../x", "base/../../../x", "nope"):
+            answer = client.get("/inbox", params={"folder": "inbox", "run": run})
+            assert answer.status_code == 400 and "is not a finished run" in answer.json()["error"], answer.text

@@ -281,7 +281,11 @@ def _undo(root: Path) -> Undone:
     for m in last["moves"]:
         now = _place(root, m["to"], what)
         before = Path(m["from"]) if os.path.isabs(m["from"]) else _place(root, m["from"], what)
-        if before.is_file() and now.is_file() and os.path.samefile(before, now):
+        if os.path.join(os.path.realpath(before.parent), before.name) == os.path.join(os.path.realpath(now.parent),
+                                                                                      now.name):  # fmt: skip
+            raise ImgclfError(f"{what} moves {m['to']!r} onto itself: not a move imgclf made. Nothing was undone.")
+        linked = before.is_symlink() or now.is_symlink()  # two names of one file are two real names, never a link
+        if not linked and before.is_file() and now.is_file() and os.path.samefile(before, now):
             stray.append(now)  # killed between the link and the unlink: the original still has its name
             continue
         if not now.is_file() and before.is_file() and sha256_of(before) == m["sha256"]:

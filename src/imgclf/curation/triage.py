@@ -188,6 +188,8 @@ def accept(rows, data: str | os.PathLike, min_probability: float | None = None,
     for k, row in enumerate(rows, 1):
         if not isinstance(row, dict) or not isinstance(row.get("path"), str) or not isinstance(row.get("label"), str):
             raise ImgclfError(f"line {k} of the inbox needs a path and a label. Received: {row!r}")
+        if not row["path"] or "\x00" in row["path"]:
+            raise ImgclfError(f"line {k} of the inbox: path must be a file's path. Received: {row['path']!r}")
         probability = row.get("probability", 0)
         if isinstance(probability, bool) or not isinstance(probability, (int, float)):
             raise ImgclfError(f"line {k} of the inbox: probability must be a number. Received: {probability!r}")
@@ -205,13 +207,16 @@ def accept(rows, data: str | os.PathLike, min_probability: float | None = None,
 def _triaged_folder(rows, chosen, folder) -> str:
     """The real path of the folder the rows' pictures must come from (see :func:`accept`)."""
     if folder is None:
-        named = {row.get("folder") for row in rows if isinstance(row, dict)}
+        values = [row.get("folder") for row in rows if isinstance(row, dict)]
+        odd = [value for value in values if value is not None and not isinstance(value, str)]  # a list is unhashable
+        odd += [value for value in values if isinstance(value, str) and "\x00" in value]
+        if odd:
+            raise ImgclfError(f"the inbox lines' folder must be a path. Received: {odd[0]!r}")
+        named = set(values)
         if len(named) > 1:
             raise ImgclfError(f"the inbox lines name several folders ({sorted(map(str, named))}): triage one folder "
                               "at a time. Nothing was moved.")  # fmt: skip
         folder = named.pop() if named and None not in named else None
-        if folder is not None and not isinstance(folder, str):
-            raise ImgclfError(f"the inbox lines' folder must be a path. Received: {folder!r}")
     if folder is None:
         parents = [os.path.dirname(os.path.realpath(p)) for p, _ in chosen]
         return os.path.commonpath(parents) if parents else "/"

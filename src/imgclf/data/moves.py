@@ -126,7 +126,7 @@ def confined(root: str | os.PathLike, rel, what: str, *, under: str | None = Non
     if not isinstance(rel, str) or not rel or os.path.isabs(rel) or "\x00" in rel:
         raise ImgclfError(f"{what} names {rel!r}: expected a path relative to {str(root)!r}. Nothing was moved.")
     parts = Path(rel).parts
-    if ".." in parts or (under is not None and parts[0] != under):
+    if not parts or ".." in parts or (under is not None and parts[0] != under):
         raise ImgclfError(f"{what} names {rel!r}, outside {str(Path(root) / (under or ''))!r}. Nothing was moved.")
     base = os.path.realpath(Path(root) / under) if under else os.path.realpath(root)
     real = os.path.join(os.path.realpath((Path(root) / rel).parent), Path(rel).name)

@@ -76,16 +76,14 @@ def train_command(root: Path, form: dict) -> tuple[list[str], Path]:
     base = imgclf_command("train")
     runs = root / "runs"
     if form.get("resume"):
-        run = inside(root, f"runs/{form['resume']}")
+        run = inside(root, f"runs/{_run_name(form['resume'], 'resume')}")
         if not run.is_dir():
             raise ImgclfError(f"no run {form['resume']!r} to resume in {runs}.")
         return [*base, "--resume", str(run)], run
     data = inside(root, str(form.get("data", "")))
     if data == root.resolve() or not data.is_dir():
         raise ImgclfError(f"data must be a data folder of the project. Received: {form.get('data')!r}")
-    name = str(form.get("name") or "").strip()
-    if not name or "/" in name or name.startswith("."):
-        raise ImgclfError(f"name must be a run name (no '/', not hidden). Received: {name!r}")
+    name = _run_name(form.get("name"), "name")
     argv = [*base, str(data), "--runs-dir", str(runs), "--name", name]
     unknown = sorted(set(form) - {"data", "name", *FORM_SETTINGS})
     if unknown:
@@ -97,6 +95,18 @@ def train_command(root: Path, form: dict) -> tuple[list[str], Path]:
             # two values are positive ints by then (click reads a two-value option as two arguments)
             argv += [option, *values] if key == "target_size" else [f"{option}={values[0]}"]
     return argv, inside(root, f"runs/{name}")
+
+
+def _run_name(value, what: str) -> str:
+    """A run's folder name from a form: a printable string, no ``/`` or ``\\``, not hidden.
+
+    Raises:
+        ImgclfError: naming ``what`` and the value received.
+    """
+    name = value.strip() if isinstance(value, str) else ""
+    if not name or any(c in name for c in "/\\") or name.startswith(".") or not name.isprintable():
+        raise ImgclfError(f"{what} must be a run name (printable, no '/' or '\\', not hidden). Received: {value!r}")
+    return name
 
 
 def form_value(key: str, value) -> list[str]:

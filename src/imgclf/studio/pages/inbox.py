@@ -8,6 +8,8 @@ undoes the last filing (:func:`imgclf.curation.relabel.undo`)."""
 import json
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from imgclf.errors import ImgclfError
 from imgclf.studio.context import Studio
 from imgclf.studio.project import STUDIO_DIR, data_folders, inbox_folders, inside, read_data_folder, relative
@@ -18,19 +20,34 @@ def triage_file(root: Path, run: str, folder: str) -> Path:
     return Path(root) / STUDIO_DIR / "inbox" / run / f"{folder}.jsonl"
 
 
+class TriageLine(BaseModel):
+    """One line of ``triage --json`` as the inbox page uses it, every field of its type (strict: ``"0.9"`` is not a
+    probability, ``true`` is not a number), other fields ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+    path: str
+    label: str
+    probability: float
+    margin: float
+    unknown: bool
+    priority: float
+    ood_score: float | None = None
+
+
 def read_triage(root: Path, run: str, folder: str) -> list[dict] | None:
     """The rows of the last triage of ``folder`` by ``run`` whose picture is still in the folder, highest priority
-    first, ``path`` relative to the project; ``None`` when it was never sorted."""
+    first, ``path`` relative to the project; ``None`` when it was never sorted. A line that is not JSON, or not a
+    :class:`TriageLine`, or names a picture outside the project is passed over (that picture is not offered)."""
     file = triage_file(root, run, folder)
     if not file.is_file():
         return None
     rows = []
-    for line in file.read_text(encoding="utf-8").splitlines():
+    for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            row = json.loads(line)
+            row = TriageLine.model_validate(json.loads(line)).model_dump()
             path = relative(root, row["path"])
-        except (ValueError, KeyError, TypeError):
-            continue  # a damaged line: that picture is simply not offered
+        except (ValueError, ValidationError):  # json's, Pydantic's, and a NUL in a path
+            continue
         if path is not None and (root / path).is_file():
             rows.append({**row, "path": path})
     return rows
@@ -69,6 +86,8 @@ def router(studio: Studio):
         datas = [f.name for f in data_folders(root)]
         folder = folder or (inboxes[0][0] if inboxes else "")
         run = run or (runs[0] if runs else "")
+        if run and run not in runs:
+            raise ImgclfError(f"{run!r} is not a finished run of this project.")
         into = into or (datas[0] if datas else "")
         rows = read_triage(root, run, inbox_name(folder)) if folder and run else None
         job = studio.jobs.latest("triage", f"{run}/{folder}")
