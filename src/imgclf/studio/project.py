@@ -100,8 +100,7 @@ def _top_folders(root: Path):
     for child in _class_dirs(root):
         if child.name in (STUDIO_DIR, "runs"):
             continue
-        real = child.resolve()
-        if real != root and root not in real.parents:
+        if not _leads_inside(root, child):
             yield child.name, "unavailable", None
             continue
         loose = len(_image_names(child))
@@ -119,8 +118,15 @@ def data_folders(root: str | os.PathLike) -> list[DataFolder]:
 
 
 def unavailable_folders(root: str | os.PathLike) -> list[str]:
-    """Names of the folders directly inside the project that are links leading out of it: listed, never read."""
-    return [name for name, kind, _ in _top_folders(root) if kind == "unavailable"]
+    """Names of the folders directly inside the project that are links leading out of it: listed, never read (no
+    folder is counted: every page asks)."""
+    root = Path(root).resolve()
+    return [d.name for d in _class_dirs(root) if d.is_symlink() and not _leads_inside(root, d)]
+
+
+def _leads_inside(root: Path, folder: Path) -> bool:
+    real = folder.resolve()
+    return real == root or root in real.parents
 
 
 def class_images(root: str | os.PathLike, name: str, split: str, cls: str, page: int = 1,
