@@ -140,3 +140,26 @@ def test_kill_9_during_overwrite_is_reported_then_finished(tmp_path, monkeypatch
     assert code == 0 and (runs / "r" / "model.keras").is_file(), err[-2000:]
     code, _, err = run_cli(monkeypatch, capsys, "train", data, *base, "--name", "third", "--epochs", "1")
     assert code == 0 and "Deleted" in err and not aside.exists()
+
+
+def test_a_run_is_the_same_whoever_starts_it(tmp_path, monkeypatch, capsys):
+    """Issue 37: ``fit(run_dir=…)`` finishes the run as ``imgclf train`` does — the same files, the fast copy and
+    the report included — and the command line only prints what finishing found."""
+    from imgclf import ImageClassifier
+
+    from conftest import run_cli
+
+    data = write_class_folder(tmp_path / "data", {"a_tl": 12, "b_br": 12}, size=40)
+    settings = {"model": "course_small", "target_size": (32, 32), "epochs": 2, "batch_size": 8, "seed": 0,
+                "precision": "float32"}  # fmt: skip
+    clf = ImageClassifier(**settings).fit(data, run_dir=tmp_path / "api", verbose=0)
+    code, _, err = run_cli(monkeypatch, capsys, "train", data, "--model", "course_small", "--target-size", 32, 32,
+                           "--epochs", 2, "--batch-size", 8, "--seed", 0, "--precision", "float32",
+                           "--runs-dir", tmp_path / "runs", "--name", "cli")  # fmt: skip
+    assert code == 0, err
+    api, cli = tmp_path / "api", tmp_path / "runs" / "cli"
+    written = {p.relative_to(api).as_posix() for p in api.rglob("*")}
+    assert written == {p.relative_to(cli).as_posix() for p in cli.rglob("*")}
+    assert {".imgclf-run.json", "report.html", "metrics.json", "fast/model.tflite", "model.keras"} <= written
+    assert clf.finished_.report == api / "report.html" and "error" not in clf.finished_.fast_copy
+    assert f"Diagnosis: {clf.finished_.diagnosis.message}"[:60] in " ".join(err.split())

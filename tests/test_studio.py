@@ -159,18 +159,18 @@ def test_in_a_browser_select_move_and_undo(project, tmp_path):
 
 @pytest.fixture(scope="module")
 def project_with_runs(tmp_path_factory):
-    """A project with two real runs of the same data (3 and 1 epochs), the first with its TensorFlow-free copy."""
+    """A project with two real runs of the same data (3 and 1 epochs), finished by ``fit`` (report, fast copy); the
+    second's TensorFlow-free copy removed, so it answers through Keras."""
+    import shutil
+
     from imgclf import ImageClassifier
-    from imgclf.deploy.fast import write_fast_copy
-    from imgclf.report.html import write_report
 
     root = tmp_path_factory.mktemp("studio") / "project"
     write_class_folder(root / "shapes", {"a_tl": 20, "b_br": 20}, size=40)
     for name, epochs in (("a", 3), ("b", 1)):
         ImageClassifier(model="course_small", target_size=(32, 32), epochs=epochs, batch_size=8).fit(
             root / "shapes", run_dir=root / "runs" / name, verbose=0)  # fmt: skip
-        write_report(root / "runs" / name, explain=False)
-    write_fast_copy(root / "runs" / "a")
+    shutil.rmtree(root / "runs" / "b" / "fast")
     return root
 
 

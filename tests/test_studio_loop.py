@@ -111,7 +111,7 @@ def test_in_a_browser_capture_try_and_inbox(project_with_inbox):
         assert page.locator("#label").inner_text() in ("a_tl", "unknown (closest: a_tl)")
         page.uncheck("#explain")
         page.click("#camera-on")
-        page.wait_for_function("document.getElementById('status').textContent.includes('keras')")
+        page.wait_for_function("document.getElementById('status').textContent.includes('fast copy')")  # fit made it
         page.click("#camera-off")
         page.goto(url + "/inbox?folder=inbox&run=a&into=shapes")
         shown = page.locator("#position").inner_text().split(" · ")[-1]

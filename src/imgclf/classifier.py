@@ -34,7 +34,7 @@ from imgclf.training.update import annealed
 FITTED_ATTRIBUTES = (
     "classes_", "class_mode_", "target_size_", "color_mode_", "epochs_", "augment_", "model_", "history_",
     "stop_reason_", "skipped_", "fine_tune_start_", "features_from_cache_", "dataset_", "calibration_", "ood_",
-    "cache_", "interpolation_", "image_", "from_run_", "validation_proba_", "tracking_error_",
+    "cache_", "interpolation_", "image_", "from_run_", "validation_proba_", "tracking_error_", "finished_",
 )  # fmt: skip
 
 
@@ -65,6 +65,9 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         validation_proba_ (ndarray | None): float32 ``(n_validation, n_classes)``, the validation images'
             probabilities from the backbone features training cached (``None`` without them); the report evaluates
             from them instead of reading the images again.
+        finished_ (FinishedRun | None): what finishing the run folder wrote and found — the diagnosis, the
+            TensorFlow-free copy, the report, the tracking (:mod:`imgclf.report.finish`); ``None`` without
+            ``run_dir``.
         tracking_error_ (str | None): why ``track`` logged nothing (a server that did not answer in time or refused,
             :class:`imgclf.training.tracking.TrackingFailed`); the run folder is whole either way.
 
@@ -105,7 +108,9 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
             run_dir: if given, a folder to write the run into: ``config.yaml`` and ``classes.json`` before
                 training; ``history.csv``, ``last.keras``, ``best.keras`` and ``state.json`` after every epoch
                 (so ``ImageClassifier.resume`` can continue a killed run); then ``model.keras``,
-                ``summary.txt`` and ``plots/{accuracy,loss}.png``.
+                ``summary.txt`` and ``plots/{accuracy,loss}.png``; then the run is finished as ``imgclf train``
+                finishes it (:func:`imgclf.report.finish.finish_run`: the TensorFlow-free copy ``fast/``,
+                ``report.html``, ``metrics.json``, ``evaluation/``, and the MLflow run with ``track``).
             callbacks: extra ``keras.callbacks.Callback`` objects.
             verbose: 1 draws a Rich progress bar per epoch on stderr; 0 is silent.
             from_run: a run folder to start from instead of a new model (scikit-learn's ``warm_start``, for a
@@ -158,16 +163,13 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
         self.features_from_cache_, self.dataset_, self.cache_ = result.features_from_cache, result.dataset, result.cache
         self.calibration_, self.ood_, self.from_run_ = result.calibration, result.ood, result.parent
         self.validation_proba_ = result.validation_proba
-        self.tracking_error_ = None
-        if result.run is not None:
-            self.save(result.run)
-            if self.track is not None:  # the whole folder is written: log it (imgclf.training.tracking)
-                from imgclf.training.tracking import TrackingFailed, track_run
+        self.finished_ = self.tracking_error_ = None
+        if result.run is not None:  # the run folder is the same whoever started it (imgclf.report.finish)
+            from imgclf.report.finish import finish_run
 
-                try:
-                    track_run(result.run, self.track, self.model_)
-                except TrackingFailed as exc:  # bounded; the run stays whole and usable, only untracked
-                    self.tracking_error_ = f"{exc}. The run is saved in {str(result.run)!r}, not tracked."
+            self.save(result.run)
+            self.finished_ = finish_run(self, result.run)
+            self.tracking_error_ = self.finished_.tracking_error
         return self
 
     def _set_image(self, image: ImageSpec) -> None:

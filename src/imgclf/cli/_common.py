@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -116,64 +115,41 @@ def print_metrics(metrics: dict) -> None:
     out.print(per)
 
 
-def _fast_copy(run: Path) -> None:
-    """Write the run's TensorFlow-free copy (:func:`imgclf.deploy.fast.write_fast_copy`) and say how it did."""
-    from imgclf.deploy.fast import failed_check, parity_line, passed, write_fast_copy
+def _fast_copy_line(finished) -> str:
+    """How the run's TensorFlow-free copy did (:func:`imgclf.deploy.fast.write_fast_copy`), one line."""
+    from imgclf.deploy.fast import failed_check, parity_line, passed
 
-    start = time.perf_counter()
-    record = write_fast_copy(run)
-    took = time.perf_counter() - start
+    record = finished.fast_copy
     if "error" in record:
-        err.print(f"No TensorFlow-free copy ({escape(record['error'])}): predict uses Keras.")
-    elif passed(record):
-        err.print(f"TensorFlow-free copy: {escape(record['path'])} ({record['bytes'] / 1e6:.1f} MB, {took:.1f} s; "
-                  f"{parity_line(record)}): predict and evaluate use it.")  # fmt: skip
-    else:
-        err.print(f"The TensorFlow-free copy {failed_check(record)}: predict uses Keras.")
+        return f"No TensorFlow-free copy ({escape(record['error'])}): predict uses Keras."
+    if passed(record):
+        return (f"TensorFlow-free copy: {escape(record['path'])} ({record['bytes'] / 1e6:.1f} MB, "
+                f"{finished.fast_copy_seconds:.1f} s; {parity_line(record)}): predict and evaluate use it.")  # fmt: skip
+    return f"The TensorFlow-free copy {failed_check(record)}: predict uses Keras."
 
 
-def _few_for_unknown(clf) -> None:
-    """Say so when "unknown" rests on too few validation images to hold its false-alarm rate: its threshold is the
-    ``1 - rate`` quantile of their scores (:meth:`imgclf.unknown.detector.OodDetector.set_thresholds`), so with ``n``
-    images below ``1 / rate`` it is their highest score, and about 1 in ``n + 1`` ordinary pictures scores above."""
-    ood, n = getattr(clf, "ood_", None), (getattr(clf, "calibration_", None) or {}).get("validation_images")
-    if ood is None or not n or n * ood.false_alarm_rate >= 1:
-        return
-    err.print(f'"unknown" rests on {n} validation image(s): expect about 1 in {n + 1} ordinary pictures to be '
-              f"answered unknown (aimed at {ood.false_alarm_rate:.0%}); hold out more images for a sharper threshold.")  # fmt: skip
-
-
-def finish_run(clf, run: Path) -> None:
-    """Closing lines of a training run: the diagnosis, then the report (evaluation on validation images)."""
-    from imgclf.report import diagnose
-    from imgclf.report.html import write_report
-
+def print_finished(clf, run: Path) -> None:
+    """Closing lines of a training run: what finishing it wrote and found (``clf.finished_``,
+    :func:`imgclf.report.finish.finish_run`, done by ``fit`` itself), printed."""
+    finished = clf.finished_
     if getattr(clf, "stop_reason_", None):
         err.print(f"[bold]Stopped:[/bold] {escape(clf.stop_reason_)}")
-    diagnosis = diagnose(clf.history_)
-    err.print(f"[bold]Diagnosis:[/bold] {escape(diagnosis.message)}")
-    for remedy in diagnosis.remedies[:3]:
+    err.print(f"[bold]Diagnosis:[/bold] {escape(finished.diagnosis.message)}")
+    for remedy in finished.diagnosis.remedies[:3]:
         err.print(f"  - {escape(remedy)}")
-    _few_for_unknown(clf)
-    _fast_copy(run)
-    # the model is in memory (no reload), the validation probabilities often too (no second pass); the feature maps
-    # and Grad-CAMs wait for `imgclf report RUN` (issue 27: train is the fast path)
-    report = write_report(run, predictor=clf.predictor(), validation_proba=getattr(clf, "validation_proba_", None),
-                          explain=False)  # fmt: skip
+    for note in finished.notes:
+        err.print(escape(note))
+    err.print(_fast_copy_line(finished))
     if getattr(clf, "track", None):
-        from imgclf.training.tracking import TrackingFailed, log_files
-
-        untracked = getattr(clf, "tracking_error_", None)
-        if untracked is None:
-            try:
-                log_files(run)  # the report and the evaluation join the MLflow run fit logged
-            except TrackingFailed as exc:
-                untracked = f"{exc}: report.html and metrics.json are in {str(run)!r}, not in MLflow."
-        if untracked:
-            err.print(f"[bold]Not tracked:[/bold] {escape(untracked)}")
+        if finished.tracking_error:
+            err.print(f"[bold]Not tracked:[/bold] {escape(finished.tracking_error)}")
         else:
             err.print(f"Tracked in MLflow: {escape(clf.track)} (experiment imgclf, run {escape(run.resolve().name)})")
     last = clf.history_[-1] if clf.history_ else {}
     shown = "  ".join(f"{k} {last[k]:.4f}" for k in ("accuracy", "val_accuracy") if k in last)
     err.print(f"Run saved to [bold]{escape(str(run))}[/bold]  {shown}")
-    err.print(f"  report: {escape(str(report))} (feature maps and Grad-CAMs: imgclf report {escape(str(run))})")
+    if finished.report is None:
+        err.print(f"  no report ({escape(finished.report_error or '')}): imgclf report {escape(str(run))} tries again")
+    else:
+        err.print(f"  report: {escape(str(finished.report))} (feature maps and Grad-CAMs: imgclf report "
+                  f"{escape(str(run))})")  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from imgclf.cli._common import app, describe_data, err, finish_run, load_api, out, print_metrics
+from imgclf.cli._common import app, describe_data, err, load_api, out, print_finished, print_metrics
 from imgclf.cli._settings import (
     AUG_FLAGS,
     augmentation_flags,
@@ -62,7 +62,7 @@ def train(
                 "(or start a new run with them)."
             )
         err.print(f"Resuming {resume}")
-        finish_run(imgclf.ImageClassifier.resume(resume), resume)
+        print_finished(imgclf.ImageClassifier.resume(resume), resume)
         return
     if from_run is not None and config is None:  # the run's own settings, the flags given on top
         from imgclf.runs.record import CONFIG_FILE, check_run_dir
@@ -93,7 +93,7 @@ def train(
     with new_run(runs_dir, name, overwrite, prefix=resolved.backbone or resolved.model, protect=protect,
                  restart=restart) as run:  # fmt: skip
         clf.fit(dataset, run_dir=run, from_run=from_run)
-    finish_run(clf, run)
+    print_finished(clf, run)
 
 
 def _classifier(data, config: Path | None, settings: dict, flags: dict):
@@ -226,5 +226,5 @@ def demo(
     describe_data(dataset)
     with new_run(runs_dir, name, prefix="demo") as run:
         clf.fit(dataset, run_dir=run)
-    finish_run(clf, run)  # evaluates on the held-out digits and writes the report
+    print_finished(clf, run)  # evaluates on the held-out digits and writes the report
     print_metrics(read_json(run / METRICS_FILE))

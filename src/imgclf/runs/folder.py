@@ -158,6 +158,18 @@ def _say(messages: list[str]) -> None:
             console.print(escape(message), soft_wrap=True)
 
 
+def mark_run(path: str | Path) -> Path:
+    """Make the folder ``path`` (and its parents) when missing and write imgclf's :data:`RUN_MARKER` into it unless it
+    is there: every run imgclf writes carries it, whoever started it (``new_run``, ``ImageClassifier.fit(run_dir=…)``).
+    Returns the folder."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if not (path / RUN_MARKER).exists():
+        created_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        _io.write_json(path / RUN_MARKER, {"imgclf_version": _version(), "created": created_at})
+    return path
+
+
 @contextmanager
 def new_run(runs_dir: str | Path = "runs", name: str | None = None, overwrite: bool = False, prefix: str = "run",
             protect=(), restart: bool = False):  # fmt: skip
@@ -213,9 +225,7 @@ from). It is moved aside first and deleted only when the block succeeds; if the
     with os.fdopen(fd, "w") as f:
         f.write(str(os.getpid()))
     try:
-        if not (path / RUN_MARKER).exists():
-            created_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            _io.write_json(path / RUN_MARKER, {"imgclf_version": _version(), "created": created_at})
+        mark_run(path)
         yield path
     except BaseException:
         if aside is not None:  # put the old run back
@@ -232,4 +242,4 @@ from). It is moved aside first and deleted only when the block succeeds; if the
             lock.unlink(missing_ok=True)
 
 
-__all__ = ["RUN_MARKER", "OWN_NAMES", "new_run", "check_replaceable", "foreign_entries", "recover_replaced"]
+__all__ = ["RUN_MARKER", "OWN_NAMES", "new_run", "mark_run", "check_replaceable", "foreign_entries", "recover_replaced"]

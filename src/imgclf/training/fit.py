@@ -28,6 +28,7 @@ from imgclf.pipeline.augment import Augmentation
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.pipeline.tfdata import available_memory, resolve_class_mode
 from imgclf.runs import record as runfiles
+from imgclf.runs.folder import mark_run
 from imgclf.settings import LR_FIND_END_LR, LR_FIND_START_LR, LR_FIND_STEPS, Settings
 from imgclf.training import cluster, distribute, update
 from imgclf.training.budget import check_training_memory
@@ -129,6 +130,8 @@ def fit(settings: Settings, resolved: Resolved, X, y=None, *, run_dir: str | os.
         settings, resolved = update.annealed(settings, resolved)
     class_mode = resolve_class_mode(settings.class_mode, dataset.num_classes)
     run, _ = cluster.own_folder(run_dir, strategy)  # None on a worker other than the chief
+    if run is not None:
+        mark_run(run)  # marked as imgclf's, as imgclf train marks it: --overwrite may replace it later
     record = run_record(settings, resolved, dataset.class_names, class_mode, dataset)
     record.parent = None if parent is None else str(from_run)
     state = distribute.restartable(run, record) if strategy is not None else None

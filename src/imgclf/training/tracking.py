@@ -5,10 +5,9 @@ folder holds: every setting and what it resolved to as params (``config.yaml``, 
 of the resolved values), each epoch's ``history.csv`` row as metrics at ``step = epoch``, the final figures
 (evaluation accuracy and loss, calibration's temperature and ECE), the model through MLflow's Keras flavour
 (``mlflow.keras.save_model`` logged as the run's ``model`` artifact: ``mlflow.keras.load_model("runs:/ID/model")``
-loads it), and the files (``config.yaml``,
-``history.csv``, ``plots/``, ``calibration.json``, ``classes.json``). The MLflow run's id is kept in
-``RUN/tracking.json``; ``imgclf train`` then adds ``report.html`` and ``metrics.json`` to the same MLflow run once
-it has written them (:func:`log_files`).
+loads it), and the files (``config.yaml``, ``history.csv``, ``plots/``, ``calibration.json``, ``classes.json``,
+``report.html``, ``metrics.json``). A run is tracked once it is finished
+(:func:`imgclf.report.finish.finish_run`), every file at once; the MLflow run's id is kept in ``RUN/tracking.json``.
 
 MLflow is imported only when tracking is asked for. Without a URI the run goes where MLflow's own default points
 (``MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db`` in the current folder: local, offline; ``mlflow ui`` opens it;
@@ -38,7 +37,7 @@ from imgclf.runs import record as runfiles
 TRACKING_FILE = "tracking.json"
 #: Files of the run folder logged as artifacts when present (folders whole).
 RUN_FILES = (runfiles.CONFIG_FILE, runfiles.HISTORY_FILE, runfiles.CLASSES_FILE, runfiles.CALIBRATION_FILE,
-             runfiles.PLOTS_DIR, runfiles.SUMMARY_FILE)  # fmt: skip
+             runfiles.PLOTS_DIR, runfiles.SUMMARY_FILE, "report.html", runfiles.METRICS_FILE)  # fmt: skip
 #: Longest param value MLflow keeps (its limit is 6,000 characters).
 MAX_PARAM = 500
 #: Seconds a tracking server has to answer ``GET /health`` before the run is left untracked.
@@ -177,6 +176,9 @@ def _log_run(run: Path, uri: str | None, model) -> str:
     metrics = [Metric(k, float(v), 0, int(row["epoch"])) for row in history for k, v in row.items() if k != "epoch"]
     calibration = _io.read_json(run / runfiles.CALIBRATION_FILE) if (run / runfiles.CALIBRATION_FILE).is_file() else {}
     final = {f"calibration_{k}": calibration[k] for k in ("temperature", "ece_before", "ece_after") if k in calibration}
+    evaluation = _io.read_json(run / runfiles.METRICS_FILE) if (run / runfiles.METRICS_FILE).is_file() else {}
+    final |= {f"evaluation_{k}": evaluation[k] for k in ("accuracy", "loss")
+              if isinstance(evaluation, dict) and isinstance(evaluation.get(k), (int, float))}  # fmt: skip
     metrics += [Metric(k, float(v), 0, 0) for k, v in final.items()]
     for start in range(0, max(len(params), 1), 100):  # MLflow takes at most 100 params a batch
         client.log_batch(run_id, params=[Param(k, v) for k, v in list(params.items())[start : start + 100]])
@@ -206,32 +208,3 @@ def _requirements() -> list[str]:
         except PackageNotFoundError:
             continue
     return found
-
-
-def log_files(run: str | os.PathLike, names=("report.html", runfiles.METRICS_FILE)) -> bool:
-    """Add files written after training (the report, the evaluation) to the run's MLflow run, if it was tracked
-    (``RUN/tracking.json``). Returns whether anything was logged.
-
-    Raises:
-        TrackingFailed: the server did not answer or refused (bounded as :func:`track_run` is).
-    """
-    run = Path(run)
-    record = _io.read_json(run / TRACKING_FILE) if (run / TRACKING_FILE).is_file() else None
-    if not isinstance(record, dict) or not isinstance(record.get("run_id"), str):
-        return False
-    uri = record.get("uri") if isinstance(record.get("uri"), str) else None
-    return _bounded(uri, _log_files, run, uri, record["run_id"], names)
-
-
-def _log_files(run: Path, uri: str | None, run_id: str, names) -> bool:
-    client = _client(uri)
-    logged = False
-    for name in names:
-        if (run / name).is_file():
-            client.log_artifact(run_id, str(run / name))
-            logged = True
-    metrics = _io.read_json(run / runfiles.METRICS_FILE) if (run / runfiles.METRICS_FILE).is_file() else {}
-    for key in ("accuracy", "loss"):
-        if isinstance(metrics.get(key), (int, float)):
-            client.log_metric(run_id, f"evaluation_{key}", float(metrics[key]))
-    return logged
