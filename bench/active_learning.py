@@ -29,7 +29,7 @@ from imgclf.curation.triage import triage_order
 from imgclf.data.demo import write_digits
 from imgclf.data.folders import load_folder
 from imgclf.data.samples import Samples
-from imgclf.training.prototypes import SCALE, class_prototypes
+from imgclf.features.prototypes import SCALE, class_prototypes
 from imgclf.unknown.detector import OodDetector, softmax
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -8,8 +8,8 @@ imgclf) fails before its first step:
 2. With that step skipped, ``reduce_per_replica`` reduces each scalar metric with ``strategy.reduce("MEAN", v,
    axis=0)``: "Invalid reduction dimension 0 for input with 0 dimensions".
 
-Reported upstream as keras-team/keras#20585 and tensorflow/tensorflow#72388. ``imgclf.training.distribute.fit`` is
-the custom training loop TensorFlow's guide describes (``strategy.run`` + ``GradientTape`` + the Keras optimizer).
+Reported upstream as keras-team/keras#20585 and tensorflow/tensorflow#72388. ``imgclf.training.distributed.steps.fit``
+is the custom training loop TensorFlow's guide describes (``strategy.run`` + ``GradientTape`` + the Keras optimizer).
 
 Run: ``python bench/distribute_repro.py`` (starts the two workers itself; about 20 s). Each worker prints one line per
 case: ``OK`` or the error's first line. Measured with Keras 3.15.1, TensorFlow 2.21.0:

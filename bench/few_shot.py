@@ -5,7 +5,7 @@
 Draws ``shots`` training images a class of DATA (train/ + validation/ layout) at random, ``draws`` times, and
 scores the prototypes head on every validation image: SqueezeNet 1.1's cut-layer maps max-pooled and L2-normalised
 (the head's own layers, run once over all images), each class the normalised mean of its drawn images
-(:func:`imgclf.training.prototypes.class_prototypes`), the nearest prototype by cosine. Prints the median and the
+(:func:`imgclf.features.prototypes.class_prototypes`), the nearest prototype by cosine. Prints the median and the
 worst validation accuracy per shot count. Then the command a user types, for draw 0 of each shot count, timed end to
 end in a fresh process: ``imgclf train FOLDER --backbone squeezenet1_1 --weights W --head prototypes`` on a folder of
 the drawn images (links) with all the validation images, and on the drawn images alone (no validation: what a
@@ -28,14 +28,14 @@ import numpy as np
 
 from imgclf.data.folders import load_folder
 from imgclf.data.images import ImageSpec
+from imgclf.features.extract import extract_features
+from imgclf.features.prototypes import class_prototypes
 from imgclf.models import create_model
 from imgclf.models.backbones import get_backbone
 from imgclf.models.precision import OUTPUT_LAYER
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.pipeline.sources import samples_dataset
-from imgclf.training.features import extract_features
-from imgclf.training.prototypes import class_prototypes
-from imgclf.training.resolved import BACKBONE_INTERPOLATION
+from imgclf.settings.resolved import BACKBONE_INTERPOLATION
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DEFAULT_DATA = SHARED / "datasets" / "cats_and_dogs_filtered"

@@ -74,9 +74,9 @@ def mean_pooled_features(dataset, weights) -> np.ndarray:
     """The first method's features: the cut layer's maps averaged over height and width, the image alone."""
     import keras
 
+    from imgclf.features.extract import extract_features
     from imgclf.pipeline.skipped import SkippedFiles
     from imgclf.pipeline.sources import samples_dataset
-    from imgclf.training.features import extract_features
 
     build, image, _ = method.backbone_judge("squeezenet1_1", weights, dataset.num_classes)
     extractor = build()

@@ -256,8 +256,8 @@ def test_one_pass_holds_in_bfloat16_and_auto_keeps_a_frozen_backbone_in_float32(
     read (no second pass), within bfloat16's rounding of what the saved float32 model says; and ``auto`` chooses
     float32 for a frozen backbone even on a CPU with bfloat16 (measured faster there), bfloat16 for a ConvNet."""
     from imgclf.models import precision as precisions
+    from imgclf.settings.resolved import resolve
     from imgclf.training import fit as training_fit
-    from imgclf.training.resolved import resolve
 
     from conftest import write_class_folder
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from imgclf.errors import ImgclfError
-from imgclf.training.cluster import cluster_config, worker_role
+from imgclf.training.distributed.cluster import cluster_config, worker_role
 
 from conftest import run_cli, write_class_folder
 
@@ -132,7 +132,7 @@ import json, sys
 import numpy as np
 from imgclf import ImageClassifier
 from imgclf.errors import ImgclfError
-from imgclf.training.cluster import get_strategy
+from imgclf.training.distributed.cluster import get_strategy
 
 data, out = sys.argv[1], sys.argv[2]
 settings = dict(target_size=(32, 32), epochs=3, batch_size=16, seed=1, calibrate=False, precision="float32")

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from imgclf.training.features import XLA_MIN_BATCHES, extract_features
+from imgclf.features.extract import XLA_MIN_BATCHES, extract_features
 
 
 def _small_net() -> keras.Model:
@@ -37,7 +37,7 @@ def test_one_compilation_an_extractor_that_does_not_keep_it_alive():
     import gc
     import weakref
 
-    from imgclf.training import features
+    from imgclf.features import extract as features
 
     net = _small_net()
     images = np.zeros((4 * (XLA_MIN_BATCHES + 1), 24, 24, 3), np.uint8)

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from imgclf import ImageClassifier
-from imgclf.training import features as features_module
-from imgclf.training.image_features import MAX_SHARDS, ImageFeatureStore
+from imgclf.features import extract as features_module
+from imgclf.features.store import MAX_SHARDS, ImageFeatureStore
 
 from conftest import write_class_folder
 

@@ -127,8 +127,8 @@ def test_a_failed_pack_leaves_no_folder(tmp_path):
 def test_packed_samples_serve_feature_keys_and_in_memory_reads(data, packed, tmp_path):
     """What reads images outside training — the backbone-feature cache key, evaluation, export checks — takes
     packed samples too (their names are not files)."""
+    from imgclf.features.extract import feature_cache_key
     from imgclf.pipeline.records import in_memory
-    from imgclf.training.features import feature_cache_key
 
     loaded = load_packed(packed)
     key = feature_cache_key(["squeezenet1_1"], loaded)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from test_suspects import write_colour_classes
 
-from imgclf.training.prototypes import SCALE, class_prototypes, prototype_weights
+from imgclf.features.prototypes import SCALE, class_prototypes, prototype_weights
 
 from conftest import SHARED, run_cli
 

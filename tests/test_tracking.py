@@ -77,7 +77,7 @@ def silent_server():
 
 def test_a_tracking_server_that_never_answers_is_bounded_and_the_run_kept(tmp_path, monkeypatch, capsys,
                                                                          silent_server):  # fmt: skip
-    import imgclf.training.tracking as tracking
+    import imgclf.runs.tracking as tracking
 
     monkeypatch.setattr(tracking, "PROBE_TIMEOUT", 0.5)
     code, err, seconds = _tiny_train(tmp_path, monkeypatch, capsys, f"mlflow:{silent_server}")
@@ -104,7 +104,7 @@ class _HealthyThenSilent(BaseHTTPRequestHandler):
 
 
 def test_a_server_that_stalls_after_its_health_check_is_bounded_too(tmp_path, monkeypatch, capsys):
-    import imgclf.training.tracking as tracking
+    import imgclf.runs.tracking as tracking
 
     monkeypatch.setattr(tracking, "TRACK_TIMEOUT", 1.0)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # the abandoned thread then ends soon

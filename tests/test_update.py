@@ -64,7 +64,7 @@ def test_a_new_class_gets_a_new_output_and_the_old_ones_stay_right(tmp_path, mon
     # the probabilities training already knows stand in for a second pass over the parent's validation images
     import os
 
-    from imgclf.evaluation.update import measure_update
+    from imgclf.update.measure import measure_update
 
     files = sorted((data / "validation").glob("*/*.png"))
     known = dict(zip((os.path.realpath(f) for f in files), predictor.predict(files).probabilities))

@@ -1,7 +1,7 @@
 """``ImageClassifier``: a scikit-learn estimator over the folder → model → predictions workflow.
 
 It is thin: its parameters are the fields of :class:`imgclf.settings.Settings` (``__init__`` only stores
-them); ``fit`` resolves them (:func:`imgclf.training.resolved.resolve`), calls one training function
+them); ``fit`` resolves them (:func:`imgclf.settings.resolved.resolve`), calls one training function
 (:func:`imgclf.training.fit.fit`) and copies the :class:`~imgclf.training.fit.FitResult` it returns into
 trailing-underscore attributes; prediction goes through :class:`imgclf.predict.predictor.Predictor` and changes
 nothing on the estimator.
@@ -25,10 +25,10 @@ from imgclf.predict.predictor import Predictor
 from imgclf.runs import record as runfiles
 from imgclf.runs.history import read_history_csv
 from imgclf.settings import LR_FIND_END_LR, LR_FIND_START_LR, LR_FIND_STEPS, Settings
+from imgclf.settings.resolved import Resolved, resolve
 from imgclf.training import fit as training
 from imgclf.training.lr_find import LrFindResult
-from imgclf.training.resolved import Resolved, resolve
-from imgclf.training.update import annealed
+from imgclf.update.parent import annealed
 
 #: Attributes ``fit`` sets; a new ``fit`` removes them first, so a fit that fails leaves nothing fitted.
 FITTED_ATTRIBUTES = (
@@ -69,7 +69,7 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
             TensorFlow-free copy, the report, the tracking (:mod:`imgclf.report.finish`); ``None`` without
             ``run_dir``.
         tracking_error_ (str | None): why ``track`` logged nothing (a server that did not answer in time or refused,
-            :class:`imgclf.training.tracking.TrackingFailed`); the run folder is whole either way.
+            :class:`imgclf.runs.tracking.TrackingFailed`); the run folder is whole either way.
 
     Raises:
         ImgclfError: from ``fit``, for any setting out of range (the message names it and the value received).
@@ -87,7 +87,7 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
 
     # -- settings ----------------------------------------------------------------------------------
     def resolve_settings(self) -> Resolved:
-        """Check every setting and apply the defaults that depend on others (:func:`imgclf.training.resolved.resolve`).
+        """Check every setting and apply the defaults that depend on others (:func:`imgclf.settings.resolved.resolve`).
 
         Raises:
             ImgclfError: a setting out of range, ``model`` together with ``backbone``, fine-tuning without a
@@ -116,7 +116,7 @@ class ImageClassifier(UsesFittedModel, ClassifierMixin, BaseEstimator, Settings)
             from_run: a run folder to start from instead of a new model (scikit-learn's ``warm_start``, for a
                 run on disk): its classes keep their output units, new class folders get new ones, a class it had
                 that ``X`` lacks is refused; the model and image settings must be the run's
-                (:mod:`imgclf.training.update`). ``config.yaml`` records it as ``from:``.
+                (:mod:`imgclf.update.parent`). ``config.yaml`` records it as ``from:``.
 
         Returns:
             ``self``.

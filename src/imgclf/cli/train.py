@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -70,15 +69,11 @@ def train(
         config = check_run_dir(from_run) / CONFIG_FILE
     clf, data = _classifier(data, config, settings, flags)
     resolved = clf.resolve_settings()  # every setting checked before anything is written
-    chief = _cluster(clf.distribute, workers, worker_index, name)
-    if clf.distribute == "multi-worker":
-        from imgclf.training.cluster import get_strategy
-
-        err.print("Waiting for every worker of the cluster to start (Ctrl-C or SIGTERM stops this one) ...")
-        with sigterm_interrupts():
-            get_strategy(clf.distribute)  # waits for the peers in Python, then made once; training uses this one
     from imgclf.data.named import resolve
     from imgclf.runs.folder import new_run
+    from imgclf.training.distributed.runner import join_cluster
+
+    chief = join_cluster(clf.distribute, workers, worker_index, name, say=err.print, sigterm_interrupts=True)
 
     data = resolve(data)
     dataset = imgclf.load_folder(data, resolved.validation_split, clf.seed, clf.label_pattern, clf.label_column)
@@ -159,43 +154,6 @@ def lr_find(
     err.print(f"{len(result.learning_rates)} batches, {stop}. Plot: {escape(str(out_path))}")
     out.print(f"Suggested learning rate: {result.suggestion:.2g} (steepest descent of the loss; its minimum is at "
               f"{result.minimum:.2g}). Train with --learning-rate {result.suggestion:.2g}")  # fmt: skip
-
-
-def _cluster(distribute: str, workers: str | None, worker_index: int | None, name: str | None) -> bool:
-    """Check the multi-worker options, write ``TF_CONFIG`` from ``--workers``, and say whether this process is the
-    chief (the one that writes the run folder)."""
-    import os
-
-    from imgclf.errors import ImgclfError
-    from imgclf.training.cluster import cluster_config, worker_role
-
-    if (workers is None) != (worker_index is None):
-        raise ImgclfError("--workers and --worker-index go together (the cluster, and this worker's place in it).")
-    if distribute != "multi-worker":
-        if workers is not None:
-            raise ImgclfError(f"--workers needs --distribute multi-worker. Received: --distribute {distribute}")
-        return True
-    if name is None:
-        raise ImgclfError("--distribute multi-worker needs --name: every worker, and a restarted one, names the run.")
-    if workers is not None:
-        os.environ["TF_CONFIG"] = cluster_config(workers, worker_index)
-    return worker_role()[1]
-
-
-@contextlib.contextmanager
-def sigterm_interrupts():
-    """While the block runs, SIGTERM interrupts like Ctrl-C (a ``KeyboardInterrupt``: one line, exit 130) instead of
-    killing the process with no word. Process-wide: only the command line uses it."""
-    import signal
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @app.command()

@@ -3,7 +3,7 @@
 Method (measured in ``bench/label_errors.py``; the variants rejected are there too): a judge's features of every
 image — by default a pretrained backbone's cut-layer maps pooled by mean and by max over height and width, averaged
 over the image and its mirror (:func:`pooled_extractor`); with ``run``, a trained model's penultimate features,
-averaged the same way — cached on disk like training's (:mod:`imgclf.training.features`), power-normalised (signed
+averaged the same way — cached on disk like training's (:mod:`imgclf.features.extract`), power-normalised (signed
 square root, then L2; Perronnin et al. 2010) so that a few large activations do not dominate; out-of-fold class
 probabilities from a ``folds``-fold stratified cross-validation of a logistic regression (C = 3) on them, averaged
 over 3 cross-validations with other folds
@@ -24,16 +24,16 @@ from imgclf.data.images import ImageSpec
 from imgclf.data.packed import sha256_of
 from imgclf.data.samples import Dataset, Samples
 from imgclf.errors import ImgclfError, check_positive_int
+from imgclf.features.extract import cached_features, feature_cache_key, file_shas, weights_fingerprint
+from imgclf.features.store import image_features
 from imgclf.models import create_model
 from imgclf.models.backbones import get_backbone
 from imgclf.models.transfer import split_at_features
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.pipeline.sources import samples_dataset
 from imgclf.runs.record import MODEL_FILE, load_model_file, read_run
-from imgclf.training.features import cached_features, feature_cache_key, file_shas, weights_fingerprint
-from imgclf.training.image_features import image_features
+from imgclf.settings.resolved import BACKBONE_INTERPOLATION
 from imgclf.training.inputs import load_data
-from imgclf.training.resolved import BACKBONE_INTERPOLATION
 from imgclf.unknown.calibrate import output_layer
 
 #: Folds of the cross-validation that gives every image an out-of-fold probability.

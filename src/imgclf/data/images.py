@@ -260,7 +260,7 @@ class ImageSpec:
     """How images are read for a model: ``target_size`` ``(height, width)`` in pixels, ``color_mode`` (``rgb`` or
     ``grayscale``) and the resize filter ``interpolation`` (see :data:`INTERPOLATIONS`).
 
-    One value, made once from the settings (:attr:`imgclf.training.resolved.Resolved.image`) or read back from a run
+    One value, made once from the settings (:attr:`imgclf.settings.resolved.Resolved.image`) or read back from a run
     (:meth:`imgclf.runs.record.RunConfig.image`) or an export's ``signature.json``, and carried whole by the
     pipeline, :class:`~imgclf.predict.predictor.Predictor` and the exports to the decoder (:meth:`load`).
 

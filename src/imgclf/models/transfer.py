@@ -34,7 +34,7 @@ def add_head(features, head: str, dropout: float, num_classes: int, class_mode: 
     ``course``: Flatten → Dense(1024, relu) → Dropout(``dropout``) → output (the course's Week 3 head);
     ``gap``: GlobalAveragePooling2D → Dropout(``dropout``) → output;
     ``prototypes``: GlobalMaxPooling2D → UnitNormalization → output, whose kernel the class prototypes become
-    (:mod:`imgclf.training.prototypes`; no dropout; max pooling: 0.927 against 0.909 for average pooling with 10
+    (:mod:`imgclf.features.prototypes`; no dropout; max pooling: 0.927 against 0.909 for average pooling with 10
     images a class of cats_and_dogs_filtered, bench/README.md).
     """
     if head == "course":

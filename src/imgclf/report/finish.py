@@ -5,7 +5,7 @@ calibration are saved, so the library, ``imgclf train`` and the studio (which ru
 run folder: the TensorFlow-free copy (``fast/``, :func:`imgclf.deploy.fast.write_fast_copy`), the report
 (``report.html``, ``metrics.json``, ``evaluation/``: :func:`imgclf.report.html.write_report`, without the feature maps
 and Grad-CAMs, which ``imgclf report RUN`` adds) and, with ``track``, the MLflow run
-(:func:`imgclf.training.tracking.track_run`, given every file at once). What a person should read — the curves'
+(:func:`imgclf.runs.tracking.track_run`, given every file at once). What a person should read — the curves'
 diagnosis, why "unknown" rests on few images, how the copy did — comes back as a :class:`FinishedRun`; the command
 line prints it, the library keeps it (``ImageClassifier.finished_``).
 """
@@ -82,7 +82,7 @@ def finish_run(clf, run: str | os.PathLike) -> FinishedRun:
         report_error = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
     tracked, tracking_error = None, None
     if getattr(clf, "track", None) is not None:
-        from imgclf.training.tracking import TrackingFailed, track_run
+        from imgclf.runs.tracking import TrackingFailed, track_run
 
         try:
             tracked = track_run(run, clf.track, clf.model_)

@@ -117,11 +117,11 @@ def write_report(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
         write_evaluation,
         write_gradcam,
     )
-    from imgclf.evaluation.update import measure_update
     from imgclf.explain.feature_maps import write_feature_maps
     from imgclf.predict.predictor import Predictor
     from imgclf.report.diagnosis import diagnose
     from imgclf.runs.history import read_history_csv
+    from imgclf.update.measure import measure_update
 
     run = runfiles.check_run_dir(run_dir)
     predictor = predictor if predictor is not None else Predictor.from_run(run)

@@ -264,7 +264,7 @@ class RunConfig:
     @classmethod
     def of(cls, settings: dict, classes, resolved, class_mode: str, dataset, version: str) -> RunConfig:
         """The record of an estimator's run: its ``settings`` (``get_params()``), ``classes``, the
-        :class:`~imgclf.training.resolved.Resolved` settings, the ``dataset`` (or ``None``) and imgclf's ``version``."""
+        :class:`~imgclf.settings.resolved.Resolved` settings, the ``dataset`` (or ``None``) and imgclf's ``version``."""
         resolved_record = {
             "model": resolved.model, "backbone": resolved.backbone, "target_size": list(resolved.target_size),
             "color_mode": resolved.color_mode, "class_mode": class_mode, "precision": resolved.precision,

@@ -3,7 +3,7 @@
 :func:`fit` trains a new model (or, in a restarted multi-worker cluster, goes on from the chief's checkpoint),
 :func:`resume` continues a run folder from its last finished epoch, :func:`lr_find` runs the learning-rate range
 test. Each takes the settings (an :class:`imgclf.settings.Settings`, e.g. the estimator itself) and what they
-resolved to (:class:`imgclf.training.resolved.Resolved`); none of them keeps state. The estimator copies a
+resolved to (:class:`imgclf.settings.resolved.Resolved`); none of them keeps state. The estimator copies a
 result's fields into its trailing-underscore attributes (scikit-learn's convention).
 """
 
@@ -22,6 +22,8 @@ from imgclf import settings as _settings
 from imgclf.data.images import ImageSpec
 from imgclf.data.samples import Dataset, Samples
 from imgclf.errors import ImgclfError
+from imgclf.features.extract import feature_cache_key, file_shas, head_outputs, weights_fingerprint
+from imgclf.features.store import ImageFeatures, image_features
 from imgclf.models import create_model, inference_model
 from imgclf.models.transfer import split_at_features
 from imgclf.pipeline.augment import Augmentation
@@ -30,17 +32,16 @@ from imgclf.pipeline.tfdata import available_memory, resolve_class_mode
 from imgclf.runs import record as runfiles
 from imgclf.runs.folder import mark_run
 from imgclf.settings import LR_FIND_END_LR, LR_FIND_START_LR, LR_FIND_STEPS, Settings
-from imgclf.training import cluster, distribute, update
+from imgclf.settings.resolved import Resolved
 from imgclf.training.budget import check_training_memory
-from imgclf.training.features import feature_cache_key, file_shas, head_outputs, weights_fingerprint
-from imgclf.training.image_features import ImageFeatures, image_features
+from imgclf.training.distributed.runner import Runner
 from imgclf.training.inputs import decoded_cache_dir, load_data, say_cache, training_datasets
 from imgclf.training.lr_find import LrFindResult, check_sweep, range_test
-from imgclf.training.resolved import Resolved
 from imgclf.training.seeding import seeded
 from imgclf.training.trainer import TrainingConfig, TrainingData, compile_model, train
 from imgclf.unknown.calibrate import calibrate, calibrate_features, target_labels
 from imgclf.unknown.detector import OodDetector
+from imgclf.update import parent as update
 
 
 @dataclass(frozen=True)
@@ -112,41 +113,40 @@ def load(settings: Settings, resolved: Resolved, X, y=None) -> Dataset:
 def fit(settings: Settings, resolved: Resolved, X, y=None, *, run_dir: str | os.PathLike | None = None,
         callbacks=(), verbose: int = 1, from_run: str | os.PathLike | None = None) -> FitResult:  # fmt: skip
     """Train a new model on ``X``/``y`` (as ``ImageClassifier.fit`` takes them), writing the run into ``run_dir``;
-    with ``from_run``, start from that run's model (:mod:`imgclf.training.update`).
+    with ``from_run``, start from that run's model (:mod:`imgclf.update.parent`).
 
     Raises:
         ImgclfError: as ``ImageClassifier.fit``.
     """
-    strategy = cluster.get_strategy(settings.distribute)  # before TensorFlow runs anything: multi-worker needs it
+    runner = Runner.of(settings.distribute)  # before TensorFlow runs anything: multi-worker needs it
     dataset = load(settings, resolved, X, y)
     parent = None
     if from_run is not None:
         if run_dir is not None and os.path.realpath(run_dir) == os.path.realpath(from_run):
             raise ImgclfError(f"from_run {str(from_run)!r} is run_dir: the run an update starts from is never written "
                               "over; write the update into another folder.")  # fmt: skip
-        if strategy is not None:
+        if runner.distributed:
             raise ImgclfError("--from updates a run on this machine: give no distribute.")
         parent, dataset = update.parent_run(from_run, dataset, resolved)
         settings, resolved = update.annealed(settings, resolved)
     class_mode = resolve_class_mode(settings.class_mode, dataset.num_classes)
-    run, _ = cluster.own_folder(run_dir, strategy)  # None on a worker other than the chief
+    run = runner.own_folder(run_dir)  # None on a worker other than the chief
     if run is not None:
         mark_run(run)  # marked as imgclf's, as imgclf train marks it: --overwrite may replace it later
     record = run_record(settings, resolved, dataset.class_names, class_mode, dataset)
     record.parent = None if parent is None else str(from_run)
-    state = distribute.restartable(run, record) if strategy is not None else None
-    state = distribute.chief_state(strategy, state)
+    state = runner.restart_state(run, record)
     if state is not None:  # a restarted cluster: on from the chief's last checkpoint (as BackupAndRestore)
-        return _continue(settings, resolved, run, dataset, strategy, state, verbose)
+        return _continue(settings, resolved, run, dataset, runner, state, verbose)
     if parent is not None:  # every weight comes from the parent: no pretrained file to load first
-        model = new_model(settings, dataclasses.replace(resolved, weights=None), dataset, class_mode, strategy)
+        model = new_model(settings, dataclasses.replace(resolved, weights=None), dataset, class_mode, runner)
         update.take_weights(model, parent, class_mode)
     else:
-        model = new_model(settings, resolved, dataset, class_mode, strategy)
+        model = new_model(settings, resolved, dataset, class_mode, runner)
     if run is not None:
         record.write(run)
     result = _train(settings, resolved, model, dataset, class_mode, run, callbacks=callbacks, verbose=verbose,
-                    strategy=strategy)  # fmt: skip
+                    runner=runner)  # fmt: skip
     if run is not None:
         update.write_rehearsal(run, dataset, resolved.image, settings.seed)
     return result if parent is None else dataclasses.replace(result, parent=str(from_run))
@@ -155,8 +155,8 @@ def fit(settings: Settings, resolved: Resolved, X, y=None, *, run_dir: str | os.
 def resume(settings: Settings, resolved: Resolved, run: Path, state: dict, data, verbose: int = 1) -> FitResult:
     """Continue the run folder ``run`` from ``state`` (its ``state.json``) on ``data`` (the data it names), with the
     settings its ``config.yaml`` records (see :func:`imgclf.runs.record.resumable`)."""
-    strategy = cluster.get_strategy(settings.distribute)
-    return _continue(settings, resolved, run, load(settings, resolved, data), strategy, state, verbose)
+    runner = Runner.of(settings.distribute)
+    return _continue(settings, resolved, run, load(settings, resolved, data), runner, state, verbose)
 
 
 def build_model(settings: Settings, resolved: Resolved, num_classes: int, class_mode: str) -> keras.Model:
@@ -168,8 +168,9 @@ def build_model(settings: Settings, resolved: Resolved, num_classes: int, class_
     )  # fmt: skip
 
 
-def new_model(settings: Settings, resolved: Resolved, dataset: Dataset, class_mode: str, strategy=None):
-    """The compiled model to train (in ``strategy``'s scope), once the memory it needs is known to be there.
+def new_model(settings: Settings, resolved: Resolved, dataset: Dataset, class_mode: str,
+              runner: Runner | None = None):
+    """The compiled model to train (in ``runner``'s scope), once the memory it needs is known to be there.
 
     Raises:
         ImgclfError: not enough memory for these settings (:func:`imgclf.training.budget.check_training_memory`).
@@ -177,30 +178,31 @@ def new_model(settings: Settings, resolved: Resolved, dataset: Dataset, class_mo
     free = available_memory()
     check_training_memory(resolved.input_shape, resolved.batch_size, available=free)  # before allocating
     config = TrainingConfig.of(settings, resolved, class_mode)
-    with seeded(settings.seed), cluster.scope(strategy):
+    with seeded(settings.seed), (runner or Runner()).scope():
         model = build_model(settings, resolved, dataset.num_classes, class_mode)
         compile_model(model, config, config.first_learning_rate(len(dataset.train.labels)))
     check_training_memory(resolved.input_shape, resolved.batch_size, model.count_params(), available=free)
     return model
 
 
-def _continue(settings: Settings, resolved: Resolved, run: Path | None, dataset: Dataset, strategy, state: dict,
-              verbose: int) -> FitResult:  # fmt: skip
+def _continue(settings: Settings, resolved: Resolved, run: Path | None, dataset, runner: Runner,
+              state: dict, verbose: int) -> FitResult:  # fmt: skip
     """Train on from a run folder's last checkpoint (``last.keras`` + ``state.json``); without a folder (a worker
-    other than the chief), from a new model that :func:`imgclf.training.distribute.fit` gives the chief's values."""
+    other than the chief), from a new model that :func:`imgclf.training.distributed.steps.fit` gives the chief's
+    values."""
     class_mode = resolve_class_mode(settings.class_mode, dataset.num_classes)
     done = int(state["epochs_completed"])
     history = runfiles.history_until(run, done)
-    checkpoint, restored = None, run is not None and not cluster.is_multi_worker(strategy)
+    checkpoint, restored = None, run is not None and not runner.multi_worker
     shape = (resolved.input_shape, 1 if class_mode == "binary" else dataset.num_classes)
     if restored:
-        with cluster.scope(strategy):
+        with runner.scope():
             model = runfiles.load_model_file(run / runfiles.LAST_FILE, *shape)
     else:  # every worker makes the same variables in the same order; the chief then copies its checkpoint in
-        model = new_model(settings, resolved, dataset, class_mode, strategy)
+        model = new_model(settings, resolved, dataset, class_mode, runner)
         checkpoint = runfiles.load_model_file(run / runfiles.LAST_FILE, *shape) if run is not None else None
     return _train(settings, resolved, model, dataset, class_mode, run, verbose=verbose, initial_epoch=done,
-                  history=history, state=state, seed=settings.seed + done, strategy=strategy, restored=restored,
+                  history=history, state=state, seed=settings.seed + done, runner=runner, restored=restored,
                   restore_from=checkpoint)  # fmt: skip
 
 
@@ -220,15 +222,15 @@ def _train(settings: Settings, resolved: Resolved, model, dataset: Dataset, clas
 
 
 def _train_from(settings: Settings, resolved: Resolved, model, dataset: Dataset, class_mode: str, run: Path | None,
-                cache_dir: Path, *, seed: int | None = None, verbose: int = 1, strategy=None,
+                cache_dir: Path, *, seed: int | None = None, verbose: int = 1, runner: Runner,
                 **kwargs) -> FitResult:  # fmt: skip
     skipped = SkippedFiles()
     build = functools.partial(datasets, settings, resolved, dataset, skipped, cache_dir=cache_dir)  # a shard each
-    train_ds, val_ds, choices = distribute.worker_datasets(strategy, build, resolved.batch_size)
+    train_ds, val_ds, choices = runner.datasets(build, resolved.batch_size)
     if verbose:
         say_cache(choices, dataset.validation is not None)
     cache_features = bool(resolved.backbone) and settings.cache_features and resolved.augment.is_identity
-    cache_features = cache_features and strategy is None
+    cache_features = cache_features and not runner.distributed
     key = by_image = None
     if cache_features:
         weights = weights_fingerprint(resolved.weights) or f"random, seed {settings.seed}"  # random: its seed
@@ -250,8 +252,8 @@ def _train_from(settings: Settings, resolved: Resolved, model, dataset: Dataset,
                         tuple(dataset.class_names))
     config = TrainingConfig.of(settings, resolved, class_mode, cache_features=cache_features, feature_key=key)
     with seeded(settings.seed if seed is None else seed):
-        result = train(model, data, config, run, verbose=verbose, strategy=strategy, **kwargs)
-        trained = distribute.local_copy(inference_model(result.model))  # new layers draw seeds: inside
+        result = train(model, data, config, run, verbose=verbose, runner=runner, **kwargs)
+        trained = runner.local_copy(inference_model(result.model))  # new layers draw seeds: inside
     del data, train_ds  # the training stream and its in-memory cache can go before calibration decodes
     cached = result.features if not len(result.skipped) else None
     if cached is not None:  # one pass per image: the features training read serve calibration and evaluation
@@ -259,7 +261,7 @@ def _train_from(settings: Settings, resolved: Resolved, model, dataset: Dataset,
         # what the head trained on, and far inside the validation figures' own uncertainty)
         done, proba = _after_training_cached(settings, trained, cached, class_mode, run)
     else:
-        done, proba = _after_training(settings, resolved, trained, dataset, in_order, val_ds, strategy, run), None
+        done, proba = _after_training(settings, resolved, trained, dataset, in_order, val_ds, runner, run), None
     calibration, ood = done if done is not None else (None, None)
     return FitResult(
         trained, np.asarray(dataset.class_names), class_mode, resolved.image, resolved.epochs, resolved.augment,
@@ -279,8 +281,8 @@ def _by_image(settings: Settings, resolved: Resolved, dataset: Dataset, descript
     return image_features(dataset, description, shas, class_mode, stream)
 
 
-def _after_training(settings: Settings, resolved: Resolved, trained, dataset: Dataset, in_order, val_ds, strategy,
-                    run: Path | None):  # fmt: skip
+def _after_training(settings: Settings, resolved: Resolved, trained, dataset: Dataset, in_order, val_ds,
+                    runner: Runner, run: Path | None):  # fmt: skip
     """Calibrate ``trained`` reading the images again (:func:`imgclf.unknown.calibrate.calibrate`), or ``None``."""
     if not settings.calibrate:
         return None
@@ -288,7 +290,7 @@ def _after_training(settings: Settings, resolved: Resolved, trained, dataset: Da
     # pass: a second in-memory copy of the training images doubled the peak (issue 23)
     if in_order is None:
         in_order = datasets(settings, resolved, dataset, in_order=True, cache="none")[0]
-    val_ds = val_ds if strategy is None else datasets(settings, resolved, dataset)[1]
+    val_ds = val_ds if not runner.distributed else datasets(settings, resolved, dataset)[1]
     return calibrate(trained, in_order, val_ds, settings.ood_method, settings.ood_false_alarm_rate, run)
 
 

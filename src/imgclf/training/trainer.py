@@ -16,9 +16,11 @@ import keras
 import numpy as np
 
 from imgclf import _io
+from imgclf.features.extract import cached_features, check_finite, feature_dataset
+from imgclf.features.prototypes import set_prototypes
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.runs import record as runfiles
-from imgclf.training import cluster, control, distribute
+from imgclf.training import control
 from imgclf.training.callbacks import (
     EpochTimer,
     HistoryRecorder,
@@ -27,10 +29,9 @@ from imgclf.training.callbacks import (
     SkippedFilesReporter,
 )
 from imgclf.training.control import class_weights, control_callbacks
-from imgclf.training.features import cached_features, check_finite, feature_dataset
+from imgclf.training.distributed.runner import Runner
 from imgclf.training.optimizers import learning_rate_schedule, make_optimizer
 from imgclf.training.plots import plot_history
-from imgclf.training.prototypes import set_prototypes
 from imgclf.training.summary import model_summary
 
 #: Loss of each class mode (Keras classes).
@@ -73,7 +74,7 @@ class TrainingConfig:
         fine_tune_schedule: ``cosine`` or ``constant``.
         cache_features: train the head on cached backbone features (frozen backbone, no augmentation).
         feature_key: disk-cache key of those features (``None``: compute them, keep nothing).
-        prototypes: the few-shot head: its weights are the class prototypes (:mod:`imgclf.training.prototypes`).
+        prototypes: the few-shot head: its weights are the class prototypes (:mod:`imgclf.features.prototypes`).
         seed: seed of the feature batches' shuffle.
     """
 
@@ -104,7 +105,7 @@ class TrainingConfig:
     @classmethod
     def of(cls, settings, resolved, class_mode: str, **kwargs) -> TrainingConfig:
         """The config of checked ``settings`` (:class:`imgclf.settings.Settings`) and what they resolved to
-        (:class:`imgclf.training.resolved.Resolved`); ``kwargs`` set the rest (``cache_features``, ``feature_key``)."""
+        (:class:`imgclf.settings.resolved.Resolved`); ``kwargs`` set the rest (``cache_features``, ``feature_key``)."""
         return cls(
             epochs=resolved.epochs, batch_size=resolved.batch_size, optimizer=resolved.optimizer,
             learning_rate=resolved.learning_rate, class_mode=class_mode, weight_decay=resolved.weight_decay,
@@ -145,7 +146,7 @@ class TrainingData:
         labels: training labels, int ``(n,)`` (class weights, step counts).
         num_classes: number of classes.
         skipped: where the pipeline records files it cannot decode.
-        by_image: the images' features one by one (:class:`~imgclf.training.image_features.ImageFeatures`), so
+        by_image: the images' features one by one (:class:`~imgclf.features.store.ImageFeatures`), so
             that cached features cover the images already seen by another run; ``None`` for pixels or packed data.
         class_names: the classes' names in output order (errors name a class, never its index).
     """
@@ -212,14 +213,15 @@ def fine_tune_learning_rate(config: TrainingConfig, steps: int):
     return keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, steps), alpha=0.0)
 
 
-def _start_fine_tuning(config: TrainingConfig, model, num_train: int, epochs: int, verbose: int, strategy) -> None:
+def _start_fine_tuning(config: TrainingConfig, model, num_train: int, epochs: int, verbose: int,
+                       runner: Runner) -> None:
     """Unfreeze the top of the backbone and recompile ``model`` for ``epochs`` epochs of fine-tuning."""
     from imgclf.models.transfer import unfreeze_top
 
     opened = unfreeze_top(model, config.fine_tune, config.fine_tune_from)
     steps = epochs * -(-num_train // config.batch_size)
     rate = fine_tune_learning_rate(config, steps)
-    with cluster.scope(strategy):
+    with runner.scope():
         compile_model(model, config, rate)
     if verbose:
         from rich.console import Console
@@ -268,7 +270,7 @@ def _head_on_features(model, data: TrainingData, config: TrainingConfig, verbose
 
 def train(model: keras.Model, data: TrainingData, config: TrainingConfig, run: Path | None = None, *,
           callbacks=(), verbose: int = 1, initial_epoch: int = 0, history: list[dict] | None = None,
-          state: dict | None = None, strategy=None, restored: bool = True,
+          state: dict | None = None, runner: Runner | None = None, restored: bool = True,
           restore_from=None) -> TrainingResult:  # fmt: skip
     """Train a compiled ``model`` and record everything in ``run``.
 
@@ -289,12 +291,12 @@ def train(model: keras.Model, data: TrainingData, config: TrainingConfig, run: P
         restored: with ``initial_epoch``, ``model`` is the checkpoint's (fine-tuning layers and optimizer included);
             else it is new (a worker other than the chief, which gets the chief's values) and a run resumed inside
             the fine-tuning phase first opens that phase's layers and optimizer again.
-        restore_from: with ``strategy``, a model loaded from ``last.keras`` whose weights and optimizer state
-            ``model`` takes when training starts (:func:`imgclf.training.distribute.fit`).
-        strategy: a ``tf.distribute`` strategy whose scope ``model`` was made in, and ``data`` made by
-            :func:`imgclf.training.distribute.worker_datasets`; training then runs
-            :func:`imgclf.training.distribute.fit` (no cached features); the fine-tuning phase's optimizer is made in
-            the strategy's scope.
+        restore_from: with a distributed ``runner``, a model loaded from ``last.keras`` whose weights and optimizer
+            state ``model`` takes when training starts (:func:`imgclf.training.distributed.steps.fit`).
+        runner: where training runs (:class:`~imgclf.training.distributed.runner.Runner`; default: this process
+            alone). A distributed one's scope ``model`` was made in, and ``data`` made by its ``datasets``;
+            training then runs its ``fit`` (no cached features); the fine-tuning phase's optimizer is made in its
+            scope.
 
     Returns:
         A :class:`TrainingResult`.
@@ -302,13 +304,14 @@ def train(model: keras.Model, data: TrainingData, config: TrainingConfig, run: P
     Raises:
         ImgclfError: a setting that needs validation data without any.
     """
+    runner = Runner() if runner is None else runner
     recorder = HistoryRecorder(run / runfiles.HISTORY_FILE if run is not None else None)
     recorder.rows = list(history or [])
     reporter = SkippedFilesReporter(data.skipped, run / runfiles.SKIPPED_FILE if run is not None else None, verbose)
     controls = control_callbacks(config, data.validation is not None, run)
     monitor = "val_loss" if data.validation is not None else "loss"
     phase_one_done = initial_epoch >= config.epochs
-    quick = config.cache_features and not phase_one_done and strategy is None  # sub-second epochs: save less often
+    quick = config.cache_features and not phase_one_done and not runner.distributed  # sub-second epochs: save less
     checkpoint = (
         control.RunCheckpoint(run, config.epochs, monitor, state, save_model=model,
                               min_interval=CHECKPOINT_SECONDS if quick else 0.0) if run is not None else None
@@ -328,9 +331,9 @@ def train(model: keras.Model, data: TrainingData, config: TrainingConfig, run: P
             # Unreadable files are filtered out inside the pipeline, so the first epoch's length is only
             # known at its end; Keras warns that the data "ran out", which here is expected.
             warnings.filterwarnings("ignore", message="(Your input ran out of data|The model does not have any train)")
-            if strategy is not None:
-                distribute.fit(strategy, fit, trn, val, epochs=stop, initial_epoch=start, callbacks=cbs,
-                               class_weight=weights, checkpoint=pending.pop() if pending else None)  # fmt: skip
+            if runner.distributed:
+                runner.fit(fit, trn, val, epochs=stop, initial_epoch=start, callbacks=cbs, class_weight=weights,
+                           checkpoint=pending.pop() if pending else None)  # fmt: skip
             else:
                 fit.fit(trn, validation_data=val, epochs=stop, initial_epoch=start, callbacks=cbs, verbose=0,
                         shuffle=False, class_weight=weights)  # fmt: skip
@@ -353,7 +356,7 @@ def train(model: keras.Model, data: TrainingData, config: TrainingConfig, run: P
         start = max(len(recorder.rows), config.epochs)
         fine_tune_start = (state or {}).get("fine_tune_from_epoch") or start + 1
         if initial_epoch < fine_tune_start or not restored:
-            _start_fine_tuning(config, model, len(data.labels), config.total_epochs - config.epochs, verbose, strategy)
+            _start_fine_tuning(config, model, len(data.labels), config.total_epochs - config.epochs, verbose, runner)
         # else: resumed inside the fine-tuning phase; last.keras holds the unfrozen layers and the optimizer
         # with its schedule and step count, so the phase goes on where it stopped.
         if checkpoint is not None:

@@ -21,7 +21,7 @@ from imgclf.pipeline.augment import make_augmentation
 from imgclf.pipeline.tfdata import check_cache, check_class_mode
 from imgclf.recipes import effective_settings, get_recipe
 from imgclf.settings import HEADS, names
-from imgclf.training.cluster import check_distribute
+from imgclf.training.distributed.cluster import check_distribute
 from imgclf.training.optimizers import LR_SCHEDULES, check_learning_rate, check_optimizer, default_weight_decay
 from imgclf.unknown.detector import METHODS
 
@@ -167,7 +167,7 @@ def resolve(given) -> Resolved:
     if settings.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ImgclfError("tensorboard=True needs the TensorBoard package: pip install 'imgclf[tensorboard]'.")
     if settings.track is not None:
-        from imgclf.training.tracking import parse_track
+        from imgclf.runs.tracking import parse_track
 
         parse_track(settings.track)  # a bad value or a missing package fails before anything is written
     epochs = 1 if head == "prototypes" else settings.epochs  # one pass: the class means

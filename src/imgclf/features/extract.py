@@ -128,7 +128,7 @@ def cached_features(key: str | None, extractor, train_in_order, validation, skip
             set with unreadable files are not cached (fixing a file must change the result).
         announce: called before the backbone pass, e.g. to print a line: with no argument for a pass over every
             image, with ``(new, total)`` for a pass over the ``new`` images ``by_image`` lacks.
-        by_image: an :class:`~imgclf.training.image_features.ImageFeatures`, to take each image's features from
+        by_image: an :class:`~imgclf.features.store.ImageFeatures`, to take each image's features from
             the per-image store where it has them when the whole-dataset cache has none (a few images added, another
             draw): the backbone runs over the others only.
 

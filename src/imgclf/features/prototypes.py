@@ -15,8 +15,8 @@ import keras
 import numpy as np
 
 from imgclf.errors import ImgclfError
+from imgclf.features.extract import head_outputs
 from imgclf.models.precision import OUTPUT_LAYER
-from imgclf.training.features import head_outputs
 from imgclf.unknown.calibrate import target_labels
 
 #: Cosine similarities are multiplied by this before the softmax (a class 0.1 closer in cosine gets e times the odds);

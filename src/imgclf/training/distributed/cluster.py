@@ -4,7 +4,8 @@
 ``distribute="mirrored"`` is ``tf.distribute.MirroredStrategy`` over the local GPUs (over two logical CPU devices
 on a machine without one, as Keras' own distribute tests do: a check of a distributed set-up, not a speed-up);
 ``"multi-worker"`` is ``tf.distribute.MultiWorkerMirroredStrategy`` over the machines that ``TF_CONFIG`` lists
-(:func:`cluster_config` writes it from ``host:port`` addresses). Training itself is :mod:`imgclf.training.distribute`.
+(:func:`cluster_config` writes it from ``host:port`` addresses). Training itself is
+:mod:`imgclf.training.distributed.steps`.
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ def _cpu_devices(tf) -> list[str]:
 def own_folder(run_dir, strategy) -> tuple[Path | None, bool]:
     """``(folder, is chief)``: the run folder this process writes. The chief (and a single process) writes
     ``run_dir``; the other workers of a multi-worker cluster write nothing (``None``): on a restart they take the
-    chief's checkpoint (see :func:`imgclf.training.distribute.chief_state`)."""
+    chief's checkpoint (see :func:`imgclf.training.distributed.steps.chief_state`)."""
     chief = worker_role()[1] if is_multi_worker(strategy) else True
     return (Path(run_dir) if run_dir is not None and chief else None), chief
 
@@ -194,7 +195,7 @@ def own_folder(run_dir, strategy) -> tuple[Path | None, bool]:
 def is_multi_worker(strategy) -> bool:
     """Whether ``strategy`` spans processes (a multi-worker cluster), where every worker must make the same
     variables in the same order: a checkpoint is then loaded outside the strategy and copied in
-    (:func:`imgclf.training.distribute.fit`'s ``checkpoint``)."""
+    (:func:`imgclf.training.distributed.steps.fit`'s ``checkpoint``)."""
     return strategy is not None and not _is_mirrored(strategy)
 
 

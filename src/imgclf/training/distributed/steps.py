@@ -1,4 +1,5 @@
-"""Training on several devices or machines with ``tf.distribute`` (the strategy: :mod:`imgclf.training.cluster`):
+"""Training on several devices or machines with ``tf.distribute`` (the strategy:
+:mod:`imgclf.training.distributed.cluster`):
 sharded input, restarts from the chief's checkpoint, and a distributed training loop.
 
 Why a loop of our own (:func:`fit`) and not ``keras.Model.fit``: under ``MultiWorkerMirroredStrategy`` (Keras 3.15,
@@ -25,7 +26,7 @@ import keras
 import numpy as np
 
 from imgclf.errors import ImgclfError
-from imgclf.training.cluster import check_batch_size, is_multi_worker, worker_position
+from imgclf.training.distributed.cluster import check_batch_size, is_multi_worker, worker_position
 
 
 def restartable(run: Path | None, record) -> dict | None:
@@ -77,7 +78,7 @@ def worker_datasets(strategy, build, batch_size: int):
         batch_size: the global batch.
 
     Raises:
-        ImgclfError: as :func:`imgclf.training.cluster.check_batch_size`.
+        ImgclfError: as :func:`imgclf.training.distributed.cluster.check_batch_size`.
     """
     if strategy is None:
         return build()

@@ -1,7 +1,7 @@
 """Backbone features kept image by image, by content: a run on changed data runs the backbone over the images it
 has not seen, and only those.
 
-The whole-dataset cache (:func:`imgclf.training.features.cached_features`) answers a second run on the same data
+The whole-dataset cache (:func:`imgclf.features.extract.cached_features`) answers a second run on the same data
 with one file read, but any change to the data — a class added for ``--from``, 500 new pictures, another draw of ten
 images a class — gives a new key, and used to mean a backbone pass over every image again (~35 s for the 3,000
 images of cats_and_dogs_filtered on two cores). Here each image's pooled features (a vector: ``gap`` and
@@ -147,7 +147,7 @@ class ImageFeatures:
 def image_features(dataset: Dataset, description: list, shas: list[str] | None, class_mode: str,
                    stream: Callable[[Samples], object]) -> ImageFeatures | None:  # fmt: skip
     """How a pass over ``dataset``'s training and validation files finds their features image by image: the store
-    of ``description``, the files' SHA-256 (``shas``, from :func:`imgclf.training.features.file_shas`), targets
+    of ``description``, the files' SHA-256 (``shas``, from :func:`imgclf.features.extract.file_shas`), targets
     encoded for ``class_mode``, and ``stream(samples)``, their in-order batches. ``None`` when ``shas`` is ``None``
     (pixels or packed data)."""
     if shas is None:

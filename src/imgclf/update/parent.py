@@ -9,7 +9,7 @@ images, so that its classes are rehearsed even when the data holds few of their 
 the data is refused — its unit would keep answering for images no longer taught. The model's architecture and image
 settings must be the parent's (they are taken from its record when not given). With a frozen backbone only the head
 trains, on cached features: seconds. For the prototypes head, every prototype is computed again from the data.
-The new run records its parent (``from:`` in ``config.yaml``); :mod:`imgclf.evaluation.update` measures what the
+The new run records its parent (``from:`` in ``config.yaml``); :mod:`imgclf.update.measure` measures what the
 old classes lost.
 """
 
