@@ -133,7 +133,7 @@ def test_unreadable_folder(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("bad", [1.0, -0.1, 1.5, "0.2", True])
 def test_bad_validation_split(single_data, bad):
-    with pytest.raises(ImgclfError, match=r"validation_split must be a float in \[0, 1\)\. Received"):
+    with pytest.raises(ImgclfError, match=r"validation_split must be a number in \[0, 1\)\. Received"):
         load_folder(single_data, validation_split=bad)
 
 

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from imgclf.errors import ImgclfError
 from imgclf.training import optimizers
 
 
@@ -61,7 +62,7 @@ def test_make_optimizer_names_and_errors():
     assert float(opt.learning_rate) == pytest.approx(1e-3)  # the schedule at step 0
     opt.iterations.assign(5)
     assert float(opt.learning_rate) == pytest.approx(5e-4)  # half-way down the cosine
-    with pytest.raises(optimizers.ImgclfError, match="optimizer must be one of"):
+    with pytest.raises(ImgclfError, match="optimizer must be one of"):
         optimizers.make_optimizer("adagrad", 1e-3)
-    with pytest.raises(optimizers.ImgclfError, match="learning_rate must be a positive float. Received: -1"):
+    with pytest.raises(ImgclfError, match="learning_rate must be a positive float. Received: -1"):
         optimizers.make_optimizer("rmsprop", -1)

@@ -102,7 +102,7 @@ def test_cli_augmentation_flags_refine_the_recipes_never_replace_it():
     untyped = {k: None for k in AUG_FLAGS}
 
     def augment(settings, **typed):
-        clf, _ = _classifier("DATA", None, settings, {**untyped, **typed})
+        clf, _ = _classifier("DATA", None, {**settings, **untyped, **typed})
         return clf.resolve_settings().augment
 
     for name in ("fast", "squeezenet", "course"):

@@ -125,11 +125,9 @@ def parse_range(text: str | None, number=float):
 
 
 def given_settings(values: dict) -> dict:
-    """The settings given on the command line (``None`` = not given), with CLI text turned into values:
-    ``--cache true|false`` (memory|none)."""
+    """The settings given on the command line (``None`` = not given), ``target_size`` as a tuple (``--cache
+    true|false`` are the setting's own aliases of memory|none)."""
     out = {k: v for k, v in values.items() if k in settings.names() and v is not None}
-    if isinstance(out.get("cache"), str):
-        out["cache"] = {"true": True, "false": False}.get(out["cache"].lower(), out["cache"])
     if out.get("target_size") is not None:
         out["target_size"] = tuple(out["target_size"])
     return out

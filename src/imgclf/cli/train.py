@@ -46,12 +46,11 @@ def train(
     **settings,
 ):  # fmt: skip
     """Train a model on a folder of images and write runs/<name>/."""
-    flags = {**locals(), **settings}
     imgclf = load_api()
     from imgclf.errors import ImgclfError
 
     if resume is not None:
-        given = sorted(k for k, v in {**given_settings(settings), **{k: flags[k] for k in AUG_FLAGS}}.items()
+        given = sorted(k for k, v in {**given_settings(settings), **{k: settings.get(k) for k in AUG_FLAGS}}.items()
                        if v is not None)  # fmt: skip
         if data is not None or config is not None or given or from_run is not None:
             extra = ["DATA"] * (data is not None) + ["config"] * (config is not None) + given
@@ -67,7 +66,7 @@ def train(
         from imgclf.runs.record import CONFIG_FILE, check_run_dir
 
         config = check_run_dir(from_run) / CONFIG_FILE
-    clf, data = _classifier(data, config, settings, flags)
+    clf, data = _classifier(data, config, settings)
     resolved = clf.resolve_settings()  # every setting checked before anything is written
     from imgclf.data.named import resolve
     from imgclf.runs.folder import new_run
@@ -91,8 +90,9 @@ def train(
     print_finished(clf, run)
 
 
-def _classifier(data, config: Path | None, settings: dict, flags: dict):
-    """``(ImageClassifier, data)`` from the command line: ``--config``'s settings, then the flags given."""
+def _classifier(data, config: Path | None, settings: dict):
+    """``(ImageClassifier, data)`` from the command line: ``--config``'s settings, then the options given
+    (``settings``: the setting and augmentation options, by name)."""
     imgclf = load_api()
     from imgclf import settings as declared
     from imgclf.errors import ImgclfError
@@ -102,7 +102,7 @@ def _classifier(data, config: Path | None, settings: dict, flags: dict):
     chosen.update(given_settings(settings))
     if isinstance(chosen.get("target_size"), list):  # YAML has no tuples
         chosen["target_size"] = tuple(chosen["target_size"])
-    typed = {k: flags[k] for k in AUG_FLAGS if flags[k] is not None}
+    typed = {k: settings[k] for k in AUG_FLAGS if settings.get(k) is not None}
     if typed:  # flags refine the augmentation given, else the recipe's; untyped flags never replace a recipe's
         base = chosen.get("augment")
         if base is None and chosen.get("recipe") is not None:
@@ -142,8 +142,7 @@ def lr_find(
     **settings,
 ):  # fmt: skip
     """Learning-rate range test (Smith 2017; fastai's lr_find): train briefly with a growing rate, suggest one."""
-    flags = {**{k: None for k in AUG_FLAGS}, **settings}  # augmentation options arrive with the settings
-    clf, data = _classifier(data, config, settings, flags)
+    clf, data = _classifier(data, config, settings)  # augmentation options arrive with the settings
     resolved = clf.resolve_settings()
     _announce(resolved)
     from imgclf.data.named import resolve

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
-from imgclf.errors import ImgclfError, check_one_of
-from imgclf.settings import DEFAULT_INTERPOLATION, DEFAULT_TARGET_SIZE  # noqa: F401  (re-exported)
+from imgclf.errors import ImgclfError
+from imgclf.settings import DEFAULT_INTERPOLATION, DEFAULT_TARGET_SIZE, check_setting  # noqa: F401  (re-exported)
 
 COLOR_MODES = {"rgb": ("RGB", 3), "grayscale": ("L", 1)}
 # EXIF orientations 5-8 swap width and height (TIFF/EXIF 2.3 spec, tag 0x0112).
@@ -51,13 +51,13 @@ def check_target_size(target_size) -> tuple[int, int]:
 
 
 def check_color_mode(color_mode: str) -> str:
-    """Validate ``color_mode``: ``"rgb"`` or ``"grayscale"``."""
-    return check_one_of("color_mode", color_mode, sorted(COLOR_MODES))
+    """Validate ``color_mode``: ``"rgb"`` or ``"grayscale"`` (the setting's declared choices)."""
+    return check_setting("color_mode", color_mode)
 
 
 def check_interpolation(interpolation: str) -> str:
-    """Validate ``interpolation``: one of :data:`INTERPOLATIONS`."""
-    return check_one_of("interpolation", interpolation, list(INTERPOLATIONS))
+    """Validate ``interpolation``: one of :data:`INTERPOLATIONS` (the setting's declared choices)."""
+    return check_setting("interpolation", interpolation)
 
 
 def channels(color_mode: str) -> int:

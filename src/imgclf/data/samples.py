@@ -13,6 +13,7 @@ import numpy as np
 
 from imgclf.data.images import ImageSpec
 from imgclf.errors import ImgclfError
+from imgclf.settings import check_setting
 
 #: Validation fraction held out when none is given and the data has no validation folder.
 DEFAULT_VALIDATION_SPLIT = 0.2
@@ -111,15 +112,7 @@ def check_validation_split(validation_split: float | None) -> float | None:
     Raises:
         ImgclfError: when it is outside ``[0, 1)``.
     """
-    if validation_split is None:
-        return None
-    if (
-        isinstance(validation_split, bool)
-        or not isinstance(validation_split, (int, float))
-        or not (0.0 <= float(validation_split) < 1.0)
-    ):
-        raise ImgclfError(f"validation_split must be a float in [0, 1). Received: {validation_split!r}")
-    return float(validation_split)
+    return check_setting("validation_split", validation_split)
 
 
 def stratified_split(samples: Samples, validation_split: float, seed: int) -> tuple[Samples, Samples]:

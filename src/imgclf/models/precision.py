@@ -12,9 +12,8 @@ from __future__ import annotations
 import keras
 
 from imgclf.errors import check_one_of
+from imgclf.settings import PRECISIONS  # noqa: F401  (numeric precisions, the setting's declared choices)
 
-#: Numeric precisions: Keras dtype policy names, plus ``auto``.
-PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 #: Name of the output layer, which computes in float32 under every policy.
 OUTPUT_LAYER = "output"
 

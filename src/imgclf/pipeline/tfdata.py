@@ -22,11 +22,12 @@ import numpy as np
 import tensorflow as tf
 
 from imgclf.data.images import ImageSpec
-from imgclf.errors import ImgclfError, check_one_of
+from imgclf.errors import ImgclfError
 from imgclf.pipeline.augment import Augmentation, augment_batch
 from imgclf.pipeline.skipped import SkippedFiles
+from imgclf.settings import check_setting
 
-CLASS_MODES = ("binary", "categorical", "sparse")
+CLASS_MODES = ("binary", "categorical", "sparse")  # the setting's choices but auto
 #: Parallel calls of the decode and augmentation maps: one per core this process may run on.
 PARALLEL_CALLS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 _PARALLEL = dict(num_parallel_calls=PARALLEL_CALLS, deterministic=True)
@@ -37,14 +38,13 @@ CACHE_MEMORY_FRACTION = 0.5
 #: Fraction of the free disk space an on-disk cache may take.
 CACHE_DISK_FRACTION = 0.5
 #: Where decoded images may be kept (the ``cache`` setting): ``auto`` picks the first that fits.
-CACHE_MODES = ("auto", "memory", "disk", "none")
 #: Memory the shuffle buffer of images read back from a disk cache (or streamed) may hold, in bytes.
 SHUFFLE_BUFFER_BYTES = 256 * 2**20
 
 
 def check_class_mode(class_mode: str) -> str:
     """Validate ``class_mode``: ``"auto"``, ``"binary"``, ``"categorical"`` or ``"sparse"``."""
-    return check_one_of("class_mode", class_mode, ["auto", *CLASS_MODES])
+    return check_setting("class_mode", class_mode)
 
 
 def resolve_class_mode(class_mode: str, num_classes: int) -> str:
@@ -86,10 +86,7 @@ def check_cache(cache) -> str:
     Raises:
         ImgclfError: any other value.
     """
-    aliases = {True: "memory", False: "none", "true": "memory", "false": "none"}
-    if isinstance(cache, (bool, str)):
-        cache = aliases.get(cache.lower() if isinstance(cache, str) else cache, cache)
-    return check_one_of("cache", cache, CACHE_MODES)
+    return check_setting("cache", cache)
 
 
 @dataclass(frozen=True)

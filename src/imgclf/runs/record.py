@@ -264,19 +264,9 @@ class RunConfig:
     @classmethod
     def of(cls, settings: dict, classes, resolved, class_mode: str, dataset, version: str) -> RunConfig:
         """The record of an estimator's run: its ``settings`` (``get_params()``), ``classes``, the
-        :class:`~imgclf.settings.resolved.Resolved` settings, the ``dataset`` (or ``None``) and imgclf's ``version``."""
-        resolved_record = {
-            "model": resolved.model, "backbone": resolved.backbone, "target_size": list(resolved.target_size),
-            "color_mode": resolved.color_mode, "class_mode": class_mode, "precision": resolved.precision,
-            "epochs": resolved.epochs, "augment": resolved.augment.changes(), "interpolation": resolved.interpolation,
-            "batch_size": resolved.batch_size, "optimizer": resolved.optimizer, "learning_rate": resolved.learning_rate,
-            "weight_decay": resolved.weight_decay, "lr_schedule": resolved.lr_schedule,
-            "warmup_epochs": resolved.warmup_epochs, "label_smoothing": resolved.label_smoothing,
-        }  # fmt: skip
-        if resolved.backbone is not None:
-            resolved_record["head"] = resolved.head
-        if resolved.recipe is not None:
-            resolved_record["recipe"] = {"name": resolved.recipe, "version": resolved.recipe_version}
+        :class:`~imgclf.settings.resolved.Resolved` settings (recorded as they are: ``Resolved.to_record``), the
+        ``dataset`` (or ``None``) and imgclf's ``version``."""
+        resolved_record = resolved.to_record(class_mode)
         settings = dict(settings)
         if settings.get("augment") is not None and not isinstance(settings["augment"], (str, dict)):
             settings["augment"] = resolved.augment.to_dict()  # an Augmentation object: recorded as its settings

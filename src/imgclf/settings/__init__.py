@@ -4,7 +4,9 @@
 panel. :class:`~imgclf.ImageClassifier` inherits its ``__init__`` from it (so the estimator's parameters *are*
 these fields, and ``__init__`` only stores them, as scikit-learn requires); ``imgclf train`` builds one
 option per field from it (:func:`cli_options`), with the help and default shown here; a run's ``config.yaml``
-records them by these names. Values are checked, and derived values resolved, in ``ImageClassifier.fit``.
+records them by these names. Each field declares what its value may be (:mod:`imgclf.settings.constraints`:
+choices and intervals, as scikit-learn's ``_parameter_constraints``); :func:`imgclf.settings.resolved.resolve`
+checks every value from those declarations, then the rules between settings, and derives the rest.
 
 This module imports nothing heavy, so the command line's ``--help`` stays instant.
 """
@@ -15,15 +17,30 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from imgclf.settings.augmentation import AUGMENTATION_OPTIONS, AUGMENTATION_PANEL, AugmentationOption
+from imgclf.settings.choices import (
+    ADAMW_WEIGHT_DECAY,
+    CACHE_ALIASES,
+    CACHE_MODES,
+    CLASS_MODES,
+    COLOR_MODES,
+    DEFAULT_INTERPOLATION,
+    DISTRIBUTE,
+    FINE_TUNE_SCHEDULES,
+    INTERPOLATIONS,
+    LR_SCHEDULES,
+    MONITORS,
+    OOD_METHODS,
+    OPTIMIZERS,
+    PRECISIONS,
+)
+from imgclf.settings.constraints import AnyOf, Interval, Options, check_value
+
 #: Panels of ``imgclf train --help``.
 #: The default ``target_size`` ``(height, width)``: the course's 150x150 (its cats-vs-dogs ConvNets).
 DEFAULT_TARGET_SIZE = (150, 150)
 #: Heads a backbone can get (:func:`imgclf.models.transfer.add_head`).
 HEADS = ("course", "gap", "prototypes")
-#: The default resize filter: Keras ``load_img`` / ``flow_from_directory``'s, so results match the course's
-#: pipeline (measured on cats_and_dogs_filtered: see bench/README.md).
-DEFAULT_INTERPOLATION = "nearest"
-
 #: The learning-rate range test's sweep (``imgclf lr-find``, ``ImageClassifier.lr_find``): first and last rate,
 #: and at most this many batches (fastai's ``lr_find`` defaults; Smith 2017).
 LR_FIND_START_LR, LR_FIND_END_LR, LR_FIND_STEPS = 1e-7, 10.0, 100
@@ -35,13 +52,15 @@ _NO_FALLBACK = object()
 
 
 def _setting(default, help: str, panel: str, cli: type | None = None, shown: str | None = None,
-             fallback=_NO_FALLBACK):  # fmt: skip
-    """A field with its help text, CLI panel, CLI value type (default: the field's type without ``None``)
-    and how the default is shown in help (default: ``repr``-like).
+             fallback=_NO_FALLBACK, constraint=None):  # fmt: skip
+    """A field with its help text, CLI panel, CLI value type (default: the field's type without ``None``),
+    how the default is shown in help (default: ``repr``-like) and what its value may be (``constraint``: an
+    :class:`~imgclf.settings.constraints.Options`, ``Interval`` or ``AnyOf``; ``None``: checked where the value
+    is used, e.g. a model name by the model registry).
 
     A setting whose ``default`` is ``None`` means "not given": a recipe (:mod:`imgclf.recipes`) may then set it,
     else ``fallback`` (when declared) or a value derived from other settings applies."""
-    metadata = {"help": help, "panel": panel, "cli": cli, "shown": shown}
+    metadata = {"help": help, "panel": panel, "cli": cli, "shown": shown, "constraint": constraint}
     if fallback is not _NO_FALLBACK:
         metadata["fallback"] = fallback
     return field(default=default, metadata=metadata)
@@ -71,19 +90,23 @@ class Settings:
         cli=tuple[int, int],
         shown="the model's, 150 150",
     )
-    color_mode: str | None = _setting(None, "rgb or grayscale.", "Data", shown="the model's")
+    color_mode: str | None = _setting(
+        None, "rgb or grayscale.", "Data", shown="the model's", constraint=Options(*COLOR_MODES)
+    )
     interpolation: str | None = _setting(
         None,
         "Resize filter: nearest (Keras load_img's, so the course's), "
         "bilinear (antialiased), bicubic, lanczos, box, hamming.",
         "Data",
         shown="the model's: nearest for the course ConvNets, bilinear for backbones and the modern models",
+        constraint=Options(*INTERPOLATIONS),
     )
     validation_split: float | None = _setting(
         None,
         "Fraction held out (stratified) when DATA has no validation folder; 0 trains without validation.",
         "Data",
         shown="0.2",
+        constraint=Interval(float, 0, 1, "left"),
     )
     label_pattern: str | None = _setting(
         None,
@@ -99,6 +122,7 @@ class Settings:
         "disk, else none).",
         "Data",
         cli=str,
+        constraint=Options(*CACHE_MODES, aliases=CACHE_ALIASES),
     )
     augment: str | dict | None = _setting(
         None,
@@ -108,16 +132,22 @@ class Settings:
         cli=str,
         shown="none",
     )
-    batch_size: int | None = _setting(None, "Images per batch.", "Training", fallback=20)
+    batch_size: int | None = _setting(
+        None, "Images per batch.", "Training", fallback=20, constraint=Interval(int, 1, None)
+    )
     epochs: int | None = _setting(
         None,
         "Passes over the training images (an upper bound when a callback stops early).",
         "Training",
         shown="15; 100 with target_accuracy, which stops earlier",
+        constraint=Interval(int, 1, None),
     )
-    optimizer: str | None = _setting(None, "rmsprop, adam, adamw or sgd.", "Training", fallback="rmsprop")
+    optimizer: str | None = _setting(
+        None, "rmsprop, adam, adamw or sgd.", "Training", fallback="rmsprop", constraint=Options(*OPTIMIZERS)
+    )
     learning_rate: float | None = _setting(
-        None, "Optimizer learning rate (the peak rate with a warm-up or a schedule).", "Training", fallback=1e-3
+        None, "Optimizer learning rate (the peak rate with a warm-up or a schedule).", "Training", fallback=1e-3,
+        constraint=Interval(float, 0, None, "neither"),
     )
     weight_decay: float | None = _setting(
         None,
@@ -125,6 +155,7 @@ class Settings:
         "Hutter 2019; Keras' weight_decay).",
         "Training",
         shown="0.004 for adamw (Keras' default), else off",
+        constraint=Interval(float, 0, 1, "left"),
     )
     lr_schedule: str | None = _setting(
         None,
@@ -132,6 +163,7 @@ class Settings:
         "cosine, Loshchilov & Hutter 2017; Keras' CosineDecay).",
         "Training",
         fallback="constant",
+        constraint=Options(*LR_SCHEDULES),
     )
     warmup_epochs: float | None = _setting(
         None,
@@ -139,6 +171,7 @@ class Settings:
         "(Goyal et al. 2017); with cosine, a one-cycle-like schedule.",
         "Training",
         fallback=0.0,
+        constraint=Interval(float, 0, None, "left"),
     )
     label_smoothing: float | None = _setting(
         None,
@@ -146,24 +179,29 @@ class Settings:
         "targets become 0.05 and 0.95 with 0.1.",
         "Training",
         fallback=0.0,
+        constraint=Interval(float, 0, 1, "left"),
     )
     class_mode: str = _setting(
-        "auto", "auto (binary for 2 classes, else categorical), binary, categorical or sparse.", "Training"
+        "auto", "auto (binary for 2 classes, else categorical), binary, categorical or sparse.", "Training",
+        constraint=Options(*CLASS_MODES),
     )
     precision: str = _setting(
         "auto",
         "auto (mixed_bfloat16 where the CPU has AMX/AVX512-BF16 and the convolutions train; float32 for a frozen "
         "backbone and elsewhere), mixed_bfloat16 or float32. Training only: the saved model is float32.",
         "Training",
+        constraint=Options(*PRECISIONS),
     )
     seed: int = _setting(
-        0, "Seed of weight initialisation, validation split, shuffling, augmentation and dropout.", "Training"
+        0, "Seed of weight initialisation, validation split, shuffling, augmentation and dropout.", "Training",
+        constraint=Interval(int, 0, None),
     )
     distribute: str = _setting(
         "none",
         "none, mirrored (every local GPU; two logical CPU devices without one) or multi-worker (the machines "
         "TF_CONFIG lists; imgclf train --workers writes it). batch_size is the global batch, split over them.",
         "Training",
+        constraint=Options(*DISTRIBUTE),
     )
     weights: str | None = _setting(
         "imagenet",
@@ -180,54 +218,67 @@ class Settings:
         "class the mean of its images' features, no gradient training, one pass).",
         "Transfer learning",
         shown="the backbone's (`imgclf backbones`): course for inception_v3, as in the course; gap for the others",
+        constraint=Options(*HEADS),
     )
-    dropout: float = _setting(0.2, "Dropout rate of the head.", "Transfer learning")
+    dropout: float = _setting(
+        0.2, "Dropout rate of the head.", "Transfer learning", constraint=Interval(float, 0, 1, "left")
+    )
     fine_tune: int | None = _setting(
         None,
         "Then unfreeze the top N backbone layers with weights and train on at "
         "learning_rate/10 (BatchNormalization stays frozen).",
         "Transfer learning",
+        constraint=Interval(int, 1, None),
     )
     fine_tune_from: str | None = _setting(
         None, "Then unfreeze every backbone layer from this one on, at learning_rate/10.", "Transfer learning"
     )
     fine_tune_epochs: int | None = _setting(
-        None, "Epochs of the fine-tuning phase.", "Transfer learning", shown="epochs"
+        None, "Epochs of the fine-tuning phase.", "Transfer learning", shown="epochs",
+        constraint=Interval(int, 1, None),
     )
     fine_tune_schedule: str = _setting(
         "cosine",
         "Fine-tuning learning rate: cosine (learning_rate/10 annealed to 0 by the last step) or constant.",
         "Transfer learning",
+        constraint=Options(*FINE_TUNE_SCHEDULES),
     )
     cache_features: bool = _setting(
         True,
         "Frozen backbone, no augmentation: run the backbone once and train the head on its stored outputs.",
         "Transfer learning",
+        constraint=AnyOf(bool),
     )
     target_accuracy: float | None = _setting(
         None,
         "Stop once monitor reaches this at the end of an epoch (the course's myCallback), e.g. 0.999.",
         "Training control",
+        constraint=Interval(float, 0, 1, "right"),
     )
     monitor: str = _setting(
-        "accuracy", "accuracy (training, as in the course) or val_accuracy, for target_accuracy.", "Training control"
+        "accuracy", "accuracy (training, as in the course) or val_accuracy, for target_accuracy.", "Training control",
+        constraint=Options(*MONITORS),
     )
     early_stopping: int | None = _setting(
-        None, "Stop after this many epochs without a better validation loss.", "Training control"
+        None, "Stop after this many epochs without a better validation loss.", "Training control",
+        constraint=Interval(int, 1, None),
     )
     reduce_lr: int | None = _setting(
         None,
         "Divide the learning rate by 5 after this many epochs without a better validation loss.",
         "Training control",
+        constraint=Interval(int, 1, None),
     )
     class_weight: str | dict | None = _setting(
         None,
         "balanced (scikit-learn's inverse-frequency weights) or a mapping {class_index: weight}.",
         "Training control",
         cli=str,
+        constraint=AnyOf(Options("balanced"), dict),
     )
     tensorboard: bool = _setting(
-        False, "Write TensorBoard logs into RUN/tensorboard (needs the tensorboard extra).", "Training control"
+        False, "Write TensorBoard logs into RUN/tensorboard (needs the tensorboard extra).", "Training control",
+        constraint=AnyOf(bool),
     )
     track: str | None = _setting(
         None,
@@ -241,15 +292,18 @@ class Settings:
         "After training, fit a temperature (calibrated probabilities) and an out-of-distribution detector "
         "(an 'unknown' answer) on the validation images.",
         "Calibration",
+        constraint=AnyOf(bool),
     )
     ood_method: str = _setting(
         "knn",
         "What decides 'unknown': knn (distance to the k-th nearest training image's features), mahalanobis, "
         "energy or msp (maximum softmax probability).",
         "Calibration",
+        constraint=Options(*OOD_METHODS),
     )
     ood_false_alarm_rate: float = _setting(
-        0.05, "Share of images like the validation images that are called unknown (sets the threshold).", "Calibration"
+        0.05, "Share of images like the validation images that are called unknown (sets the threshold).", "Calibration",
+        constraint=Interval(float, 0, 1, "neither"),
     )
 
 
@@ -266,6 +320,27 @@ def names() -> list[str]:
 def defaults() -> dict[str, Any]:
     """``{name: default}`` of every setting."""
     return {f.name: f.default for f in fields()}
+
+
+def constraint(name: str):
+    """What the setting ``name`` may be (its declared constraint, or ``None``).
+
+    Raises:
+        KeyError: no setting ``name``.
+    """
+    return {f.name: f for f in fields()}[name].metadata["constraint"]
+
+
+def check_setting(name: str, value):
+    """``value`` as the setting ``name`` holds it, checked against its declared constraint; ``None`` passes for a
+    setting whose default is ``None`` (= not given).
+
+    Raises:
+        ImgclfError: ``value`` is not what ``name`` allows, e.g. ``dropout must be a number in [0, 1). Received:
+            1.5``.
+    """
+    f = {f.name: f for f in fields()}[name]
+    return check_value(name, value, f.metadata["constraint"], none_allowed=f.default is None)
 
 
 def shown_default(f: dataclasses.Field) -> str:
@@ -297,50 +372,10 @@ def describe(indent: str = "        ") -> str:
     return "\n".join(lines)
 
 
-#: The panel of the augmentation options in ``--help``.
-AUGMENTATION_PANEL = "Augmentation (training images only; ImageDataGenerator's names and units)"
-
-
-@dataclass(frozen=True)
-class AugmentationOption:
-    """One field of :class:`imgclf.pipeline.augment.Augmentation` as a command-line option (declared here, where
-    nothing heavy is imported, so ``--help`` stays fast).
-
-    Attributes:
-        name: the field's name (``rotation_range``); the option is ``--rotation-range``.
-        cli: the option's value type; ``str`` for a range given as ``X`` or ``LOW,HIGH``.
-        help: the option's help.
-        number: for a range, the type of its numbers (``float`` or ``int``); ``None`` otherwise.
-    """
-
-    name: str
-    cli: type
-    help: str
-    number: type | None = None
-
-
-#: Every augmentation field as an option, in ``Augmentation``'s order (``tests/test_cli_augment.py`` checks it).
-AUGMENTATION_OPTIONS = (
-    AugmentationOption("rotation_range", float, "Degrees, random in [-r, r]."),
-    AugmentationOption("width_shift_range", float, "Fraction of width (pixels if >= 1)."),
-    AugmentationOption("height_shift_range", float, "Fraction of height (pixels if >= 1)."),
-    AugmentationOption("shear_range", float, "Shear angle in degrees."),
-    AugmentationOption("zoom_range", str, "Z (means 1-Z,1+Z) or LOW,HIGH.", float),
-    AugmentationOption("horizontal_flip", bool, "Random left-right mirror."),
-    AugmentationOption("vertical_flip", bool, "Random top-bottom mirror."),
-    AugmentationOption("fill_mode", str, "nearest, reflect, wrap or constant."),
-    AugmentationOption("cval", float, "Fill value for fill-mode constant."),
-    AugmentationOption("brightness_range", str, "LOW,HIGH brightness factor.", float),
-    AugmentationOption("channel_shift_range", float, "Add [-r, r] (0-255 scale)."),
-    AugmentationOption("interpolation_order", int, "Warp: 1 bilinear (default), 0 nearest."),
-    AugmentationOption(
-        "downscale_range", str, "Shrink to a fraction of the size, then back: S (means S,1) or LOW,HIGH.", float
-    ),  # fmt: skip
-    AugmentationOption(
-        "jpeg_quality_range", str, "Re-encode as JPEG at quality Q..100 (Q) or LOW..HIGH (LOW,HIGH).", int
-    ),  # fmt: skip
-)
-
-
-__all__ = ["Settings", "PANELS", "fields", "names", "defaults", "shown_default", "describe", "recipe_settable",
-           "fallbacks", "AUGMENTATION_OPTIONS", "AUGMENTATION_PANEL", "AugmentationOption"]  # fmt: skip
+__all__ = [
+    "Settings", "PANELS", "fields", "names", "defaults", "shown_default", "describe", "recipe_settable",
+    "fallbacks", "constraint", "check_setting", "AUGMENTATION_OPTIONS", "AUGMENTATION_PANEL", "AugmentationOption",
+    "ADAMW_WEIGHT_DECAY", "CACHE_ALIASES", "CACHE_MODES", "CLASS_MODES", "COLOR_MODES", "DEFAULT_INTERPOLATION",
+    "DISTRIBUTE", "FINE_TUNE_SCHEDULES", "INTERPOLATIONS", "LR_SCHEDULES", "MONITORS", "OOD_METHODS", "OPTIMIZERS",
+    "PRECISIONS",
+]

@@ -1,29 +1,25 @@
 """The settings of an :class:`~imgclf.ImageClassifier`, checked and resolved: what ``fit`` works from.
 
-Defaults that depend on other settings are applied here (the model's own ``target_size`` and ``color_mode``,
-``epochs`` after ``target_accuracy``), and every value is checked with an error that names the setting and
-the value received.
+Every value is checked against what its setting declares (:func:`imgclf.settings.check_setting`: choices and
+intervals live with the setting, in :mod:`imgclf.settings`), then against the rules between settings, and the
+registries check names (models, backbones, recipes, the tracker). Defaults that depend on other settings are
+applied here (the model's own ``target_size`` and ``color_mode``, ``epochs`` after ``target_accuracy``). Errors
+name the setting and the value received.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-import numpy as np
-
-from imgclf.data.folders import check_validation_split
-from imgclf.data.images import ImageParts, ImageSpec, check_interpolation
-from imgclf.errors import ImgclfError, check_one_of, check_positive_int
+from imgclf.data.images import ImageParts, ImageSpec
+from imgclf.errors import ImgclfError
 from imgclf.models import get_model_spec, resolve_precision
 from imgclf.pipeline.augment import make_augmentation
-from imgclf.pipeline.tfdata import check_cache, check_class_mode
 from imgclf.recipes import effective_settings, get_recipe
-from imgclf.settings import HEADS, names
-from imgclf.training.distributed.cluster import check_distribute
-from imgclf.training.optimizers import LR_SCHEDULES, check_learning_rate, check_optimizer, default_weight_decay
-from imgclf.unknown.detector import METHODS
+from imgclf.settings import check_setting, names
 
 DEFAULT_MODEL = "course_small"
 """The model when neither ``model`` nor ``backbone`` is given: the course's cats-vs-dogs ConvNet."""
@@ -31,24 +27,12 @@ DEFAULT_EPOCHS = 15
 """Epochs when none are given (the course trains its cats-vs-dogs ConvNet for 15)."""
 TARGET_MAX_EPOCHS = 100
 """Epochs when none are given but ``target_accuracy`` is: an upper bound, training stops at the target."""
-FINE_TUNE_SCHEDULES = ("cosine", "constant")
-"""Learning-rate schedules of the fine-tuning phase."""
+ADAMW_WEIGHT_DECAY = 0.004
+"""``keras.optimizers.AdamW``'s default weight decay, the one imgclf uses for ``adamw`` when none is given."""
 BACKBONE_INTERPOLATION = "bilinear"
 """The resize filter of pretrained backbones: their ImageNet weights were trained on antialiased resizes. SqueezeNet
 on cats vs dogs loses 2.7 points more with ``nearest`` on 128-px JPEG re-encodes of the validation images
 (``bench/outside_images.py``), 7.6 on outside photos (issue 13)."""
-
-
-def _optional(check, name: str, value):
-    return None if value is None else check(name, value)
-
-
-def _fraction(name: str, value, low_open: bool = True) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float))
-    ok = ok and ((0 < value <= 1) if low_open else (0 <= value < 1))
-    if not ok:
-        raise ImgclfError(f"{name} must be a float in {'(0, 1]' if low_open else '[0, 1)'}. Received: {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -79,12 +63,26 @@ class Resolved(ImageParts):
     head: str = "course"
     recipe: str | None = None
     recipe_version: int | None = None
+    monitor: str = "accuracy"
+    class_weight: str | dict | None = None
+    tensorboard: bool = False
+    fine_tune_from: str | None = None
+    fine_tune_schedule: str = "cosine"
+    seed: int = 0
 
-
-def _non_negative(name: str, value, below: float = float("inf")) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < below):
-        raise ImgclfError(f"{name} must be a number in [0, {below:g}). Received: {value!r}")
-    return float(value)
+    def to_record(self, class_mode: str) -> dict:
+        """Every resolved setting as ``config.yaml`` records it under ``resolved:``, by its name, with the dataset's
+        ``class_mode``: the image as ``target_size``, ``color_mode`` and ``interpolation``, the augmentation as what
+        it changes, the recipe as ``{name, version}``, the head only with a backbone."""
+        record = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name not in ("image", "augment", "head", "recipe", "recipe_version")}  # fmt: skip
+        record.update(target_size=list(self.target_size), color_mode=self.color_mode, class_mode=class_mode,
+                      interpolation=self.interpolation, augment=self.augment.changes())  # fmt: skip
+        if self.backbone is not None:
+            record["head"] = self.head
+        if self.recipe is not None:
+            record["recipe"] = {"name": self.recipe, "version": self.recipe_version}
+        return record
 
 
 def _trains_backbone(settings) -> bool:
@@ -105,7 +103,8 @@ def resolve(given) -> Resolved:
             without a backbone, ``tensorboard`` without the TensorBoard package, ``reduce_lr`` with a learning-rate
             schedule, or ``label_smoothing`` with ``class_mode="sparse"``.
     """
-    settings = SimpleNamespace(**effective_settings({name: getattr(given, name) for name in names()}))
+    values = effective_settings({name: getattr(given, name) for name in names()})
+    settings = SimpleNamespace(**{name: check_setting(name, value) for name, value in values.items()})
     if settings.model is not None and settings.backbone is not None:
         raise ImgclfError(
             f"give model or backbone, not both. Received: model={settings.model!r}, backbone={settings.backbone!r}"
@@ -121,45 +120,26 @@ def resolve(given) -> Resolved:
         spec = get_model_spec(model)
         default_size, default_mode = spec.default_target_size, spec.default_color_mode
         default_interpolation, default_head = spec.default_interpolation, "course"  # no head without a backbone
-    chosen = settings.interpolation
-    interpolation = check_interpolation(default_interpolation if chosen is None else chosen)
-    check_optimizer(settings.optimizer)
-    check_one_of("lr_schedule", settings.lr_schedule, LR_SCHEDULES)
-    warmup = _non_negative("warmup_epochs", settings.warmup_epochs)
-    smoothing = _non_negative("label_smoothing", settings.label_smoothing, below=1)
-    if smoothing and settings.class_mode == "sparse":
+    interpolation = default_interpolation if settings.interpolation is None else settings.interpolation
+    if settings.label_smoothing and settings.class_mode == "sparse":
         raise ImgclfError(
             "label_smoothing needs class_mode binary, categorical or auto (Keras' sparse "
-            f"crossentropy has none). Received: label_smoothing={smoothing:g}, class_mode='sparse'"
+            f"crossentropy has none). Received: label_smoothing={settings.label_smoothing:g}, class_mode='sparse'"
         )
-    if settings.reduce_lr is not None and (settings.lr_schedule != "constant" or warmup):
+    if settings.reduce_lr is not None and (settings.lr_schedule != "constant" or settings.warmup_epochs):
         raise ImgclfError(
             "reduce_lr needs a constant learning rate to change: give lr_schedule='constant' and no "
-            f"warmup_epochs. Received: lr_schedule={settings.lr_schedule!r}, warmup_epochs={warmup:g}"
+            f"warmup_epochs. Received: lr_schedule={settings.lr_schedule!r}, warmup_epochs={settings.warmup_epochs:g}"
         )
     weight_decay = settings.weight_decay
     if weight_decay is None:
-        weight_decay = default_weight_decay(settings.optimizer)
+        weight_decay = ADAMW_WEIGHT_DECAY if settings.optimizer == "adamw" else None
     elif weight_decay == 0:
         weight_decay = None
-    else:
-        weight_decay = _non_negative("weight_decay", weight_decay, below=1)
-    check_class_mode(settings.class_mode)
-    check_one_of("monitor", settings.monitor, ("accuracy", "val_accuracy"))
-    head = check_one_of("head", default_head if settings.head is None else settings.head, HEADS)
+    head = default_head if settings.head is None else settings.head
     augment = make_augmentation(settings.augment)
     if head == "prototypes":
         _check_prototypes(settings, augment)
-    check_one_of("fine_tune_schedule", settings.fine_tune_schedule, FINE_TUNE_SCHEDULES)
-    check_cache(settings.cache)
-    check_distribute(settings.distribute)
-    check_one_of("ood_method", settings.ood_method, METHODS)
-    if _fraction("ood_false_alarm_rate", settings.ood_false_alarm_rate) == 1:
-        raise ImgclfError("ood_false_alarm_rate must be below 1 (1 would call every image unknown). Received: 1")
-    if isinstance(settings.seed, bool) or not isinstance(settings.seed, (int, np.integer)) or settings.seed < 0:
-        raise ImgclfError(f"seed must be a non-negative int. Received: {settings.seed!r}")
-    if settings.class_weight not in (None, "balanced") and not isinstance(settings.class_weight, dict):
-        raise ImgclfError(f"class_weight must be None, 'balanced' or a dict. Received: {settings.class_weight!r}")
     if settings.backbone is None and settings.weights not in (None, "imagenet", "none"):
         raise ImgclfError(f"weights apply to a backbone: give backbone too. Received: weights={settings.weights!r}")
     if (settings.fine_tune is not None or settings.fine_tune_from is not None) and settings.backbone is None:
@@ -173,8 +153,8 @@ def resolve(given) -> Resolved:
     epochs = 1 if head == "prototypes" else settings.epochs  # one pass: the class means
     if epochs is None:
         epochs = DEFAULT_EPOCHS if settings.target_accuracy is None else TARGET_MAX_EPOCHS
-    if warmup >= check_positive_int("epochs", epochs):
-        raise ImgclfError(f"warmup_epochs must be fewer than epochs ({epochs}). Received: {warmup:g}")
+    if settings.warmup_epochs >= epochs:
+        raise ImgclfError(f"warmup_epochs must be fewer than epochs ({epochs}). Received: {settings.warmup_epochs:g}")
     weights = None if settings.weights is None or str(settings.weights).lower() == "none" else str(settings.weights)
     return Resolved(
         model=model,
@@ -184,28 +164,22 @@ def resolve(given) -> Resolved:
             default_mode if settings.color_mode is None else settings.color_mode,
             interpolation,
         ),
-        epochs=check_positive_int("epochs", epochs),
+        epochs=epochs,
         augment=augment,
         precision=resolve_precision(settings.precision, trains_backbone=_trains_backbone(settings)),
-        batch_size=check_positive_int("batch_size", settings.batch_size),
-        learning_rate=check_learning_rate(settings.learning_rate),
         weights=weights,
-        fine_tune=_optional(check_positive_int, "fine_tune", settings.fine_tune),
-        fine_tune_epochs=_optional(check_positive_int, "fine_tune_epochs", settings.fine_tune_epochs),
-        early_stopping=_optional(check_positive_int, "early_stopping", settings.early_stopping),
-        reduce_lr=_optional(check_positive_int, "reduce_lr", settings.reduce_lr),
-        target_accuracy=_optional(_fraction, "target_accuracy", settings.target_accuracy),
-        dropout=_fraction("dropout", settings.dropout, low_open=False),
-        validation_split=check_validation_split(settings.validation_split),
-        optimizer=settings.optimizer,
         weight_decay=weight_decay,
-        lr_schedule=settings.lr_schedule,
-        warmup_epochs=warmup,
-        label_smoothing=smoothing,
         head=head,
-        recipe=settings.recipe,
         recipe_version=get_recipe(settings.recipe).version if settings.recipe else None,
+        **{name: getattr(settings, name) for name in _AS_GIVEN},
     )
+
+
+_AS_GIVEN = ("batch_size", "learning_rate", "fine_tune", "fine_tune_epochs", "early_stopping", "reduce_lr",
+             "target_accuracy", "dropout", "validation_split", "optimizer", "lr_schedule", "warmup_epochs",
+             "label_smoothing", "recipe", "monitor", "class_weight", "tensorboard", "fine_tune_from",
+             "fine_tune_schedule", "seed")  # fmt: skip
+"""The settings :class:`Resolved` holds as checked, with nothing derived from others."""
 
 
 def _check_prototypes(settings, augment) -> None:

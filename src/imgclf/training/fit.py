@@ -177,7 +177,7 @@ def new_model(settings: Settings, resolved: Resolved, dataset: Dataset, class_mo
     """
     free = available_memory()
     check_training_memory(resolved.input_shape, resolved.batch_size, available=free)  # before allocating
-    config = TrainingConfig.of(settings, resolved, class_mode)
+    config = TrainingConfig.of(resolved, class_mode)
     with seeded(settings.seed), (runner or Runner()).scope():
         model = build_model(settings, resolved, dataset.num_classes, class_mode)
         compile_model(model, config, config.first_learning_rate(len(dataset.train.labels)))
@@ -250,7 +250,7 @@ def _train_from(settings: Settings, resolved: Resolved, model, dataset: Dataset,
     in_order = datasets(settings, resolved, dataset, skipped, in_order=True)[0] if cache_features else None
     data = TrainingData(train_ds, val_ds, in_order, dataset.train.labels, dataset.num_classes, skipped, by_image,
                         tuple(dataset.class_names))
-    config = TrainingConfig.of(settings, resolved, class_mode, cache_features=cache_features, feature_key=key)
+    config = TrainingConfig.of(resolved, class_mode, cache_features=cache_features, feature_key=key)
     with seeded(settings.seed if seed is None else seed):
         result = train(model, data, config, run, verbose=verbose, runner=runner, **kwargs)
         trained = runner.local_copy(inference_model(result.model))  # new layers draw seeds: inside
@@ -320,7 +320,7 @@ def lr_find(settings: Settings, resolved: Resolved, X, y=None, *, start_lr: floa
     check_sweep(start_lr, end_lr, steps)
     dataset = load(settings, resolved, X, y)
     class_mode = resolve_class_mode(settings.class_mode, dataset.num_classes)
-    config = TrainingConfig.of(settings, resolved, class_mode)
+    config = TrainingConfig.of(resolved, class_mode)
     with seeded(settings.seed), decoded_cache_dir(None) as cache_dir:
         model = build_model(settings, resolved, dataset.num_classes, class_mode)
         compile_model(model, config, start_lr)

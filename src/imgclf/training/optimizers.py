@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import keras
 
-from imgclf.errors import ImgclfError, check_one_of
+from imgclf.settings import ADAMW_WEIGHT_DECAY, LR_SCHEDULES, check_setting  # noqa: F401  (re-exported)
 
 
 def _fused() -> bool:
@@ -106,18 +106,8 @@ OPTIMIZERS = {
     "adamw": keras.optimizers.AdamW,  # Loshchilov & Hutter 2019: Adam with decoupled weight decay
     "sgd": keras.optimizers.SGD,
 }
-#: Learning-rate schedules over the training steps (the ``lr_schedule`` setting).
-LR_SCHEDULES = ("constant", "cosine")
-#: ``keras.optimizers.AdamW``'s default weight decay, the one imgclf uses when none is given.
-ADAMW_WEIGHT_DECAY = 0.004
 #: Warm-up starts at this fraction of the peak learning rate.
 WARMUP_START = 0.1
-
-
-def default_weight_decay(optimizer: str) -> float | None:
-    """The weight decay when none is given: Keras' AdamW default (:data:`ADAMW_WEIGHT_DECAY`) for ``adamw``,
-    else ``None`` (off)."""
-    return ADAMW_WEIGHT_DECAY if optimizer == "adamw" else None
 
 
 def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int, warmup_steps: int = 0):
@@ -135,7 +125,7 @@ def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int
     Raises:
         ImgclfError: an unknown ``schedule``.
     """
-    check_one_of("lr_schedule", schedule, LR_SCHEDULES)
+    check_setting("lr_schedule", schedule)
     warmup_steps = max(0, min(int(warmup_steps), total_steps - 1))
     if schedule == "constant" and not warmup_steps:
         return learning_rate
@@ -147,19 +137,13 @@ def learning_rate_schedule(learning_rate: float, schedule: str, total_steps: int
 
 
 def check_optimizer(name: str) -> str:
-    """Validate an optimizer name (one of :data:`OPTIMIZERS`)."""
-    return check_one_of("optimizer", name, OPTIMIZERS)
+    """Validate an optimizer name (the ``optimizer`` setting's declared choices, the keys of :data:`OPTIMIZERS`)."""
+    return check_setting("optimizer", name)
 
 
 def check_learning_rate(learning_rate) -> float:
-    """Validate a learning rate: a positive, finite float."""
-    if (
-        isinstance(learning_rate, bool)
-        or not isinstance(learning_rate, (int, float))
-        or not (0 < learning_rate < float("inf"))
-    ):
-        raise ImgclfError(f"learning_rate must be a positive float. Received: {learning_rate!r}")
-    return float(learning_rate)
+    """Validate a learning rate: a positive, finite float (the ``learning_rate`` setting's declared interval)."""
+    return check_setting("learning_rate", learning_rate)
 
 
 def make_optimizer(name: str, learning_rate, weight_decay: float | None = None) -> keras.optimizers.Optimizer:

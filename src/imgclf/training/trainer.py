@@ -8,6 +8,7 @@ is augmented, runs the optional fine-tuning phase, and keeps the run's per-epoch
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,20 +104,11 @@ class TrainingConfig:
     prototypes: bool = False
 
     @classmethod
-    def of(cls, settings, resolved, class_mode: str, **kwargs) -> TrainingConfig:
-        """The config of checked ``settings`` (:class:`imgclf.settings.Settings`) and what they resolved to
-        (:class:`imgclf.settings.resolved.Resolved`); ``kwargs`` set the rest (``cache_features``, ``feature_key``)."""
-        return cls(
-            epochs=resolved.epochs, batch_size=resolved.batch_size, optimizer=resolved.optimizer,
-            learning_rate=resolved.learning_rate, class_mode=class_mode, weight_decay=resolved.weight_decay,
-            lr_schedule=resolved.lr_schedule, warmup_epochs=resolved.warmup_epochs,
-            label_smoothing=resolved.label_smoothing, target_accuracy=resolved.target_accuracy,
-            monitor=settings.monitor, early_stopping=resolved.early_stopping, reduce_lr=resolved.reduce_lr,
-            class_weight=settings.class_weight, tensorboard=settings.tensorboard, fine_tune=resolved.fine_tune,
-            fine_tune_from=settings.fine_tune_from, fine_tune_epochs=resolved.fine_tune_epochs,
-            fine_tune_schedule=settings.fine_tune_schedule, seed=settings.seed,
-            prototypes=resolved.head == "prototypes", **kwargs,
-        )  # fmt: skip
+    def of(cls, resolved, class_mode: str, **kwargs) -> TrainingConfig:
+        """The config of the resolved settings (:class:`imgclf.settings.resolved.Resolved`), taken by name, with the
+        dataset's ``class_mode``; ``kwargs`` set the rest (``cache_features``, ``feature_key``)."""
+        taken = {f.name: getattr(resolved, f.name) for f in dataclasses.fields(cls) if hasattr(resolved, f.name)}
+        return cls(**{**taken, "class_mode": class_mode, "prototypes": resolved.head == "prototypes", **kwargs})
 
     @property
     def fine_tuning(self) -> bool:

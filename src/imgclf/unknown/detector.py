@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from imgclf.errors import ImgclfError, check_one_of
+from imgclf.settings import OOD_METHODS
 
 #: OOD scoring methods, in the order they are reported.
-METHODS = ("knn", "mahalanobis", "energy", "msp")
+METHODS = OOD_METHODS  # the ood_method setting's declared choices
 #: Equal-width confidence bins of the expected calibration error (Guo et al. 2017 use 15).
 ECE_BINS = 15
 #: Neighbour whose distance is the ``knn`` score (Sun et al. 2022 use k = 50 of 50,000 CIFAR-10 images; the

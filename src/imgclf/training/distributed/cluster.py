@@ -15,10 +15,8 @@ import json
 import os
 from pathlib import Path
 
-from imgclf.errors import ImgclfError, check_one_of
-
-#: Values of the ``distribute`` setting.
-DISTRIBUTE = ("none", "mirrored", "multi-worker")
+from imgclf.errors import ImgclfError
+from imgclf.settings import DISTRIBUTE, check_setting  # noqa: F401  (DISTRIBUTE re-exported)
 
 #: Logical CPU devices ``mirrored`` splits a machine without GPUs into.
 CPU_REPLICAS = 2
@@ -28,7 +26,7 @@ _STRATEGIES: dict[str, object] = {}  # one per process: TensorFlow allows a sing
 
 def check_distribute(value) -> str:
     """Validate the ``distribute`` setting (one of :data:`DISTRIBUTE`)."""
-    return check_one_of("distribute", value, DISTRIBUTE)
+    return check_setting("distribute", value)
 
 
 def scope(strategy):
