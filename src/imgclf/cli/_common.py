@@ -9,9 +9,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from imgclf._console import console
 
 app = typer.Typer(
     name="imgclf",
@@ -21,8 +22,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 #: Results (tables, predictions) go to stdout; progress and notes to stderr.
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = console(stderr=False)
+err = console()
 
 
 @contextmanager

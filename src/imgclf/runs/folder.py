@@ -150,10 +150,11 @@ def _version() -> str:
 
 def _say(messages: list[str]) -> None:
     if messages:
-        from rich.console import Console
         from rich.markup import escape
 
-        console = Console(stderr=True, highlight=False)
+        from imgclf._console import console as make_console
+
+        console = make_console()
         for message in messages:
             console.print(escape(message), soft_wrap=True)
 

@@ -12,7 +12,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from imgclf.deploy.serve.guards import BodyLimit, HostCheck, WriteGuard, allowed_hosts
+from imgclf.deploy.serve.guards import BodyLimit, ContentPolicy, HostCheck, WriteGuard, allowed_hosts
 from imgclf.errors import ImgclfError
 
 #: Largest request body the studio takes, bytes: a few dropped photos at once.
@@ -54,6 +54,7 @@ def create_studio(project: str | os.PathLike, host: str = "127.0.0.1", token: st
 
     app = FastAPI(title="imgclf studio", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.studio = studio
+    app.add_middleware(ContentPolicy)  # scripts from /static/ only: no inline script runs
     app.add_middleware(WriteGuard, token=token)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY)
     app.add_middleware(HostCheck, hosts=allowed_hosts(host))
@@ -82,11 +83,14 @@ def create_studio(project: str | os.PathLike, host: str = "127.0.0.1", token: st
     async def health():
         return {"status": "ok"}
 
-    script = resources.files("imgclf.studio").joinpath("static/studio.js").read_bytes()
+    static = resources.files("imgclf.studio").joinpath("static")
+    scripts = {f.name: f.read_bytes() for f in static.iterdir() if f.name.endswith(".js")}
 
-    @app.get("/static/studio.js")
-    async def studio_js():
-        return Response(script, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+    @app.get("/static/{name}")
+    def static_script(name: str):
+        if name not in scripts:
+            raise StarletteHTTPException(404, f"no script {name!r} here (expected one of {sorted(scripts)})")
+        return Response(scripts[name], media_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
     for area in (runs, data, jobs, try_it, inbox):
         app.include_router(area.router(studio))

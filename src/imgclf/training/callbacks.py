@@ -60,9 +60,9 @@ class RichProgress(keras.callbacks.Callback):
 
     def __init__(self, console=None):
         super().__init__()
-        from rich.console import Console
+        from imgclf._console import console as make_console
 
-        self.console = console or Console(stderr=True)
+        self.console = console or make_console()
 
     def on_train_begin(self, logs=None):
         self.epochs = self.params.get("epochs")
@@ -70,7 +70,12 @@ class RichProgress(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+        from imgclf._console import is_live
+
         self._epoch = epoch
+        if not is_live(self.console):  # a log file or a pipe: the epoch's one line, no bar's last frame
+            self._progress = None
+            return
         self._progress = Progress(
             TextColumn(f"Epoch {epoch + 1}/{self.epochs}"),
             BarColumn(),
@@ -84,15 +89,19 @@ class RichProgress(keras.callbacks.Callback):
         self._progress.start()
 
     def on_train_batch_end(self, batch, logs=None):
+        if self._progress is None:
+            return
         shown = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items() if k in ("loss", "accuracy"))
         self._progress.update(self._task, completed=batch + 1, metrics=shown)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._progress.stop()
+        if self._progress is not None:
+            self._progress.stop()
         logs = logs or {}
         parts = [f"{k} {logs[k]:.4f}" for k in HISTORY_COLUMNS[1:-1] if k in logs]
         secs = f"{logs['seconds']:.1f}s" if "seconds" in logs else ""
-        self.console.print(f"Epoch {epoch + 1}/{self.epochs}  {secs}  " + "  ".join(parts), highlight=False)
+        self.console.print(f"Epoch {epoch + 1}/{self.epochs}  {secs}  " + "  ".join(parts), highlight=False,
+                           soft_wrap=self._progress is None)  # fmt: skip
 
     def on_train_end(self, logs=None):
         if getattr(self, "_progress", None) is not None:
@@ -118,10 +127,11 @@ class SkippedFilesReporter(keras.callbacks.Callback):
         if len(items) == self._told:
             return
         if self.verbose:
-            from rich.console import Console
             from rich.markup import escape
 
-            console = Console(stderr=True, highlight=False)
+            from imgclf._console import console as make_console
+
+            console = make_console()
             console.print(f"[yellow]Skipped {len(items) - self._told} unreadable file(s):[/yellow]")
             for path, reason in items[self._told :]:
                 console.print(f"  {escape(path)}: {escape(reason)}")

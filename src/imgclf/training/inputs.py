@@ -122,11 +122,11 @@ def training_datasets(dataset: Dataset, *, image: ImageSpec, class_mode: str,
 
 def say_cache(choices: dict, has_validation: bool) -> None:
     """One line on stderr saying where decoded images are kept, and why (``fit`` with ``verbose``)."""
-    from rich.console import Console
+    from imgclf._console import console
 
     train, validation = choices["train"], choices["validation"]
     where = {"memory": "in memory", "disk": "in a cache file on disk", "none": "nowhere (read every epoch)"}
     line = f"Decoded training images kept {where[train.mode]} ({train.reason})"
     if has_validation and validation.mode != train.mode:
         line += f"; validation images {where[validation.mode]} ({validation.reason})"
-    Console(stderr=True, highlight=False).print(line + "; --cache memory|disk|none overrides.")
+    console().print(line + "; --cache memory|disk|none overrides.")

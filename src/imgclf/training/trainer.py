@@ -216,10 +216,10 @@ def _start_fine_tuning(config: TrainingConfig, model, num_train: int, epochs: in
     with runner.scope():
         compile_model(model, config, rate)
     if verbose:
-        from rich.console import Console
+        from imgclf._console import console
 
         how = "constant" if isinstance(rate, float) else "cosine-annealed to 0"
-        Console(stderr=True).print(
+        console().print(
             f"Fine-tuning {len(opened)} backbone layers at learning rate {config.learning_rate / 10:g} ({how}) ..."
         )
 
@@ -233,10 +233,10 @@ def _head_on_features(model, data: TrainingData, config: TrainingConfig, verbose
 
     def announce(new: int | None = None, total: int | None = None):
         if verbose:
-            from rich.console import Console
+            from imgclf._console import console
 
             what = "the images" if new is None or new == total else f"{new:,} new images ({total - new:,} stored)"
-            Console(stderr=True).print(f"Running the frozen backbone once over {what} (cached features) ...")
+            console().print(f"Running the frozen backbone once over {what} (cached features) ...")
 
     (f_train, y_train), val, from_cache = cached_features(
         config.feature_key, extractor, data.train_in_order, data.validation, data.skipped, announce, data.by_image
@@ -249,9 +249,9 @@ def _head_on_features(model, data: TrainingData, config: TrainingConfig, verbose
         counts = set_prototypes(head, f_train, y_train, config.class_mode, data.num_classes,
                                 class_names=data.class_names or None)
         if verbose:
-            from rich.console import Console
+            from imgclf._console import console
 
-            Console(stderr=True).print(f"Prototypes from {int(counts.sum())} images ({int(counts.min())} to "
+            console().print(f"Prototypes from {int(counts.sum())} images ({int(counts.min())} to "
                                        f"{int(counts.max())} a class); no gradient training.")  # fmt: skip
     train = feature_dataset(f_train, y_train, config.batch_size, True, config.seed)
     validation = feature_dataset(*val, config.batch_size, False, config.seed) if val is not None else None

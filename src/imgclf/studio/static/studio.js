@@ -1,6 +1,13 @@
 // imgclf studio: the few helpers every page uses (plain JavaScript, no library).
 "use strict";
 
+// The values the server gave this page: the JSON of its <script type="application/json" id="page-data"> (data,
+// not code: the studio's Content-Security-Policy runs scripts from /static/ only).
+function pageData() {
+  const block = document.getElementById("page-data");
+  return block ? JSON.parse(block.textContent) : {};
+}
+
 // POST JSON (or a FormData) to the studio; the answer's JSON, or an Error carrying the server's one-line reason.
 async function post(url, body) {
   const form = body instanceof FormData;
