@@ -14,6 +14,7 @@ This module imports nothing heavy, so the command line's ``--help`` stays instan
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -322,13 +323,18 @@ def defaults() -> dict[str, Any]:
     return {f.name: f.default for f in fields()}
 
 
+@functools.cache
+def _by_name() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in fields()}  # once: check_setting runs wherever a value is checked
+
+
 def constraint(name: str):
     """What the setting ``name`` may be (its declared constraint, or ``None``).
 
     Raises:
         KeyError: no setting ``name``.
     """
-    return {f.name: f for f in fields()}[name].metadata["constraint"]
+    return _by_name()[name].metadata["constraint"]
 
 
 def check_setting(name: str, value):
@@ -339,7 +345,7 @@ def check_setting(name: str, value):
         ImgclfError: ``value`` is not what ``name`` allows, e.g. ``dropout must be a number in [0, 1). Received:
             1.5``.
     """
-    f = {f.name: f for f in fields()}[name]
+    f = _by_name()[name]
     return check_value(name, value, f.metadata["constraint"], none_allowed=f.default is None)
 
 

@@ -107,14 +107,6 @@ class AnyOf:
         return " or ".join(words.get(p, p.__name__) if isinstance(p, type) else p.describe() for p in self.parts)
 
 
-def _hashable(value) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
-
-
 def _passes(constraint, value) -> bool:
     try:
         constraint.check("value", value)
