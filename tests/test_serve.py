@@ -163,7 +163,7 @@ def test_hostile_clients_get_json_errors_and_cannot_stall_the_server(run):
     import threading
     import time
 
-    from imgclf.deploy.serve.app import decode_uploads
+    from imgclf.deploy.serve.uploads import decode_uploads
 
     predictor = Predictor.from_run(run)  # class and run names with markup: escaped where OpenAPI renders them
     predictor.classes = ("<img src=x onerror=alert(1)>", "b_br")

@@ -78,7 +78,11 @@ def test_upload_a_cat_and_see_label_bars_and_heatmap(server, tmp_path):
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1000, "height": 700})
-        page.goto(server)
+        refused = []
+        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+        answer = page.goto(server)
+        assert "script-src 'self'" in answer.headers["content-security-policy"]  # no inline script may run
+        assert "<script>" not in page.content()  # the page's script is /static/serve.js
         assert "cats, dogs" in page.text_content("body")
         page.set_input_files("#picker", str(cat))
         page.wait_for_selector(".result .label", timeout=30_000)
@@ -93,6 +97,7 @@ def test_upload_a_cat_and_see_label_bars_and_heatmap(server, tmp_path):
         page.set_input_files("#picker", str(odd))
         page.wait_for_selector(".result .label.unknown", timeout=30_000)  # the newest result comes first
         assert page.text_content(".result .label.unknown") == "Not sure: this doesn't look like any class I know"
+        assert not refused, refused
         shot = tmp_path / "serve.png"
         page.screenshot(path=str(shot), full_page=True)
         browser.close()

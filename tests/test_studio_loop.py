@@ -141,6 +141,11 @@ def test_every_page_passes_an_accessibility_audit_and_works_by_keyboard(project_
     pages = ["/", "/data/shapes?cls=b_br", "/train", "/try/a",
              "/inbox?folder=inbox&run=a&into=shapes", "/inbox"]  # fmt: skip
     with served(root) as url, playwright_api.sync_playwright() as p:
+        import httpx
+
+        job = httpx.post(url + "/api/inbox/triage", json={"run": "a", "folder": "inbox"}, headers={"Origin": url})
+        job = job.json()
+        pages.append(f"/jobs/{job['id']}")  # a job's page, while it runs or once it has ended
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         refused = []
@@ -165,6 +170,7 @@ def test_every_page_passes_an_accessibility_audit_and_works_by_keyboard(project_
         page.keyboard.press("Space")
         assert page.evaluate("document.activeElement.checked")
         browser.close()
+        wait_job(httpx.Client(base_url=url), job["id"])  # the triage ends before the studio stops
 
 
 def _rows(page: str) -> list[dict]:

@@ -9,6 +9,7 @@ import numpy as np
 
 from imgclf.data.inputs import expand_image_paths, input_kind
 from imgclf.data.packed import is_packed
+from imgclf.predict.answer import picture_answer
 from imgclf.predict.predictor import Predictor, packed_names
 
 
@@ -19,8 +20,8 @@ def predict_items(predictor: Predictor, items, *, crop=None, tta: bool = False) 
     validation split) ``<folder>#<path the image was packed from>``.
 
     Returns:
-        Dicts ``{"path", "label", "probability", "probabilities": {class: p}}`` — plus ``"ood_score"`` and
-        ``"unknown"`` (the score above the run's threshold) when the run has an OOD detector — or
+        Dicts ``{"path", **picture_answer(...)}`` (:func:`imgclf.predict.answer.picture_answer`: label,
+        probability, probabilities, and ``ood_score`` / ``unknown`` when the run has an OOD detector) — or
         ``{"path", "label": None, "error": reason}`` for a file that cannot be decoded.
 
     Raises:
@@ -49,12 +50,8 @@ def predict_items(predictor: Predictor, items, *, crop=None, tta: bool = False) 
         if name in reasons:
             records.append({"path": name, "label": None, "error": reasons[name]})
             continue
-        i = int(p.argmax())
-        record = {"path": name, "label": predictor.classes[i], "probability": float(p[i]),
-                  "probabilities": {c: float(v) for c, v in zip(predictor.classes, p)}}  # fmt: skip
-        if scores is not None:
-            record["ood_score"] = float(scores[k])
-            record["unknown"] = bool(predictor.ood.unknown(scores[k : k + 1])[0])
+        score = float(scores[k]) if scores is not None else None
+        record = {"path": name, **picture_answer(predictor.classes, p, predictor.ood, score)}
         records.append(record)
     return records
 

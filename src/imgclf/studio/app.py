@@ -9,7 +9,6 @@ request names goes through :func:`imgclf.studio.project.inside`; every refusal i
 
 import contextlib
 import os
-from importlib import resources
 from pathlib import Path
 
 from imgclf.deploy.serve.guards import BodyLimit, ContentPolicy, HostCheck, WriteGuard, allowed_hosts
@@ -35,11 +34,12 @@ def create_studio(project: str | os.PathLike, host: str = "127.0.0.1", token: st
     try:
         import jinja2
         from fastapi import FastAPI
-        from fastapi.exceptions import RequestValidationError
-        from fastapi.responses import JSONResponse, Response
-        from starlette.exceptions import HTTPException as StarletteHTTPException
+        from fastapi.responses import JSONResponse
+        from fastapi.staticfiles import StaticFiles
     except ImportError:
         raise ImgclfError("the studio needs FastAPI: install the serve extra, pip install 'imgclf[serve]'.") from None
+    from imgclf.deploy.serve.errors import answer_in_one_line
+    from imgclf.deploy.serve.schemas import Health
     from imgclf.studio.context import Studio
     from imgclf.studio.jobs import Jobs
     from imgclf.studio.pages import data, inbox, jobs, runs, try_it
@@ -58,43 +58,28 @@ def create_studio(project: str | os.PathLike, host: str = "127.0.0.1", token: st
     app.add_middleware(WriteGuard, token=token)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY)
     app.add_middleware(HostCheck, hosts=allowed_hosts(host))
+    answer_in_one_line(app, _malformed)
 
-    @app.exception_handler(ImgclfError)
-    async def refused(request, exc: ImgclfError):
-        return JSONResponse({"error": str(exc)}, status_code=getattr(exc, "status", 400))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def not_there(request, exc: StarletteHTTPException):  # an unknown address: the same one-line answer
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def malformed(request, exc: RequestValidationError):  # a list or text body, a field of the wrong type
-        first = (exc.errors() or [{}])[0]
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "the request body"
-        return JSONResponse({"error": f"{where}: {first.get('msg', 'malformed request')}"}, status_code=422)
-
-    @app.exception_handler(OSError)
     async def disk(request, exc: OSError):  # a read-only project, a full disk: one line, not a bare 500
         name = f" ({exc.filename!r})" if getattr(exc, "filename", None) else ""
         return JSONResponse({"error": f"the project cannot be changed: {exc.strerror or exc}{name}. Nothing else "
                                       "was changed."}, status_code=409)  # fmt: skip
 
-    @app.get("/health")
-    async def health():
-        return {"status": "ok"}
-
-    static = resources.files("imgclf.studio").joinpath("static")
-    scripts = {f.name: f.read_bytes() for f in static.iterdir() if f.name.endswith(".js")}
-
-    @app.get("/static/{name}")
-    def static_script(name: str):
-        if name not in scripts:
-            raise StarletteHTTPException(404, f"no script {name!r} here (expected one of {sorted(scripts)})")
-        return Response(scripts[name], media_type="text/javascript", headers={"Cache-Control": "no-cache"})
-
+    app.add_exception_handler(OSError, disk)
+    app.add_api_route("/health", Health, methods=["GET"], response_model=Health)
+    app.mount("/static", StaticFiles(packages=[("imgclf.studio", "static")]), name="static")
     for area in (runs, data, jobs, try_it, inbox):
-        app.include_router(area.router(studio))
+        app.include_router(area.router)
     return app
+
+
+def _malformed(errors: list[dict]) -> str:
+    """A list or text body, a field of the wrong type, one no endpoint takes: ``where: what``."""
+    first = (errors or [{}])[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "the request body"
+    if first.get("type") == "extra_forbidden":
+        return f"{where}: not a field this request takes (a setting the studio does not set, or a misspelt name)"
+    return f"{where}: {first.get('msg', 'malformed request')}"
 
 
 def serve_studio(project: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000, announce=None) -> None:

@@ -1,9 +1,13 @@
-"""What every page of the studio shares: the project folder, the templates, the job queue and the token."""
+"""What every page of the studio shares: the project folder, the templates, the job queue and the token — the app's
+:class:`Studio`, which each endpoint takes as ``Depends(studio_of)`` (:data:`StudioHere`)."""
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: FastAPI reads StudioHere's annotation.
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
 
 from imgclf.deploy.serve.guards import TOKEN_COOKIE
 from imgclf.studio.jobs import Jobs
@@ -31,3 +35,12 @@ class Studio:
         if self.token is not None and request.query_params.get("token") == self.token:
             answer.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict")
         return answer
+
+
+def studio_of(request: Request) -> Studio:
+    """The :class:`Studio` of the app answering ``request``."""
+    return request.app.state.studio
+
+
+#: An endpoint's parameter for its studio: ``def page(studio: StudioHere)``.
+StudioHere = Annotated[Studio, Depends(studio_of)]

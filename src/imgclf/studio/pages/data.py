@@ -11,16 +11,35 @@ Writes (JSON or a form), each through the CLI's own function: ``POST /api/relabe
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoints' annotations (Request, UploadFile).
 
-import asyncio
 from pathlib import Path
 
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+
 from imgclf.errors import ImgclfError
-from imgclf.studio.context import Studio
+from imgclf.studio import findings
+from imgclf.studio.context import Studio, StudioHere
 from imgclf.studio.project import class_images, inside, read_data_folder
+from imgclf.studio.schemas import (
+    Checked,
+    DataBody,
+    FilesBody,
+    JobState,
+    Moved,
+    QuarantineBody,
+    Quarantined,
+    RelabelBody,
+    Restored,
+    Saved,
+    SuspectsBody,
+    Undone,
+)
 from imgclf.studio.thumbs import MAX_AGE, thumbnail
 
 #: Thumbnails a page shows.
 PER_PAGE = 60
+
+router = APIRouter()
 
 
 def _data_folder(studio: Studio, name: str):
@@ -35,126 +54,128 @@ def _data_folder(studio: Studio, name: str):
     return folder
 
 
-def _data_root(studio: Studio, name: str):
+def _data_root(studio: Studio, name: str) -> Path:
     """The path of the data folder ``name`` (see :func:`_data_folder`)."""
     _data_folder(studio, name)
     return inside(studio.root, name)
 
 
-def router(studio: Studio):
-    from fastapi import APIRouter, File, Form, Request, UploadFile
-    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+def _pictures_of(studio: Studio, body: FilesBody) -> tuple[Path, list[str]]:
+    """``(data folder, its pictures' paths relative to it)`` of a body naming pictures of one data folder.
 
-    from imgclf.studio import findings
+    Raises:
+        ImgclfError: not a data folder, or a path that is not one of its files (nothing is moved then).
+    """
+    data_root, relative = _data_root(studio, body.data), []
+    for f in body.files:
+        file = inside(studio.root, f)
+        if data_root not in file.parents or not file.is_file():
+            raise ImgclfError(f"{f!r} is not an image of {body.data!r}. Nothing was moved.")
+        relative.append(file.relative_to(data_root).as_posix())
+    return data_root, relative
 
-    api = APIRouter()
-    root = studio.root
 
-    @api.get("/data/{name}", response_class=HTMLResponse)
-    async def data(request: Request, name: str, split: str = "", cls: str = "", page_number: int = 1, view: str = ""):
-        folder = _data_folder(studio, name)
-        split = split if split in folder.splits else next(iter(folder.splits))
-        classes = folder.splits[split]
-        cls = cls if cls in classes else next(iter(classes))
-        if view:
-            items = findings.view_items(root, name, view)
-            total, start = len(items), (page_number - 1) * PER_PAGE
-            items = items[start : start + PER_PAGE]
-        else:
-            paths, total = class_images(root, name, split, cls, page_number, PER_PAGE)
-            items = [{"path": p} for p in paths]
-        suspects_job = studio.jobs.latest("suspects", name)
-        return studio.page("data.html.j2", request, folder=folder, split=split, cls=cls, items=items, total=total,
-                           page_number=page_number, pages=max(1, -(-total // PER_PAGE)), view=view,
-                           views=findings.views(root, name), checks=findings.read_checks(root, name),
-                           suspects_job=suspects_job.to_dict() if suspects_job else None)  # fmt: skip
+@router.get("/data/{name}", response_class=HTMLResponse)
+def data(request: Request, studio: StudioHere, name: str, split: str = "", cls: str = "", page_number: int = 1,
+         view: str = ""):  # fmt: skip
+    folder, root = _data_folder(studio, name), studio.root
+    split = split if split in folder.splits else next(iter(folder.splits))
+    classes = folder.splits[split]
+    cls = cls if cls in classes else next(iter(classes))
+    if view:
+        items = findings.view_items(root, name, view)
+        total, start = len(items), (page_number - 1) * PER_PAGE
+        items = items[start : start + PER_PAGE]
+    else:
+        paths, total = class_images(root, name, split, cls, page_number, PER_PAGE)
+        items = [{"path": p} for p in paths]
+    suspects_job = studio.jobs.latest("suspects", name)
+    return studio.page("data.html.j2", request, folder=folder, split=split, cls=cls, items=items, total=total,
+                       page_number=page_number, pages=max(1, -(-total // PER_PAGE)), view=view,
+                       views=findings.views(root, name), checks=findings.read_checks(root, name),
+                       suspects_job=suspects_job.to_dict() if suspects_job else None)  # fmt: skip
 
-    @api.get("/thumb")
-    async def thumb(path: str):
-        try:
-            body = thumbnail(root, path)
-        except OSError:
-            return JSONResponse({"error": f"no image at {path!r}"}, status_code=404)
-        return Response(body, media_type="image/jpeg", headers={"Cache-Control": f"private, max-age={MAX_AGE}"})
 
-    @api.get("/image")
-    async def image(path: str):
-        from imgclf.data.files import is_image_file
+@router.get("/thumb")
+def thumb(studio: StudioHere, path: str):
+    try:
+        body = thumbnail(studio.root, path)
+    except OSError:
+        return JSONResponse({"error": f"no image at {path!r}"}, status_code=404)
+    return Response(body, media_type="image/jpeg", headers={"Cache-Control": f"private, max-age={MAX_AGE}"})
 
-        file = inside(root, path)
-        if not file.is_file() or not is_image_file(file.name):
-            return JSONResponse({"error": f"no image at {path!r}"}, status_code=404)
-        return FileResponse(file)
 
-    @api.post("/api/relabel")
-    async def relabel(body: dict):
-        from imgclf.curation.relabel import relabel as move
+@router.get("/image")
+def image(studio: StudioHere, path: str):
+    from imgclf.data.files import is_image_file
 
-        data_root = _data_root(studio, str(body.get("data", "")))
-        files = [inside(root, str(f)) for f in body.get("files") or []]
-        return {"moved": move(data_root, files, str(body.get("to", "")))}
+    file = inside(studio.root, path)
+    if not file.is_file() or not is_image_file(file.name):
+        return JSONResponse({"error": f"no image at {path!r}"}, status_code=404)
+    return FileResponse(file)
 
-    @api.post("/api/undo")
-    async def undo(body: dict):
-        from imgclf.curation.relabel import undo as put_back
 
-        return {"undone": put_back(_data_root(studio, str(body.get("data", ""))))}
+@router.post("/api/relabel", response_model=Moved)
+def relabel(studio: StudioHere, body: RelabelBody):
+    from imgclf.curation.relabel import relabel as move
 
-    @api.post("/api/quarantine")
-    async def quarantine(body: dict):
-        """Move the selected images into ``DATA/.quarantine/`` with why (the filter they were shown under)."""
-        from imgclf.data.doctor import quarantine as set_aside
+    data_root = _data_root(studio, body.data)
+    return {"moved": move(data_root, [inside(studio.root, f) for f in body.files], body.to)}
 
-        data_root = _data_root(studio, str(body.get("data", "")))
-        relative, files = [], body.get("files") or []
-        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-            raise ImgclfError(f"files must be a list of paths. Received: {files!r}")
-        for f in files:
-            file = inside(root, f)
-            if data_root not in file.parents or not file.is_file():
-                raise ImgclfError(f"{f!r} is not an image of {body.get('data')!r}. Nothing was moved.")
-            relative.append(file.relative_to(data_root).as_posix())
-        why = str(body.get("why") or "set aside in the studio")
-        moved = set_aside(data_root, relative, {r: [why] for r in relative})
-        return {"quarantined": moved}
 
-    @api.post("/api/restore")
-    async def restore(body: dict):
-        from imgclf.data.doctor import restore as put_back
+@router.post("/api/undo", response_model=Undone)
+def undo(studio: StudioHere, body: DataBody):
+    from imgclf.curation.relabel import undo as put_back
 
-        return {"restored": put_back(_data_root(studio, str(body.get("data", ""))))}
+    return {"undone": put_back(_data_root(studio, body.data))}
 
-    @api.post("/api/doctor")
-    async def doctor(body: dict):
-        name = str(body.get("data", ""))
-        _data_folder(studio, name)
-        checked = await asyncio.to_thread(findings.check_folder, root, name)
-        return {"files": checked["files"], "problems": {k: len(v) for k, v in checked["problems"].items()}}
 
-    @api.post("/api/suspects")
-    async def suspects(body: dict):
-        """Start ``imgclf suspects NAME --out …`` in the background; the data page shows its suspects when done."""
-        from imgclf.studio.jobs import imgclf_command
+@router.post("/api/quarantine", response_model=Quarantined)
+def quarantine(studio: StudioHere, body: QuarantineBody):
+    """Move the selected images into ``DATA/.quarantine/`` with why (the filter they were shown under)."""
+    from imgclf.data.doctor import quarantine as set_aside
 
-        name = str(body.get("data", ""))
-        folder = _data_root(studio, name)
-        argv = ["suspects", str(folder), "--out", str(findings.suspects_dir(root, name)), "--top", "0"]
-        for key in ("backbone", "weights"):
-            if body.get(key):
-                argv += [f"--{key}", str(body[key])]
-        return studio.jobs.submit_command("suspects", imgclf_command(*argv), about=name).to_dict()
+    data_root, relative = _pictures_of(studio, body)
+    return {"quarantined": set_aside(data_root, relative, {r: [body.why] for r in relative})}
 
-    @api.post("/api/capture")
-    async def capture(data: str = Form(...), cls: str = Form(...), split: str = Form(""), create: bool = Form(False),
-                      file: list[UploadFile] = File(...)):  # fmt: skip
-        """Save pictures (webcam frames, dropped files) as JPEGs under new names in ``DATA[/SPLIT]/CLASS`` of a data
-        folder (never ``runs/``, the studio's folder or an inbox), one decoded at a time under DATA's lock."""
-        from imgclf.studio.capture import class_folder, save_pictures
-        from imgclf.studio.project import capture_base
 
-        folder = class_folder(root, data, split, cls, create=create)
-        pictures = [(f.filename or "picture", await f.read()) for f in file]
-        written = await asyncio.to_thread(save_pictures, folder, pictures, capture_base(root, data))
-        return {"saved": [Path(p).relative_to(root).as_posix() for p in written]}
+@router.post("/api/restore", response_model=Restored)
+def restore(studio: StudioHere, body: DataBody):
+    from imgclf.data.doctor import restore as put_back
 
-    return api
+    restored = put_back(_data_root(studio, body.data))
+    return {"restored": list(restored), "kept": [(str(k), str(why)) for k, why in restored.kept]}
+
+
+@router.post("/api/doctor", response_model=Checked)
+def doctor(studio: StudioHere, body: DataBody):
+    _data_folder(studio, body.data)
+    checked = findings.check_folder(studio.root, body.data)
+    return {"files": checked["files"], "problems": {k: len(v) for k, v in checked["problems"].items()}}
+
+
+@router.post("/api/suspects", response_model=JobState)
+def suspects(studio: StudioHere, body: SuspectsBody):
+    """Start ``imgclf suspects NAME --out …`` in the background; the data page shows its suspects when done."""
+    from imgclf.studio.jobs import imgclf_command
+
+    folder = _data_root(studio, body.data)
+    argv = ["suspects", str(folder), "--out", str(findings.suspects_dir(studio.root, body.data)), "--top", "0"]
+    for key in ("backbone", "weights"):
+        if getattr(body, key):
+            argv += [f"--{key}={getattr(body, key)}"]  # --option=value: a value never becomes an option
+    return studio.jobs.submit_command("suspects", imgclf_command(*argv), about=body.data).to_dict()
+
+
+@router.post("/api/capture", response_model=Saved)
+def capture(studio: StudioHere, data: str = Form(...), cls: str = Form(...), split: str = Form(""),
+            create: bool = Form(False), file: list[UploadFile] = File(...)):  # fmt: skip
+    """Save pictures (webcam frames, dropped files) as JPEGs under new names in ``DATA[/SPLIT]/CLASS`` of a data
+    folder (never ``runs/``, the studio's folder or an inbox), one decoded at a time under DATA's lock."""
+    from imgclf.studio.capture import class_folder, save_pictures
+    from imgclf.studio.project import capture_base
+
+    folder = class_folder(studio.root, data, split, cls, create=create)
+    pictures = [(f.filename or "picture", f.file.read()) for f in file]
+    written = save_pictures(folder, pictures, capture_base(studio.root, data))
+    return {"saved": [Path(p).relative_to(studio.root).as_posix() for p in written]}

@@ -8,11 +8,17 @@ undoes the last filing (:func:`imgclf.curation.relabel.undo`)."""
 import json
 from pathlib import Path
 
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from imgclf.errors import ImgclfError
-from imgclf.studio.context import Studio
+from imgclf.runs.listing import list_runs
+from imgclf.studio.context import StudioHere
 from imgclf.studio.project import STUDIO_DIR, data_folders, inbox_folders, inside, read_data_folder, relative
+from imgclf.studio.schemas import FileBody, JobState, Moved, TriageBody
+
+router = APIRouter()
 
 
 def triage_file(root: Path, run: str, folder: str) -> Path:
@@ -61,65 +67,56 @@ def _classes(root: Path, into: str) -> list[str]:
     return sorted(folder.splits.get("train", folder.splits.get("", {})))
 
 
-def router(studio: Studio):
-    from fastapi import APIRouter, Request
-    from fastapi.responses import HTMLResponse
+def _inbox_name(root: Path, folder: str) -> str:
+    if folder not in dict(inbox_folders(root)):
+        raise ImgclfError(f"{folder!r} is not a folder of unlabelled pictures in this project.")
+    return folder
 
-    from imgclf.runs.listing import list_runs
 
-    api = APIRouter()
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox(request: Request, studio: StudioHere, folder: str = "", run: str = "", into: str = ""):
     root = studio.root
+    inboxes = inbox_folders(root)
+    listed = list_runs(root / "runs") if (root / "runs").is_dir() else []
+    runs = [r["name"] for r in listed if r["status"] == "finished"]
+    datas = [f.name for f in data_folders(root)]
+    folder = folder or (inboxes[0][0] if inboxes else "")
+    run = run or (runs[0] if runs else "")
+    if run and run not in runs:
+        raise ImgclfError(f"{run!r} is not a finished run of this project.")
+    into = into or (datas[0] if datas else "")
+    rows = read_triage(root, run, _inbox_name(root, folder)) if folder and run else None
+    job = studio.jobs.latest("triage", f"{run}/{folder}")
+    return studio.page("inbox.html.j2", request, inboxes=inboxes, runs=runs, datas=datas, folder=folder, run=run,
+                       into=into, rows=rows, classes=_classes(root, into) if into else [],
+                       job=job.to_dict() if job else None)  # fmt: skip
 
-    def inbox_name(folder: str) -> str:
-        if folder not in dict(inbox_folders(root)):
-            raise ImgclfError(f"{folder!r} is not a folder of unlabelled pictures in this project.")
-        return folder
 
-    @api.get("/inbox", response_class=HTMLResponse)
-    async def inbox(request: Request, folder: str = "", run: str = "", into: str = ""):
-        inboxes = inbox_folders(root)
-        runs = (
-            [r["name"] for r in list_runs(root / "runs") if r["status"] == "finished"]
-            if (root / "runs").is_dir()
-            else []
-        )
-        datas = [f.name for f in data_folders(root)]
-        folder = folder or (inboxes[0][0] if inboxes else "")
-        run = run or (runs[0] if runs else "")
-        if run and run not in runs:
-            raise ImgclfError(f"{run!r} is not a finished run of this project.")
-        into = into or (datas[0] if datas else "")
-        rows = read_triage(root, run, inbox_name(folder)) if folder and run else None
-        job = studio.jobs.latest("triage", f"{run}/{folder}")
-        return studio.page("inbox.html.j2", request, inboxes=inboxes, runs=runs, datas=datas, folder=folder, run=run,
-                           into=into, rows=rows, classes=_classes(root, into) if into else [],
-                           job=job.to_dict() if job else None)  # fmt: skip
+@router.post("/api/inbox/triage", response_model=JobState)
+def sort(studio: StudioHere, body: TriageBody):
+    """Start ``imgclf triage RUN FOLDER --json`` in the background, its lines kept for the inbox page."""
+    from imgclf.studio.jobs import imgclf_command
 
-    @api.post("/api/inbox/triage")
-    async def sort(body: dict):
-        """Start ``imgclf triage RUN FOLDER --json`` in the background, its lines kept for the inbox page."""
-        from imgclf.studio.jobs import imgclf_command
+    root = studio.root
+    folder = _inbox_name(root, body.folder)
+    run_dir = inside(root, f"runs/{body.run}")
+    if not (run_dir / "model.keras").is_file():
+        raise ImgclfError(f"{body.run!r} is not a trained run of this project.")
+    command = imgclf_command("triage", str(run_dir), str(inside(root, folder)), "--json")
+    job = studio.jobs.submit_command("triage", command, output=triage_file(root, body.run, folder),
+                                     about=f"{body.run}/{folder}")  # fmt: skip
+    return job.to_dict()
 
-        run, folder = str(body.get("run", "")), inbox_name(str(body.get("folder", "")))
-        run_dir = inside(root, f"runs/{run}")
-        if not (run_dir / "model.keras").is_file():
-            raise ImgclfError(f"{run!r} is not a trained run of this project.")
-        command = imgclf_command("triage", str(run_dir), str(inside(root, folder)), "--json")
-        job = studio.jobs.submit_command("triage", command, output=triage_file(root, run, folder),
-                                         about=f"{run}/{folder}")  # fmt: skip
-        return job.to_dict()
 
-    @api.post("/api/inbox/file")
-    async def file(body: dict):
-        """File one picture of an inbox under ``label`` in the data folder ``into`` (undo: ``/api/undo``)."""
-        from imgclf.curation.triage import accept
+@router.post("/api/inbox/file", response_model=Moved)
+def file(studio: StudioHere, body: FileBody):
+    """File one picture of an inbox under ``label`` in the data folder ``into`` (undo: ``/api/undo``)."""
+    from imgclf.curation.triage import accept
 
-        into = str(body.get("into", ""))
-        picture = inside(root, str(body.get("path", "")))
-        if picture.parent.parent != root or picture.parent.name not in dict(inbox_folders(root)):
-            raise ImgclfError(f"{body.get('path')!r} is not a picture of an inbox folder. Nothing was moved.")
-        _classes(root, into)
-        return {"moved": accept([{"path": str(picture), "label": str(body.get("label", ""))}], inside(root, into),
-                                folder=picture.parent)}  # fmt: skip
-
-    return api
+    root = studio.root
+    picture = inside(root, body.path)
+    if picture.parent.parent != root or picture.parent.name not in dict(inbox_folders(root)):
+        raise ImgclfError(f"{body.path!r} is not a picture of an inbox folder. Nothing was moved.")
+    _classes(root, body.into)
+    moved = accept([{"path": str(picture), "label": body.label}], inside(root, body.into), folder=picture.parent)
+    return {"moved": moved}

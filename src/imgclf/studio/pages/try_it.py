@@ -1,77 +1,75 @@
 """Try a run: a picture (dropped, chosen, or webcam frames a few times a second) → label, probabilities and
 "unknown", from the run's TensorFlow-free copy when it passed its check (else Keras); and the Grad-CAM view, which
-loads the Keras model the first time it is asked (:func:`imgclf.deploy.serve.app.gradcam_png`)."""
+loads the Keras model the first time it is asked (:func:`imgclf.deploy.serve.uploads.gradcam_png`)."""
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoints' annotations (Request, UploadFile).
 
 import functools
+from pathlib import Path
 
+from fastapi import APIRouter, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
+
+from imgclf.deploy.serve.schemas import TriedPicture
+from imgclf.deploy.serve.uploads import decode_upload, gradcam_png
 from imgclf.errors import ImgclfError
-from imgclf.studio.context import Studio
+from imgclf.predict.answer import picture_answer
+from imgclf.studio.context import Studio, StudioHere
 from imgclf.studio.project import inside
 
+router = APIRouter()
 
-def router(studio: Studio):
-    import asyncio
 
-    from fastapi import APIRouter, Request, UploadFile
-    from fastapi.responses import HTMLResponse, Response
+def _run_folder(studio: Studio, name: str) -> tuple[Path, int]:
+    """``(run folder, its model file's mtime in ns)`` of the trained run ``name`` of the project.
 
-    from imgclf.deploy.serve.app import decode_upload
+    Raises:
+        ImgclfError: no ``runs/NAME/model.keras`` in the project.
+    """
+    run = inside(studio.root, f"runs/{name}")
+    if not (run / "model.keras").is_file():
+        raise ImgclfError(f"{name!r} is not a trained run of this project (no runs/{name}/model.keras).")
+    return run, (run / "model.keras").stat().st_mtime_ns
 
-    api = APIRouter()
-    root = studio.root
 
-    def run_folder(name: str):
-        run = inside(root, f"runs/{name}")
-        if not (run / "model.keras").is_file():
-            raise ImgclfError(f"{name!r} is not a trained run of this project (no runs/{name}/model.keras).")
-        return run, (run / "model.keras").stat().st_mtime_ns
+@functools.lru_cache(maxsize=4)
+def _predictor_of(run: Path, _version: int):
+    """The run's predictor, made once a model file: its TensorFlow-free copy when it passed its check."""
+    from imgclf.deploy.fast import choose_engine
+    from imgclf.deploy.runtime import open_predictor
 
-    @functools.lru_cache(maxsize=4)
-    def predictor_of(name: str, _version: int):
-        """The run's predictor, made once a model file: its TensorFlow-free copy when it passed its check."""
-        from imgclf.deploy.fast import choose_engine
-        from imgclf.deploy.runtime import open_predictor
+    model, _ = choose_engine(run)
+    return open_predictor(model if model is not None else run)
 
-        run, _ = run_folder(name)
-        model, _ = choose_engine(run)
-        return open_predictor(model if model is not None else run)
 
-    @functools.lru_cache(maxsize=2)
-    def keras_of(name: str, _version: int):
-        from imgclf.predict.predictor import Predictor
+@functools.lru_cache(maxsize=2)
+def _keras_of(run: Path, _version: int):
+    from imgclf.predict.predictor import Predictor
 
-        return Predictor.from_run(run_folder(name)[0])
+    return Predictor.from_run(run)
 
-    @api.get("/try/{name}", response_class=HTMLResponse)
-    async def try_page(request: Request, name: str):
-        run_folder(name)
-        return studio.page("try.html.j2", request, run=name)
 
-    @api.post("/api/predict/{name}")
-    async def predict(name: str, file: UploadFile):
-        from imgclf.deploy.runtime import ExportedModel
+@router.get("/try/{name}", response_class=HTMLResponse)
+def try_page(request: Request, studio: StudioHere, name: str):
+    _run_folder(studio, name)
+    return studio.page("try.html.j2", request, run=name)
 
-        predictor = await asyncio.to_thread(predictor_of, name, run_folder(name)[1])
-        image = decode_upload(await file.read(), file.filename or "upload", predictor)
-        result = await asyncio.to_thread(predictor.predict, image[None])
-        row = result.probabilities[0]
-        answer = {"label": str(predictor.classes[int(row.argmax())]),
-                  "probabilities": {c: round(float(p), 6) for c, p in zip(predictor.classes, row)},
-                  "engine": "fast copy" if isinstance(predictor.model, ExportedModel) else "keras"}  # fmt: skip
-        if result.ood_score is not None:
-            answer |= {"ood_score": round(float(result.ood_score[0]), 6), "unknown": bool(result.unknown[0])}
-        return answer
 
-    @api.post("/api/explain/{name}")
-    async def explain(name: str, file: UploadFile):
-        """PNG: the picture at the model's input size with the Grad-CAM heat-map of the predicted class."""
-        from imgclf.deploy.serve.app import gradcam_png
+@router.post("/api/predict/{name}", response_model=TriedPicture, response_model_exclude_none=True)
+def predict(studio: StudioHere, name: str, file: UploadFile):
+    from imgclf.deploy.runtime import ExportedModel
 
-        predictor = await asyncio.to_thread(keras_of, name, run_folder(name)[1])
-        image = decode_upload(await file.read(), file.filename or "upload", predictor)
-        png = await asyncio.to_thread(gradcam_png, predictor, image)
-        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+    predictor = _predictor_of(*_run_folder(studio, name))
+    image = decode_upload(file.file.read(), file.filename or "upload", predictor)
+    result = predictor.predict(image[None])
+    score = float(result.ood_score[0]) if result.ood_score is not None else None
+    engine = "fast copy" if isinstance(predictor.model, ExportedModel) else "keras"
+    return {**picture_answer(predictor.classes, result.probabilities[0], predictor.ood, score, 6), "engine": engine}
 
-    return api
+
+@router.post("/api/explain/{name}")
+def explain(studio: StudioHere, name: str, file: UploadFile):
+    """PNG: the picture at the model's input size with the Grad-CAM heat-map of the predicted class."""
+    predictor = _keras_of(*_run_folder(studio, name))
+    image = decode_upload(file.file.read(), file.filename or "upload", predictor)
+    return Response(gradcam_png(predictor, image), media_type="image/png", headers={"Cache-Control": "no-store"})
