@@ -20,7 +20,7 @@ from imgclf.runs.record import check_run_dir
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """course_small trained 6 epochs at 32x32 on corner squares (top-left vs bottom-right)."""
-    from conftest import write_class_folder
+    from helpers import write_class_folder
 
     root = tmp_path_factory.mktemp("trained")
     data = write_class_folder(root / "data" / "train", {"a_tl": 40, "b_br": 40}).parent

@@ -15,13 +15,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers import run_cli, write_class_folder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from imgclf.errors import ImgclfError
-
-from conftest import run_cli, write_class_folder
 
 FUZZ = settings(
     max_examples=int(os.environ.get("IMGCLF_FUZZ_EXAMPLES", 12)),

@@ -9,13 +9,12 @@ import json
 import os
 
 import pytest
+from helpers import run_cli, wait_until, write_class_folder
 
 from imgclf.curation import relabel as moves
 from imgclf.data import quarantine as q
 from imgclf.data.moves import confined, move_file
 from imgclf.errors import ImgclfError
-
-from conftest import run_cli, write_class_folder
 
 
 def snapshot(*roots):
@@ -217,7 +216,6 @@ def test_a_studio_job_that_cannot_start_fails_with_its_reason_and_the_queue_move
     """Issue 36: a job whose output folder cannot be made (a file in the way, a read-only project) or whose
     command is not there was left "running" with no process, and every later job "queued" for good."""
     import sys
-    import time
 
     from imgclf.studio.jobs import Jobs
 
@@ -228,9 +226,7 @@ def test_a_studio_job_that_cannot_start_fails_with_its_reason_and_the_queue_move
     third = jobs.submit_command("triage", [sys.executable, "-c", "print('ok')"], output=tmp_path / "out" / "x.jsonl")
     assert first.status == "failed" and "could not start" in first.log[-1] and "blocked" in first.log[-1]
     assert second.status == "failed" and "could not start" in second.log[-1]
-    deadline = time.monotonic() + 30
-    while third.status in ("queued", "running") and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: third.status not in ("queued", "running"), 30, "the third job ending")
     assert third.status == "finished" and (tmp_path / "out" / "x.jsonl").read_text() == "ok\n"
     assert jobs.stop(first.id).status == "failed"  # Stop on it: nothing to stop, no error
 
@@ -239,7 +235,7 @@ def test_studio_bodies_of_the_wrong_shape_and_a_read_only_project_answer_one_err
     """Issue 36: `"files": 5`, a list or text/plain body gave 500 or 422 `{"detail"}`; a read-only project bare
     500s; and the studio had no /health."""
     from fastapi.testclient import TestClient
-    from studio_helpers import ORIGIN
+    from helpers.studio import ORIGIN
 
     from imgclf.studio.app import create_studio
 

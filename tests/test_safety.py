@@ -12,10 +12,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import cli_train, run_cli, write_class_folder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import cli_train, run_cli, write_class_folder
 
 SQUEEZENET = Path(__file__).resolve().parents[2] / "shared" / "weights"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import write_class_folder
 from PIL import Image
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
@@ -17,8 +18,6 @@ from sklearn.utils import estimator_checks
 from imgclf import ImageClassifier, ImgclfError
 from imgclf import settings as declared
 from imgclf.data.files import list_images
-
-from conftest import write_class_folder
 
 SMALL = dict(model="course_small", target_size=(24, 24), epochs=3, batch_size=8, validation_split=0)
 

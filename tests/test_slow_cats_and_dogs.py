@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from conftest import CATS_AND_DOGS, requires_shared, run_cli
+from helpers import CATS_AND_DOGS, requires_shared, run_cli
 
 pytestmark = [pytest.mark.slow, requires_shared(CATS_AND_DOGS)]
 

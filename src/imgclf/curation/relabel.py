@@ -23,7 +23,7 @@ from imgclf.data.doctor import quarantine
 from imgclf.data.files import unreadable_reason
 from imgclf.data.folders import TRAIN_NAMES, VALIDATION_NAMES
 from imgclf.data.moves import confined, locked, move_file, partials, sign, signature_ok
-from imgclf.data.packed import sha256_of
+from imgclf.data.storage import sha256_of
 from imgclf.errors import ImgclfError
 
 RELABEL_DIR = ".relabel"

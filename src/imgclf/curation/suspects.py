@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from imgclf.data.images import ImageSpec
-from imgclf.data.packed import sha256_of
 from imgclf.data.samples import Dataset, Samples
+from imgclf.data.storage import sha256_of
 from imgclf.errors import ImgclfError, check_positive_int
 from imgclf.features.extract import cached_features, feature_cache_key, file_shas, weights_fingerprint
 from imgclf.features.store import image_features

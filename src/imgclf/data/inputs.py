@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from imgclf.data.files import list_images
-from imgclf.data.packed import is_packed, is_url
+from imgclf.data.packed import is_packed
 from imgclf.data.samples import Dataset
+from imgclf.data.storage import is_url
 from imgclf.errors import ImgclfError
 
 #: The kinds :func:`input_kind` tells apart.

@@ -29,7 +29,8 @@ import yaml
 from imgclf import _io
 from imgclf._io import atomic_dir, is_complete
 from imgclf.data.cache import imgclf_home
-from imgclf.data.packed import is_packed, is_url, sha256_of
+from imgclf.data.packed import is_packed
+from imgclf.data.storage import is_url, sha256_of
 from imgclf.errors import ImgclfError
 
 #: Unpacked bytes above which extraction stops (zip-bomb guard), unless told otherwise.

@@ -9,7 +9,7 @@ The statistics are computed by Pillow and NumPy on the grayscale image at most :
 - ``low_information``: standard deviation of the brightness below :data:`BLANK_STD` (a near-uniform picture);
 - ``odd_aspect``: the longer side over :data:`ODD_ASPECT` times the shorter.
 
-Thresholds were chosen on generated pictures (``tests/test_quality.py``) and checked on cats_and_dogs_filtered,
+Thresholds were chosen on generated pictures (``tests/data/test_quality.py``) and checked on cats_and_dogs_filtered,
 where they flag a few images in a hundred (bench/README.md).
 """
 

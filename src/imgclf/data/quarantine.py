@@ -17,7 +17,7 @@ from pathlib import Path
 from imgclf._io import read_json, write_json
 from imgclf.data.folders import check_dir
 from imgclf.data.moves import confined, locked, move_file
-from imgclf.data.packed import sha256_of
+from imgclf.data.storage import sha256_of
 from imgclf.errors import ImgclfError
 
 QUARANTINE_DIR = ".quarantine"

@@ -165,6 +165,6 @@ def _changed_files(folder: Path, record: dict) -> list[str]:
 
 
 def _sha256(path: Path) -> str | None:
-    from imgclf.data.packed import sha256_of
+    from imgclf.data.storage import sha256_of
 
     return sha256_of(path) if path.is_file() else None

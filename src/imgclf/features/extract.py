@@ -19,7 +19,7 @@ import tensorflow as tf
 from imgclf import _io
 from imgclf.data.cache import imgclf_home
 from imgclf.data.folders import Dataset
-from imgclf.data.packed import sha256_of
+from imgclf.data.storage import sha256_of
 
 
 def file_shas(dataset: Dataset) -> list[str] | None:

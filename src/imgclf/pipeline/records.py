@@ -15,8 +15,9 @@ import tensorflow as tf
 
 from imgclf.data.folders import load_folder
 from imgclf.data.images import ImageSpec
-from imgclf.data.packed import FORMAT, MANIFEST, VERSION, is_url, join, sha256_of
+from imgclf.data.packed import FORMAT, MANIFEST, VERSION
 from imgclf.data.samples import Records, Samples
+from imgclf.data.storage import is_url, join, sha256_of
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.pipeline.tfdata import PARALLEL_CALLS, SHUFFLE_BUFFER_BYTES, _batched, image_dataset

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from imgclf import _io
 from imgclf.data.images import DEFAULT_INTERPOLATION, ImageSpec
-from imgclf.data.packed import is_url
+from imgclf.data.storage import is_url
 from imgclf.errors import ImgclfError
 
 MODEL_FILE = "model.keras"

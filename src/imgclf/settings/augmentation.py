@@ -28,7 +28,7 @@ class AugmentationOption:
     number: type | None = None
 
 
-#: Every augmentation field as an option, in ``Augmentation``'s order (``tests/test_cli_augment.py`` checks it).
+#: Every augmentation field as an option, in ``Augmentation``'s order (``tests/cli/test_cli_augment.py`` checks it).
 AUGMENTATION_OPTIONS = (
     AugmentationOption("rotation_range", float, "Degrees, random in [-r, r]."),
     AugmentationOption("width_shift_range", float, "Fraction of width (pixels if >= 1)."),
