@@ -18,10 +18,10 @@ import datetime
 import os
 from pathlib import Path
 
-from imgclf._io import read_json, write_json
 from imgclf.data.doctor import quarantine
 from imgclf.data.files import unreadable_reason
 from imgclf.data.folders import TRAIN_NAMES, VALIDATION_NAMES
+from imgclf.data.journal import Journal
 from imgclf.data.moves import confined, locked, move_file, partials, sign, signature_ok
 from imgclf.data.storage import sha256_of
 from imgclf.errors import ImgclfError
@@ -34,17 +34,13 @@ def _manifest_path(root: Path) -> Path:
     return root / RELABEL_DIR / MANIFEST
 
 
+def _journal(root: Path) -> Journal:
+    return Journal(_manifest_path(root), "relabel manifest", _is_batch,
+                   "a list of batches, each with its moves: from, to, sha256")  # fmt: skip
+
+
 def _read(root: Path) -> list[dict]:
-    path = _manifest_path(root)
-    if not path.is_file():
-        return []
-    try:
-        batches = read_json(path)
-        if not isinstance(batches, list) or not all(_is_batch(b) for b in batches):
-            raise ValueError("expected a list of batches, each with its moves: from, to, sha256")
-    except (OSError, ValueError) as exc:
-        raise ImgclfError(f"relabel manifest {str(path)!r} is unreadable ({exc}); nothing was moved.") from None
-    return batches
+    return _journal(root).read()
 
 
 def _is_batch(batch) -> bool:
@@ -150,8 +146,7 @@ def _commit(root: Path, batches: list[dict], to: str, moves: list[tuple[Path, Pa
     if any(os.path.isabs(m["from"]) for m in batch["moves"]):  # filed from outside DATA: only this user's undo
         batch["signature"] = sign(batch["moves"])
     try:
-        _manifest_path(root).parent.mkdir(exist_ok=True)
-        write_json(_manifest_path(root), [*batches, batch])  # written before the first move: a crash loses no file
+        _journal(root).write([*batches, batch])  # written before the first move: a crash loses no file
     except OSError as exc:
         raise ImgclfError(f"cannot record the batch in {str(_manifest_path(root))!r}: {exc.strerror or exc}. Nothing "
                           "was moved.") from None  # fmt: skip
@@ -167,7 +162,7 @@ def _commit(root: Path, batches: list[dict], to: str, moves: list[tuple[Path, Pa
                           "back.") from None  # fmt: skip
     batch["done"] = True
     try:
-        write_json(_manifest_path(root), [*batches, batch])
+        _journal(root).write([*batches, batch])
     except OSError as exc:  # every file moved; the batch stays marked unfinished, which undo handles the same
         raise ImgclfError(f"all {len(moves)} file(s) moved, but {str(_manifest_path(root))!r} could not mark the batch "
                           f"done: {exc.strerror or exc}. `imgclf relabel {str(root)!r} --undo` still puts them "
@@ -303,7 +298,7 @@ def _undo(root: Path) -> Undone:
         os.unlink(path)
     for now, before in pending:
         move_file(now, before)
-    write_json(_manifest_path(root), batches[:-1])
+    _journal(root).write(batches[:-1])
     return Undone(undone, stray)
 
 

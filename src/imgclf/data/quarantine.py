@@ -14,8 +14,8 @@ import os
 import time
 from pathlib import Path
 
-from imgclf._io import read_json, write_json
 from imgclf.data.folders import check_dir
+from imgclf.data.journal import Journal
 from imgclf.data.moves import confined, locked, move_file
 from imgclf.data.storage import sha256_of
 from imgclf.errors import ImgclfError
@@ -24,17 +24,16 @@ QUARANTINE_DIR = ".quarantine"
 MANIFEST = "manifest.json"
 
 
+def _is_entry(entry) -> bool:
+    return isinstance(entry, dict) and all(isinstance(entry.get(k), str) for k in ("original", "quarantined"))
+
+
+def _journal(path: Path) -> Journal:
+    return Journal(path, "quarantine manifest", _is_entry, "a list of entries with original and quarantined paths")
+
+
 def _read_manifest(path: Path) -> list:
-    try:
-        manifest = read_json(path)
-        if not isinstance(manifest, list) or not all(
-            isinstance(e, dict) and isinstance(e.get("original"), str) and isinstance(e.get("quarantined"), str)
-            for e in manifest
-        ):
-            raise ValueError("expected a list of entries with original and quarantined paths")
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ImgclfError(f"quarantine manifest {str(path)!r} is unreadable ({exc}); nothing was moved.") from None
-    return manifest
+    return _journal(path).read()
 
 
 def _original(root: Path, rel, what: str) -> Path:
@@ -104,7 +103,7 @@ def _quarantine(root: Path, sources: list[tuple[str, Path]], problems: dict) -> 
                  "time": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
         manifest.append(entry)
         added.append(entry)
-        write_json(manifest_path, manifest)  # after every move: a crash never loses track of a file
+        _journal(manifest_path).write(manifest)  # after every move: a crash never loses track of a file
     return added
 
 
@@ -185,6 +184,6 @@ def _restore(root: Path, manifest_path: Path) -> Restored:
             left.append(entry)
             continue
         restored.append(entry["original"])
-        write_json(manifest_path, left + entries[k + 1 :])  # after every move: a crash never loses track of a file
-    write_json(manifest_path, left)
+        _journal(manifest_path).write(left + entries[k + 1 :])  # after every move: a crash never loses track of it
+    _journal(manifest_path).write(left)
     return Restored(restored, kept)
