@@ -57,6 +57,12 @@ def load_api():
 def describe_data(dataset) -> None:
     """Say what was found, as the course's ``flow_from_directory`` does."""
     names = escape(", ".join(dataset.class_names))
+    source = getattr(dataset, "source", None)
+    if source is not None:  # a label table: which columns and folder were taken, and what was left out
+        split = {"column": f", split by {source.split_col}", "groups": f", {source.group_col} groups kept whole"}
+        err.print(escape(f"Label table: file column {source.x_col!r}, label column {source.y_col!r}, images in "
+                         f"{source.images}{split.get(source.split, '')}; {source.summary}"
+                         f"{' (each in the run: data_problems.csv)' if source.problems else ''}"))  # fmt: skip
     err.print(f"Found {len(dataset.train)} training images belonging to {dataset.num_classes} classes: {names}")
     if dataset.validation is not None:
         how = "held out" if dataset.validation_split is not None else "from the validation folder"

@@ -75,7 +75,10 @@ def train(
     chief = join_cluster(clf.distribute, workers, worker_index, name, say=err.print, sigterm_interrupts=True)
 
     data = resolve(data)
-    dataset = imgclf.load_folder(data, resolved.validation_split, clf.seed, clf.label_pattern, clf.label_column)
+    from imgclf.data.tables import TableColumns
+
+    dataset = imgclf.load_folder(data, resolved.validation_split, clf.seed, clf.label_pattern, clf.label_column,
+                                 TableColumns.of(clf))  # fmt: skip
     describe_data(dataset)
     _announce(resolved)
     if not chief:  # it writes nothing: a restart takes the chief's checkpoint

@@ -24,12 +24,15 @@ from imgclf.data.packed import is_packed, load_packed
 from imgclf.data.pixel_csv import find_csvs, is_pixel_csv_source
 from imgclf.data.samples import (  # noqa: F401  (the dataset types live there; re-exported)
     DEFAULT_VALIDATION_SPLIT,
+    MIN_IMAGES_TO_SPLIT,
     Dataset,
     Samples,
     check_validation_split,
     dataset_from_files,
+    default_split,
     stratified_split,
 )
+from imgclf.data.tables import TableColumns, is_table, load_table
 from imgclf.errors import ImgclfError
 
 #: Folder names taken as the training split.
@@ -160,8 +163,9 @@ def load_folder(
     seed: int = 0,
     label_pattern: str | None = DEFAULT_LABEL_PATTERN,
     label_column: str = "label",
+    table: TableColumns | None = None,
 ) -> Dataset:
-    """Find the images and labels of a dataset folder.
+    """Find the images and labels of a dataset folder, or of a label table (:mod:`imgclf.data.tables`).
 
     Args:
         path: ``DATA`` with ``train/`` + ``validation/`` class folders, ``DATA/<class>/...``, or a flat
@@ -173,6 +177,8 @@ def load_folder(
         label_pattern: how labels are read from flat file names (see :func:`scan_classes`); ``None`` means
             :data:`DEFAULT_LABEL_PATTERN`.
         label_column: the label column of pixel CSVs (see :func:`load_csv_dataset`).
+        table: how to read a label table (``path`` a ``.csv`` / ``.tsv`` / ``.parquet`` table or a DataFrame):
+            :class:`~imgclf.data.tables.TableColumns`; ``None`` finds its columns.
 
     Returns:
         A :class:`Dataset`. Class names come from the training folders, sorted.
@@ -184,6 +190,8 @@ def load_folder(
     """
     validation_split = check_validation_split(validation_split)
     label_pattern = label_pattern or DEFAULT_LABEL_PATTERN
+    if is_table(path):  # first: a DataFrame is no path
+        return load_table(path, table, validation_split, seed)[0]
     if is_packed(path):
         return load_packed(path)
     if Path(path).exists() and is_pixel_csv_source(path):
@@ -211,17 +219,6 @@ def load_folder(
         if used_split > 0:
             train, validation = stratified_split(train, used_split, seed)
     return Dataset(root, class_names, train, validation, layout, used_split)
-
-
-#: The default validation split holds out nothing when a class has fewer images than this (a few-shot folder).
-MIN_IMAGES_TO_SPLIT = 5
-
-
-def default_split(train: Samples) -> float:
-    """:data:`DEFAULT_VALIDATION_SPLIT`, or 0 when a class has fewer than :data:`MIN_IMAGES_TO_SPLIT` images: a
-    handful of pictures a class is all there is to learn from (the few-shot head works from one)."""
-    counts = np.bincount(train.labels) if len(train) else np.zeros(1, int)
-    return DEFAULT_VALIDATION_SPLIT if counts.min() >= MIN_IMAGES_TO_SPLIT else 0.0
 
 
 def _csv_samples(csv_path: Path, class_names, label_column: str) -> Samples:

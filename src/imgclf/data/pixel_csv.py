@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +20,25 @@ from imgclf.errors import ImgclfError
 DEFAULT_LABEL_COLUMN = "label"
 
 
+def has_pixel_header(path: str | os.PathLike) -> bool:
+    """True when a CSV's header names pixels: besides one label column, a square number (16 or more) of columns,
+    most named with a number (``pixel1``, ``p17``, ``3``). A label table's header (``image_id,label``) is not."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            header = f.readline().strip().split(",")
+    except OSError:
+        return False
+    n = len(header) - 1
+    numbered = sum(bool(re.search(r"\d$", h.strip())) for h in header)
+    return n >= 16 and math.isqrt(n) ** 2 == n and numbered >= 0.8 * n
+
+
 def is_pixel_csv_source(path: str | os.PathLike) -> bool:
-    """True for a ``.csv`` file, or a folder with a ``*train*.csv`` and no class sub-folders of images."""
+    """True for a ``.csv`` file with a pixel header (:func:`has_pixel_header`), or a folder with a
+    ``*train*.csv`` and no class sub-folders of images."""
     p = Path(path)
     if p.is_file():
-        return p.suffix.lower() == ".csv"
+        return p.suffix.lower() == ".csv" and has_pixel_header(p)
     if not p.is_dir() or find_csvs(p)[0] is None:
         return False
     return next((q for q in p.rglob("*") if is_image_file(q)), None) is None  # images win over CSVs

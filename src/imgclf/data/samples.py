@@ -90,8 +90,11 @@ class Dataset:
         class_names: label names in label order (sorted folder names).
         train: training samples.
         validation: validation samples, or ``None`` when training without validation.
-        layout: ``"split"`` (train/ + validation/ folders) or ``"single"`` (one folder, split here).
+        layout: ``"split"`` (train/ + validation/ folders), ``"single"`` (one folder, split here), ``"table"`` (a
+            label table), ``"csv"`` (pixel CSVs), ``"packed"`` or ``"files"`` (paths and labels in memory).
         validation_split: the fraction held out for the single layout, else ``None``.
+        source: for a label table (``layout="table"``), its :class:`~imgclf.data.tables.TableSource` (columns,
+            problems, groups); else ``None``.
     """
 
     root: Path | str
@@ -100,10 +103,22 @@ class Dataset:
     validation: Samples | None
     layout: str
     validation_split: float | None = None
+    source: object | None = None
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+
+#: The default validation split holds out nothing when a class has fewer images than this (a few-shot folder).
+MIN_IMAGES_TO_SPLIT = 5
+
+
+def default_split(train: Samples) -> float:
+    """:data:`DEFAULT_VALIDATION_SPLIT`, or 0 when a class has fewer than :data:`MIN_IMAGES_TO_SPLIT` images: a
+    handful of pictures a class is all there is to learn from (the few-shot head works from one)."""
+    counts = np.bincount(train.labels) if len(train) else np.zeros(1, int)
+    return DEFAULT_VALIDATION_SPLIT if counts.min() >= MIN_IMAGES_TO_SPLIT else 0.0
 
 
 def check_validation_split(validation_split: float | None) -> float | None:

@@ -32,6 +32,7 @@ OWN_NAMES = frozenset({
     runfiles.MODEL_FILE, runfiles.CLASSES_FILE, runfiles.CONFIG_FILE, runfiles.HISTORY_FILE, runfiles.SUMMARY_FILE,
     runfiles.METRICS_FILE, runfiles.SKIPPED_FILE, runfiles.CALIBRATION_FILE, runfiles.OOD_FILE, runfiles.LAST_FILE,
     runfiles.STATE_FILE, runfiles.PLOTS_DIR, runfiles.BEST_FILE, LOCK_FILE, RUN_MARKER, "report.html", "evaluation",
+    runfiles.SPLIT_FILE, runfiles.PROBLEMS_FILE,
     "evaluations", "feature_maps", "explain", "export", "tensorboard", runfiles.SUSPECTS_DIR, runfiles.REHEARSAL_DIR,
     runfiles.UPDATE_FILE, runfiles.FAST_DIR, "benchmark.json", "tracking.json",
 })  # fmt: skip

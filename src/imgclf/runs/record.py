@@ -23,6 +23,8 @@ HISTORY_FILE = "history.csv"
 SUMMARY_FILE = "summary.txt"
 METRICS_FILE = "metrics.json"
 SKIPPED_FILE = "skipped.json"
+SPLIT_FILE = "split.csv"  # every image trained on and its split (runs/split_file.py)
+PROBLEMS_FILE = "data_problems.csv"  # a label table's rows and files left out
 #: Temperature and calibration figures, and the out-of-distribution detector (:mod:`imgclf.unknown.calibrate`).
 CALIBRATION_FILE = "calibration.json"
 OOD_FILE = "ood.npz"
@@ -319,13 +321,16 @@ class RunConfig:
             ImgclfError: the folder is there but unusable.
         """
         from imgclf.data.folders import load_folder
+        from imgclf.data.tables import TableColumns
 
         recorded = (self.data or {}).get("path")
         if not recorded or not Path(recorded).exists():
             return None
         s = self.settings
+        table = TableColumns(**{k: s.get(k) if isinstance(s.get(k), str) else None
+                                for k in TableColumns.__dataclass_fields__})  # fmt: skip
         return load_folder(recorded, s.get("validation_split"), s.get("seed", 0), s.get("label_pattern"),
-                           s.get("label_column") or "label")  # fmt: skip
+                           s.get("label_column") or "label", table)  # fmt: skip
 
     @classmethod
     def read(cls, folder: str | Path) -> RunConfig:
@@ -357,6 +362,7 @@ def data_record(dataset) -> dict | None:
         "train_images": len(dataset.train),
         "validation_images": len(dataset.validation) if dataset.validation is not None else 0,
         "train_counts": dict(zip(dataset.class_names, dataset.train.counts(dataset.num_classes))),
+        **({"table": dataset.source.to_record()} if getattr(dataset, "source", None) is not None else {}),
     }
 
 

@@ -37,7 +37,8 @@ from imgclf.runs import record as runfiles
 TRACKING_FILE = "tracking.json"
 #: Files of the run folder logged as artifacts when present (folders whole).
 RUN_FILES = (runfiles.CONFIG_FILE, runfiles.HISTORY_FILE, runfiles.CLASSES_FILE, runfiles.CALIBRATION_FILE,
-             runfiles.PLOTS_DIR, runfiles.SUMMARY_FILE, "report.html", runfiles.METRICS_FILE)  # fmt: skip
+             runfiles.PLOTS_DIR, runfiles.SUMMARY_FILE, "report.html", runfiles.METRICS_FILE, runfiles.SPLIT_FILE,
+             runfiles.PROBLEMS_FILE)  # fmt: skip
 #: Longest param value MLflow keeps (its limit is 6,000 characters).
 MAX_PARAM = 500
 #: Seconds a tracking server has to answer ``GET /health`` before the run is left untracked.

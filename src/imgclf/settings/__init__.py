@@ -36,8 +36,8 @@ from imgclf.settings.choices import (
     PRECISIONS,
 )
 from imgclf.settings.constraints import AnyOf, Interval, Options, check_value
+from imgclf.settings.help import describe_fields, shown_default
 
-#: Panels of ``imgclf train --help``.
 #: The default ``target_size`` ``(height, width)``: the course's 150x150 (its cats-vs-dogs ConvNets).
 DEFAULT_TARGET_SIZE = (150, 150)
 #: Heads a backbone can get (:func:`imgclf.models.transfer.add_head`).
@@ -45,8 +45,8 @@ HEADS = ("course", "gap", "prototypes")
 #: The learning-rate range test's sweep (``imgclf lr-find``, ``ImageClassifier.lr_find``): first and last rate,
 #: and at most this many batches (fastai's ``lr_find`` defaults; Smith 2017).
 LR_FIND_START_LR, LR_FIND_END_LR, LR_FIND_STEPS = 1e-7, 10.0, 100
-
-PANELS = ("Data", "Model", "Training", "Transfer learning", "Training control", "Calibration")
+#: Panels of ``imgclf train --help``.
+PANELS = ("Data", "Label tables", "Model", "Training", "Transfer learning", "Training control", "Calibration")
 
 
 _NO_FALLBACK = object()
@@ -116,6 +116,22 @@ class Settings:
         shown="<label>[._-]<digits>.<ext>",
     )
     label_column: str = _setting("label", "Label column of pixel CSVs.", "Data")
+    # label tables (imgclf.data.tables), with the names of Keras' flow_from_dataframe and fastai's from_df
+    images: str | None = _setting(None, "A label table's images folder (Keras' directory).", "Label tables",
+                                  shown="the table's folder, then images/ or train_images/ beside it")  # fmt: skip
+    x_col: str | None = _setting(None, "A label table's file column (Keras' x_col).", "Label tables",
+                                 shown="the column whose values name images")  # fmt: skip
+    y_col: str | None = _setting(None, "A label table's label column (Keras' y_col).", "Label tables",
+                                 shown="the one other column, else one named label, class, target...")  # fmt: skip
+    suffix: str | None = _setting(None, "Appended to a label table's file names (fastai's suff; a name without an "
+                                  "extension also finds its one image).", "Label tables", shown="none")  # fmt: skip
+    class_names: str | None = _setting(None, "JSON file mapping a table's labels to class names (cassava's "
+                                       "label_num_to_disease_map.json).", "Label tables", shown="the labels")
+    split_col: str | None = _setting(None, "A label table's split column: train / valid / validation / test, or "
+                                     "booleans (true: held out, fastai's is_valid).", "Label tables", shown="none")
+    group_col: str | None = _setting(None, "A label table's group column (a patient, a plant, a burst): each group "
+                                     "in one split, stratified as far as groups allow (StratifiedGroupKFold).",
+                                     "Label tables", shown="none")  # fmt: skip
     cache: str | bool = _setting(
         "auto",
         "Where decoded images are kept between epochs: memory, disk (a cache file in the run folder, removed after "
@@ -349,16 +365,6 @@ def check_setting(name: str, value):
     return check_value(name, value, f.metadata["constraint"], none_allowed=f.default is None)
 
 
-def shown_default(f: dataclasses.Field) -> str:
-    """How a setting's default reads in help text."""
-    if f.metadata.get("shown"):
-        return f.metadata["shown"]
-    value = f.metadata.get("fallback", f.default)
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def recipe_settable() -> list[str]:
     """The settings a recipe may set: those whose default is ``None`` (= not given), but ``recipe`` itself."""
     return [f.name for f in fields() if f.default is None and f.name != "recipe"]
@@ -370,12 +376,8 @@ def fallbacks() -> dict[str, Any]:
 
 
 def describe(indent: str = "        ") -> str:
-    """The settings as the entries of a Google-style ``Args:`` section (``name (type): help Default: value.``),
-    for the estimator's docstring; ``indent`` starts each entry."""
-    lines = []
-    for f in fields():
-        lines.append(f"{indent}{f.name} ({f.type}): {f.metadata['help']} Default: ``{shown_default(f)}``.")
-    return "\n".join(lines)
+    """The settings as the estimator docstring's ``Args:`` entries (:func:`imgclf.settings.help.describe_fields`)."""
+    return describe_fields(fields(), indent)
 
 
 __all__ = [

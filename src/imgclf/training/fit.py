@@ -21,6 +21,7 @@ import numpy as np
 from imgclf import settings as _settings
 from imgclf.data.images import ImageSpec
 from imgclf.data.samples import Dataset, Samples
+from imgclf.data.tables import TableColumns
 from imgclf.errors import ImgclfError
 from imgclf.features.extract import feature_cache_key, file_shas, head_outputs, weights_fingerprint
 from imgclf.features.store import ImageFeatures, image_features
@@ -31,6 +32,7 @@ from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.pipeline.tfdata import available_memory, resolve_class_mode
 from imgclf.runs import record as runfiles
 from imgclf.runs.folder import mark_run
+from imgclf.runs.split_file import write_split
 from imgclf.settings import LR_FIND_END_LR, LR_FIND_START_LR, LR_FIND_STEPS, Settings
 from imgclf.settings.resolved import Resolved
 from imgclf.training.budget import check_training_memory
@@ -107,7 +109,8 @@ def run_record(settings: Settings, resolved: Resolved, classes, class_mode: str,
 def load(settings: Settings, resolved: Resolved, X, y=None) -> Dataset:
     """The data ``fit`` trains on (:func:`imgclf.training.inputs.load_data`, split as the settings say)."""
     return load_data(X, y, validation_split=resolved.validation_split, seed=settings.seed,
-                     label_pattern=settings.label_pattern, label_column=settings.label_column)  # fmt: skip
+                     label_pattern=settings.label_pattern, label_column=settings.label_column,
+                     table=TableColumns.of(settings))  # fmt: skip
 
 
 def fit(settings: Settings, resolved: Resolved, X, y=None, *, run_dir: str | os.PathLike | None = None,
@@ -145,6 +148,7 @@ def fit(settings: Settings, resolved: Resolved, X, y=None, *, run_dir: str | os.
         model = new_model(settings, resolved, dataset, class_mode, runner)
     if run is not None:
         record.write(run)
+        write_split(run, dataset)
     result = _train(settings, resolved, model, dataset, class_mode, run, callbacks=callbacks, verbose=verbose,
                     runner=runner)  # fmt: skip
     if run is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from imgclf.data.folders import Dataset, dataset_from_files, load_folder
 from imgclf.data.images import ImageSpec
 from imgclf.data.inputs import input_kind
+from imgclf.data.tables import TableColumns, is_table, load_table
 from imgclf.errors import ImgclfError
 from imgclf.pipeline.skipped import SkippedFiles
 from imgclf.pipeline.sources import samples_dataset
@@ -23,14 +24,17 @@ VALIDATION_BATCH_SIZE = 100
 
 
 def load_data(X, y, *, validation_split: float | None, seed: int, label_pattern: str | None,
-              label_column: str) -> Dataset:  # fmt: skip
+              label_column: str, table: TableColumns | None = None) -> Dataset:  # fmt: skip
     """The :class:`~imgclf.data.folders.Dataset` ``fit(X, y)`` trains on: ``X`` a loaded dataset, a folder, a
-    named dataset, a pixel CSV or a packed folder (see :func:`imgclf.load_folder`), or image paths with labels
+    named dataset, a label table (a file or a ``pandas.DataFrame``: :mod:`imgclf.data.tables`), a pixel CSV or a
+    packed folder (see :func:`imgclf.load_folder`), or image paths with labels
     ``y``.
 
     Raises:
         ImgclfError: ``y`` with a single path, ``X`` of another type, or data :func:`imgclf.load_folder` refuses.
     """
+    if is_table(X):  # a label table's file, or a DataFrame
+        return load_table(X, table, validation_split, seed)[0]
     kind = input_kind(X)
     if kind == "dataset":
         return X
@@ -42,7 +46,7 @@ def load_data(X, y, *, validation_split: float | None, seed: int, label_pattern:
         raise ImgclfError(f"X must be a folder, a named dataset or image paths with y. Received: {type(X).__name__}")
     from imgclf.data.named import resolve
 
-    return load_folder(resolve(X), validation_split, seed, label_pattern, label_column)
+    return load_folder(resolve(X), validation_split, seed, label_pattern, label_column, table)
 
 
 def cache_choices(dataset: Dataset, cache, image: ImageSpec, cache_dir: Path | None) -> dict:
