@@ -132,3 +132,69 @@ def test_the_estimator_takes_a_table_and_a_dataframe_with_the_same_options(tmp_p
     frame = pd.read_csv(table)
     clf = ImageClassifier(**{**settings, "images": str(table.parent)}).fit(frame, verbose=0)
     assert list(clf.classes_) == ["0", "1"]
+
+
+def test_resume_refuses_a_table_that_changed(tmp_path, monkeypatch, capsys):
+    from helpers import Crash, crash_after
+
+    from imgclf import ImageClassifier
+
+    table = _cassava(tmp_path / "c")
+    clf = ImageClassifier(model="course_small", target_size=(32, 32), epochs=3, batch_size=8, calibrate=False)
+    with pytest.raises(Crash):
+        clf.fit(table, run_dir=tmp_path / "run", verbose=0, callbacks=[crash_after(1)])
+    table.write_text(table.read_text().replace("1001.jpg,1", "1001.jpg,0"))  # a label changed
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--resume", tmp_path / "run")
+    assert code == 2 and "changed since run" in err and "SHA-256" in err
+
+
+def test_group_by_keeps_bursts_of_phone_shots_in_one_split(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "shots"
+    for c, corner in (("a_tl", "tl"), ("b_br", "br")):
+        (data / c).mkdir(parents=True)
+        for burst in range(6):
+            for shot in range(3):
+                square_image(corner, 40, 100 * burst + shot).save(data / c / f"IMG_{c}{burst}_burst{shot:02d}.png")
+    dataset = load_folder(data, validation_split=0.25, group_by=r"(.*)_burst\d+")
+    train = {dataset.groups[p] for p in dataset.train.paths}
+    held = {dataset.groups[p] for p in dataset.validation.paths}
+    assert len(train | held) == 12 and not train & held  # a burst is never on both sides
+    runs = tmp_path / "runs"
+    code, _, err = run_cli(monkeypatch, capsys, "train", data, "--group-by", r"(.*)_burst\d+", "--model",
+                           "course_small", "--target-size", 32, 32, "--epochs", 1, "--batch-size", 8,
+                           "--runs-dir", runs, "--name", "g", "--no-calibrate")  # fmt: skip
+    assert code == 0, err[-2000:]
+    rows = list(csv.DictReader((runs / "g" / "split.csv").open()))
+    sides = {}
+    for r in rows:
+        sides.setdefault(r["group"], set()).add(r["split"])
+    assert len(rows) == 36 and len(sides) == 12 and all(len(s) == 1 for s in sides.values())
+
+
+def test_doctor_checks_a_table_and_finds_a_group_across_the_split(tmp_path, monkeypatch, capsys):
+    table = _dermoscopy(tmp_path / "derm")
+    lines = table.read_text().splitlines()
+    with_split = [lines[0] + ",split"] + [line + (",valid" if k % 4 == 0 else ",train")
+                                          for k, line in enumerate(lines[1:])]  # fmt: skip
+    (table.parent / "split.csv").write_text("\n".join(with_split) + "\n")  # a patient's pictures on both sides
+    code, out, _ = run_cli(monkeypatch, capsys, "doctor", table.parent / "split.csv", "--split-col", "split",
+                           "--group-col", "patient_id", "--json", "--quick")  # fmt: skip
+    report = json.loads(out)
+    assert code == 0 and report["problems"]["group_leak"] and len(report["problems"]["no_image"]) == 1
+    assert set(report["problems"]) >= {"group_leak", "no_image", "no_row", "conflicting_labels"}
+    assert {f["split"] for f in report["files"]} == {"train", "validation"}
+    code, out, _ = run_cli(monkeypatch, capsys, "doctor", table, "--quick")  # the table alone: no split, no leak
+    assert code == 0 and "group_leak" not in out and "no_image" in out
+
+
+def test_doctor_group_by_finds_a_burst_in_training_and_validation(tmp_path, monkeypatch, capsys):
+    for split, shots in (("train", (0, 1)), ("validation", (2,))):
+        for c, corner in (("a_tl", "tl"), ("b_br", "br")):
+            (tmp_path / "d" / split / c).mkdir(parents=True, exist_ok=True)
+            for shot in shots:
+                square_image(corner, 40, 10 * shot).save(tmp_path / "d" / split / c / f"{c}_x_burst{shot}.png")
+            square_image(corner, 40, 99).save(tmp_path / "d" / split / c / f"{c}_{split}_only_burst0.png")
+    code, out, _ = run_cli(monkeypatch, capsys, "doctor", tmp_path / "d", "--group-by", r"(.*)_burst\d+", "--json",
+                           "--quick")  # fmt: skip
+    leaks = sorted(json.loads(out)["problems"]["group_leak"])
+    assert code == 0 and len(leaks) == 6 and all("_x_burst" in p for p in leaks)  # not the one-split bursts

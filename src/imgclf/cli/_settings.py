@@ -68,13 +68,20 @@ def _option(name: str, kind: type, option: typer.models.OptionInfo) -> inspect.P
     )
 
 
-def with_settings_options(command):
-    """Give ``command`` one ``--option`` per setting, defaulting to ``None`` (= not given), after its own
-    parameters. The command receives them as keyword arguments named like the settings."""
+def with_settings_options(command, names: tuple[str, ...] | None = None):
+    """Give ``command`` one ``--option`` per setting (of ``names``, else every one), defaulting to ``None`` (= not
+    given), after its own parameters. The command receives them as keyword arguments named like the settings."""
     return _with_options(command, [
         _option(f.name, cli_type(f), typer.Option(option_names(f), help=help_text(f), rich_help_panel=f.metadata["panel"]))
-        for f in settings.fields()
+        for f in settings.fields() if names is None or f.name in names
     ])  # fmt: skip
+
+
+
+def with_these_settings_options(*names: str):
+    """A decorator: :func:`with_settings_options` for the settings ``names`` only (``imgclf doctor``'s table
+    options)."""
+    return functools.partial(with_settings_options, names=names)
 
 
 #: The augmentation options' names (:data:`imgclf.settings.AUGMENTATION_OPTIONS`).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 from pathlib import Path
 from typing import Annotated
 
@@ -12,19 +13,26 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from imgclf.cli._common import app, err, out
+from imgclf.cli._settings import with_these_settings_options
+
+#: The settings ``doctor`` takes too: how to read a label table, and the groups that must not cross the split.
+TABLE_OPTIONS = ("images", "x_col", "y_col", "suffix", "class_names", "split_col", "group_col", "group_by")
 
 
 @app.command()
+@with_these_settings_options(*TABLE_OPTIONS)
 def doctor(
-    data: Annotated[Path, typer.Argument(help="Dataset folder (as for `imgclf train`).")],
+    data: Annotated[Path, typer.Argument(help="Dataset folder or label table (as for `imgclf train`).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
     fix: Annotated[bool, typer.Option(help="Move unusable files into DATA/.quarantine/ (with a manifest).")] = False,
     restore: Annotated[bool, typer.Option(help="Move quarantined files back.")] = False,
     quick: Annotated[bool, typer.Option(help="Read headers only (no full decode, no perceptual hashes).")] = False,
     suspects: Annotated[Path | None, typer.Option(help="With --fix, also quarantine the images flagged in this suspects.json (or its folder) of `imgclf suspects DATA --out DIR`.")] = None,
+    **options,
 ):  # fmt: skip
     """Check every file: unreadable, non-images, odd modes, EXIF, tiny/huge, duplicates and train/validation leakage."""
     from imgclf.data import doctor as doc
+    from imgclf.data.tables import TableColumns
     from imgclf.errors import ImgclfError
 
     flagged = None
@@ -46,7 +54,9 @@ def doctor(
     with Progress(TextColumn("Checking"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err,
                   transient=True) as bar:  # fmt: skip
         task = bar.add_task("check", total=None)
-        report = doc.diagnose_folder(data, full=not quick, progress=lambda i, n: bar.update(task, completed=i, total=n))
+        report = doc.diagnose_folder(data, full=not quick, progress=lambda i, n: bar.update(task, completed=i, total=n),
+                                     table=TableColumns.of(types.SimpleNamespace(**options)),
+                                     group_by=options.get("group_by"))  # fmt: skip
     if as_json:
         print(json.dumps(report, indent=2))
     else:
@@ -62,6 +72,7 @@ def doctor(
 
 def _print_report(report: dict) -> None:
     from imgclf.data.doctor import PROBLEMS
+    from imgclf.data.doctor_sources import TABLE_PROBLEMS
 
     files = report["files"]
     out.print(f"{len(files)} files in {report['root']}: {report['files_per_second']:.0f} files/s")
@@ -76,7 +87,7 @@ def _print_report(report: dict) -> None:
         return
     table = Table("problem", "files", "unusable", "what it means", "examples")
     for code, paths in report["problems"].items():
-        unusable, meaning = PROBLEMS[code]
+        unusable, meaning = PROBLEMS.get(code) or (False, TABLE_PROBLEMS.get(code, code))
         examples = ", ".join(escape(p) for p in paths[:3]) + (" …" if len(paths) > 3 else "")
         table.add_row(code, str(len(paths)), "yes" if unusable else "", meaning, examples)
     out.print(table)

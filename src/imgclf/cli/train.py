@@ -78,7 +78,7 @@ def train(
     from imgclf.data.tables import TableColumns
 
     dataset = imgclf.load_folder(data, resolved.validation_split, clf.seed, clf.label_pattern, clf.label_column,
-                                 TableColumns.of(clf))  # fmt: skip
+                                 TableColumns.of(clf), clf.group_by)  # fmt: skip
     describe_data(dataset)
     _announce(resolved)
     if not chief:  # it writes nothing: a restart takes the chief's checkpoint

@@ -24,10 +24,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from imgclf.data.doctor_sources import GROUP_LEAK, group_leaks, table_files
 from imgclf.data.files import EXTENSIONS_BY_FORMAT
 from imgclf.data.folders import EVAL_NAMES, TRAIN_NAMES, VALIDATION_NAMES, check_dir
 from imgclf.data.quality import QUALITY_PROBLEMS, quality_problems, statistics
 from imgclf.data.quarantine import MANIFEST, QUARANTINE_DIR, Restored, quarantine, restore  # noqa: F401 (doctor --fix)
+from imgclf.data.tables import TableColumns, is_table
 
 #: Formats imgclf reads (Pillow format names).
 SUPPORTED_FORMATS = set(EXTENSIONS_BY_FORMAT)
@@ -62,6 +64,7 @@ PROBLEMS = {
     "near_duplicate": (False, "nearly the same picture as another file in the same split"),
     "label_conflict": (False, "the same picture appears under two classes"),
     "leak": (False, "the same or nearly the same picture is in training and in validation/test"),
+    "group_leak": (False, GROUP_LEAK),
     **{code: (False, text) for code, text in QUALITY_PROBLEMS.items()},
 }
 
@@ -259,24 +262,34 @@ def _cross_checks(checks: list[FileCheck]) -> None:
                     flag(b, "near_duplicate")
 
 
-def diagnose_folder(data: str | os.PathLike, full: bool = True, workers: int | None = None, progress=None) -> dict:
-    """Check every file of a dataset folder.
+def diagnose_folder(data: str | os.PathLike, full: bool = True, workers: int | None = None, progress=None,
+                    table: TableColumns | None = None, group_by: str | None = None) -> dict:  # fmt: skip
+    """Check every file of a dataset folder, or every picture a label table names.
 
     Args:
-        data: ``DATA/<class>/...`` or ``DATA/{train,validation,test}/<class>/...``.
+        data: ``DATA/<class>/...``, ``DATA/{train,validation,test}/<class>/...``, or a label table
+            (:mod:`imgclf.data.tables`; its rows' problems are findings too).
         full: decode every image fully (default) rather than only reading headers.
         workers: checking threads (default one per CPU).
         progress: optional callable ``(done, total)`` called as files finish.
+        table: how to read a label table (:class:`~imgclf.data.tables.TableColumns`).
+        group_by: a regex giving each file's group from its name: a group in two splits is ``group_leak`` (a
+            table's ``group_col`` does the same).
 
     Returns:
         ``{"root", "files": [FileCheck as dict], "counts": {split: {class: usable}}, "problems":
         {code: [paths]}, "unusable": [paths], "seconds", "files_per_second"}``.
 
     Raises:
-        ImgclfError: ``data`` is not a readable folder.
+        ImgclfError: ``data`` is not a readable folder, or a table :func:`~imgclf.data.tables.load_table` refuses.
     """
-    root = check_dir(data)
-    files, links = _files(root)
+    groups, table_problems = None, {}
+    if is_table(data):
+        root, files, groups, table_problems = table_files(data, table)
+        links = []
+    else:
+        root = check_dir(data)
+        files, links = _files(root)
     start = time.perf_counter()
     checks: list[FileCheck] = []
     with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
@@ -286,6 +299,10 @@ def diagnose_folder(data: str | os.PathLike, full: bool = True, workers: int | N
             if progress is not None:
                 progress(i, len(futures))
     _cross_checks(checks)
+    leaking = set(group_leaks(checks, groups, group_by))
+    for c in checks:
+        if c.path in leaking:
+            c.problems.append("group_leak")
     for split, label, path, problem in links:
         target = os.readlink(path)
         checks.append(
@@ -308,7 +325,7 @@ def diagnose_folder(data: str | os.PathLike, full: bool = True, workers: int | N
         "root": str(root),
         "files": [asdict(c) for c in checks],
         "counts": {s: dict(sorted(v.items())) for s, v in counts.items()},
-        "problems": {p: problems[p] for p in PROBLEMS if p in problems},
+        "problems": {**{p: problems[p] for p in PROBLEMS if p in problems}, **table_problems},
         "unusable": [c.path for c in checks if c.unusable],
         "seconds": seconds,
         "files_per_second": len(checks) / seconds if seconds else 0.0,

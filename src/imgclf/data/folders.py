@@ -30,6 +30,8 @@ from imgclf.data.samples import (  # noqa: F401  (the dataset types live there; 
     check_validation_split,
     dataset_from_files,
     default_split,
+    group_of,
+    group_split,
     stratified_split,
 )
 from imgclf.data.tables import TableColumns, is_table, load_table
@@ -164,6 +166,7 @@ def load_folder(
     label_pattern: str | None = DEFAULT_LABEL_PATTERN,
     label_column: str = "label",
     table: TableColumns | None = None,
+    group_by: str | None = None,
 ) -> Dataset:
     """Find the images and labels of a dataset folder, or of a label table (:mod:`imgclf.data.tables`).
 
@@ -179,6 +182,8 @@ def load_folder(
         label_column: the label column of pixel CSVs (see :func:`load_csv_dataset`).
         table: how to read a label table (``path`` a ``.csv`` / ``.tsv`` / ``.parquet`` table or a DataFrame):
             :class:`~imgclf.data.tables.TableColumns`; ``None`` finds its columns.
+        group_by: a regex giving each file's group from its name (:func:`~imgclf.data.samples.group_of`): the
+            held-out split keeps every group on one side (:func:`~imgclf.data.samples.group_split`).
 
     Returns:
         A :class:`Dataset`. Class names come from the training folders, sorted.
@@ -216,9 +221,16 @@ def load_folder(
         validation = _samples(scan_classes(val_dir, label_pattern), class_names, val_dir)
     else:
         used_split = default_split(train) if validation_split is None else validation_split
-        if used_split > 0:
+        if used_split > 0 and group_by:
+            groups = [group_of(p, group_by) for p in train.paths]
+            train, validation = group_split(train, groups, used_split, seed, f"group_by {group_by!r}")
+        elif used_split > 0:
             train, validation = stratified_split(train, used_split, seed)
-    return Dataset(root, class_names, train, validation, layout, used_split)
+    groups = None
+    if group_by:
+        every = train.paths + (validation.paths if validation is not None else ())
+        groups = {p: group_of(p, group_by) for p in every}
+    return Dataset(root, class_names, train, validation, layout, used_split, groups=groups)
 
 
 def _csv_samples(csv_path: Path, class_names, label_column: str) -> Samples:

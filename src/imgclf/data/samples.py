@@ -6,6 +6,7 @@ datasets made from file paths and labels.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +95,9 @@ class Dataset:
             label table), ``"csv"`` (pixel CSVs), ``"packed"`` or ``"files"`` (paths and labels in memory).
         validation_split: the fraction held out for the single layout, else ``None``.
         source: for a label table (``layout="table"``), its :class:`~imgclf.data.tables.TableSource` (columns,
-            problems, groups); else ``None``.
+            problems); else ``None``.
+        groups: each image's group (path → group: a table's ``group_col``, or ``--group-by`` on file names), or
+            ``None``.
     """
 
     root: Path | str
@@ -104,6 +107,7 @@ class Dataset:
     layout: str
     validation_split: float | None = None
     source: object | None = None
+    groups: dict | None = None
 
     @property
     def num_classes(self) -> int:
@@ -152,6 +156,42 @@ def stratified_split(samples: Samples, validation_split: float, seed: int) -> tu
             f"cannot make a stratified validation_split={validation_split} of {len(samples)} images: {exc}"
         ) from None
     return samples.subset(np.sort(train_idx)), samples.subset(np.sort(val_idx))
+
+
+def group_split(samples: Samples, groups, validation_split: float, seed: int, what: str = "groups"):
+    """Split samples into training and validation with every group on one side, each label's share kept as far as
+    the groups allow (scikit-learn's ``StratifiedGroupKFold``, shuffled with ``seed``: its first fold held out, of
+    ``round(1 / validation_split)`` folds).
+
+    Args:
+        groups: the group of each sample, ``len(samples)`` strings (a patient, a plant, a burst of shots).
+        what: the groups' name in errors (``group_col 'patient_id'``).
+
+    Raises:
+        ImgclfError: fewer than two groups.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    groups = np.asarray(groups)
+    folds = min(max(2, round(1 / validation_split)), len(set(groups.tolist())))
+    if folds < 2:
+        raise ImgclfError(f"{what} gives one group: a held-out split needs two or more.")
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    train_idx, val_idx = next(splitter.split(np.zeros(len(samples)), samples.labels, groups))
+    return samples.subset(np.sort(train_idx)), samples.subset(np.sort(val_idx))
+
+
+def group_of(path: str, pattern: str) -> str:
+    r"""The group a file belongs to by its name (``--group-by REGEX``, searched in the file name without its
+    extension): the regex's group ``group``, else its first group, else what it matched; a name it does not match
+    is a group of its own. ``IMG_1234_burst03.jpg`` with ``(.*)_burst\d+`` is ``IMG_1234``."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    found = re.search(pattern, stem)
+    if found is None:
+        return stem
+    if "group" in found.re.groupindex:
+        return found.group("group")
+    return found.group(1) if found.re.groups else found.group(0)
 
 
 def dataset_from_files(paths, labels, validation_split: float | None = None, seed: int = 0) -> Dataset:

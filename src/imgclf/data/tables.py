@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from imgclf.data.files import IMAGE_EXTENSIONS
-from imgclf.data.samples import Dataset, Samples, default_split, stratified_split
+from imgclf.data.samples import Dataset, Samples, default_split, group_split, stratified_split
 from imgclf.data.storage import sha256_of
 from imgclf.errors import ImgclfError
 
@@ -91,23 +92,21 @@ class TableSource:
     groups: dict = field(default_factory=dict)
     split: str = "stratified"
 
+    def kinds(self) -> dict[str, int]:
+        """How many problems of each kind, sorted by kind."""
+        return dict(sorted(Counter(p.kind for p in self.problems).items()))
+
     @property
     def summary(self) -> str:
-        """One line: the rows used and what was left out, by kind."""
-        counts: dict[str, int] = {}
-        for p in self.problems:
-            counts[p.kind] = counts.get(p.kind, 0) + 1
-        left = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(counts.items()))
+        """One line: what was left out, by kind."""
+        left = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in self.kinds().items())
         return f"left out: {left}" if left else "nothing left out"
 
     def to_record(self) -> dict:
         """``config.yaml``'s record of the table: path, SHA-256, columns, images folder, problems by kind."""
-        kinds: dict[str, int] = {}
-        for p in self.problems:
-            kinds[p.kind] = kinds.get(p.kind, 0) + 1
         return {"table": self.path, "sha256": self.sha256, "x_col": self.x_col, "y_col": self.y_col,
                 "images": self.images, "split_col": self.split_col, "group_col": self.group_col,
-                "split": self.split, "problems": kinds}  # fmt: skip
+                "split": self.split, "problems": self.kinds()}  # fmt: skip
 
 
 def is_table(path) -> bool:
@@ -204,23 +203,39 @@ def _column(frame, name: str | None, what: str, table: str) -> str | None:
     return name
 
 
-def _find_file_column(frame, folders, suffix):
-    """``(column, images folder, listing)``: the column whose values name the most images, in the first folder of
-    ``folders`` where any does (preferring :data:`FILE_COLUMNS` names on a tie)."""
-    sample = frame.head(200)
+def _sub_listing(listing, prefix: str):
+    """The part of a folder's :func:`_listing` under its subfolder ``prefix`` (``"train_images/"``), re-rooted."""
+    by_name, by_stem = listing
+    n = len(prefix)
+    return ({k[n:]: v for k, v in by_name.items() if k.startswith(prefix)},
+            {k[n:]: v for k, v in by_stem.items() if k.startswith(prefix)})  # fmt: skip
+
+
+def _find_file_column(frame, folders, suffix, only=None):
+    """``(column, images folder, listing)``: the column (of ``only``, else any) whose values name the most images,
+    in the first folder of ``folders`` where any does (preferring :data:`FILE_COLUMNS` names on a tie). The first
+    folder is listed once; the others, inside it, are cut from its listing. A named column (``only``) that finds no
+    image is taken all the same, in the first folder (its rows are then problems)."""
+    sample, first, fallback = frame.head(200), None, (None, None, None)
     for folder in folders:
         if not folder.is_dir():
             continue
-        by_name, by_stem = _listing(folder)
+        if first is None:
+            first = (folder, _listing(folder))
+            listing = first[1]
+        elif first[0] in folder.parents:
+            listing = _sub_listing(first[1], folder.relative_to(first[0]).as_posix() + "/")
+        else:
+            listing = _listing(folder)
         scores = []
-        for k, col in enumerate(frame.columns):
-            hits = sum(_match(v, by_name, by_stem, suffix, folder.name) is not None for v in sample[col])
-            preferred = str(col).lower() in FILE_COLUMNS
-            scores.append((hits, preferred, -k, col))
+        for k, col in enumerate(only or frame.columns):
+            hits = sum(_match(v, *listing, suffix, folder.name) is not None for v in sample[col])
+            scores.append((hits, str(col).lower() in FILE_COLUMNS, -k, col))
         best = max(scores, default=(0, False, 0, None))
         if best[0] > 0:
-            return best[3], folder, (by_name, by_stem)
-    return None, None, None
+            return best[3], folder, listing
+        fallback = fallback if fallback[0] else ((only or [None])[0], folder, listing)
+    return fallback
 
 
 def load_table(path, columns: TableColumns | None = None, validation_split: float | None = None,
@@ -259,22 +274,12 @@ def load_table(path, columns: TableColumns | None = None, validation_split: floa
             raise ImgclfError(f"images must be a folder. Received: {columns.images!r}")
     else:
         folders = [home] + [home / name for name in IMAGE_FOLDERS]
-    if columns.x_col is not None:
-        found = next(((f, _listing(f)) for f in folders if f.is_dir()), (None, None))
-        x_col, folder, listing = columns.x_col, *found
-        if columns.images is None:  # the first folder where the named column finds an image
-            for f in folders:
-                if f.is_dir():
-                    lst = _listing(f)
-                    if any(_match(v, *lst, columns.suffix, f.name) for v in frame[x_col].head(200)):
-                        folder, listing = f, lst
-                        break
-    else:
-        x_col, folder, listing = _find_file_column(frame, folders, columns.suffix)
-        if x_col is None:
-            where = ", ".join(repr(str(f)) for f in folders if f.is_dir())
-            raise ImgclfError(f"no column of {table} names an image in {where or 'its folder'}: give x_col (its "
-                              f"columns: {list(frame.columns)}) and images=FOLDER.")  # fmt: skip
+    only = [columns.x_col] if columns.x_col is not None else None
+    x_col, folder, listing = _find_file_column(frame, folders, columns.suffix, only)
+    if x_col is None:
+        where = ", ".join(repr(str(f)) for f in folders if f.is_dir())
+        raise ImgclfError(f"no column of {table} names an image in {where or 'its folder'}: give x_col (its "
+                          f"columns: {list(frame.columns)}) and images=FOLDER.")  # fmt: skip
     used = {x_col, columns.split_col, columns.group_col}
     y_col = columns.y_col or _find_label_column(frame, used, table)
     names = _names_map(columns.class_names)
@@ -350,7 +355,8 @@ def _build(frame, path, x_col, y_col, folder: Path, listing, names, columns: Tab
         raise ImgclfError(f"class_names gives two labels the same name: {dict(zip(raw, labels))}")
     if len(labels) < 2:
         raise ImgclfError(f"need at least 2 classes to train a classifier; the table gives {labels} from "
-                          f"{len(chosen)} usable rows ({_summary(problems)}).")  # fmt: skip
+                          f"{len(chosen)} usable rows "
+                          f"({TableSource(None, None, '', '', '', problems=tuple(problems)).summary}).")  # fmt: skip
     index = {label: i for i, label in enumerate(raw)}
     images = list(chosen)
     all_samples = Samples(tuple(images), np.array([index[chosen[i][0]] for i in images], np.int32))
@@ -360,11 +366,7 @@ def _build(frame, path, x_col, y_col, folder: Path, listing, names, columns: Tab
                          sha256_of(path) if path is not None else None, x_col, y_col, str(folder.resolve()),
                          columns.split_col, columns.group_col, tuple(problems), groups, how)  # fmt: skip
     root = Path(path).resolve() if path is not None else folder.resolve()
-    return Dataset(root, tuple(labels), train, validation, "table", used_split, source), source
-
-
-def _summary(problems) -> str:
-    return TableSource(None, None, "", "", "", problems=tuple(problems)).summary
+    return Dataset(root, tuple(labels), train, validation, "table", used_split, source, groups or None), source
 
 
 def _label_order(label: str):
@@ -382,15 +384,9 @@ def _split(samples: Samples, chosen, columns: TableColumns, validation_split, se
     if fraction <= 0:
         return samples, None, fraction, "none"
     if columns.group_col is not None:
-        from sklearn.model_selection import StratifiedGroupKFold
-
-        groups = np.array([chosen[p][2] for p in samples.paths])
-        folds = min(max(2, round(1 / fraction)), len(set(groups)))
-        if folds < 2:
-            raise ImgclfError(f"group_col {columns.group_col!r} has one group: a held-out split needs two or more.")
-        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-        train_idx, val_idx = next(splitter.split(np.zeros(len(samples)), samples.labels, groups))
-        return samples.subset(np.sort(train_idx)), samples.subset(np.sort(val_idx)), fraction, "groups"
+        groups = [chosen[p][2] for p in samples.paths]
+        train, val = group_split(samples, groups, fraction, seed, f"group_col {columns.group_col!r}")
+        return train, val, fraction, "groups"
     train, val = stratified_split(samples, fraction, seed)
     return train, val, fraction, "stratified"
 

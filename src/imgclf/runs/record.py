@@ -13,7 +13,7 @@ from pathlib import Path
 
 from imgclf import _io
 from imgclf.data.images import DEFAULT_INTERPOLATION, ImageSpec
-from imgclf.data.storage import is_url
+from imgclf.data.storage import is_url, sha256_of
 from imgclf.errors import ImgclfError
 
 MODEL_FILE = "model.keras"
@@ -125,6 +125,11 @@ def resumable(run_dir: str | Path) -> tuple[Path, dict, RunConfig, str]:
     data = (record.data or {}).get("path")
     if not data or not Path(data).exists():
         raise ImgclfError(f"the dataset of run {str(run_dir)!r} is gone. Received: {data!r}")
+    table = (record.data or {}).get("table") or {}
+    if isinstance(table, dict) and isinstance(table.get("sha256"), str) and Path(data).is_file():
+        if sha256_of(data) != table["sha256"]:  # other rows, other labels: not the run that was stopped
+            raise ImgclfError(f"the label table {data!r} changed since run {str(run_dir)!r} started (its SHA-256 "
+                              "differs): --resume continues on the same data; start a new run, or --from this one.")
     return run, state, record, data
 
 
@@ -330,7 +335,8 @@ class RunConfig:
         table = TableColumns(**{k: s.get(k) if isinstance(s.get(k), str) else None
                                 for k in TableColumns.__dataclass_fields__})  # fmt: skip
         return load_folder(recorded, s.get("validation_split"), s.get("seed", 0), s.get("label_pattern"),
-                           s.get("label_column") or "label", table)  # fmt: skip
+                           s.get("label_column") or "label", table,
+                           s.get("group_by") if isinstance(s.get("group_by"), str) else None)  # fmt: skip
 
     @classmethod
     def read(cls, folder: str | Path) -> RunConfig:

@@ -14,9 +14,8 @@ from imgclf.runs.record import PROBLEMS_FILE, SPLIT_FILE
 def split_rows(dataset) -> list[dict]:
     """``{"path", "label", "split", "group"}`` of every image of ``dataset`` (a
     :class:`~imgclf.data.samples.Dataset`): training images first, then validation; ``group`` from a label table's
-    group column, else ``""``."""
-    source = getattr(dataset, "source", None)
-    groups = source.groups if source is not None else {}
+    group column or ``--group-by`` (:attr:`Dataset.groups`), else ``""``."""
+    groups = getattr(dataset, "groups", None) or {}
     rows = []
     for split, samples in (("train", dataset.train), ("validation", dataset.validation)):
         if samples is None:

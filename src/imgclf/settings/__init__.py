@@ -116,6 +116,8 @@ class Settings:
         shown="<label>[._-]<digits>.<ext>",
     )
     label_column: str = _setting("label", "Label column of pixel CSVs.", "Data")
+    group_by: str | None = _setting(None, "Regex giving each picture's group from its file name (its group 'group' "
+                                    "or first group: (.*)_burst\\d+): each group in one split.", "Data", shown="none")
     # label tables (imgclf.data.tables), with the names of Keras' flow_from_dataframe and fastai's from_df
     images: str | None = _setting(None, "A label table's images folder (Keras' directory).", "Label tables",
                                   shown="the table's folder, then images/ or train_images/ beside it")  # fmt: skip

@@ -110,7 +110,7 @@ def load(settings: Settings, resolved: Resolved, X, y=None) -> Dataset:
     """The data ``fit`` trains on (:func:`imgclf.training.inputs.load_data`, split as the settings say)."""
     return load_data(X, y, validation_split=resolved.validation_split, seed=settings.seed,
                      label_pattern=settings.label_pattern, label_column=settings.label_column,
-                     table=TableColumns.of(settings))  # fmt: skip
+                     table=TableColumns.of(settings), group_by=settings.group_by)  # fmt: skip
 
 
 def fit(settings: Settings, resolved: Resolved, X, y=None, *, run_dir: str | os.PathLike | None = None,

@@ -24,7 +24,8 @@ VALIDATION_BATCH_SIZE = 100
 
 
 def load_data(X, y, *, validation_split: float | None, seed: int, label_pattern: str | None,
-              label_column: str, table: TableColumns | None = None) -> Dataset:  # fmt: skip
+              label_column: str, table: TableColumns | None = None,
+              group_by: str | None = None) -> Dataset:  # fmt: skip
     """The :class:`~imgclf.data.folders.Dataset` ``fit(X, y)`` trains on: ``X`` a loaded dataset, a folder, a
     named dataset, a label table (a file or a ``pandas.DataFrame``: :mod:`imgclf.data.tables`), a pixel CSV or a
     packed folder (see :func:`imgclf.load_folder`), or image paths with labels
@@ -46,7 +47,7 @@ def load_data(X, y, *, validation_split: float | None, seed: int, label_pattern:
         raise ImgclfError(f"X must be a folder, a named dataset or image paths with y. Received: {type(X).__name__}")
     from imgclf.data.named import resolve
 
-    return load_folder(resolve(X), validation_split, seed, label_pattern, label_column, table)
+    return load_folder(resolve(X), validation_split, seed, label_pattern, label_column, table, group_by)
 
 
 def cache_choices(dataset: Dataset, cache, image: ImageSpec, cache_dir: Path | None) -> dict:
