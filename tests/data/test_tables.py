@@ -198,3 +198,42 @@ def test_doctor_group_by_finds_a_burst_in_training_and_validation(tmp_path, monk
                            "--quick")  # fmt: skip
     leaks = sorted(json.loads(out)["problems"]["group_leak"])
     assert code == 0 and len(leaks) == 6 and all("_x_burst" in p for p in leaks)  # not the one-split bursts
+
+
+def test_evaluate_reads_a_table_as_its_run_was_trained_on_it(tmp_path, monkeypatch, capsys):
+    table = _cassava(tmp_path / "c")
+    names = table.parent / "label_num_to_disease_map.json"
+    runs = tmp_path / "runs"
+    code, _, err = run_cli(monkeypatch, capsys, "train", table, "--class-names", names, "--model", "course_small",
+                           "--target-size", 32, 32, "--epochs", 2, "--batch-size", 8, "--runs-dir", runs,
+                           "--name", "c", "--no-calibrate")  # fmt: skip
+    assert code == 0, err[-2000:]
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", runs / "c", table, "--json")
+    metrics = json.loads(out)
+    assert code == 0 and metrics["n"] == 30, err[-2000:]  # every usable row, labels named as in training
+    (tmp_path / "other.json").write_text(json.dumps({"0": "Left", "1": "Right"}))
+    code, _, err = run_cli(monkeypatch, capsys, "evaluate", runs / "c", table, "--class-names", tmp_path / "other.json")
+    assert code == 2 and "has label 'Left', which is not one of the model's classes" in " ".join(err.split())
+
+
+def test_imgclf_table_both_ways(tmp_path, monkeypatch, capsys):
+    from helpers import write_split_folder
+
+    data = write_split_folder(tmp_path / "d", {"a_tl": 6, "b_br": 6}, {"a_tl": 2, "b_br": 2})
+    code, out, _ = run_cli(monkeypatch, capsys, "table", data)
+    rows = list(csv.DictReader(out.splitlines()))
+    assert code == 0 and len(rows) == 16 and rows[0] == {"path": "train/a_tl/000.png", "label": "a_tl",
+                                                         "split": "train", "group": ""}  # fmt: skip
+    code, _, err = run_cli(monkeypatch, capsys, "table", data, "--out", data / "labels.csv")
+    assert code == 0 and "16 rows written" in err
+    code, _, err = run_cli(monkeypatch, capsys, "table", data, "--out", data / "labels.csv")
+    assert code == 2 and "never written over" in err
+    # the table back to class folders, by hard links: the same pictures, the same split, nothing moved
+    code, out, err = run_cli(monkeypatch, capsys, "table", data / "labels.csv", "--split-col", "split",
+                             "--to-folders", tmp_path / "back", "--mode", "link")  # fmt: skip
+    assert code == 0, err
+    back = sorted(p.relative_to(tmp_path / "back").as_posix() for p in (tmp_path / "back").rglob("*.png"))
+    assert back == sorted(r["path"] for r in rows)
+    linked = (tmp_path / "back" / "train" / "a_tl" / "000.png").stat().st_ino
+    assert linked == (data / "train" / "a_tl" / "000.png").stat().st_ino
+    assert (data / "train" / "a_tl" / "000.png").is_file()

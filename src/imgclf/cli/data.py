@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from imgclf.cli._common import app, err, load_api, out
-from imgclf.cli._settings import AUG_FLAGS, with_augmentation_options
+from imgclf.cli._settings import AUG_FLAGS, with_augmentation_options, with_these_settings_options
 from imgclf.cli.train import augmentation_from_options
 from imgclf.settings import AUGMENTATION_PANEL, DEFAULT_INTERPOLATION, DEFAULT_TARGET_SIZE
 
@@ -147,3 +147,46 @@ def pack(
                       f"{sum(s['bytes'] for s in part['shards']) / 1e6:,.1f}")  # fmt: skip
     out.print(table)
     err.print(f"Packed into {out_dir}: {len(manifest['skipped'])} unreadable file(s) skipped.")
+
+
+@app.command("table")
+@with_these_settings_options("images", "x_col", "y_col", "suffix", "class_names", "split_col", "group_col",
+                             "group_by", "validation_split", "seed")  # fmt: skip
+def table_command(
+    data: Annotated[Path, typer.Argument(help="A dataset folder, or a label table (as for `imgclf train`).")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the table here (.csv, .tsv or .parquet; never over a file). Default: CSV on stdout.")] = None,
+    to_folders: Annotated[Path | None, typer.Option(help="Instead, lay the pictures out as class folders here (DEST/train/<class>/, DEST/validation/<class>/).")] = None,
+    mode: Annotated[str, typer.Option(help="With --to-folders: copy, link (hard links) or symlink. Never a move.")] = "copy",
+    **options,
+):  # fmt: skip
+    """The table of a dataset (path, label, split, group: what relabel and quarantine made of a folder), for any
+    other tool; or a label table's pictures as class folders, for tools that need folders."""
+    import types
+
+    from rich.markup import escape
+
+    from imgclf.data.folders import load_folder
+    from imgclf.data.table_io import csv_text, dataset_rows, table_to_folders, write_table
+    from imgclf.data.tables import TableColumns
+
+    given = types.SimpleNamespace(**options)
+    split = options.get("validation_split")
+    dataset = load_folder(data, 0.0 if split is None else split, options.get("seed") or 0,
+                          table=TableColumns.of(given), group_by=options.get("group_by"))  # fmt: skip
+    if dataset.source is not None:
+        err.print(escape(f"Label table: {dataset.source.summary}"))
+    if to_folders is not None:
+        counts = table_to_folders(dataset, to_folders, mode)
+        shown = Table("split", "class", "pictures")
+        for part, classes in counts.items():
+            for name, n in classes.items():
+                shown.add_row(part, escape(name), str(n))
+        out.print(shown)
+        err.print(f"Laid out in {escape(str(to_folders))} ({mode}); the pictures themselves were not moved.")
+        return
+    rows = dataset_rows(dataset, relative_to=data if Path(data).is_dir() else None)
+    if out_file is None:
+        print(csv_text(rows), end="")
+        return
+    write_table(rows, out_file)
+    err.print(f"{len(rows)} rows written to {escape(str(out_file))}.")

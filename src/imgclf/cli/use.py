@@ -8,6 +8,26 @@ from pathlib import Path
 import typer
 
 from imgclf.cli._common import app, err, field, load_api, out, print_metrics
+from imgclf.cli._settings import with_these_settings_options
+
+#: How ``evaluate`` reads a label table: the options of :class:`imgclf.data.tables.TableColumns`.
+TABLE_COLUMNS = ("images", "x_col", "y_col", "suffix", "class_names", "split_col", "group_col")
+
+
+def _table_options(owner: Path, given: dict):
+    """How to read a label table given to ``evaluate``: the options given, else what the run was trained with
+    (its ``config.yaml``), so ``imgclf evaluate RUN TABLE`` reads the table as ``imgclf train TABLE`` did."""
+    from imgclf.data.tables import TableColumns
+    from imgclf.errors import ImgclfError
+    from imgclf.runs.record import RunConfig
+
+    try:
+        recorded = RunConfig.read(owner).settings
+    except (OSError, ValueError, ImgclfError):  # an export without its run: the options given only
+        recorded = {}
+    return TableColumns(**{k: given.get(k) if given.get(k) is not None else
+                           (recorded.get(k) if isinstance(recorded.get(k), str) else None)
+                           for k in TABLE_COLUMNS})  # fmt: skip
 
 ENGINE_HELP = (
     "auto: a run's TensorFlow-free copy (RUN/fast/) when it passed its check, else Keras; keras, tflite "
@@ -75,6 +95,7 @@ def predict(
 
 
 @app.command()
+@with_these_settings_options(*TABLE_COLUMNS)
 def evaluate(
     run: Path = typer.Argument(
         ..., help="Run folder written by `imgclf train`, or a model written by `imgclf export`."
@@ -87,6 +108,7 @@ def evaluate(
         None, help="Folder of other images (none of the classes): how well each OOD score tells them from DATA."
     ),
     engine: str = typer.Option("auto", help=ENGINE_HELP),
+    **options,
 ):
     """Evaluate a trained model: metrics, confusion matrix, ROC/PR, worst mistakes (with Grad-CAM through Keras)
     (into RUN/evaluations/<DATA's name>/; the run's own metrics.json stays)."""
@@ -99,7 +121,7 @@ def evaluate(
     data = resolve(data)
     owner = run if run.is_dir() and (run / "model.keras").is_file() else run.parent  # an export: beside it
     folder = further_evaluation_dir(owner, data)  # the run's own record (its validation images) stays as it is
-    samples = load_eval_samples(data, predictor.classes)
+    samples = load_eval_samples(data, predictor.classes, _table_options(owner, options))
     metrics = write_evaluation(predictor, samples, folder, data=str(Path(data).resolve()))
     if ood is not None:
         from imgclf._io import write_json

@@ -292,17 +292,32 @@ def load_csv_dataset(
     return Dataset(p, class_names, train, validation, "csv", used_split)
 
 
-def load_eval_samples(path: str | os.PathLike, class_names: tuple[str, ...] | list[str]) -> Samples:
+def _table_eval_samples(path, class_names, table: TableColumns) -> Samples:
+    dataset, _ = load_table(path, table, validation_split=None if table.split_col else 0.0)
+    samples = dataset.validation if table.split_col and dataset.validation is not None else dataset.train
+    unknown = sorted(set(dataset.class_names) - set(class_names))
+    if unknown:
+        raise ImgclfError(f"the label table {str(path)!r} has label {unknown[0]!r}, which is not one of the model's "
+                          f"classes {list(class_names)} (give class_names= as the run was trained with).")  # fmt: skip
+    index = {name: i for i, name in enumerate(class_names)}
+    remap = np.array([index[name] for name in dataset.class_names], np.int32)
+    return Samples(samples.paths, remap[samples.labels])
+
+
+def load_eval_samples(path: str | os.PathLike, class_names: tuple[str, ...] | list[str],
+                      table: TableColumns | None = None) -> Samples:  # fmt: skip
     """Samples to evaluate a trained model on, labelled with the model's ``class_names``.
 
     A folder with split subfolders gives its test split if it has one, else its validation split;
     a folder of class subfolders gives all its images; packed data (``imgclf pack``) its validation split, else its
-    training split.
+    training split; a label table (read with ``table``) the rows its split column holds out, else every usable row.
 
     Raises:
         ImgclfError: the folder is unusable (see :func:`scan_classes`) or has a class the model
             does not know.
     """
+    if is_table(path):
+        return _table_eval_samples(path, class_names, table or TableColumns())
     if is_packed(path):
         packed = load_packed(path)
         if list(packed.class_names) != list(class_names):

@@ -20,6 +20,21 @@ from imgclf.errors import ImgclfError, check_one_of
 MODES = ("copy", "link", "symlink")
 
 
+def place_file(path: str | os.PathLike, target: str | os.PathLike, mode: str = "copy") -> None:
+    """Put the file ``path`` at ``target`` by ``mode`` (:data:`MODES`: a copy, a hard link, a symlink to its absolute
+    path); the original stays where it is.
+
+    Raises:
+        ImgclfError: ``mode`` not one of :data:`MODES`, or the file cannot be placed (named, with why).
+    """
+    check_one_of("mode", mode, list(MODES))
+    place = {"copy": shutil.copy2, "link": os.link, "symlink": lambda a, b: os.symlink(os.path.abspath(a), b)}[mode]
+    try:
+        place(path, target)
+    except OSError as exc:
+        raise ImgclfError(f"cannot {mode} {str(path)!r} to {str(target)!r}: {exc.strerror}; try mode='copy'.") from None
+
+
 def split_folder(
     source: str | os.PathLike,
     dest: str | os.PathLike,
@@ -67,19 +82,13 @@ def split_folder(
     labels = [i for i, paths in enumerate(classes.values()) for p in paths if p not in bad]
     good = Samples(tuple(p for p in all_paths if p not in bad), np.asarray(labels, np.int32))
     train, validation = stratified_split(good, 1.0 - ratio, seed)
-    place = {"copy": shutil.copy2, "link": os.link, "symlink": lambda a, b: os.symlink(os.path.abspath(a), b)}[mode]
     summary = {"skipped": skipped}
     for split, samples in (("train", train), ("validation", validation)):
         counts = dict.fromkeys(names, 0)
         for path, label in zip(samples.paths, samples.labels):
             target = dest / split / names[label] / os.path.basename(path)
             target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                place(path, target)
-            except OSError as exc:
-                raise ImgclfError(
-                    f"cannot {mode} {path!r} to {str(target)!r}: {exc.strerror}; try mode='copy'."
-                ) from None
+            place_file(path, target, mode)
             counts[names[label]] += 1
         summary[split] = counts
     return summary
