@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from imgclf.data.doctor_sources import GROUP_LEAK, group_leaks, table_files
-from imgclf.data.files import EXTENSIONS_BY_FORMAT
+from imgclf.data.files import EXTENSIONS_BY_FORMAT, needs_heif
 from imgclf.data.folders import EVAL_NAMES, TRAIN_NAMES, VALIDATION_NAMES, check_dir
 from imgclf.data.quality import QUALITY_PROBLEMS, quality_problems, statistics
 from imgclf.data.quarantine import MANIFEST, QUARANTINE_DIR, Restored, quarantine, restore  # noqa: F401 (doctor --fix)
@@ -174,6 +174,7 @@ def check_file(path: Path, root: Path, split: str, label: str, full: bool = True
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            needs_heif(path)
             with Image.open(path) as im:
                 fc.format, fc.mode, (fc.width, fc.height) = im.format or "", im.mode, im.size
                 frames = getattr(im, "n_frames", 1)

@@ -7,6 +7,7 @@ Whether it can actually be read is :func:`unreadable_reason`'s question (a full 
 
 from __future__ import annotations
 
+import functools
 import os
 
 #: Extensions of each Pillow format imgclf reads (JPEG, PNG, BMP, GIF's first frame, WebP, and MPO — the
@@ -18,9 +19,36 @@ EXTENSIONS_BY_FORMAT = {
     "GIF": (".gif",),
     "WEBP": (".webp",),
     "MPO": (".jpg", ".jpeg", ".mpo"),
+    "AVIF": (".avif",),  # Pillow 11.2+ reads it
+    "HEIF": (".heic", ".heif"),  # phone photos: through pillow-heif (the heif extra), see needs_heif
 }
+#: Extensions of phone photos read through pillow-heif.
+HEIF_EXTENSIONS = (".heic", ".heif")
 #: File extensions read as images (lower case).
 IMAGE_EXTENSIONS = tuple(dict.fromkeys(e for exts in EXTENSIONS_BY_FORMAT.values() for e in exts))
+
+
+def needs_heif(path) -> None:
+    """Before a HEIC/HEIF photo is opened: make sure Pillow can read it — pillow-heif's opener registered with
+    Pillow (once; pillow-heif's documented ``register_heif_opener``, which adds the format and changes nothing
+    else). A path of another kind (or bytes) needs nothing.
+
+    Raises:
+        ImgclfError: a ``.heic`` / ``.heif`` file and pillow-heif is not installed (the line names the extra).
+    """
+    if isinstance(path, (str, os.PathLike)) and os.fspath(path).lower().endswith(HEIF_EXTENSIONS):
+        _register_heif()
+
+
+@functools.cache
+def _register_heif() -> None:
+    from imgclf.errors import ImgclfError
+
+    try:
+        import pillow_heif
+    except ImportError:
+        raise ImgclfError("HEIC/HEIF photos need pillow-heif: pip install 'imgclf[heif]'") from None
+    pillow_heif.register_heif_opener()
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -85,6 +113,7 @@ def unreadable_reason(path: str | os.PathLike) -> str | None:
     try:
         if os.path.getsize(path) == 0:
             return "zero-length file"
+        needs_heif(path)
         with Image.open(path) as im:
             im.load()
     except Exception as exc:  # noqa: BLE001  (any decoder failure)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
+from imgclf.data.files import needs_heif
 from imgclf.errors import ImgclfError
 from imgclf.settings import DEFAULT_INTERPOLATION, DEFAULT_TARGET_SIZE, check_setting  # noqa: F401  (re-exported)
 
@@ -123,6 +124,7 @@ def open_image(path: str | os.PathLike | bytes, color_mode: str = "rgb", draft_s
     """
     if isinstance(path, bytes):
         path = path.decode("utf-8")
+    needs_heif(path)
     with Image.open(path) as im:
         if draft_size is not None and im.format == "JPEG":
             orientation = im.getexif().get(0x0112, 1)
